@@ -1,0 +1,165 @@
+"""Reading a batch of entries from CSV, Parquet or an Arrow table into the raw text rows the pipeline
+stages (``staging.RAW_COLUMNS``). Reading is columnar (Arrow); no value passes through float.
+
+What is refused here, as an ``InputError`` naming the file (exit code 2): a file that cannot be parsed,
+a missing required column, and a floating-point amount column (a float cannot be trusted to hold money).
+Everything that can be read but breaks a rule is left to the rules, which name the line.
+
+CSV: UTF-8 (a byte-order mark is dropped), a header line, every value read as text; a record's line is its
+position in the file (header = line 1), and a malformed file's error names the first bad line (not UTF-8,
+wrong number of fields, a quoted field never closed). Parquet: ``line`` is the 1-based row; decimal and
+integer amount columns are exact; a typed ``effective_at`` (timestamp or date) is UTC when naive and kept
+to the microsecond (nanoseconds are truncated, as the store keeps microseconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ledger_pipeline.ledger.errors import InputError
+from ledger_pipeline.ledger.staging import RAW_COLUMNS, REQUIRED_COLUMNS
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_entries_file(path: str | Path) -> pa.Table:
+    """Read a CSV (``.csv``) or Parquet (``.parquet``/``.pq``) batch of entries."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        return normalise_entries(table, source_name=path.name, first_line=1)
+    if suffix in (".csv", ".txt"):
+        return normalise_entries(_read_csv_as_text(path), source_name=path.name, first_line=2)
+    raise InputError(f"{path}: unsupported file type {suffix!r} (use .csv or .parquet)")
+
+
+def _read_csv_as_text(path: Path) -> pa.Table:
+    """Every column as text. A UTF-8 byte-order mark (spreadsheet exports) is accepted and dropped."""
+    with open(path, "rb") as handle:
+        first = handle.readline()
+    try:
+        header = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: line 1 is not UTF-8 text ({exc.reason})") from exc
+    if _odd_quote_count(path):
+        problem = _locate_csv_problem(path, len(next(csv.reader([header]), [])))
+        raise InputError(f"{path}: malformed CSV: {problem or 'a quoted field is never closed'}")
+    names = next(csv.reader([header])) if header.strip() else []
+    names = [str(n).strip() for n in names]
+    if not names or not any(names):
+        raise InputError(f"{path}: empty file or no header line")
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"{path}: malformed CSV: {_locate_csv_problem(path, len(names)) or exc}") from exc
+
+
+def _odd_quote_count(path: Path) -> bool:
+    """Well-formed CSV holds an even number of ``"`` (fields are enclosed in pairs, inner quotes doubled);
+    an odd count means a quoted field runs to the end of the file, which Arrow would silently accept."""
+    quotes = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            quotes += chunk.count(b'"')
+    return quotes % 2 == 1
+
+
+def _locate_csv_problem(path: Path, n_columns: int) -> str | None:
+    """Which line broke the CSV reader (only run once Arrow has refused the file, so the happy path stays
+    columnar): the first line that is not UTF-8, or the first record with the wrong number of fields."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number} is not UTF-8 text (byte {raw[exc.start:exc.start + 1]!r} at column {exc.start + 1})"
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            next(reader, None)
+            start = reader.line_num + 1
+            for record in reader:
+                if record and len(record) != n_columns:
+                    return (f"line {start} has {len(record)} field(s) where the header has {n_columns}: "
+                            f"{','.join(record)[:120]!r}")
+                start = reader.line_num + 1
+    except csv.Error as exc:
+        return f"line {reader.line_num}: {exc}"
+    return None
+
+
+def _as_text(column: pa.ChunkedArray, name: str, source_name: str) -> pa.ChunkedArray:
+    kind = column.type
+    if pa.types.is_floating(kind):
+        raise InputError(
+            f"{source_name}: column {name!r} is floating point ({kind}); money must be exact: "
+            "write integers of minor units in 'amount_minor' or decimal text in 'amount'"
+        )
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.cast(pa.string())
+    if pa.types.is_timestamp(kind):
+        if kind.unit == "ns":  # the store keeps microseconds; truncate here so both engines agree
+            column = column.cast(pa.timestamp("us", kind.tz), safe=False)
+        if kind.tz is None:
+            column = pc.assume_timezone(column, "UTC")
+        # Arrow's %S already carries the fraction of sub-second units (there is no %f)
+        return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S%z")
+    if pa.types.is_dictionary(kind):
+        return column.cast(pa.string())
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowNotImplementedError as exc:
+        raise InputError(f"{source_name}: column {name!r} of type {kind} cannot be read as text") from exc
+
+
+def normalise_entries(table: pa.Table, *, source_name: str = "batch", first_line: int = 1) -> pa.Table:
+    """Give a table of entries the staged shape: known columns as text (a typed timestamp ``effective_at``
+    as ``effective_at_ts``), plus ``line`` and ``record_ref``."""
+    names = {n.strip().lower(): n for n in table.column_names}
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if "amount" not in names and "amount_minor" not in names:
+        missing.append("amount or amount_minor")
+    if missing:
+        raise InputError(f"{source_name}: missing column(s) {', '.join(missing)}; found {', '.join(table.column_names)}")
+    n = table.num_rows
+    lines = pa.array(range(first_line, first_line + n), type=pa.int64())
+    refs = pc.binary_join_element_wise(pa.scalar(source_name + ":"), lines.cast(pa.string()), "")
+    columns = {"line": lines, "record_ref": refs, "quarantine_id": pa.nulls(n, pa.string()),
+               "effective_at_ts": pa.nulls(n, pa.timestamp("us", tz="UTC"))}
+    for name in RAW_COLUMNS:
+        if name == "effective_at" and name in names and pa.types.is_timestamp(table.column(names[name]).type):
+            typed = table.column(names[name])
+            if typed.type.tz is None:  # a naive timestamp is taken as UTC
+                typed = pc.assume_timezone(typed, "UTC")
+            # the store keeps microseconds: nanoseconds are truncated here, the same on both engines
+            columns["effective_at_ts"] = typed.cast(pa.timestamp("us", tz="UTC"), safe=False)
+            columns[name] = pa.nulls(n, pa.string())
+        elif name in names:
+            columns[name] = _as_text(table.column(names[name]), name, source_name)
+        else:
+            columns[name] = pa.nulls(n, pa.string())
+    return pa.table(columns)

@@ -1,0 +1,29 @@
+"""Errors raised by the core. Rule violations are values (see ``rules.Violation``), not exceptions;
+exceptions are for input that cannot be read at all or for a single write that was refused."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class for every error the core raises."""
+
+
+class InputError(LedgerError):
+    """A file or record that cannot be read (bad format, missing column). CLI exit code 2."""
+
+
+class NotFoundError(LedgerError):
+    """A ledger, account or transaction that does not exist."""
+
+
+class RuleViolation(LedgerError):
+    """A single-transaction write refused by one or more double-entry rules. CLI exit code 1."""
+
+    def __init__(self, violations):
+        self.violations = list(violations)
+        detail = "; ".join(f"{v.reason_code}: {v.detail}" for v in self.violations)
+        super().__init__(detail or "rule violation")
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return sorted({v.reason_code for v in self.violations})

@@ -1,0 +1,584 @@
+"""The two write paths: bulk posting of a batch, and one transaction at a time. Both run the same staged
+pipeline (``staging.py``) and the same rules (``rules.py``), in set operations, inside one database
+transaction:
+
+1. stage the raw rows; normalise them and resolve accounts (``batch_entries``); aggregate per transaction
+   (``batch_txs``); run the rule registry into ``batch_violations``;
+2. classify each transaction: ``create``, ``transition`` (pending -> posted | archived), ``noop`` (the same
+   payload again) or ``reject``;
+3. on PostgreSQL lock the touched accounts' balance rows in id order (no deadlock, no overdraft), then check
+   balance limits (rule 7) on the running balance in batch order;
+4. insert transactions and entries, apply transitions, move balances, quarantine the refused with their raw
+   rows, write the audit log.
+
+Running the same batch again changes nothing: every transaction is then a ``noop``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ledger_pipeline.ledger import staging
+from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
+from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
+from ledger_pipeline.ledger.store import Connection, Store
+
+MAX_REPORTED_VIOLATIONS = 1000
+MAX_WRITE_ATTEMPTS = 50  # a single write retried after losing a race (see LedgerWriter.post)
+MAX_BATCH_ATTEMPTS = 3  # a batch retried after losing a race on an external_id (see post_batch)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a batch did. ``violations`` is capped at ``MAX_REPORTED_VIOLATIONS``; counts are complete.
+
+    ``quarantined`` counts the refused transactions, every one of which is held in quarantine (a payload
+    already open there from an identical earlier submission is not stored twice); ``duplicates`` counts
+    repeats of what is already stored (no-ops).
+    """
+
+    batch_id: str
+    transactions_in: int
+    entries_in: int
+    created: int
+    transitioned: int
+    duplicates: int
+    quarantined: int
+    entries_posted: int
+    reason_counts: dict[str, int] = field(default_factory=dict)
+    violations: tuple[Violation, ...] = ()
+    replayed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": self.batch_id,
+            "transactions_in": self.transactions_in,
+            "entries_in": self.entries_in,
+            "created": self.created,
+            "transitioned": self.transitioned,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "replayed": self.replayed,
+            "entries_posted": self.entries_posted,
+            "reason_counts": self.reason_counts,
+            "violations": [v.as_dict() for v in self.violations],
+        }
+
+
+@dataclass(frozen=True)
+class EntryInput:
+    """One side of a proposed transaction. ``amount`` is an integer of minor units (as in Modern Treasury's
+    API); ``currency`` defaults to the account's."""
+
+    account: str
+    direction: str
+    amount: int
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class TransactionInput:
+    entries: Sequence[EntryInput]
+    external_id: str | None = None
+    ledger: str = "main"
+    status: str = "posted"
+    effective_at: datetime | str | None = None
+    description: str | None = None
+    metadata: Mapping[str, Any] | str | None = None
+    source: str | None = None
+    ledgerable_type: str | None = None
+    ledgerable_id: str | None = None
+    reverses_id: str | None = None
+
+    def raw_rows(self) -> list[dict[str, Any]]:
+        effective = self.effective_at.isoformat() if isinstance(self.effective_at, datetime) else self.effective_at
+        if isinstance(self.metadata, str) or self.metadata is None:
+            metadata = self.metadata  # stored text, kept byte for byte so its payload hash is unchanged
+        else:
+            metadata = json.dumps(dict(self.metadata), sort_keys=True)
+        external_id = self.external_id or f"api:{uuid.uuid4()}"
+        rows = []
+        for i, entry in enumerate(self.entries, start=1):
+            amount_text = str(entry.amount)  # anything but an integer's digits is refused by rule 3
+            rows.append({
+                "line": i, "record_ref": f"{external_id} entry {i}", "quarantine_id": None,
+                "external_id": external_id, "ledger": self.ledger, "account": entry.account,
+                "direction": entry.direction, "amount": None, "amount_minor": amount_text,
+                "currency": entry.currency, "effective_at": effective, "status": self.status,
+                "description": self.description, "metadata": metadata, "source": self.source,
+                "ledgerable_type": self.ledgerable_type, "ledgerable_id": self.ledgerable_id,
+                "reverses_id": self.reverses_id,
+            })
+        return rows
+
+
+@dataclass(frozen=True)
+class TransactionResult:
+    id: str
+    external_id: str
+    status: str
+    action: str  # create | transition | noop
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _stage_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    columns = ("line", "record_ref", "quarantine_id", *staging.RAW_COLUMNS)  # effective_at_ts stays NULL
+    params: dict[str, Any] = {}
+    values = []
+    for i, row in enumerate(rows):
+        names = [f"r{i}_{c}" for c in columns]
+        params.update({n: row.get(c) for n, c in zip(names, columns, strict=True)})
+        values.append("(" + ", ".join(f":{n}" for n in names) + ")")
+    conn.execute(f"INSERT INTO stage_raw ({', '.join(columns)}) VALUES {', '.join(values)}", params)
+
+
+def _stage_arrow(conn: Connection, table: pa.Table) -> None:
+    """Make ``table`` the ``stage_raw`` relation: COPY into the temporary table on PostgreSQL; on DuckDB a
+    view over the Arrow table itself (scanned in place, no copy). Call ``_unstage_arrow`` afterwards."""
+    columns = ("line", "record_ref", "quarantine_id", "effective_at_ts", *staging.RAW_COLUMNS)
+    present = [c for c in columns if c in table.column_names]
+    if conn.is_postgres:
+        conn.load_arrow("stage_raw_in", table.select(present), staging.STAGE_RAW_DDL)
+        column_list = ", ".join(present)
+        conn.execute(f"INSERT INTO stage_raw ({column_list}) SELECT {column_list} FROM stage_raw_in")
+        conn.execute("DROP TABLE stage_raw_in")
+        return
+    conn.raw.register("_stage_in", table)
+    projection = ", ".join(
+        c if c in present else f"CAST(NULL AS {'TIMESTAMPTZ' if c == 'effective_at_ts' else 'BIGINT' if c == 'line' else 'TEXT'}) AS {c}"
+        for c in columns
+    )
+    conn.execute("DROP TABLE IF EXISTS stage_raw")
+    conn.execute(f"CREATE OR REPLACE TEMPORARY VIEW stage_raw AS SELECT {projection} FROM _stage_in")
+
+
+def _unstage_arrow(conn: Connection) -> None:
+    if not conn.is_postgres:
+        conn.execute("DROP VIEW IF EXISTS stage_raw")
+        conn.raw.unregister("_stage_in")
+
+
+def _run_pipeline(
+    conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
+    request_hash: str | None,
+) -> BatchResult:
+    """Validate and apply whatever is in ``stage_raw``. The caller owns the database transaction.
+
+    Amounts are at most 38 digits, and so are the per-currency sums of a transaction and the stored
+    balances (NUMERIC(38,0)). A write that would take one of them past 38 digits is refused as a whole with
+    ``RuleViolation`` (``balance_overflow``); the database transaction is rolled back, nothing is written.
+    """
+    try:
+        return _run_pipeline_unchecked(conn, default_ledger=default_ledger, source=source, actor=actor,
+                                       action=action, request_hash=request_hash)
+    except Exception as exc:
+        if _is_numeric_overflow(exc):
+            raise RuleViolation([Violation(
+                "batch", None, "balance_overflow",
+                "a per-currency sum of a transaction or an account balance would exceed 38 digits "
+                f"(NUMERIC(38,0)); nothing was written ({str(exc).splitlines()[0]})",
+            )]) from exc
+        raise
+
+
+def _is_numeric_overflow(exc: Exception) -> bool:
+    try:
+        import psycopg.errors
+
+        if isinstance(exc, psycopg.errors.NumericValueOutOfRange):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import duckdb
+
+        return isinstance(exc, duckdb.OutOfRangeException)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _run_pipeline_unchecked(
+    conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
+    request_hash: str | None,
+) -> BatchResult:
+    now = _now()
+    batch_id = str(uuid.uuid4())
+    seq = conn.change_seq()
+    base = {"now": now, "seq": seq, "batch_id": batch_id, "source": source}
+
+    conn.execute(staging.prepare_entries_sql(conn), {"default_ledger": default_ledger})
+
+    def classify() -> None:
+        conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now})
+        conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
+        conn.execute(staging.CLASSIFY_TXS)
+
+    classify()
+    touched_limits = conn.scalar(
+        "SELECT count(*) FROM ledger_accounts WHERE (min_available_balance IS NOT NULL "
+        "OR max_available_balance IS NOT NULL) AND id IN (SELECT ledger_account_id FROM batch_entries)"
+    )
+    if conn.is_postgres:
+        conn.all(staging.LOCK_BALANCES)
+        # Statuses were read before the locks: a concurrent writer holding them may have moved one of our
+        # pending transactions meanwhile. Any such writer held the same balance locks, so once we have them
+        # a second reading is final (applying a stale transition would move balances twice).
+        if conn.scalar(staging.STALE_TRANSITIONS):
+            conn.execute("DELETE FROM batch_txs")
+            conn.execute("DELETE FROM batch_violations")
+            classify()
+    if touched_limits:
+        conn.execute(staging.LIMIT_DELTAS)
+        passes = 0
+        while True:
+            passes += 1
+            exact = passes <= LIMIT_EXACT_PASSES
+            new = conn.execute(f"INSERT INTO batch_violations {limit_violations_sql(first_only=exact)}")
+            if conn.execute(staging.REJECT_NEW_VIOLATORS) <= 0 and new <= 0:
+                break
+
+    counts = dict(conn.all("SELECT action, count(*) FROM batch_txs GROUP BY action"))
+    if counts.get("create"):
+        conn.execute(staging.INSERT_TRANSACTIONS, base)
+        conn.execute(staging.INSERT_ENTRIES, {"now": now, "seq": seq})
+    if counts.get("transition"):
+        conn.execute(staging.TRANSITION_TRANSACTIONS, {"now": now, "seq": seq})
+        conn.execute(staging.TRANSITION_ENTRIES, {"seq": seq})
+    if counts.get("create") or counts.get("transition"):
+        conn.execute(staging.UPDATE_BALANCES, {"now": now, "seq": seq})
+    replayed = 0
+    quarantined = 0
+    if counts.get("reject"):
+        conn.execute(staging.quarantine_rejected_sql(conn), base)
+        conn.execute(staging.update_still_rejected_sql(), {"seq": seq})
+        # every refused transaction is in quarantine: added now, already open from an identical earlier
+        # submission, or (when replaying) the open item that was replayed
+        quarantined = int(counts["reject"])
+    if conn.scalar("SELECT count(*) FROM batch_txs WHERE quarantine_id IS NOT NULL"):
+        replayed = max(conn.execute(staging.UPDATE_REPLAYED_QUARANTINE,
+                                    {"now": now, "seq": seq, "batch_id": batch_id}), 0)
+
+    entries_in, entries_posted = conn.one(
+        "SELECT count(*), count(*) FILTER (WHERE t.action = 'create') "
+        "FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key"
+    )
+    reason_counts = dict(conn.all(
+        "SELECT reason_code, count(DISTINCT tx_key) FROM batch_violations GROUP BY reason_code ORDER BY 1"
+    ))
+    violations = tuple(
+        Violation(*row)
+        for row in conn.all(
+            "SELECT tx_key, line, reason_code, detail FROM batch_violations ORDER BY line, reason_code "
+            f"LIMIT {MAX_REPORTED_VIOLATIONS}"
+        )
+    )
+    result = BatchResult(
+        batch_id=batch_id,
+        transactions_in=sum(counts.values()),
+        entries_in=int(entries_in),
+        created=counts.get("create", 0),
+        transitioned=counts.get("transition", 0),
+        duplicates=counts.get("noop", 0),
+        quarantined=quarantined,
+        entries_posted=int(entries_posted),
+        reason_counts={k: int(v) for k, v in reason_counts.items()},
+        violations=violations,
+        replayed=replayed,
+    )
+    detail = {k: v for k, v in result.as_dict().items() if k != "violations"}
+    write_audit(conn, actor=actor, action=action, object_type="batch", object_id=batch_id,
+                request_hash=request_hash, detail=detail, seq=seq, now=now)
+    return result
+
+
+def write_audit(
+    conn: Connection, *, actor: str, action: str, object_type: str, object_id: str | None,
+    request_hash: str | None, detail: Mapping[str, Any], seq: int, now: datetime | None = None,
+) -> None:
+    conn.execute(
+        "INSERT INTO audit_log (id, occurred_at, actor, action, object_type, object_id, request_hash, detail, change_seq) "
+        "VALUES (:id, :occurred_at, :actor, :action, :object_type, :object_id, :request_hash, :detail, :seq)",
+        {
+            "id": str(uuid.uuid4()), "occurred_at": now or _now(), "actor": actor, "action": action,
+            "object_type": object_type, "object_id": object_id, "request_hash": request_hash,
+            "detail": json.dumps(detail, sort_keys=True, default=str), "seq": seq,
+        },
+    )
+
+
+def post_batch_rows(
+    conn: Connection, table: pa.Table, *, default_ledger: str = "main", source: str | None = None,
+    actor: str = "batch", request_hash: str | None = None,
+) -> BatchResult:
+    """Post a table of entry rows (see ``staging.RAW_COLUMNS``) on an open transaction. A table that has not
+    been through ``batch_input.normalise_entries`` (no ``line`` column) is normalised here first."""
+    if "line" not in table.column_names:
+        from ledger_pipeline.ledger.batch_input import normalise_entries
+
+        table = normalise_entries(table)
+    staging.reset_staging(conn)
+    _stage_arrow(conn, table)
+    try:
+        result = _run_pipeline(conn, default_ledger=default_ledger, source=source, actor=actor,
+                               action="post_batch", request_hash=request_hash)
+    except BaseException:
+        try:  # on an aborted transaction this fails too; the original error is the one to report
+            _unstage_arrow(conn)
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    _unstage_arrow(conn)
+    return result
+
+
+def post_batch(
+    store: Store, table: pa.Table, *, default_ledger: str = "main", source: str | None = None,
+    actor: str = "batch", request_hash: str | None = None,
+) -> BatchResult:
+    """Validate and post a batch of entries in one database transaction; refused transactions go to
+    quarantine with their reason codes and raw rows. ``table`` comes from ``batch_input.read_entries``.
+
+    If a concurrent writer commits one of the batch's external_ids first (PostgreSQL's unique index
+    refuses the insert), the whole batch is rolled back and run again: posting is idempotent, so the
+    retry sees that transaction as a no-op or a conflict.
+    """
+    for attempt in range(MAX_BATCH_ATTEMPTS):
+        try:
+            with write_lock(store), store.transaction() as conn:
+                return post_batch_rows(conn, table, default_ledger=default_ledger, source=source, actor=actor,
+                                       request_hash=request_hash)
+        except Exception as exc:
+            if attempt + 1 < MAX_BATCH_ATTEMPTS and _is_retryable(exc):
+                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+class LedgerWriter:
+    """A long-lived connection for one-transaction-at-a-time writes (an API handler, an event consumer).
+
+    Each call is its own database transaction. On PostgreSQL, concurrent writers serialise on the balance
+    rows of the accounts they touch (locked in id order), so a balance limit holds under any concurrency;
+    a race on the same ``external_id`` is resolved by the unique index and a retry that then sees a no-op
+    or a conflict. On DuckDB, writers of one process (threads) take turns on a per-file lock when opened
+    with ``open_writer`` (see ``write_lock``); a write that loses a race anyway is retried.
+    """
+
+    def __init__(self, conn: Connection, actor: str = "api", lock: AbstractContextManager | None = None):
+        self.conn = conn
+        self.actor = actor
+        self._lock = lock if lock is not None else nullcontext()
+        if conn.is_postgres:  # created outside any transaction, so a refused first write cannot undo them
+            staging.reset_staging(conn)
+
+    def post(self, tx: TransactionInput, *, quarantine_on_reject: bool = False) -> TransactionResult:
+        """Create a transaction (or apply a pending -> posted | archived transition, or no-op on a repeat).
+
+        Raises ``RuleViolation`` with every broken rule when refused; with ``quarantine_on_reject`` the
+        refused payload is also kept in quarantine for replay.
+        """
+        rows = tx.raw_rows()
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            try:
+                return self._post_once(rows, tx, quarantine_on_reject)
+            except Exception as exc:
+                # a concurrent insert of the same external_id (PostgreSQL) or a write-write conflict on a
+                # balance row (DuckDB's optimistic concurrency): the retry sees the other write committed
+                if attempt + 1 < MAX_WRITE_ATTEMPTS and _is_retryable(exc):
+                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _post_once(self, rows, tx: TransactionInput, quarantine_on_reject: bool) -> TransactionResult:
+        with self._transaction() as conn:
+            staging.reset_staging(conn)
+            _stage_rows(conn, rows)
+            payload_hash = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
+            result = _run_pipeline(conn, default_ledger=tx.ledger, source=tx.source, actor=self.actor,
+                                   action="post_transaction", request_hash=payload_hash)
+            if result.violations and not quarantine_on_reject:
+                raise RuleViolation(result.violations)
+            row = conn.one(
+                "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
+            )
+        if result.violations:
+            raise RuleViolation(result.violations)
+        return TransactionResult(id=row[0], external_id=row[1], status=row[2], action=row[3])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        conn = self.conn
+        if conn.is_postgres:
+            with conn.raw.transaction():
+                yield conn
+            return
+        with self._lock:
+            conn.raw.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+            except BaseException:
+                conn.raw.execute("ROLLBACK")
+                raise
+            conn.raw.execute("COMMIT")
+
+    def transition(self, transaction_id: str, status: str) -> TransactionResult:
+        """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else)."""
+        found = self.conn.dicts(
+            "SELECT t.external_id, l.name AS ledger FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id "
+            "WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
+        )
+        if not found:
+            raise NotFoundError(f"ledger transaction {transaction_id} not found")
+        original = load_transaction_input(self.conn, found[0]["external_id"], found[0]["ledger"])
+        return self.post(_replace(original, status=status))
+
+    def reverse(self, transaction_id: str, *, external_id: str | None = None,
+                effective_at: datetime | None = None, description: str | None = None) -> TransactionResult:
+        """Correct a posted transaction by a new one with every entry's direction flipped.
+
+        The reversal's external_id defaults to ``<original external_id>:reversal`` and its effective time to
+        now, so calling this again (after a timeout, say) is a no-op that returns the same reversal. Only a
+        posted transaction can be reversed: a pending one is cancelled by archiving it
+        (``invalid_status_transition`` otherwise). Balance limits apply to the reversal like to any write.
+        """
+        found = self.conn.dicts(
+            "SELECT t.id, t.external_id, t.status, l.name AS ledger FROM ledger_transactions t "
+            "JOIN ledgers l ON l.id = t.ledger_id WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
+        )
+        if not found:
+            raise NotFoundError(f"ledger transaction {transaction_id} not found")
+        if found[0]["status"] != "posted":
+            raise RuleViolation([Violation(
+                found[0]["external_id"], None, "invalid_status_transition",
+                f"transaction {found[0]['external_id']} is {found[0]['status']}; only a posted transaction can be "
+                "reversed (archive a pending one instead)",
+            )])
+        original = load_transaction_input(self.conn, found[0]["external_id"], found[0]["ledger"])
+        flipped = [
+            EntryInput(e.account, "credit" if e.direction == "debit" else "debit", e.amount, e.currency)
+            for e in original.entries
+        ]
+        return self.post(TransactionInput(
+            entries=flipped,
+            external_id=external_id or f"{found[0]['external_id']}:reversal",
+            ledger=found[0]["ledger"],
+            status="posted",
+            effective_at=effective_at,  # None: now for a new reversal, the stored one's on a repeat
+            description=description or f"Reversal of {found[0]['external_id']}",
+            metadata=original.metadata,
+            source=original.source,
+            reverses_id=found[0]["id"],
+        ))
+
+
+def _replace(tx: TransactionInput, **changes: Any) -> TransactionInput:
+    from dataclasses import replace
+
+    return replace(tx, **changes)
+
+
+def load_transaction_input(conn: Connection, external_id: str, ledger: str) -> TransactionInput:
+    """Rebuild the input of a stored transaction (for transitions and reversals)."""
+    rows = conn.dicts(
+        "SELECT t.external_id, t.status, t.effective_at, t.description, t.metadata, t.source, t.ledgerable_type, "
+        "t.ledgerable_id, t.reverses_id, a.id AS account, e.direction, e.amount, e.currency "
+        "FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id "
+        "JOIN ledger_entries e ON e.ledger_transaction_id = t.id "
+        "JOIN ledger_accounts a ON a.id = e.ledger_account_id "
+        "WHERE t.external_id = :external_id AND l.name = :ledger ORDER BY e.id",
+        {"external_id": external_id, "ledger": ledger},
+    )
+    if not rows:
+        raise NotFoundError(f"ledger transaction {external_id} not found in ledger {ledger}")
+    first = rows[0]
+    return TransactionInput(
+        entries=[EntryInput(r["account"], r["direction"], int(r["amount"]), r["currency"]) for r in rows],
+        external_id=first["external_id"],
+        ledger=ledger,
+        status=first["status"],
+        effective_at=first["effective_at"],
+        description=first["description"],
+        metadata=first["metadata"],
+        source=first["source"],
+        ledgerable_type=first["ledgerable_type"],
+        ledgerable_id=first["ledgerable_id"],
+        reverses_id=first["reverses_id"],
+    )
+
+
+def _is_unique_violation(exc: Exception) -> bool:
+    try:
+        import psycopg.errors
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.errors.UniqueViolation)
+
+
+def _is_retryable(exc: Exception) -> bool:
+    """Errors that only mean "another writer got there first": retrying the whole write is safe."""
+    if isinstance(exc, RuleViolation):
+        return False
+    if _is_unique_violation(exc):
+        return True
+    try:
+        import psycopg.errors
+
+        if isinstance(exc, psycopg.errors.SerializationFailure | psycopg.errors.DeadlockDetected):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import duckdb
+
+        return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@contextmanager
+def open_writer(store: Store, actor: str = "api") -> Iterator[LedgerWriter]:
+    with store.connect() as conn:
+        yield LedgerWriter(conn, actor=actor, lock=write_lock(store))
+
+
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def write_lock(store: Store) -> AbstractContextManager:
+    """One writing transaction at a time per DuckDB file within this process.
+
+    DuckDB lets one process write a file; inside it, concurrent transactions that update the same rows
+    conflict (and are retried), but appends never conflict, so without this lock two threads could both
+    insert one ``external_id`` (DuckDB tables carry no unique index, see ``schema.py``). PostgreSQL needs no
+    lock here: it has row locks and the unique index.
+    """
+    if store.is_postgres or store.target == ":memory:":
+        return nullcontext()
+    key = os.path.realpath(store.target)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
+
+def post_transaction(store: Store, tx: TransactionInput, *, actor: str = "api") -> TransactionResult:
+    """Post one transaction on its own connection (see ``LedgerWriter`` to post many)."""
+    with open_writer(store, actor=actor) as writer:
+        return writer.post(tx)

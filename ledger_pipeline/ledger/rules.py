@@ -1,0 +1,302 @@
+"""The double-entry rules (DESIGN.md, rules 1-8), each a named function returning the SQL that selects its
+violating rows from a staged batch.
+
+A batch is staged in three temporary relations (see ``staging.py``):
+
+* ``batch_entries``: one row per proposed entry, normalised, with its account resolved and its amount
+  converted to exact minor units (or ``amount_error`` set);
+* ``batch_txs``: one row per proposed transaction (``tx_key``), with its aggregates, payload hash and the
+  existing transaction of the same ``external_id``, if any;
+* ``batch_violations``: what the rules below return.
+
+Every rule selects ``tx_key, line, reason_code, detail``. A transaction with any violation is refused as a
+whole (it goes to quarantine in batch mode); all violations are collected, the first does not stop the
+others. The registry ``RULES`` is an immutable tuple and the balance rule is always in it.
+
+Rule 7 (balance limits) depends on which other transactions are accepted, so it runs after these as
+``limit_violations_sql``; rule 8 (ledger-wide invariants) lives in ``invariants.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Stable reason codes; the number is the DESIGN.md rule each belongs to.
+REASON_CODES: dict[str, tuple[int, str]] = {
+    "missing_field": (1, "a required field (external_id, account, direction, amount) is empty"),
+    "invalid_direction": (1, "direction must be 'debit' or 'credit'"),
+    "invalid_status": (6, "status must be 'pending', 'posted' or 'archived'"),
+    "invalid_effective_at": (1, "effective_at is not a valid timestamp"),
+    "too_few_entries": (1, "a transaction needs at least two entries"),
+    "one_sided": (1, "a transaction needs at least one debit and one credit"),
+    "inconsistent_transaction": (1, "entries of one transaction disagree on ledger, status, effective_at, description or metadata"),
+    "unbalanced": (2, "debits and credits differ for a currency"),
+    "invalid_amount": (3, "the amount is not a plain decimal number"),
+    "non_positive_amount": (3, "the amount is zero or negative"),
+    "excess_precision": (3, "the amount has more decimal places than the currency's exponent"),
+    "amount_too_large": (3, "the amount has more than 38 digits in minor units"),
+    "balance_overflow": (3, "a transaction's per-currency sum or an account balance would exceed 38 digits"),
+    "unknown_ledger": (4, "the ledger does not exist"),
+    "unknown_account": (4, "the account does not exist in the ledger"),
+    "archived_account": (4, "the account is archived"),
+    "currency_mismatch": (4, "the entry's currency differs from the account's"),
+    "external_id_conflict": (5, "the external_id exists in the ledger with different content"),
+    "immutable_posted": (6, "the transaction is posted; posted transactions cannot change"),
+    "invalid_status_transition": (6, "only pending -> posted | archived is allowed"),
+    "balance_limit_exceeded": (7, "an account's balance limit would be broken"),
+    "ledger_unbalanced": (8, "total debits differ from total credits over posted entries"),
+    "balance_drift": (8, "a stored balance differs from the balance recomputed from entries"),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: which transaction (``tx_key`` is its external_id), which input line, why."""
+
+    tx_key: str
+    line: int | None
+    reason_code: str
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {"tx_key": self.tx_key, "line": self.line, "reason_code": self.reason_code, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    design_rule: int
+    sql: Callable[[], str]
+
+
+def _entry_rule(condition: str, code: str, detail: str) -> str:
+    return (
+        f"SELECT tx_key, line, '{code}' AS reason_code, {detail} AS detail "
+        f"FROM batch_entries WHERE {condition}"
+    )
+
+
+def required_fields() -> str:
+    detail = (
+        "'line ' || CAST(line AS TEXT) || ' (' || record_ref || '): missing ' || concat_ws(', ', "
+        "CASE WHEN external_id IS NULL THEN 'external_id' END, CASE WHEN account_ref IS NULL THEN 'account' END, "
+        "CASE WHEN direction IS NULL THEN 'direction' END, CASE WHEN amount_text IS NULL THEN 'amount' END)"
+    )
+    condition = "external_id IS NULL OR account_ref IS NULL OR direction IS NULL OR amount_text IS NULL"
+    return _entry_rule(condition, "missing_field", detail)
+
+
+def valid_direction() -> str:
+    return _entry_rule(
+        "direction IS NOT NULL AND direction NOT IN ('debit', 'credit')",
+        "invalid_direction",
+        "record_ref || ': direction ' || direction || ' is not debit or credit'",
+    )
+
+
+def valid_status() -> str:
+    return _entry_rule(
+        "status NOT IN ('pending', 'posted', 'archived')",
+        "invalid_status",
+        "record_ref || ': status ' || status || ' is not pending, posted or archived'",
+    )
+
+
+def valid_effective_at() -> str:
+    return _entry_rule(
+        "effective_at IS NULL AND NULLIF(trim(effective_at_text), '') IS NOT NULL",
+        "invalid_effective_at",
+        "record_ref || ': effective_at ' || COALESCE(effective_at_text, '') || ' is not a timestamp'",
+    )
+
+
+def ledger_exists() -> str:
+    return _entry_rule(
+        "ledger_id IS NULL",
+        "unknown_ledger",
+        "record_ref || ': ledger ' || ledger_name || ' does not exist'",
+    )
+
+
+def account_exists() -> str:
+    return _entry_rule(
+        "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL",
+        "unknown_account",
+        "record_ref || ': account ' || account_ref || ' does not exist in ledger ' || ledger_name",
+    )
+
+
+def account_open() -> str:
+    return _entry_rule(
+        "account_archived",
+        "archived_account",
+        "record_ref || ': account ' || account_ref || ' is archived'",
+    )
+
+
+def account_currency() -> str:
+    return _entry_rule(
+        "ledger_account_id IS NOT NULL AND currency <> account_currency",
+        "currency_mismatch",
+        "record_ref || ': currency ' || currency || ' differs from account ' || account_ref "
+        "|| ' currency ' || account_currency",
+    )
+
+
+def positive_exact_amounts() -> str:
+    """Rule 3: ``amount_error`` is computed while staging (see ``staging.PREPARE_ENTRIES``)."""
+    return (
+        "SELECT tx_key, line, amount_error AS reason_code, record_ref || ': amount ' || amount_text || CASE "
+        "amount_error WHEN 'excess_precision' THEN ' has more decimal places than ' || account_currency "
+        "|| ' allows (' || CAST(exponent AS TEXT) || ')' "
+        "WHEN 'non_positive_amount' THEN ' is not positive' "
+        "WHEN 'amount_too_large' THEN ' has more than 38 digits in minor units' "
+        "ELSE ' is not a plain decimal number' END AS detail "
+        "FROM batch_entries WHERE amount_error IS NOT NULL"
+    )
+
+
+def enough_entries() -> str:
+    return (
+        "SELECT tx_key, first_line AS line, 'too_few_entries' AS reason_code, "
+        "'transaction ' || tx_key || ' has ' || CAST(n_entries AS TEXT) || ' entry; at least two are needed' "
+        "AS detail FROM batch_txs WHERE n_entries < 2"
+    )
+
+
+def both_sides() -> str:
+    return (
+        "SELECT tx_key, first_line AS line, 'one_sided' AS reason_code, "
+        "'transaction ' || tx_key || ' has ' || CAST(n_debits AS TEXT) || ' debits and ' "
+        "|| CAST(n_credits AS TEXT) || ' credits' AS detail "
+        "FROM batch_txs WHERE n_entries >= 2 AND (n_debits = 0 OR n_credits = 0)"
+    )
+
+
+def consistent_header() -> str:
+    return (
+        "SELECT tx_key, first_line AS line, 'inconsistent_transaction' AS reason_code, "
+        "'entries of ' || tx_key || ' disagree on ' || concat_ws(', ', "
+        "CASE WHEN n_ledgers > 1 THEN 'ledger' END, CASE WHEN n_statuses > 1 THEN 'status' END, "
+        "CASE WHEN n_effective > 1 THEN 'effective_at' END, CASE WHEN n_descriptions > 1 THEN 'description' END, "
+        "CASE WHEN n_metadata > 1 THEN 'metadata' END) AS detail "
+        "FROM batch_txs WHERE n_ledgers > 1 OR n_statuses > 1 OR n_effective > 1 OR n_descriptions > 1 "
+        "OR n_metadata > 1"
+    )
+
+
+def balanced_per_currency() -> str:
+    """Rule 2, the double-entry rule itself: per transaction and currency, debits equal credits exactly.
+
+    A transaction with an entry whose amount or currency is unknown (unknown account, unreadable amount) is
+    not judged here: those entries already carry their own reason, and a per-currency sum without them
+    would report a misleading imbalance.
+    """
+    return (
+        "SELECT tx_key, line, 'unbalanced' AS reason_code, "
+        "'transaction ' || tx_key || ' ' || currency || ': debits ' || CAST(debits AS TEXT) || ' != credits ' "
+        "|| CAST(credits AS TEXT) || ' (minor units)' AS detail "
+        "FROM (SELECT tx_key, currency, min(line) AS line, "
+        "sum(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS debits, "
+        "sum(CASE WHEN direction = 'credit' THEN amount ELSE 0 END) AS credits "
+        "FROM batch_entries WHERE direction IN ('debit', 'credit') GROUP BY tx_key, currency) g "
+        "WHERE debits <> credits AND NOT EXISTS (SELECT 1 FROM batch_entries x WHERE x.tx_key = g.tx_key "
+        "AND x.direction IN ('debit', 'credit') AND (x.amount IS NULL OR x.currency IS NULL))"
+    )
+
+
+def unique_external_id() -> str:
+    """Rule 5: the same payload again is a no-op (not a violation); other content is a conflict."""
+    return (
+        "SELECT tx_key, first_line AS line, 'external_id_conflict' AS reason_code, "
+        "'external_id ' || external_id || ' already exists in ledger ' || ledger_name "
+        "|| ' (transaction ' || existing_id || ') with different content' AS detail "
+        "FROM batch_txs WHERE existing_id IS NOT NULL AND existing_hash <> payload_hash"
+    )
+
+
+def status_transition() -> str:
+    """Rule 6: pending -> posted | archived only; posted and archived are final."""
+    return (
+        "SELECT tx_key, first_line AS line, "
+        "CASE WHEN existing_status = 'posted' THEN 'immutable_posted' ELSE 'invalid_status_transition' END "
+        "AS reason_code, 'transaction ' || tx_key || ' is ' || COALESCE(existing_status, 'new') "
+        "|| ' and cannot become ' || status AS detail "
+        "FROM batch_txs WHERE n_statuses = 1 AND ("
+        "(existing_id IS NULL AND status = 'archived') OR "
+        "(existing_id IS NOT NULL AND existing_hash = payload_hash AND status <> existing_status "
+        "AND NOT (existing_status = 'pending' AND status IN ('posted', 'archived'))))"
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("required_fields", 1, required_fields),
+    Rule("valid_direction", 1, valid_direction),
+    Rule("valid_effective_at", 1, valid_effective_at),
+    Rule("enough_entries", 1, enough_entries),
+    Rule("both_sides", 1, both_sides),
+    Rule("consistent_header", 1, consistent_header),
+    Rule("balanced_per_currency", 2, balanced_per_currency),
+    Rule("positive_exact_amounts", 3, positive_exact_amounts),
+    Rule("ledger_exists", 4, ledger_exists),
+    Rule("account_exists", 4, account_exists),
+    Rule("account_open", 4, account_open),
+    Rule("account_currency", 4, account_currency),
+    Rule("unique_external_id", 5, unique_external_id),
+    Rule("valid_status", 6, valid_status),
+    Rule("status_transition", 6, status_transition),
+)
+
+
+def violations_sql() -> str:
+    """All rules of the registry as one statement (one pass over the staged batch per rule)."""
+    return "\nUNION ALL\n".join(f"({rule.sql()})" for rule in RULES)
+
+
+# Rule 7. The available balance moves by ``avail_delta`` for each accepted write (see staging.LIMIT_DELTAS);
+# the running balance is taken in batch order (effective_at, then input line) from the stored balance.
+# A write is refused where the running balance breaks a limit *and* the write moves the balance further
+# past it. The caller repeats the check until nothing new is refused.
+#
+# Batch order is the order of acceptance, as if the writes came one at a time: each pass refuses only the
+# *first* such write per account, so a later write that fits once the earlier one is refused is accepted
+# (balance 100, spends of 150 then 50: the 150 is refused, the 50 posts). After ``LIMIT_EXACT_PASSES``
+# passes (a batch with many overdrafts on one account) every write that breaks the limit is refused at
+# once: never an overdraft, but possibly a refusal that the one-at-a-time order would have accepted.
+LIMIT_EXACT_PASSES = 25
+
+_LIMIT_VIOLATIONS = """
+SELECT tx_key, first_line AS line, 'balance_limit_exceeded' AS reason_code,
+       'transaction ' || tx_key || ' would take account ' || account_name || ' available balance to '
+       || CAST(running AS TEXT) || ' (limit ' || CASE WHEN min_available_balance IS NOT NULL
+       AND running < min_available_balance THEN '>= ' || CAST(min_available_balance AS TEXT)
+       ELSE '<= ' || CAST(max_available_balance AS TEXT) END || ')' AS detail
+FROM (
+    SELECT r.*, row_number() OVER (PARTITION BY r.ledger_account_id ORDER BY r.effective_at, r.first_line) AS nth
+    FROM (
+        SELECT d.*, b.available + sum(d.avail_delta) OVER (
+            PARTITION BY d.ledger_account_id ORDER BY d.effective_at, d.first_line
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
+        FROM limit_deltas d
+        JOIN (
+            SELECT ab.ledger_account_id,
+                   CASE WHEN a.normal_balance = 'credit' THEN ab.posted_credits - ab.pending_debits
+                        ELSE ab.posted_debits - ab.pending_credits END AS available
+            FROM ledger_account_balances ab JOIN ledger_accounts a ON a.id = ab.ledger_account_id
+        ) b ON b.ledger_account_id = d.ledger_account_id
+        WHERE d.tx_key NOT IN (SELECT tx_key FROM batch_violations)
+    ) r
+    WHERE (min_available_balance IS NOT NULL AND running < min_available_balance AND avail_delta < 0)
+       OR (max_available_balance IS NOT NULL AND running > max_available_balance AND avail_delta > 0)
+) v
+WHERE __FIRST_ONLY__
+"""
+
+
+def limit_violations_sql(first_only: bool = True) -> str:
+    """Rule 7's violations: the first per account (exact batch order) or all at once (see above)."""
+    return _LIMIT_VIOLATIONS.replace("__FIRST_ONLY__", "nth = 1" if first_only else "1 = 1")
+
+
+LIMIT_VIOLATIONS = limit_violations_sql(first_only=False)

@@ -1,0 +1,438 @@
+"""Staging of a proposed batch: the raw rows as given, then normalised entries and per-transaction
+aggregates that the rules in ``rules.py`` read. Bulk posts and single-transaction writes go through the
+same relations and the same statements, so both paths enforce exactly the same rules.
+
+Input columns (``RAW_COLUMNS``, all text as given, so no value is ever rounded on the way in):
+
+=================  ==========================================================================
+``external_id``    the transaction's idempotency key; entries with the same one form a transaction
+``ledger``         ledger name (default: the ``default_ledger`` argument, ``main``)
+``account``        ledger account name (or id) in that ledger
+``direction``      ``debit`` | ``credit``
+``amount``         decimal in major units (``12.34``), scaled exactly by the account's exponent
+``amount_minor``   or an integer of minor units (``1234``); one of the two is required
+``currency``       optional; when given it must equal the account's currency
+``effective_at``   ISO 8601 date or timestamp, UTC unless it carries ``Z`` or an offset (default: now);
+                   words PostgreSQL would read (``now``, ``yesterday``, ``epoch``) are refused, so a batch
+                   means the same on both engines and when replayed later
+``status``         ``posted`` (default) | ``pending``
+=================  ==========================================================================
+
+plus optional ``description``, ``metadata`` (a JSON object as text), ``source``, ``ledgerable_type``,
+``ledgerable_id``, ``reverses_id``. ``line`` and ``record_ref`` locate each row in its input for errors.
+"""
+
+from __future__ import annotations
+
+from ledger_pipeline.ledger.store import Connection
+
+RAW_COLUMNS: tuple[str, ...] = (
+    "external_id", "ledger", "account", "direction", "amount", "amount_minor", "currency", "effective_at",
+    "status", "description", "metadata", "source", "ledgerable_type", "ledgerable_id", "reverses_id",
+)
+REQUIRED_COLUMNS: tuple[str, ...] = ("external_id", "account", "direction")
+
+# ``effective_at_ts`` carries a typed timestamp column as is (Parquet/Arrow input), sparing a text round trip.
+STAGE_RAW_DDL = (
+    "line BIGINT, record_ref TEXT, quarantine_id TEXT, effective_at_ts TIMESTAMPTZ, "
+    + ", ".join(f"{c} TEXT" for c in RAW_COLUMNS)
+)
+
+_TEMP_TABLES: dict[str, str] = {
+    "stage_raw": STAGE_RAW_DDL,
+    "batch_entries": """line BIGINT, record_ref TEXT, quarantine_id TEXT, tx_key TEXT, external_id TEXT,
+        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_name TEXT,
+        account_currency TEXT, exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
+        direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
+        amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
+        source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT""",
+    "batch_txs": """tx_key TEXT, external_id TEXT, ledger_name TEXT, ledger_id TEXT, status TEXT,
+        effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
+        ledgerable_id TEXT, reverses_id TEXT, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
+        n_credits BIGINT, n_ledgers BIGINT, n_statuses BIGINT, n_effective BIGINT, n_descriptions BIGINT,
+        n_metadata BIGINT, first_line BIGINT, first_ref TEXT, payload_hash TEXT, new_id TEXT,
+        existing_id TEXT, existing_status TEXT, existing_hash TEXT, action TEXT""",
+    "batch_violations": "tx_key TEXT, line BIGINT, reason_code TEXT, detail TEXT",
+    "limit_deltas": """tx_key TEXT, first_line BIGINT, effective_at TIMESTAMPTZ, ledger_account_id TEXT,
+        account_name TEXT, min_available_balance NUMERIC(38,0), max_available_balance NUMERIC(38,0),
+        avail_delta NUMERIC(38,0)""",
+}
+
+
+def reset_staging(conn: Connection) -> None:
+    """Create the staging tables for this connection if needed and make sure they are empty.
+
+    On PostgreSQL they are created once per connection with ``ON COMMIT DELETE ROWS`` (every pipeline runs
+    inside one database transaction) and emptied in one round trip, which spares a single-transaction write
+    nine round trips.
+    """
+    if conn.is_postgres:
+        if getattr(conn, "staging_ready", False):
+            # a second batch in the same database transaction must not see the first one's rows
+            conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
+            return
+        for name, columns in _TEMP_TABLES.items():
+            conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
+            conn.execute(f"DELETE FROM {name}")
+        conn.staging_ready = True
+        return
+    for name, columns in _TEMP_TABLES.items():
+        conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+        conn.execute(f"DELETE FROM {name}")
+
+
+def create_helper_functions(conn: Connection) -> None:
+    """``try_timestamptz(text)``: NULL instead of an error for text that is not a timestamp."""
+    if conn.is_postgres:
+        conn.execute(
+            """CREATE OR REPLACE FUNCTION try_timestamptz(value TEXT) RETURNS TIMESTAMPTZ
+            LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN RETURN value::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$"""
+        )
+    else:
+        conn.execute("CREATE OR REPLACE MACRO try_timestamptz(value) AS TRY_CAST(value AS TIMESTAMPTZ)")
+
+
+_ACCOUNT_KEYS = """(
+    SELECT id AS account_key, id, name, ledger_id, currency, currency_exponent, normal_balance, archived_at
+    FROM ledger_accounts
+    UNION ALL
+    SELECT name AS account_key, id, name, ledger_id, currency, currency_exponent, normal_balance, archived_at
+    FROM ledger_accounts
+)"""
+
+# Amount conversion, exact and in SQL: split the decimal text at the point, refuse more fraction digits
+# than the exponent, pad the fraction to the exponent and read the digits as NUMERIC(38,0).
+_PREPARE_ENTRIES = rf"""
+INSERT INTO batch_entries
+SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger_id, account_ref,
+       ledger_account_id, account_name, account_currency, exponent, normal_balance, account_archived,
+       direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
+       CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
+       description, metadata, source, ledgerable_type, ledgerable_id, reverses_id
+FROM (
+    SELECT d.*,
+        CASE
+            WHEN amt IS NULL THEN NULL
+            WHEN is_minor THEN CASE
+                WHEN amt ~ '^[0-9]+$' THEN CASE
+                    WHEN digits = '' THEN 'non_positive_amount'
+                    WHEN length(digits) > 38 THEN 'amount_too_large' END
+                WHEN amt ~ '^-[0-9]+$' THEN 'non_positive_amount'
+                ELSE 'invalid_amount' END
+            WHEN amt ~ '^[0-9]+(\.[0-9]*)?$' THEN CASE
+                WHEN digits IS NULL THEN NULL
+                WHEN length(rtrim(split_part(amt, '.', 2), '0')) > exponent THEN 'excess_precision'
+                WHEN digits = '' THEN 'non_positive_amount'
+                WHEN length(digits) > 38 THEN 'amount_too_large' END
+            WHEN amt ~ '^-[0-9]+(\.[0-9]*)?$' THEN 'non_positive_amount'
+            ELSE 'invalid_amount'
+        END AS amount_error
+    FROM (
+        SELECT n.*,
+            CASE WHEN amt IS NULL THEN NULL
+                 WHEN is_minor THEN ltrim(amt, '0')
+                 WHEN exponent IS NULL THEN NULL
+                 ELSE ltrim(split_part(amt, '.', 1)
+                      || rpad(rtrim(split_part(amt, '.', 2), '0'), exponent, '0'), '0')
+            END AS digits
+        FROM (
+            SELECT r.line,
+                COALESCE(r.record_ref, 'record ' || CAST(r.line AS TEXT)) AS record_ref,
+                r.quarantine_id,
+                COALESCE(NULLIF(trim(r.external_id), ''),
+                         '<no external_id at ' || COALESCE(r.record_ref, CAST(r.line AS TEXT)) || '>') AS tx_key,
+                NULLIF(trim(r.external_id), '') AS external_id,
+                r.ledger_name, l.id AS ledger_id, r.account_ref,
+                a.id AS ledger_account_id, a.name AS account_name, a.currency AS account_currency,
+                a.currency_exponent AS exponent, a.normal_balance,
+                (a.archived_at IS NOT NULL) AS account_archived,
+                NULLIF(lower(trim(r.direction)), '') AS direction,
+                COALESCE(NULLIF(upper(trim(r.currency)), ''), a.currency) AS currency,
+                COALESCE(NULLIF(lower(trim(r.status)), ''), 'posted') AS status,
+                COALESCE(r.effective_at_ts, CASE
+                    WHEN trim(r.effective_at) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ][0-9:.]+)?(Z|z|[+-][0-9:]+| UTC)?$'
+                    THEN try_timestamptz(trim(r.effective_at)) END) AS effective_at,
+                COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT)) AS effective_at_text,
+                COALESCE(NULLIF(trim(r.amount_minor), ''), NULLIF(trim(r.amount), '')) AS amt,
+                (NULLIF(trim(r.amount_minor), '') IS NOT NULL) AS is_minor,
+                NULLIF(r.description, '') AS description,
+                COALESCE(NULLIF(trim(r.metadata), ''), '{{}}') AS metadata,
+                NULLIF(r.source, '') AS source, NULLIF(r.ledgerable_type, '') AS ledgerable_type,
+                NULLIF(r.ledgerable_id, '') AS ledgerable_id, NULLIF(r.reverses_id, '') AS reverses_id
+            FROM (
+                SELECT s.*, COALESCE(NULLIF(trim(s.ledger), ''), :default_ledger) AS ledger_name,
+                       NULLIF(trim(s.account), '') AS account_ref
+                FROM stage_raw s
+            ) r
+            LEFT JOIN ledgers l ON l.name = r.ledger_name
+            LEFT JOIN {_ACCOUNT_KEYS} a ON a.ledger_id = l.id AND a.account_key = r.account_ref
+        ) n
+    ) d
+) x
+"""
+
+
+
+def prepare_entries_sql(conn: Connection) -> str:
+    """``_PREPARE_ENTRIES`` for this engine. Digits (validated: at most 38) become NUMERIC(38,0) through
+    HUGEINT on DuckDB, whose direct text -> DECIMAL(38,0) cast is two orders of magnitude slower."""
+    if conn.is_postgres:
+        return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", "CAST(digits AS NUMERIC(38,0))")
+    return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", "CAST(CAST(digits AS HUGEINT) AS NUMERIC(38,0))")
+
+
+# The payload hash covers what makes two submissions "the same transaction": ledger, effective time,
+# description, metadata and the multiset of (account, direction, amount, currency). Status is left out so
+# that a pending transaction submitted again as posted is a transition, not a conflict. An omitted
+# effective_at means "the existing transaction's, else now", so a resubmission without it is a no-op.
+#
+# Transaction-level fields (ledger, status, effective_at, description, metadata, source, ledgerable_*,
+# reverses_id) are read from the transaction's first row; other rows may repeat them or leave them empty,
+# but must not disagree on ledger, status, effective_at, description or metadata (rule 1).
+#
+# Engine-specific parts, both exact and deterministic within one store:
+# * the multiset signature: PostgreSQL aggregates the sorted entry strings; DuckDB adds up the md5 of each
+#   entry string (an order-independent sum that avoids DuckDB's slow ordered aggregates);
+# * "do the rows agree": PostgreSQL compares min and max of the text; DuckDB of its hash.
+_PREPARE_TXS = """
+INSERT INTO batch_txs
+SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
+    COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS effective_at,
+    h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id, h.quarantine_id,
+    g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
+    g.n_metadata, g.first_line, h.record_ref AS first_ref,
+    md5(h.ledger_name || '|'
+        || CAST(COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS TEXT) || '|'
+        || COALESCE(h.description, '') || '|' || h.metadata || '|' || g.entries_signature) AS payload_hash,
+    CAST(gen_random_uuid() AS TEXT) AS new_id,
+    t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash, NULL AS action
+FROM (
+    SELECT tx_key, count(*) AS n_entries,
+        count(*) FILTER (WHERE direction = 'debit') AS n_debits,
+        count(*) FILTER (WHERE direction = 'credit') AS n_credits,
+        __DIFFERS__(ledger_name) AS n_ledgers, __DIFFERS__(status) AS n_statuses,
+        CASE WHEN min(effective_at) <> max(effective_at) THEN 2 ELSE 1 END AS n_effective,
+        __DIFFERS__(description) AS n_descriptions, __DIFFERS__(metadata) AS n_metadata,
+        min(line) AS first_line,
+        __SIGNATURE__ AS entries_signature
+    FROM (
+        SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata,
+            COALESCE(ledger_account_id, account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
+            || COALESCE(CAST(amount AS TEXT), amount_text, '?') || ':' || COALESCE(currency, '?') AS entry
+        FROM batch_entries
+    ) e
+    GROUP BY tx_key
+) g
+JOIN batch_entries h ON h.tx_key = g.tx_key AND h.line = g.first_line
+LEFT JOIN ledger_transactions t ON t.ledger_id = h.ledger_id AND t.external_id = h.external_id
+"""
+
+
+def prepare_txs_sql(conn: Connection) -> str:
+    """``_PREPARE_TXS`` for this engine (see the comment above it)."""
+    import re
+
+    if conn.is_postgres:
+        differs = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
+        signature = "string_agg(entry, ',' ORDER BY entry)"
+    else:
+        differs = (r"CASE WHEN min(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) "
+                   r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")
+        signature = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
+    sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
+    return sql.replace("__SIGNATURE__", signature)
+
+
+CLASSIFY_TXS = """
+UPDATE batch_txs SET action = CASE
+    WHEN tx_key IN (SELECT tx_key FROM batch_violations) THEN 'reject'
+    WHEN existing_id IS NULL THEN 'create'
+    WHEN existing_status = status THEN 'noop'
+    ELSE 'transition' END
+"""
+
+REJECT_NEW_VIOLATORS = """
+UPDATE batch_txs SET action = 'reject'
+WHERE action <> 'reject' AND tx_key IN (SELECT tx_key FROM batch_violations)
+"""
+
+# Rule 7 input: how each accepted write moves each limited account's available balance.
+# Inflows (the account's normal side) count once posted; outflows count as soon as they are pending.
+LIMIT_DELTAS = """
+INSERT INTO limit_deltas
+SELECT e.tx_key, t.first_line, t.effective_at, e.ledger_account_id, a.name, a.min_available_balance,
+       a.max_available_balance,
+       sum(CASE WHEN e.direction = a.normal_balance
+                THEN CASE WHEN t.status = 'posted' THEN e.amount ELSE 0 END
+                ELSE CASE WHEN t.action = 'create' THEN -e.amount WHEN t.status = 'archived' THEN e.amount ELSE 0 END
+           END) AS avail_delta
+FROM batch_entries e
+JOIN batch_txs t ON t.tx_key = e.tx_key
+JOIN ledger_accounts a ON a.id = e.ledger_account_id
+WHERE t.action IN ('create', 'transition')
+  AND (a.min_available_balance IS NOT NULL OR a.max_available_balance IS NOT NULL)
+GROUP BY e.tx_key, t.first_line, t.effective_at, e.ledger_account_id, a.name, a.min_available_balance,
+         a.max_available_balance
+"""
+
+LOCK_BALANCES = """
+SELECT ledger_account_id FROM ledger_account_balances
+WHERE ledger_account_id IN (
+    SELECT DISTINCT e.ledger_account_id FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
+    WHERE t.action IN ('create', 'transition'))
+ORDER BY ledger_account_id FOR UPDATE
+"""
+
+STALE_TRANSITIONS = """
+SELECT count(*) FROM batch_txs b
+LEFT JOIN ledger_transactions t ON t.id = b.existing_id
+WHERE b.action = 'transition' AND (t.status IS NULL OR t.status <> b.existing_status)
+"""
+
+INSERT_TRANSACTIONS = """
+INSERT INTO ledger_transactions (id, ledger_id, external_id, status, description, effective_at, posted_at,
+    archived_at, created_at, updated_at, source, ledgerable_type, ledgerable_id, reverses_id, metadata,
+    payload_hash, batch_id, version, change_seq)
+SELECT new_id, ledger_id, external_id, status, description, effective_at,
+       CASE WHEN status = 'posted' THEN CAST(:now AS TIMESTAMPTZ) END, NULL,
+       CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ), COALESCE(source, :source), ledgerable_type,
+       ledgerable_id, reverses_id, metadata, payload_hash, :batch_id, 1, :seq
+FROM batch_txs WHERE action = 'create'
+"""
+
+INSERT_ENTRIES = """
+INSERT INTO ledger_entries (id, ledger_transaction_id, ledger_account_id, direction, amount, currency, status,
+    effective_at, created_at, change_seq)
+SELECT CAST(gen_random_uuid() AS TEXT), t.new_id, e.ledger_account_id, e.direction, e.amount, e.currency,
+       t.status, t.effective_at, CAST(:now AS TIMESTAMPTZ), :seq
+FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
+WHERE t.action = 'create'
+"""
+
+TRANSITION_TRANSACTIONS = """
+UPDATE ledger_transactions SET status = b.status,
+    posted_at = CASE WHEN b.status = 'posted' THEN CAST(:now AS TIMESTAMPTZ) END,
+    archived_at = CASE WHEN b.status = 'archived' THEN CAST(:now AS TIMESTAMPTZ) END,
+    updated_at = CAST(:now AS TIMESTAMPTZ), version = ledger_transactions.version + 1, change_seq = :seq
+FROM batch_txs b
+WHERE b.action = 'transition' AND ledger_transactions.id = b.existing_id AND ledger_transactions.status = 'pending'
+"""
+
+TRANSITION_ENTRIES = """
+UPDATE ledger_entries SET status = b.status, change_seq = :seq
+FROM batch_txs b
+WHERE b.action = 'transition' AND ledger_entries.ledger_transaction_id = b.existing_id
+"""
+
+# Balances move in the same database transaction as the entries: new entries add to pending (and to
+# posted when posted); a pending -> posted transition adds to posted; pending -> archived removes from pending.
+UPDATE_BALANCES = """
+UPDATE ledger_account_balances SET
+    posted_debits = posted_debits + d.pd, posted_credits = posted_credits + d.pc,
+    pending_debits = pending_debits + d.qd, pending_credits = pending_credits + d.qc,
+    lock_version = lock_version + 1, updated_at = CAST(:now AS TIMESTAMPTZ), change_seq = :seq
+FROM (
+    SELECT account_id, sum(pd) AS pd, sum(pc) AS pc, sum(qd) AS qd, sum(qc) AS qc FROM (
+        SELECT e.ledger_account_id AS account_id,
+            CASE WHEN t.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END AS pd,
+            CASE WHEN t.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END AS pc,
+            CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END AS qd,
+            CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END AS qc
+        FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
+        WHERE t.action = 'create'
+        UNION ALL
+        SELECT le.ledger_account_id,
+            CASE WHEN b.status = 'posted' AND le.direction = 'debit' THEN le.amount ELSE 0 END,
+            CASE WHEN b.status = 'posted' AND le.direction = 'credit' THEN le.amount ELSE 0 END,
+            CASE WHEN b.status = 'archived' AND le.direction = 'debit' THEN -le.amount ELSE 0 END,
+            CASE WHEN b.status = 'archived' AND le.direction = 'credit' THEN -le.amount ELSE 0 END
+        FROM ledger_entries le JOIN batch_txs b ON b.existing_id = le.ledger_transaction_id
+        WHERE b.action = 'transition'
+    ) u GROUP BY account_id
+) d
+WHERE ledger_account_balances.ledger_account_id = d.account_id
+"""
+
+
+def _reason_rank_sql() -> str:
+    from ledger_pipeline.ledger.rules import REASON_CODES
+
+    whens = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(REASON_CODES))
+    return f"CASE reason_code {whens} ELSE 999 END"
+
+
+def _raw_payload_sql(conn: Connection) -> str:
+    """A JSON array of the raw input rows of each transaction, exactly as given (for quarantine/replay)."""
+    columns = ("line", "record_ref", *RAW_COLUMNS)
+    pairs = ", ".join(
+        f"'{c}', COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT))" if c == "effective_at" else f"'{c}', r.{c}"
+        for c in columns
+    )
+    if conn.is_postgres:
+        return f"CAST(json_agg(json_build_object({pairs}) ORDER BY r.line) AS TEXT)"
+    return f"CAST(to_json(list(json_object({pairs}) ORDER BY r.line)) AS TEXT)"
+
+
+def quarantine_rejected_sql(conn: Connection) -> str:
+    """New quarantine rows for refused transactions (those not already in quarantine, i.e. not a replay).
+
+    ``reason_code`` is the first broken rule in DESIGN.md order; ``reason`` lists every violation;
+    ``record_ref`` locates the transaction's first input line. A refused payload that is already open in
+    quarantine with the same raw rows (the same file posted again) is not added twice, so re-running a
+    batch changes nothing.
+    """
+    return f"""
+INSERT INTO quarantine (id, batch_id, source, ledger_name, external_id, reason_code, reason, record_ref,
+    raw_payload, status, attempts, created_at, change_seq)
+SELECT CAST(gen_random_uuid() AS TEXT), :batch_id, COALESCE(t.source, :source), t.ledger_name, t.external_id,
+       v.reason_code, v.reason, COALESCE(p.first_ref, t.first_ref), p.payload, 'open', 1,
+       CAST(:now AS TIMESTAMPTZ), :seq
+FROM batch_txs t
+JOIN ({violation_summary_sql()}) v ON v.tx_key = t.tx_key
+JOIN (
+    SELECT e.tx_key, {_raw_payload_sql(conn)} AS payload,
+           min(CASE WHEN e.line = f.first_line THEN e.record_ref END) AS first_ref
+    FROM batch_entries e JOIN stage_raw r ON r.line = e.line
+    JOIN batch_txs f ON f.tx_key = e.tx_key AND f.action = 'reject' AND f.quarantine_id IS NULL
+    GROUP BY e.tx_key
+) p ON p.tx_key = t.tx_key
+WHERE t.action = 'reject' AND t.quarantine_id IS NULL
+  AND NOT EXISTS (
+      SELECT 1 FROM quarantine q
+      WHERE q.status = 'open' AND q.raw_payload = p.payload
+        AND COALESCE(q.ledger_name, '') = COALESCE(t.ledger_name, '')
+  )
+"""
+
+
+def violation_summary_sql() -> str:
+    """One row per refused transaction: its first reason code and every violation's detail."""
+    return f"""
+SELECT tx_key, max(CASE WHEN rn = 1 THEN reason_code END) AS reason_code,
+       string_agg(detail, '; ' ORDER BY rn) AS reason
+FROM (
+    SELECT tx_key, reason_code, reason_code || ': ' || detail AS detail,
+           row_number() OVER (PARTITION BY tx_key ORDER BY {_reason_rank_sql()}, line, detail) AS rn
+    FROM batch_violations
+) ranked
+GROUP BY tx_key
+"""
+
+
+UPDATE_REPLAYED_QUARANTINE = """
+UPDATE quarantine SET status = 'replayed', resolved_at = CAST(:now AS TIMESTAMPTZ),
+    resolution = 'replayed in batch ' || :batch_id || ' (' || b.action || ')', attempts = attempts + 1,
+    change_seq = :seq
+FROM batch_txs b
+WHERE b.quarantine_id = quarantine.id AND b.action IN ('create', 'transition', 'noop')
+"""
+
+
+def update_still_rejected_sql() -> str:
+    return f"""
+UPDATE quarantine SET attempts = attempts + 1, reason_code = v.reason_code, reason = v.reason,
+    change_seq = :seq
+FROM batch_txs b JOIN ({violation_summary_sql()}) v ON v.tx_key = b.tx_key
+WHERE b.quarantine_id = quarantine.id AND b.action = 'reject'
+"""

@@ -1,0 +1,210 @@
+"""Reading batches: bad files are an InputError naming the file (and line where possible) and nothing is
+written; good CSV and Parquet files (decimal, int64, timestamp and dictionary columns) post exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ledger_pipeline.ledger.batch_input import normalise_entries, read_entries_file
+from ledger_pipeline.ledger.errors import InputError
+from ledger_pipeline.ledger.posting import post_batch
+from tests.ledger.conftest import amounts, counts
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "ledger"
+HEADER = "external_id,account,direction,amount,effective_at,description\n"
+GOOD = ("t1,cash,debit,10.50,2024-01-01T00:00:00Z,first\n"
+        "t1,revenue,credit,10.50,2024-01-01T00:00:00Z,first\n")
+
+
+def post_file(store, path):
+    """What ``ledger-pipeline post FILE`` does: read, then post in one transaction."""
+    return post_batch(store, read_entries_file(path))
+
+
+def assert_refused(store, path, *fragments):
+    with pytest.raises(InputError) as refused:
+        post_file(store, path)
+    message = str(refused.value)
+    assert path.name in message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert counts(store) == {"ledger_transactions": 0, "ledger_entries": 0, "quarantine": 0}
+    return message
+
+
+# -- bad files ----------------------------------------------------------------------------------------
+
+
+def test_csv_with_a_record_of_the_wrong_width(store, chart, tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_text(HEADER + GOOD + "t2,cash,debit,1,2024-01-01,x,unexpected\n" + GOOD)
+    assert_refused(store, path, "line 4", "7 field(s)", "6")
+
+
+def test_csv_with_an_unterminated_quote(store, chart, tmp_path):
+    path = tmp_path / "quote.csv"
+    path.write_text(HEADER + GOOD + 't2,cash,debit,1,2024-01-01,"never closed\n')
+    assert_refused(store, path, "malformed CSV")
+
+
+def test_csv_that_is_not_utf8(store, chart, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes((HEADER + GOOD + "t2,cash,debit,1,2024-01-01,caf\u00e9\n").encode("latin-1"))
+    assert_refused(store, path, "line 4", "not UTF-8")
+
+
+def test_csv_with_a_header_that_is_not_utf8(store, chart, tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_bytes("external_id,account,direction,amount,d\u00e9tail\n".encode("latin-1"))
+    assert_refused(store, path, "line 1", "not UTF-8")
+
+
+def test_empty_csv(store, chart, tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    assert_refused(store, path, "empty")
+
+
+def test_csv_missing_required_columns(store, chart, tmp_path):
+    path = tmp_path / "cols.csv"
+    path.write_text("external_id,account,amount\nt1,cash,1\n")
+    assert_refused(store, path, "missing column(s) direction")
+
+
+def test_csv_missing_both_amount_columns(store, chart, tmp_path):
+    path = tmp_path / "noamount.csv"
+    path.write_text("external_id,account,direction\nt1,cash,debit\n")
+    assert_refused(store, path, "amount or amount_minor")
+
+
+def test_truncated_parquet(store, chart, tmp_path):
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"external_id": ["t1", "t1"], "account": ["cash", "revenue"],
+                             "direction": ["debit", "credit"], "amount_minor": [5, 5]}), good)
+    path = tmp_path / "truncated.parquet"
+    data = good.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert_refused(store, path, "not a readable Parquet file")
+
+
+def test_garbage_parquet(store, chart, tmp_path):
+    path = tmp_path / "garbage.parquet"
+    path.write_bytes(b"external_id,account\nthis is not parquet at all" * 10)
+    assert_refused(store, path, "not a readable Parquet file")
+
+
+def test_zero_byte_parquet(store, chart, tmp_path):
+    path = tmp_path / "zero.parquet"
+    path.write_bytes(b"")
+    assert_refused(store, path, "not a readable Parquet file")
+
+
+@pytest.mark.parametrize("column", ["amount", "amount_minor"])
+@pytest.mark.parametrize("float_type", [pa.float64(), pa.float32()])
+def test_parquet_float_amount_column_is_refused(store, chart, tmp_path, column, float_type):
+    path = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({"external_id": ["t1", "t1"], "account": ["cash", "revenue"],
+                             "direction": ["debit", "credit"], column: pa.array([10.1, 10.1], float_type)}), path)
+    assert_refused(store, path, f"column {column!r} is floating point")
+
+
+def test_parquet_missing_columns(store, chart, tmp_path):
+    path = tmp_path / "cols.parquet"
+    pq.write_table(pa.table({"external_id": ["t1"], "direction": ["debit"], "amount_minor": [1]}), path)
+    assert_refused(store, path, "missing column(s) account")
+
+
+def test_missing_file_and_unknown_suffix(store, chart, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_entries_file(tmp_path / "absent.csv")
+    other = tmp_path / "entries.xlsx"
+    other.write_text("x")
+    assert_refused(store, other, "unsupported file type")
+
+
+def test_float_looking_csv_amounts_are_refused_by_rule_naming_the_line(store, chart, tmp_path):
+    """A CSV is read as text, so ``10.005`` reaches rule 3 unrounded and is refused with its line."""
+    path = tmp_path / "precise.csv"
+    path.write_text(HEADER + GOOD + "t2,cash,debit,10.005,2024-01-01,x\nt2,revenue,credit,10.005,2024-01-01,x\n")
+    result = post_file(store, path)
+    assert result.created == 1 and result.quarantined == 1
+    details = [v.detail for v in result.violations if v.reason_code == "excess_precision"]
+    assert any("precise.csv:4" in d and "10.005" in d for d in details), details
+
+
+# -- good files ---------------------------------------------------------------------------------------
+
+
+def test_csv_fixture_posts_and_names_lines(store, chart):
+    """tests/fixtures/ledger/entries.csv: quoted fields, a BOM, CRLF line ends, one refused transaction."""
+    result = post_file(store, FIXTURES / "entries.csv")
+    assert (result.created, result.quarantined) == (3, 1)
+    assert {v.reason_code for v in result.violations} == {"unknown_account"}
+    assert {v.line for v in result.violations} == {9}
+    assert amounts(store) == {"cash": 135050, "revenue": 135000, "payable": 50, "eur_cash": 999,
+                              "eur_revenue": 999}
+    with store.connect() as conn:
+        description = conn.scalar("SELECT description FROM ledger_transactions WHERE external_id = 'inv-1'")
+    assert description == "Invoice 1, \"annual\""
+
+
+def test_parquet_typed_columns_post_exactly(store, chart, tmp_path):
+    """Decimal and int64 amounts, timestamp (naive, zoned, ns) and date effective times, dictionary text."""
+    n38 = Decimal("9" * 38)
+    rows = {
+        "external_id": ["dec", "dec", "int", "int", "ns", "ns", "date", "date", "big", "big"],
+        "account": pa.array(["cash", "revenue", "cash", "revenue", "eur_cash", "eur_revenue", "jpy_cash",
+                             "jpy_revenue", "points_pool", "points"]).dictionary_encode(),
+        "direction": ["debit", "credit"] * 5,
+        "amount": pa.array([Decimal("12.30"), Decimal("12.3"), None, None, Decimal("0.01"), Decimal("0.01"),
+                            Decimal("1500"), Decimal("1500.000"), None, None], pa.decimal128(38, 3)),
+        "amount_minor": pa.array([None, None, 7, 7, None, None, None, None, n38, n38], pa.decimal128(38, 0)),
+    }
+    table = pa.table(rows)
+    path = tmp_path / "typed.parquet"
+    pq.write_table(table, path)
+    result = post_file(store, path)
+    assert result.created == 5 and not result.violations, result.violations
+    assert amounts(store) == {"cash": 1237, "revenue": 1237, "eur_cash": 1, "eur_revenue": 1, "jpy_cash": 1500,
+                              "jpy_revenue": 1500, "points": int(n38), "points_pool": int(n38)}
+
+
+@pytest.mark.parametrize(("column", "expected"), [
+    pytest.param(pa.array([datetime(2024, 2, 3, 4, 5, 6, 789000)] * 2, pa.timestamp("us")),
+                 datetime(2024, 2, 3, 4, 5, 6, 789000, tzinfo=UTC), id="naive-us-is-utc"),
+    pytest.param(pa.array([datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)] * 2, pa.timestamp("s", tz="Europe/Paris")),
+                 datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC), id="zoned-s"),
+    pytest.param(pa.array([1706933106123456789] * 2, pa.timestamp("ns", tz="UTC")),
+                 datetime(2024, 2, 3, 4, 5, 6, 123456, tzinfo=UTC), id="ns-truncated-to-us"),
+    pytest.param(pa.array([date(2024, 2, 3)] * 2, pa.date32()), datetime(2024, 2, 3, tzinfo=UTC), id="date"),
+    pytest.param(pa.array(["2024-02-03T05:05:06+01:00"] * 2), datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC),
+                 id="text-with-offset"),
+])
+def test_parquet_effective_at_columns(store, chart, tmp_path, column, expected):
+    table = pa.table({"external_id": ["e", "e"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+                      "amount_minor": pa.array([3, 3], pa.int64()), "effective_at": column})
+    path = tmp_path / "times.parquet"
+    pq.write_table(table, path)
+    result = post_file(store, path)
+    assert result.created == 1 and not result.violations, result.violations
+    with store.connect() as conn:
+        stored = conn.all("SELECT effective_at FROM ledger_transactions UNION ALL "
+                          "SELECT DISTINCT effective_at FROM ledger_entries")
+    assert {row[0] for row in stored} == {expected}
+    # posting the same file again is a no-op: the typed time hashes the same way
+    assert post_file(store, path).duplicates == 1
+
+
+def test_arrow_table_in_memory(store, chart):
+    table = normalise_entries(pa.table({
+        "External_ID": ["m", "m"], " Account ": ["cash", "revenue"], "DIRECTION": ["Debit", "CREDIT"],
+        "amount_minor": pa.array([250, 250], pa.int32())}), source_name="memory")
+    result = post_batch(store, table)
+    assert result.created == 1 and not result.violations
+    assert amounts(store) == {"cash": 250, "revenue": 250}
