@@ -1,0 +1,14 @@
+"""Adyen: Settlement Details Report columns (mapped by header name; order differs between versions)."""
+
+REQUIRED_COLUMNS = ("Merchant Account", "Psp Reference", "Creation Date", "TimeZone", "Type", "Net Currency",
+                    "Net Debit (NC)", "Net Credit (NC)", "Batch Number")
+FEE_COLUMNS = ("Commission (NC)", "Markup (NC)", "Scheme Fees (NC)", "Interchange (NC)")
+#: The report writes a zone abbreviation next to each local time.
+TIMEZONES = {
+    "CET": "Europe/Amsterdam", "CEST": "Europe/Amsterdam", "WET": "Europe/Lisbon", "WEST": "Europe/Lisbon",
+    "EET": "Europe/Helsinki", "EEST": "Europe/Helsinki", "GMT": "UTC", "UTC": "UTC", "BST": "Europe/London",
+    "PST": "America/Los_Angeles", "PDT": "America/Los_Angeles", "MST": "America/Denver",
+    "MDT": "America/Denver", "CST": "America/Chicago", "CDT": "America/Chicago", "EST": "America/New_York",
+    "EDT": "America/New_York", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney", "SGT": "Asia/Singapore",
+    "HKT": "Asia/Hong_Kong", "JST": "Asia/Tokyo", "BRT": "America/Sao_Paulo",
+}

@@ -1,0 +1,99 @@
+"""Bank statements: BAI2, ISO 20022 camt.053 (and camt.052/054), OFX/QFX (SGML and XML), CSV.
+
+The stable entry point (used by reconciliation) is ``parse_statement(path, format=None, **options)``
+returning a ``Statement`` (accounts with opening/closing balances per date, signed lines); see
+docs/connectors.md. ``parse_file`` is the ingest registry's parser: the same statement as raw records of
+streams ``statement_lines`` and ``statement_balances`` (landed for reconciliation, not posted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from connectors.bank.bai2 import parse_bai2
+from connectors.bank.camt053 import parse_camt
+from connectors.bank.csv_statement import parse_csv_statement
+from connectors.bank.model import Statement, StatementAccount, StatementLine
+from connectors.bank.ofx import parse_ofx
+from connectors.common.errors import ParseError
+from connectors.common.records import RawRecord
+
+FORMATS = ("bai2", "camt053", "ofx", "csv")
+
+__all__ = ["FORMATS", "Statement", "StatementAccount", "StatementLine", "detect_format", "parse_file",
+           "parse_statement"]
+
+
+def detect_format(path: str | Path) -> str:
+    """Tell the format from the file's first bytes (the extension only decides CSV)."""
+    path = Path(path)
+    head = path.read_bytes()[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"01,"):
+        return "bai2"
+    if b"OFXHEADER" in head or b"<OFX>" in head.upper():
+        return "ofx"
+    if head.startswith(b"<") and (b"camt.05" in head or b"<Document" in head):
+        return "camt053"
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return "csv"
+    raise ParseError(path, 1, "cannot tell the statement format (BAI2, camt.053, OFX or CSV); pass format=")
+
+
+def parse_statement(path: str | Path, format: str | None = None, **options: Any) -> Statement:
+    """Parse a bank statement file.
+
+    Args:
+        path: the file.
+        format: ``bai2`` | ``camt053`` | ``ofx`` | ``csv``; detected from the content when omitted.
+        options: format options: CSV column mapping (see ``csv_statement``) or ``csv_mapping={...}``;
+            BAI2 ``verify=False`` to accept wrong control totals; ``encoding``.
+    """
+    path = Path(path)
+    kind = format or detect_format(path)
+    if kind == "bai2":
+        return parse_bai2(path, **{k: v for k, v in options.items() if k in ("verify", "encoding")})
+    if kind in ("camt053", "camt052", "camt054", "camt"):
+        return parse_camt(path)
+    if kind in ("ofx", "qfx"):
+        return parse_ofx(path)
+    if kind == "csv":
+        return parse_csv_statement(path, options.pop("csv_mapping", None), **options)
+    raise ValueError(f"unknown statement format {kind!r}; expected one of {', '.join(FORMATS)}")
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in d.items()}
+
+
+def statement_records(stmt: Statement) -> list[RawRecord]:
+    """The statement as raw records: one per line and one per account/date with its balances."""
+    records: list[RawRecord] = []
+    seq: dict[tuple[str, str], int] = {}
+    for line in stmt.lines:
+        key = (line.account_id, line.date.isoformat())
+        seq[key] = seq.get(key, 0) + 1
+        raw = _jsonable(asdict(line))
+        raw.pop("line_ref")
+        fields = {**raw, "type": "statement_line", "format": stmt.format}
+        records.append(RawRecord(
+            source="bank", stream="statement_lines",
+            object_id=f"{line.account_id}:{line.date.isoformat()}:{seq[key]}",
+            cursor_value=line.date.isoformat(), raw=raw, fields=fields, record_ref=line.line_ref))
+    reports: dict[str, int] = {}
+    for account in stmt.accounts:
+        raw = _jsonable(asdict(account))
+        # a file may report the same account and date twice (two statements, two 03 records)
+        key = f"{account.account_id}:{account.currency}:{account.date.isoformat()}"
+        reports[key] = reports.get(key, 0) + 1
+        records.append(RawRecord(
+            source="bank", stream="statement_balances",
+            object_id=key if reports[key] == 1 else f"{key}:{reports[key]}",
+            cursor_value=account.date.isoformat(), raw=raw,
+            fields={**raw, "type": "statement_balance", "format": stmt.format}, record_ref=stmt.path))
+    return records
+
+
+def parse_file(path: Path, **options: Any) -> list[RawRecord]:
+    return statement_records(parse_statement(path, **options))

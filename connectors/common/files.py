@@ -1,0 +1,124 @@
+"""Reading exported files safely: strict decoding (a wrong encoding is an error naming the line, not
+mojibake), CSV by header name, and exact decimal amounts in a declared number format.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from connectors.common.errors import ParseError
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The file's text in ``encoding`` (a UTF-8 BOM is dropped). Bytes that do not decode raise a
+    ``ParseError`` naming the line and byte column."""
+    path = Path(path)
+    data = path.read_bytes()
+    if encoding.lower().replace("-", "") in ("utf8", "utf8sig") and data.startswith(UTF8_BOM):
+        data = data[len(UTF8_BOM):]
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ParseError(path, f"line {line}, byte {column}",
+                         f"not valid {encoding} (byte 0x{data[exc.start]:02x}); "
+                         f"pass the file's encoding if it is not {encoding}") from None
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a file writes decimal numbers: ``1,234.56`` is ``NumberFormat(".", ",")``, ``1.234,56`` is
+    ``NumberFormat(",", ".")``."""
+
+    decimal: str = "."
+    thousands: str | None = ","
+
+    def __post_init__(self) -> None:
+        if self.decimal == self.thousands:
+            raise ValueError("decimal and thousands separators must differ")
+
+
+DOT_DECIMAL = NumberFormat(".", ",")
+COMMA_DECIMAL = NumberFormat(",", ".")
+
+
+def parse_decimal(text: str, fmt: NumberFormat = DOT_DECIMAL) -> Decimal:
+    """Exact decimal from text written in ``fmt``. Thousands separators must group by three, so a value
+    in the other convention (``1,234.56`` read with ``,`` as decimal mark) is refused, not misread."""
+    value = text.strip().replace("\u00a0", "").replace(" ", "")
+    negative = False
+    if value.startswith("(") and value.endswith(")"):
+        negative, value = True, value[1:-1]
+    if value.startswith(("-", "+")):
+        negative, value = negative ^ (value[0] == "-"), value[1:]
+    if value.endswith("-"):
+        negative, value = not negative, value[:-1]
+    t = re.escape(fmt.thousands) if fmt.thousands else None
+    d = re.escape(fmt.decimal)
+    grouped = rf"\d{{1,3}}(?:{t}\d{{3}})+" if t else r"(?!)"
+    pattern = rf"^(?:{grouped}|\d+)(?:{d}\d+)?$"
+    if not value or not re.match(pattern, value):
+        raise ValueError(f"{text!r} is not a number written with {fmt.decimal!r} as decimal mark"
+                         + (f" and {fmt.thousands!r} for thousands" if fmt.thousands else ""))
+    if fmt.thousands:
+        value = value.replace(fmt.thousands, "")
+    value = value.replace(fmt.decimal, ".")
+    try:
+        result = Decimal(value)
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only digits
+        raise ValueError(f"{text!r} is not a number") from exc
+    return -result if negative else result
+
+
+def decimal_to_minor(value: Decimal, exponent: int) -> int:
+    """Exact minor units; more precision than the exponent is an error, never a rounding."""
+    scaled = value.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more than {exponent} decimal places")
+    return int(scaled)
+
+
+def amount_to_minor(text: str, exponent: int, fmt: NumberFormat = DOT_DECIMAL) -> int:
+    return decimal_to_minor(parse_decimal(text, fmt), exponent)
+
+
+def iter_csv(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
+             required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file by header name, with the line number each row starts on. Header names are
+    stripped; a missing required column or a row with the wrong number of fields is a ``ParseError``."""
+    text = read_text(path, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ParseError(path, 1, "empty file: no header row") from None
+    except csv.Error as exc:
+        raise ParseError(path, 1, f"malformed CSV: {exc}") from None
+    names = [h.strip() for h in header]
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise ParseError(path, 1, f"missing column(s) {', '.join(missing)}; header is {', '.join(names)}")
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise ParseError(path, reader.line_num, f"malformed CSV: {exc}") from None
+        if not row or all(not v.strip() for v in row):
+            continue
+        if len(row) != len(names):
+            raise ParseError(path, line, f"{len(row)} fields where the header has {len(names)} "
+                                         "(truncated or malformed row)")
+        yield line, dict(zip(names, row, strict=True))

@@ -1,0 +1,159 @@
+"""An HTTP client for source APIs: retries with exponential backoff on 429/5xx and transport errors
+(honouring ``Retry-After``, capped), timeouts, and a simple client-side rate limiter. No global state:
+each connector run builds its own client; tests inject a transport and a no-op ``sleep``.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connectors.common.errors import SourceError
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+class _RetryableResponse(Exception):
+    def __init__(self, response: httpx.Response):
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None,
+                        cap: float = MAX_RETRY_AFTER_SECONDS) -> float | None:
+    """``Retry-After`` as seconds to wait: delta-seconds or an HTTP date; capped; ``None`` if absent/unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, min(seconds, cap))
+
+
+class RateLimiter:
+    """At most ``per_second`` requests per second, spaced evenly (a leaky bucket of one)."""
+
+    def __init__(self, per_second: float | None, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.interval = 1.0 / per_second if per_second else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        if now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + self.interval
+
+
+class HttpClient:
+    """JSON over HTTP with retries. ``auth`` is anything httpx accepts (a tuple for basic auth, an
+    ``httpx.Auth``); secrets are passed in by the caller and never logged."""
+
+    def __init__(self, base_url: str, *, headers: dict | None = None, auth: Any = None,
+                 timeout: float = 30.0, max_retries: int = 5, rate_limit_per_second: float | None = None,
+                 transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 max_retry_after: float = MAX_RETRY_AFTER_SECONDS, decimal_floats: bool = False):
+        #: parse JSON numbers with a fraction as ``Decimal`` (sources that send amounts in major units)
+        self.decimal_floats = decimal_floats
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.sleep = sleep
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+        self.limiter = RateLimiter(rate_limit_per_second, sleep=sleep)
+        self.requests_made = 0
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, auth=auth,
+                                    timeout=httpx.Timeout(timeout), transport=transport)
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict | list:
+        return self.request_json("GET", path, params=params)
+
+    def post_json(self, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> dict | list:
+        return self.request_json("POST", path, params=params, json=json)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableResponse):
+            header = retry_after_seconds(exc.response.headers.get("Retry-After"), cap=self.max_retry_after)
+            if header is not None:
+                return header
+        return wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(state)
+
+    def request_json(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                     json: Any = None) -> dict | list:
+        url = self._client.build_request(method, path, params=params).url
+
+        def attempt() -> httpx.Response:
+            self.limiter.wait()
+            self.requests_made += 1
+            response = self._client.request(method, path, params=params, json=json)
+            if response.status_code in RETRY_STATUSES:
+                raise _RetryableResponse(response)
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type((_RetryableResponse, httpx.TransportError)),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            response = retrying(attempt)
+        except _RetryableResponse as exc:
+            status = exc.response.status_code
+            raise SourceError(f"{method} {url} failed with HTTP {status} after {self.max_retries} retries",
+                              method=method, url=str(url), status=status) from None
+        except httpx.TransportError as exc:
+            raise SourceError(f"{method} {url} failed after {self.max_retries} retries: {exc!r}",
+                              method=method, url=str(url)) from exc
+        if response.status_code >= 400:
+            raise SourceError(
+                f"{method} {url} failed with HTTP {response.status_code}: {response.text[:300]}",
+                method=method, url=str(url), status=response.status_code)
+        try:
+            if self.decimal_floats:
+                return jsonlib.loads(response.content, parse_float=Decimal)
+            return response.json()
+        except ValueError as exc:
+            raise SourceError(f"{method} {url} returned a body that is not JSON: {response.text[:200]!r}",
+                              method=method, url=str(url), status=response.status_code) from exc

@@ -1,0 +1,139 @@
+"""Lithic: card transactions with their events, ACH payments, book transfers and balances.
+
+Card transactions become a *hold* (pending ledger transaction, versioned as the authorised amount moves)
+plus posted settlements; see ``docs/connectors-2.md`` for the lifecycle. List endpoints are paged with
+``starting_after``; the cursor is the latest ``created`` seen and every run re-reads a lookback window,
+because objects keep changing after they are created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.cursors import advance, window_start
+from connectors.common.errors import ParseError
+from connectors.common.http import HttpClient
+from connectors.common.records import ExtractResult, RawRecord
+from connectors.lithic import helpers, settings
+
+__all__ = ["extract_balances", "extract_book_transfers", "extract_card_transactions", "extract_payments",
+           "make_client", "parse_file", "parse_webhook"]
+
+
+def make_client(base_url: str | None = None, *, api_key: str | None = None, **client_options) -> HttpClient:
+    """An ``HttpClient`` with the API key header.
+
+    Args:
+        base_url: default ``$LITHIC_BASE_URL`` or production; a local URL in tests.
+        api_key: default ``$LITHIC_API_KEY``.
+        client_options: passed to ``HttpClient``.
+    """
+    key = api_key or os.environ.get(settings.ENV_API_KEY)
+    headers = {"Accept": "application/json"}
+    if key:
+        headers["Authorization"] = key
+    return HttpClient(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL, headers=headers,
+                      decimal_floats=True, **client_options)
+
+
+def _extract(client: HttpClient, cursor: str | None, path: str,
+             parse: Callable[[dict], list[RawRecord]], page_size: int) -> ExtractResult:
+    since = window_start(cursor, settings.LOOKBACK)
+    params = {} if since is None else {"begin": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    records: list[RawRecord] = []
+    newest = []
+    for page in helpers.list_pages(lambda q: client.get_json(path, params=q), params, page_size):
+        for obj in page:
+            records.extend(parse(obj))
+            newest.append(obj.get("created"))
+    return ExtractResult(records, advance(cursor, newest))
+
+
+def extract_card_transactions(client: HttpClient, cursor: str | None = None,
+                              page_size: int = settings.PAGE_SIZE) -> ExtractResult:
+    """Card transactions created since ``cursor`` minus the lookback, with all their events.
+
+    Args:
+        client: from ``make_client``.
+        cursor: the latest ``created`` of the previous run, or ``None``.
+        page_size: items per page (at most 100).
+    """
+    return _extract(client, cursor, settings.TRANSACTIONS_PATH, helpers.card_transaction_records, page_size)
+
+
+def extract_payments(client: HttpClient, cursor: str | None = None,
+                     page_size: int = settings.PAGE_SIZE) -> ExtractResult:
+    """ACH payments (origination credits and debits, receipts).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the latest ``created`` of the previous run, or ``None``.
+        page_size: items per page (at most 100).
+    """
+    return _extract(client, cursor, settings.PAYMENTS_PATH, lambda p: [helpers.payment_record(p)], page_size)
+
+
+def extract_book_transfers(client: HttpClient, cursor: str | None = None,
+                           page_size: int = settings.PAGE_SIZE) -> ExtractResult:
+    """Book transfers between financial accounts.
+
+    Args:
+        client: from ``make_client``.
+        cursor: the latest ``created`` of the previous run, or ``None``.
+        page_size: items per page (at most 100).
+    """
+    return _extract(client, cursor, settings.BOOK_TRANSFERS_PATH,
+                    lambda t: [helpers.book_transfer_record(t)], page_size)
+
+
+def extract_balances(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Current balances of every financial account (a snapshot; landed for reconciliation).
+
+    Args:
+        client: from ``make_client``.
+        cursor: unused (balances are a snapshot); kept for the stream contract.
+    """
+    body = client.get_json(settings.BALANCES_PATH)
+    records = [helpers.balance_record(b) for b in (body.get("data") or [])]
+    return ExtractResult(records, advance(cursor, (r.cursor_value for r in records)))
+
+
+def parse_webhook(payload: dict) -> list[RawRecord]:
+    """Records from one webhook delivery (``card_transaction.*``/``payment_transaction.*``/
+    ``book_transfer_transaction.*``/``balance.updated``, or a bare transaction object).
+
+    Args:
+        payload: the delivery body, parsed with ``Decimal`` floats.
+    """
+    family = str(payload.get("family") or "").upper()
+    event_type = str(payload.get("event_type") or "")
+    if event_type.startswith("balance") or ("data" in payload and isinstance(payload["data"], list)):
+        return [helpers.balance_record(b) for b in payload.get("data") or []]
+    if family == "PAYMENT" or event_type.startswith("payment_transaction"):
+        return [helpers.payment_record(payload)]
+    if family == "TRANSFER" or event_type.startswith("book_transfer"):
+        return [helpers.book_transfer_record(payload)]
+    return helpers.card_transaction_records(payload)
+
+
+def parse_file(path, **options) -> list[RawRecord]:
+    """Records of a saved webhook delivery, a list response (``{"data": [...]}``), or a JSON array of either.
+
+    Args:
+        path: the JSON file.
+        options: unused.
+    """
+    body = unwrap_recorded(load_json_file(path))
+    items = body if isinstance(body, list) else [body]
+    records: list[RawRecord] = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("data"), list) and "has_more" in item:
+            for obj in item["data"]:
+                records.extend(parse_webhook(obj))
+        elif isinstance(item, dict):
+            records.extend(parse_webhook(item))
+        else:
+            raise ParseError(path, None, "expected JSON objects")
+    return records

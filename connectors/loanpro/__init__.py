@@ -1,0 +1,74 @@
+"""LoanPro: loan transactions (payments with their principal/interest/fee split, fees and charges,
+interest accruals, disbursements) from the OData ``LoanTransactions`` collection.
+
+The collection has no modification time; ids only grow, so the cursor is the highest id seen and every
+run re-reads ``ID_OVERLAP`` ids below it (landing drops what did not change).
+"""
+
+from __future__ import annotations
+
+import os
+
+from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.errors import ParseError
+from connectors.common.http import HttpClient
+from connectors.common.records import ExtractResult, RawRecord
+from connectors.loanpro import helpers, settings
+
+__all__ = ["extract_loan_transactions", "make_client", "parse_file"]
+
+
+def make_client(base_url: str | None = None, *, token: str | None = None, instance_id: str | None = None,
+                **client_options) -> HttpClient:
+    """An ``HttpClient`` with LoanPro's bearer token and ``Autopal-Instance-Id`` headers.
+
+    Args:
+        base_url: default ``$LOANPRO_BASE_URL`` or the public API root; a local URL in tests.
+        token: default ``$LOANPRO_API_TOKEN``.
+        instance_id: default ``$LOANPRO_INSTANCE_ID``.
+        client_options: passed to ``HttpClient``.
+    """
+    headers = {"Accept": "application/json"}
+    token = token or os.environ.get(settings.ENV_TOKEN)
+    instance = instance_id or os.environ.get(settings.ENV_INSTANCE)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if instance:
+        headers["Autopal-Instance-Id"] = instance
+    return HttpClient(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL, headers=headers,
+                      decimal_floats=True, **client_options)
+
+
+def extract_loan_transactions(client: HttpClient, cursor: str | None = None,
+                              page_size: int = settings.PAGE_SIZE) -> ExtractResult:
+    """LoanTransactions with an id above ``cursor`` minus ``ID_OVERLAP``, in id order.
+
+    Args:
+        client: from ``make_client``.
+        cursor: the highest id of the previous run (text), or ``None`` for a full load.
+        page_size: ``$top`` per page.
+    """
+    params: dict = {"$orderby": "id asc"}
+    if cursor:
+        params["$filter"] = f"id gt {max(int(cursor) - settings.ID_OVERLAP, 0)}"
+    records: list[RawRecord] = []
+    for page in helpers.odata_pages(lambda q: client.get_json(settings.LOAN_TRANSACTIONS_PATH, params=q),
+                                    params, page_size):
+        records.extend(helpers.transaction_record(tx) for tx in page)
+    ids = [int(r.object_id) for r in records] + ([int(cursor)] if cursor else [])
+    return ExtractResult(records, str(max(ids)) if ids else cursor)
+
+
+def parse_file(path, **options) -> list[RawRecord]:
+    """Records of a saved ``LoanTransactions`` OData response (``{"d": {"results": [...]}}``).
+
+    Args:
+        path: the JSON file.
+        options: ``currency`` (default USD).
+    """
+    body = unwrap_recorded(load_json_file(path))
+    results = (body.get("d") or {}).get("results") if isinstance(body, dict) else None
+    if results is None:
+        raise ParseError(path, None, "expected an OData response with d.results")
+    currency = str(options.get("currency") or settings.DEFAULT_CURRENCY)
+    return [helpers.transaction_record(tx, currency) for tx in results]

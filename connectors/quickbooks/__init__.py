@@ -1,0 +1,209 @@
+"""QuickBooks Online: the money-moving entities, incrementally, with deletions and voids.
+
+Each entity is a stream with its own cursor. Updates come from the query endpoint with a
+``MetaData.LastUpdatedTime`` cursor (minus a lookback). Hard deletes never show up there, so every run also
+reads the change-data-capture (CDC) endpoint for the same entity and window: an object CDC reports
+``Deleted`` becomes a record with ``action = reverse``, and the ingest step reverses its ledger transaction.
+Voids are updates (amounts set to 0, note ``Voided``) and get the same treatment. An object both
+endpoints return is kept once (the latest ``SyncToken``; a deletion wins).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.cursors import advance, window_start
+from connectors.common.errors import ParseError
+from connectors.common.http import HttpClient
+from connectors.common.records import ExtractResult, RawRecord
+from connectors.quickbooks import helpers, settings
+
+__all__ = ["extract_bill_payments", "extract_deposits", "extract_entity", "extract_invoices",
+           "extract_journal_entries", "extract_payments", "extract_sales_receipts", "extract_transfers",
+           "make_client", "parse_cdc", "parse_file", "parse_query_response"]
+
+
+def make_client(base_url: str | None = None, *, realm_id: str | None = None, access_token: str | None = None,
+                **client_options) -> HttpClient:
+    """An ``HttpClient`` on ``<base_url>/v3/company/<realm id>`` with the OAuth bearer token.
+
+    Args:
+        base_url: the API host (default ``$QUICKBOOKS_BASE_URL`` or production); a local URL in tests.
+        realm_id: the company id (default ``$QUICKBOOKS_REALM_ID``).
+        access_token: an OAuth 2 access token (default ``$QUICKBOOKS_ACCESS_TOKEN``); refreshing it is the
+            caller's job.
+        client_options: passed to ``HttpClient`` (timeouts, retries, transport).
+    """
+    realm = realm_id or os.environ.get(settings.ENV_REALM_ID) or "0"
+    token = access_token or os.environ.get(settings.ENV_ACCESS_TOKEN)
+    host = (base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL).rstrip("/")
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    client_options.setdefault("rate_limit_per_second", 8.0)  # 500 requests/minute per realm
+    return HttpClient(host + settings.COMPANY_PATH.format(realm_id=realm), headers=headers,
+                      decimal_floats=True, **client_options)
+
+
+def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
+                   page_size: int = settings.PAGE_SIZE, now: datetime | None = None) -> ExtractResult:
+    """Read one entity changed since ``cursor`` (minus the lookback), then its deletions from CDC.
+
+    Args:
+        client: from ``make_client`` (base URL ends with the company).
+        cursor: the previous run's cursor (ISO-8601 ``LastUpdatedTime``), or ``None`` for a full load.
+        entity: ``Invoice``, ``Payment``, ``JournalEntry``...
+        page_size: ``MAXRESULTS`` per query page (at most 1000).
+        now: the current time (tests); CDC only covers the last 30 days.
+
+    Returns:
+        The records (one per object, deletions included) and the new cursor.
+    """
+    since = window_start(cursor, settings.LOOKBACK)
+    params = {"minorversion": settings.MINOR_VERSION}
+    records: dict[str, RawRecord] = {}
+
+    def get(statement: str) -> dict:
+        return client.get_json(settings.QUERY_PATH, params={**params, "query": statement})
+
+    for page in helpers.query_pages(get, entity, since, page_size):
+        for obj in page:
+            for record in helpers.parse_entity(entity, obj):
+                _keep(records, record)
+
+    if since is not None:
+        # CDC answers for the last 30 days only: a cursor older than that is clamped (run at least monthly).
+        oldest = (now or datetime.now(UTC)) - settings.CDC_MAX_AGE + timedelta(minutes=1)
+        body = client.get_json(settings.CDC_PATH, params={
+            **params, "entities": entity, "changedSince": max(since, oldest).isoformat()})
+        for record in parse_cdc(body):
+            if record.fields["entity"] == entity:
+                _keep(records, record)
+    kept = list(records.values())
+    return ExtractResult(kept, advance(cursor, (r.cursor_value for r in kept)))
+
+
+def extract_journal_entries(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Journal entries (one record per line) changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "JournalEntry")
+
+
+def extract_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Customer payments changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "Payment")
+
+
+def extract_invoices(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Invoices changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "Invoice")
+
+
+def extract_deposits(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Bank deposits changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "Deposit")
+
+
+def extract_transfers(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Transfers between accounts changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "Transfer")
+
+
+def extract_bill_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Bill payments to vendors changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "BillPayment")
+
+
+def extract_sales_receipts(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+    """Sales receipts (cash sales) changed since ``cursor``, and those deleted (CDC).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the previous run's cursor, or ``None`` for a full load.
+    """
+    return extract_entity(client, cursor, "SalesReceipt")
+
+
+def parse_query_response(entity: str, body: dict) -> list[RawRecord]:
+    """Records of one recorded query response (for files and tests).
+
+    Args:
+        entity: the entity the query selected (``Invoice``...).
+        body: the response JSON, parsed with ``Decimal`` floats.
+    """
+    return [r for obj in (body.get("QueryResponse") or {}).get(entity) or []
+            for r in helpers.parse_entity(entity, obj)]
+
+
+def parse_cdc(body: dict) -> list[RawRecord]:
+    """Records of a change-data-capture response, deleted objects included.
+
+    Args:
+        body: the CDC response JSON, parsed with ``Decimal`` floats.
+    """
+    return [r for entity, obj in helpers.cdc_objects(body) for r in helpers.parse_entity(entity, obj, from_cdc=True)]
+
+
+def _version(record: RawRecord) -> tuple[int, int, str]:
+    deleted = 1 if record.fields.get("reason") == "deleted" else 0
+    raw = record.raw.get("JournalEntry", record.raw)
+    token = raw.get("SyncToken")
+    return deleted, int(token) if str(token or "").isdigit() else -1, record.cursor_value or ""
+
+
+def _keep(records: dict[str, RawRecord], record: RawRecord) -> None:
+    """One version per object in a run: the query page and CDC may both return it."""
+    if record.object_id not in records or _version(record) >= _version(records[record.object_id]):
+        records[record.object_id] = record
+
+
+def parse_file(path, **options) -> list[RawRecord]:
+    """Records of a saved QuickBooks response: a query page, a CDC response, or a single-object response
+    (create/update/void/delete), bare or recorded as ``{"request", "response"}``.
+
+    Args:
+        path: the JSON file.
+        options: unused.
+    """
+    body = unwrap_recorded(load_json_file(path))
+    if not isinstance(body, dict):
+        raise ParseError(path, None, "expected a JSON object")
+    if "CDCResponse" in body:
+        return parse_cdc(body)
+    if "QueryResponse" in body:
+        response = body["QueryResponse"]
+        return [r for entity, items in response.items() if isinstance(items, list)
+                for obj in items for r in helpers.parse_entity(entity, obj)]
+    return [r for entity, obj in body.items() if isinstance(obj, dict) and "Id" in obj
+            for r in helpers.parse_entity(entity, obj)]

@@ -1,0 +1,78 @@
+"""HttpClient against a local HTTP server: retries on 429 (Retry-After) and 500, the final error, the
+rate limiter. Sleeps are recorded instead of slept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from werkzeug import Response
+
+from connectors.common.errors import SourceError
+from connectors.common.http import HttpClient, RateLimiter, retry_after_seconds
+
+
+def _client(httpserver, sleeps, **kw):
+    return HttpClient(httpserver.url_for("/"), sleep=sleeps.append, **kw)
+
+
+def test_429_with_retry_after_then_success(httpserver):
+    httpserver.expect_ordered_request("/v1/things").respond_with_response(
+        Response("slow down", status=429, headers={"Retry-After": "7"}))
+    httpserver.expect_ordered_request("/v1/things").respond_with_json({"ok": True})
+    sleeps: list[float] = []
+    with _client(httpserver, sleeps) as client:
+        assert client.get_json("/v1/things") == {"ok": True}
+        assert client.requests_made == 2
+    assert sleeps == [7.0]
+
+
+def test_500_then_success_backs_off(httpserver):
+    httpserver.expect_ordered_request("/x").respond_with_data("boom", status=500)
+    httpserver.expect_ordered_request("/x").respond_with_data("boom", status=503)
+    httpserver.expect_ordered_request("/x").respond_with_json([1, 2])
+    sleeps: list[float] = []
+    with _client(httpserver, sleeps, backoff_initial=0.5) as client:
+        assert client.get_json("/x") == [1, 2]
+    assert len(sleeps) == 2 and all(0 < s <= 30 for s in sleeps)
+
+
+def test_gives_up_with_a_source_error_naming_method_url_status(httpserver):
+    httpserver.expect_request("/always").respond_with_data("down", status=502)
+    sleeps: list[float] = []
+    with _client(httpserver, sleeps, max_retries=3) as client, pytest.raises(SourceError) as err:
+        client.get_json("/always", params={"a": "1"})
+    assert err.value.status == 502 and err.value.method == "GET"
+    assert "/always?a=1" in str(err.value) and "HTTP 502" in str(err.value) and "3 retries" in str(err.value)
+    assert len(sleeps) == 3
+
+
+def test_client_error_is_not_retried(httpserver):
+    httpserver.expect_request("/missing").respond_with_data("no", status=404)
+    sleeps: list[float] = []
+    with _client(httpserver, sleeps) as client, pytest.raises(SourceError, match="HTTP 404"):
+        client.post_json("/missing", json={"x": 1})
+    assert sleeps == []
+
+
+def test_retry_after_forms_and_cap():
+    now = datetime(2024, 1, 1, tzinfo=UTC)
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds(format_datetime(now + timedelta(seconds=20), usegmt=True), now=now) == 20.0
+    assert retry_after_seconds("100000") == 60.0
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_rate_limiter_spaces_requests():
+    clock = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(s):
+        sleeps.append(s)
+        clock[0] += s
+
+    limiter = RateLimiter(4, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(5):
+        limiter.wait()
+    assert sleeps == [0.25, 0.25, 0.25, 0.25]

@@ -1,0 +1,127 @@
+"""Marqeta against a sandbox ``transactions`` webhook (tests/fixtures/marqeta, from
+gilbertotcc/marqeta-webhooks-models, MIT): an authorization hold that grows (incremental), shrinks
+(partial reversal) and clears; a late redelivery is not applied twice; API paging."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from werkzeug.wrappers import Response
+
+from connectors.marqeta import extract_transactions, make_client, parse_file
+from ledger_pipeline.ingest.pipeline import ingest
+from tests.connectors.connectors2_support import (
+    FIXTURES,
+    assert_ledger_invariants,
+    dumps,
+    fixture,
+    ledger_transactions,
+)
+
+SAMPLE = FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
+AUTH = "36d04781-d34f-4e0c-b895-2f1af976b565"
+
+
+def _follow_up(kind: str, token: str, amount: str, state: str = "PENDING") -> dict:
+    tx = copy.deepcopy(fixture("marqeta", SAMPLE.name)["transactions"][0])
+    tx.update(type=kind, token=token, amount=amount, state=state, preceding_related_transaction_token=AUTH,
+              created_time="2018-08-22T10:00:00Z")
+    return tx
+
+
+def _write(tmp_path, name, transactions):
+    path = tmp_path / name
+    path.write_text(dumps({"transactions": transactions}))
+    return path
+
+
+def test_sample_parses_to_a_hold_of_exact_minor_units():
+    (record,) = parse_file(SAMPLE)
+    assert record.fields["type"] == "card_hold" and record.fields["hold_delta"] == 1000  # 10 USD
+    assert record.fields["user_token"] == "99f323d4-298f-4b0c-93b1-19b2d9921eb8"
+
+
+def test_hold_grows_shrinks_and_clears(store, tmp_path):
+    def run(path):
+        result = ingest(store, "marqeta", files=[path])
+        assert result.quarantined == 0, result.as_dict()
+        return {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+
+    assert run(SAMPLE) == {f"marqeta:{AUTH}:hold:{AUTH}": ("pending", 1000)}
+    txs = run(_write(tmp_path, "incr.json", [_follow_up("authorization.incremental", "inc-1", "5.00")]))
+    assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("archived", 1000), f"marqeta:{AUTH}:hold:inc-1": ("pending", 1500)}
+    txs = run(_write(tmp_path, "rev.json", [_follow_up("authorization.reversal", "rev-1", "3.00")]))
+    assert txs[f"marqeta:{AUTH}:hold:rev-1"] == ("pending", 1200)
+    assert txs[f"marqeta:{AUTH}:hold:inc-1"] == ("archived", 1500)
+    txs = run(_write(tmp_path, "clr.json", [_follow_up("authorization.clearing", "clr-1", "12.00", "COMPLETION")]))
+    assert txs[f"marqeta:{AUTH}:hold:rev-1"] == ("posted", 1200)  # cleared what was held: the hold posts
+    assert "marqeta:clr-1" not in txs
+    assert [k for k, v in txs.items() if v[0] == "pending"] == []
+    # A redelivery of the authorization, now COMPLETION, lands as a new version but is not applied again.
+    late = json.loads(SAMPLE.read_text())
+    late["transactions"][0]["state"] = "COMPLETION"
+    txs = run(_write(tmp_path, "late.json", late["transactions"]))
+    assert [k for k, v in txs.items() if v[0] == "pending"] == []
+    assert_ledger_invariants(store)
+
+
+def test_clearing_with_a_tip_archives_the_hold_and_posts_the_cleared_amount(store, tmp_path):
+    ingest(store, "marqeta", files=[SAMPLE])
+    ingest(store, "marqeta", files=[_write(tmp_path, "tip.json", [
+        _follow_up("authorization.clearing", "clr-tip", "11.50", "COMPLETION")])])
+    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("archived", 1000), "marqeta:clr-tip": ("posted", 1150)}
+    assert_ledger_invariants(store)
+
+
+def test_authorization_and_clearing_in_one_delivery_post_once(store, tmp_path):
+    auth = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    clearing = _follow_up("authorization.clearing", "clr-2", "10.00", "COMPLETION")
+    ingest(store, "marqeta", files=[_write(tmp_path, "both.json", [auth, clearing])])
+    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("posted", 1000)}
+
+
+def test_full_reversal_and_expiry_release_the_hold(store, tmp_path):
+    ingest(store, "marqeta", files=[SAMPLE])
+    ingest(store, "marqeta", files=[_write(tmp_path, "exp.json", [
+        _follow_up("authorization.reversal.issuerexpiration", "exp-1", "10.00", "COMPLETION")])])
+    assert [v["status"] for v in ledger_transactions(store, "marqeta").values()] == ["archived"]
+
+
+def test_api_pages_by_start_index(httpserver):
+    sample = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    items = [dict(sample, token=f"t{i}", created_time=f"2018-08-2{i}T00:00:00Z") for i in range(3)]
+    calls = []
+
+    def handler(request):
+        start, count = int(request.args["start_index"]), int(request.args["count"])
+        calls.append(start)
+        page = items[start:start + count]
+        return Response(dumps({"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
+                               "is_more": start + count < len(items), "data": page}),
+                        content_type="application/json")
+
+    httpserver.expect_request("/transactions").respond_with_handler(handler)
+    with make_client(httpserver.url_for(""), application_token="app", access_token="secret",
+                     max_retries=0) as client:
+        result = extract_transactions(client, None, page_size=2)
+    assert calls == [0, 2]
+    assert [r.object_id for r in result.records] == ["t0", "t1", "t2"]
+    assert result.cursor == "2018-08-22T00:00:00+00:00"
+
+
+def test_api_cursor_becomes_a_start_date(httpserver):
+    calls = []
+
+    def handler(request):
+        calls.append(dict(request.args))
+        return Response(dumps({"count": 0, "start_index": 0, "end_index": 0, "is_more": False, "data": []}),
+                        content_type="application/json")
+
+    httpserver.expect_request("/transactions").respond_with_handler(handler)
+    with make_client(httpserver.url_for(""), application_token="app", access_token="s", max_retries=0) as client:
+        result = extract_transactions(client, "2018-08-22T00:30:00+00:00")
+    assert calls[0]["start_date"] == "2018-08-21" and calls[0]["sort_by"] == "createdTime"
+    assert result.cursor == "2018-08-22T00:30:00+00:00"  # nothing new: the cursor stays

@@ -1,0 +1,89 @@
+"""Peach through a local server. Peach publishes no payloads: tests/fixtures/peach was written for this
+project with the documented field names (``data`` lists, ``startingAfter`` paging, ``actualAmount``,
+``status``, ``atOrigination.amountFinanced``, fees)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from werkzeug.wrappers import Response
+
+from connectors.peach import extract_transactions, make_client
+from ledger_pipeline.ingest.pipeline import ingest
+from tests.connectors.connectors2_support import (
+    account_balances,
+    assert_ledger_invariants,
+    dumps,
+    fixture,
+    ledger_transactions,
+    net,
+)
+
+LOAN = "LN-ABCD-1234"
+PERSON = "BO-WXYZ-5678"
+
+
+class _Server:
+    def __init__(self):
+        self.loans = fixture("peach", "loans.json")["data"]
+        self.transactions = fixture("peach", "transactions.json")["data"]
+        self.fees = fixture("peach", "fees.json")["data"]
+        self.after: list[str | None] = []
+
+    def lister(self, name):
+        def handler(request):
+            items = getattr(self, name)
+            after = request.args.get("startingAfter")
+            if name == "transactions":
+                self.after.append(after)
+            start = 0 if after is None else [i["id"] for i in items].index(after) + 1
+            limit = int(request.args["limit"])
+            page = items[start:start + limit]
+            return Response(dumps({"status": 200, "message": "Success", "data": page,
+                                   "nextUrl": "next" if start + limit < len(items) else None}),
+                            content_type="application/json")
+        return handler
+
+
+@pytest.fixture
+def server(httpserver, monkeypatch):
+    s = _Server()
+    httpserver.expect_request("/loans").respond_with_handler(s.lister("loans"))
+    for loan in s.loans:
+        base = f"/people/{PERSON}/loans/{loan['id']}"
+        txs = s.lister("transactions") if loan["id"] == LOAN else (lambda r: Response(dumps({"data": []})))
+        fees = s.lister("fees") if loan["id"] == LOAN else (lambda r: Response(dumps({"data": []})))
+        httpserver.expect_request(f"{base}/transactions").respond_with_handler(txs)
+        httpserver.expect_request(f"{base}/fees").respond_with_handler(fees)
+    monkeypatch.setenv("PEACH_API_KEY", "k")
+    return s
+
+
+def test_loans_payments_credits_and_fees(store, httpserver, server):
+    with make_client(httpserver.url_for(""), max_retries=0) as client:
+        result = extract_transactions(client, None, page_size=2)
+    assert server.after[-2:] == [None, "TX-0002-BBBB"]  # startingAfter the last id of the first page
+    assert {r.object_id: r.fields["amount"] for r in result.records} == {
+        f"disbursement:{LOAN}": 500000, "transaction:TX-0003-AAAA": 25000, "transaction:TX-0002-BBBB": 2550,
+        "transaction:TX-0001-CCCC": 41237}
+
+    first = ingest(store, "peach", api=True, base_url=httpserver.url_for(""))
+    assert first.quarantined == 0 and first.created == 5, first.as_dict()
+    txs = ledger_transactions(store, "peach")
+    assert txs["peach:transaction:TX-0003-AAAA"]["status"] == "pending"
+    loan_account = f"peach:loan:{LOAN}:receivable:USD"
+    assert net(account_balances(store, loan_account)[loan_account]) == 500000 + 1500 - 41237 - 2550
+
+    # The pending payment fails and the late fee is waived: the payment archives, the fee reverses.
+    failed = copy.deepcopy(server.transactions[0])
+    failed.update(status="failed", updatedAt="2024-03-02T08:00:00Z")
+    server.transactions = [failed] + server.transactions[1:]
+    server.fees = [dict(server.fees[0], status="waived", updatedAt="2024-03-03T08:00:00Z")]
+    second = ingest(store, "peach", api=True, base_url=httpserver.url_for(""))
+    assert second.quarantined == 0, second.as_dict()
+    txs = ledger_transactions(store, "peach")
+    assert txs["peach:transaction:TX-0003-AAAA"]["status"] == "archived"
+    assert txs["peach:fee:FE-0001-AAAA:reversal"]["reverses_id"] == txs["peach:fee:FE-0001-AAAA"]["id"]
+    assert net(account_balances(store, loan_account)[loan_account]) == 500000 - 41237 - 2550
+    assert_ledger_invariants(store)
