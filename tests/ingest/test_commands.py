@@ -1,0 +1,57 @@
+"""The CLI: ``parse`` prints normalised records / statement summaries without a store; ``ingest`` posts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from ledger_pipeline.cli import app
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+runner = CliRunner()
+
+
+def test_parse_bank_statement_json_without_a_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEDGER_STORE_URL", f"duckdb:///{tmp_path / 'never.duckdb'}")
+    result = runner.invoke(app, ["parse", "bank", str(FIXTURES / "bank" / "bai2" / "testdata_sample1.txt"), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["format"] == "bai2" and data["lines"] == 17
+    assert data["credits_total"] == 320000 and data["debits_total"] == 320000
+    assert [a["credits_count"] + a["debits_count"] for a in data["accounts"]] == [11, 6]
+    assert data["statement_lines"][0]["amount_minor"] == -2500
+    assert not (tmp_path / "never.duckdb").exists()
+
+
+def test_parse_csv_statement_with_options_and_stripe_records():
+    result = runner.invoke(app, ["parse", "bank", str(FIXTURES / "bank" / "csv" / "signed_amount.csv"), "--json",
+                                 "-o", "date=Date", "-o", "amount=Amount", "-o", "balance=Balance",
+                                 "-o", "currency=Currency", "-o", "account=Account"])
+    assert result.exit_code == 0, result.output
+    (account,) = json.loads(result.stdout)["accounts"]
+    assert (account["opening_balance"], account["closing_balance"]) == (50000, 147351)
+    result = runner.invoke(app, ["parse", "stripe", str(FIXTURES / "stripe" / "reports" /
+                                                      "payout_reconciliation_itemized.csv"), "--json"])
+    data = json.loads(result.stdout)
+    assert data["records"] == 4 and data["items"][0]["fields"]["net"] == 9680
+
+
+def test_parse_bad_input_exits_2_naming_file_and_line():
+    result = runner.invoke(app, ["parse", "bank", str(FIXTURES / "bank" / "bai2" / "invalid_checksum_eod.bai2")])
+    assert result.exit_code == 2
+    assert "invalid_checksum_eod.bai2, line 15" in result.output
+
+
+def test_ingest_command_is_idempotent(tmp_path):
+    store = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    assert runner.invoke(app, ["init", "--store", store]).exit_code == 0
+    report = str(FIXTURES / "adyen" / "settlement" / "settlement_detail_report_batch_380.csv")
+    first = runner.invoke(app, ["ingest", "adyen", "--file", report, "--store", store, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["created"] == 7
+    second = runner.invoke(app, ["ingest", "adyen", "--file", report, "--store", store, "--json"])
+    assert (json.loads(second.stdout)["landed"], json.loads(second.stdout)["created"]) == (0, 0)
+    neither = runner.invoke(app, ["ingest", "adyen", "--store", store])
+    assert neither.exit_code == 2

@@ -1,0 +1,128 @@
+"""The ingest pipeline: unknown types and missing fields go to quarantine and replay after the mapping is
+fixed; a changed version of an object moves pending -> posted; events map by rules; nothing is dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from connectors.common.records import RawRecord, records_to_arrow
+from ledger_pipeline.ingest.mapping import MappingError, load_mapping, parse_mapping
+from ledger_pipeline.ingest.pipeline import ingest, replay_unmapped
+from ledger_pipeline.ledger.quarantine import replay_quarantine
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+EVENTS = FIXTURES / "events" / "wallet_events.jsonl"
+
+
+def _q(store):
+    with store.connect() as conn:
+        return conn.dicts("SELECT external_id, reason_code, reason, status, attempts, record_ref, raw_payload "
+                          "FROM quarantine ORDER BY external_id")
+
+
+def test_events_map_by_rules_and_unknown_types_are_quarantined_then_replayed(store, tmp_path):
+    result = ingest(store, "events", files=[EVENTS, FIXTURES / "events" / "webhook_delivery.json"])
+    assert (result.landed, result.created, result.ignored, result.unmapped) == (7, 5, 1, 1)
+    (item,) = _q(store)
+    assert (item["external_id"], item["reason_code"], item["status"]) == ("events:evt_006", "unmapped_record_type", "open")
+    assert "wallet.gift_card" in item["reason"] and item["record_ref"].endswith("wallet_events.jsonl, line 6")
+    assert json.loads(item["raw_payload"])["ingest_record"]["raw"]["data"]["amount"] == 1000
+    with store.connect() as conn:
+        wallets = dict(conn.all(
+            "SELECT a.name, CAST(b.posted_credits - b.posted_debits AS BIGINT) FROM ledger_account_balances b "
+            "JOIN ledger_accounts a ON a.id = b.ledger_account_id WHERE a.name LIKE 'events:wallet:%'"))
+    assert wallets == {"events:wallet:u_1:USD": 10000 - 2599 - 5000, "events:wallet:u_2:JPY": 700000,
+                       "events:wallet:u_9:EUR": 1234}
+    # the core's replay leaves ingest items alone; ingest's replay maps them with the fixed mapping
+    assert replay_quarantine(store).transactions_in == 0
+    fixed = yaml.safe_load(load_mapping_text("events.yaml"))
+    fixed["accounts"]["promotions"] = {"name": "events:promotions:{currency}", "normal_balance": "debit"}
+    fixed["templates"].append({"type": "wallet.gift_card", "effective_at": "created_at", "entries": [
+        {"account": "promotions", "direction": "debit", "amount": "data.amount"},
+        {"account": "wallets", "direction": "credit", "amount": "data.amount"}]})
+    path = tmp_path / "events.yaml"
+    path.write_text(yaml.safe_dump(fixed))
+    replayed = replay_unmapped(store, mapping=str(path))["events"]
+    assert (replayed.created, replayed.replayed) == (1, 1)
+    (item,) = _q(store)
+    assert item["status"] == "replayed"
+    assert replay_unmapped(store, mapping=str(path)) == {}
+    again = ingest(store, "events", files=[EVENTS])
+    assert (again.landed, again.created, again.unmapped) == (0, 0, 0)
+
+
+def load_mapping_text(name: str) -> str:
+    from ledger_pipeline import paths
+
+    return (paths.MAPPINGS_DIR / name).read_text()
+
+
+def _bt(object_id: str, status: str, amount="1000", **extra) -> RawRecord:
+    fields = {"type": "charge", "amount": amount, "fee": 30, "net": 970 if amount == "1000" else None,
+              "currency": "USD", "created": "2024-01-01T00:00:00+00:00", "status": status, "source_id": "ch_1",
+              **extra}
+    return RawRecord("stripe", "balance_transactions", object_id, "1704067200",
+                     {"id": object_id, "status": status, "amount": amount}, fields)
+
+
+def test_pending_then_available_is_a_transition_and_missing_fields_are_quarantined(store, monkeypatch):
+    from connectors import stripe
+
+    batches = [[_bt("txn_1", "pending"), _bt("txn_2", "available", amount="12.5")],
+               [_bt("txn_1", "available")]]
+    monkeypatch.setattr(stripe, "parse_file", lambda path, **kw: records_to_arrow(batches[int(path.name)]))
+    first = ingest(store, "stripe", files=[Path("0")])
+    assert (first.created, first.unmapped) == (1, 1)
+    (item,) = _q(store)
+    assert item["reason_code"] == "unmapped_field" and "net" in item["reason"] and "amount" in item["reason"]
+    with store.connect() as conn:
+        assert conn.scalar("SELECT status FROM ledger_transactions WHERE external_id = 'stripe:txn_1'") == "pending"
+    second = ingest(store, "stripe", files=[Path("1")])
+    assert (second.landed, second.transitioned, second.created) == (1, 1, 0)
+    with store.connect() as conn:
+        assert conn.scalar("SELECT status FROM ledger_transactions WHERE external_id = 'stripe:txn_1'") == "posted"
+        assert conn.scalar("SELECT count(*) FROM raw_records WHERE object_id = 'txn_1'") == 2  # both versions
+
+
+def test_mapping_validation_names_the_problem():
+    with pytest.raises(MappingError, match="not in the chart of accounts"):
+        parse_mapping({"source": "x", "accounts": {}, "templates": [
+            {"type": "t", "entries": [{"account": "a", "direction": "debit", "amount": "v"},
+                                      {"account": "b", "direction": "credit", "amount": "v"}]}]})
+    with pytest.raises(MappingError, match="must contain \\{currency\\}"):
+        parse_mapping({"source": "x", "accounts": {"a": {"name": "cash", "normal_balance": "debit"}}})
+    with pytest.raises(MappingError, match="not a valid field name"):
+        parse_mapping({"source": "x", "accounts": {"a": {"name": "a:{currency}", "normal_balance": "debit"}},
+                       "templates": [{"type": "t", "effective_at": "x'; DROP TABLE y; --", "entries": [
+                           {"account": "a", "direction": "debit", "amount": "v"},
+                           {"account": "a", "direction": "credit", "amount": "v"}]}]})
+    for name in ("stripe.yaml", "adyen.yaml", "events.yaml"):
+        assert load_mapping(name).templates
+
+
+def test_one_bad_file_among_good_ones_writes_nothing(store):
+    from connectors.common.errors import ParseError
+
+    good = FIXTURES / "bank" / "bai2" / "eod.bai2"
+    bad = FIXTURES / "bank" / "bai2" / "invalid_checksum_eod.bai2"
+    with pytest.raises(ParseError, match=r"invalid_checksum_eod.bai2, line 15"):
+        ingest(store, "bank", files=[good, bad])
+    with store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM raw_records") == 0
+    landed = ingest(store, "bank", files=[good])
+    assert (landed.landed, landed.created) == (2, 0)  # one line, one balance record; statements are not posted
+
+
+def test_repeated_records_in_one_input_land_once_and_the_latest_version_is_mapped(store, monkeypatch):
+    from connectors import stripe
+
+    batch = [_bt("txn_9", "pending"), _bt("txn_9", "pending"), _bt("txn_9", "available")]
+    monkeypatch.setattr(stripe, "parse_file", lambda path, **kw: records_to_arrow(batch))
+    result = ingest(store, "stripe", files=[Path("x")])
+    assert (result.records_in, result.landed, result.created) == (3, 2, 1)
+    with store.connect() as conn:
+        assert conn.scalar("SELECT status FROM ledger_transactions WHERE external_id = 'stripe:txn_9'") == "posted"
