@@ -1,0 +1,167 @@
+"""PostgreSQL destination: ``COPY`` (CSV written by Arrow) into a temporary table, then
+``INSERT ... ON CONFLICT DO UPDATE`` by primary key and the new position, in one transaction.
+
+Initial load: when the destination table is empty the rows are copied straight into it (still inside the
+transaction that records the position) and its primary key is built once after the load. Concurrent syncs to the same
+table serialise on a transaction-scoped advisory lock.
+
+Options: ``url`` (libpq URL; use ``${ENV}`` for the password), ``schema`` (default ``ledger``).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Iterable
+
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+from psycopg.copy import QueuedLibpqWriter
+
+from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
+
+COPY_CHUNK_ROWS = 100_000
+
+
+def _csv_ready(batch: pa.RecordBatch) -> pa.Table:
+    """Timestamps with a time zone are written as text with an explicit ``+00`` offset: Arrow's CSV writer
+    formats zoned timestamps about 25 times slower than plain text, and the offset keeps the value exact
+    whatever the session's time zone."""
+    table = pa.Table.from_batches([batch])
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            text = pc.binary_join_element_wise(
+                pc.cast(pc.cast(table.column(i), pa.timestamp(field.type.unit)), pa.string()), "+00", "")
+            table = table.set_column(i, field.name, text)
+    return table
+
+
+def copy_arrow(cur: psycopg.Cursor, qualified: str, columns: str, data: pa.Table | Iterable[pa.RecordBatch]) -> int:
+    """Bulk-load Arrow data with ``COPY FROM STDIN`` (CSV, NULL as an unquoted empty field), batch by batch
+    (so a stream is encoded while the server parses the previous batch). Returns the number of rows."""
+    batches = data.to_batches(max_chunksize=COPY_CHUNK_ROWS) if isinstance(data, pa.Table) else data
+    rows = 0
+    # The queued writer sends from a thread of its own: reading the store and encoding the next batch overlap
+    # with sending this one.
+    with cur.copy(f"COPY {qualified} ({columns}) FROM STDIN WITH (FORMAT csv)", writer=QueuedLibpqWriter(cur)) as copy:
+        for batch in batches:
+            buffer = io.BytesIO()
+            pacsv.write_csv(_csv_ready(batch), buffer, write_options=pacsv.WriteOptions(include_header=False))
+            copy.write(buffer.getbuffer())
+            rows += batch.num_rows
+    return rows
+
+
+class PostgresDestination(Destination):
+    dialect = "postgres"
+    transient_errors = (psycopg.OperationalError, ConnectionError, TimeoutError)
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.url = str(config.option("url", required=True))
+        self.schema = str(config.option("schema", "ledger"))
+        self.connect_timeout = int(config.option("connect_timeout", 10))
+        self.conn: psycopg.Connection | None = None
+
+    def describe(self) -> str:
+        info = psycopg.conninfo.conninfo_to_dict(self.url)
+        return f"postgres {info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}, schema {self.schema}"
+
+    def open(self) -> None:
+        self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
+                                    options="-c TimeZone=UTC")
+        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _name(self, table: str) -> str:
+        return f"{self.q(self.schema)}.{self.q(table)}"
+
+    def positions(self) -> dict[str, int]:
+        self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
+        rows = self.conn.execute(f"SELECT table_name, position FROM {self._name(STATE_TABLE)}").fetchall()
+        return {name: int(position) for name, position in rows}
+
+    def ensure_table(self, table: ExportTable) -> None:
+        self.conn.execute(self.create_table_sql(table, self._name(table.name)))
+        existing = {r[0] for r in self.conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+            (self.schema, table.name)).fetchall()}
+        for name, kind in self.missing_columns(table, existing):
+            self.conn.execute(
+                f"ALTER TABLE {self._name(table.name)} ADD COLUMN IF NOT EXISTS {self.q(name)} {self.column_type(kind)}")
+
+    def _set_position(self, cur: psycopg.Cursor, table: ExportTable, position: int, rows: int) -> None:
+        cur.execute(
+            f"INSERT INTO {self._name(STATE_TABLE)} (table_name, position, rows_last_sync, synced_at) "
+            "VALUES (%s, %s, %s, now()) ON CONFLICT (table_name) DO UPDATE SET position = excluded.position, "
+            "rows_last_sync = excluded.rows_last_sync, synced_at = excluded.synced_at",
+            (table.name, position, rows))
+
+    streams = True
+
+    def write(self, table: ExportTable, data: pa.Table, position: int) -> None:
+        self.write_stream(table, pa.RecordBatchReader.from_batches(data.schema, data.to_batches()), position)
+
+    def write_stream(self, table: ExportTable, batches: pa.RecordBatchReader, position: int) -> int:
+        stream = iter(batches)
+        first = next(stream, None)
+        if first is None:
+            self.record_position(table, position)
+            return 0
+        batches_in = itertools.chain([first], stream)
+        target = self._name(table.name)
+        cols = ", ".join(self.q(c) for c in table.column_names)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            # The rows and the position commit together, so an asynchronous commit lost in a server crash
+            # loses both and the next sync sends them again: exactly once holds without waiting for the flush.
+            cur.execute("SET LOCAL synchronous_commit = off")
+            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}.{table.name}",))
+            cur.execute(f"SELECT EXISTS (SELECT 1 FROM {target})")
+            if not cur.fetchone()[0]:
+                rows = self._initial_load(cur, table, target, cols, batches_in)
+                fault_point("after_stage", table.name)
+                fault_point("during_merge", table.name)
+            else:
+                stage = self.q(f"_stage_{table.name}")
+                cur.execute(f"CREATE TEMPORARY TABLE {stage} ({self.column_defs(table.all_columns)}) ON COMMIT DROP")
+                rows = copy_arrow(cur, stage, cols, batches_in)
+                fault_point("after_stage", table.name)
+                pk = ", ".join(self.q(c) for c in table.primary_key)
+                updates = ", ".join(f"{self.q(c)} = excluded.{self.q(c)}" for c in table.column_names
+                                    if c not in table.primary_key)
+                cur.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {stage} "
+                            f"ON CONFLICT ({pk}) DO UPDATE SET {updates}")
+                fault_point("during_merge", table.name)
+            self._set_position(cur, table, position, rows)
+        return rows
+
+    def _initial_load(self, cur: psycopg.Cursor, table: ExportTable, target: str, cols: str, batches) -> int:
+        """Into an empty table: COPY straight in, with the primary key dropped during the load and built
+        once afterwards (one sort instead of a B-tree insert per row, as pg_restore does). All inside the
+        sync's transaction: a crash leaves the table empty and keyed as before."""
+        cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = CAST(%s AS regclass) AND contype = 'p'",
+                    (target,))
+        found = cur.fetchone()
+        if found:
+            cur.execute(f"ALTER TABLE {target} DROP CONSTRAINT {self.q(found[0])}")
+        rows = copy_arrow(cur, target, cols, batches)
+        cur.execute(f"ALTER TABLE {target} ADD PRIMARY KEY ({', '.join(self.q(c) for c in table.primary_key)})")
+        return rows
+
+    def record_position(self, table: ExportTable, position: int) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._set_position(cur, table, position, 0)
+
+    def fetch_rows(self, table_name: str) -> list[dict]:
+        """Every row of a destination table (for verification: tests, contract checks)."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT * FROM {self._name(table_name)}")
+            names = [d.name.lower() for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
