@@ -1,0 +1,52 @@
+{#-
+  Money is stored and summed as exact integers of minor units (NUMERIC(38,0)). This macro is the one place
+  where such an integer becomes a decimal presentation column, using the currency's exponent:
+  12345 with exponent 2 -> 123.45; 1 with exponent 18 (ETH wei) -> 0.000000000000000001.
+
+  It never goes through floating point: the integer is multiplied by an exact decimal literal 10^-exponent
+  picked by a CASE over 0..money_decimal_scale (every warehouse's DECIMAL multiplication is exact). Types:
+    * DuckDB, Snowflake, Redshift: DECIMAL(38, money_decimal_scale); the value is NULL (never wrong) when
+      |amount| >= 10^(38 - scale) minor units or the exponent is above the scale;
+    * PostgreSQL: unconstrained NUMERIC, exact at any size;
+    * BigQuery: BIGNUMERIC, exact for every amount a NUMERIC(38,0) can hold.
+-#}
+{% macro money_decimal(amount, exponent) -%}
+    {{ return(adapter.dispatch('money_decimal', 'ledger_pipeline')(amount, exponent)) }}
+{%- endmacro %}
+
+{% macro _minor_unit_literal(exponent) -%}
+    {%- if exponent == 0 -%}1{%- else -%}0.{{ '0' * (exponent - 1) }}1{%- endif -%}
+{%- endmacro %}
+
+{% macro _minor_unit_factor(exponent, literal_prefix='') -%}
+    case {{ exponent }}
+    {%- for e in range(var('money_decimal_scale') | int + 1) %} when {{ e }} then {{ literal_prefix }}{% if literal_prefix %}'{% endif %}{{ ledger_pipeline._minor_unit_literal(e) }}{% if literal_prefix %}'{% endif %}{% endfor %}
+    end
+{%- endmacro %}
+
+{% macro default__money_decimal(amount, exponent) -%}
+    {%- set scale = var('money_decimal_scale') | int -%}
+    case when abs({{ amount }}) < {{ 10 ** (38 - scale) }}
+        then cast(cast({{ amount }} as decimal(38, 0)) * {{ ledger_pipeline._minor_unit_factor(exponent) }} as decimal(38, {{ scale }}))
+    end
+{%- endmacro %}
+
+{% macro postgres__money_decimal(amount, exponent) -%}
+    (cast({{ amount }} as numeric) * {{ ledger_pipeline._minor_unit_factor(exponent) }})
+{%- endmacro %}
+
+{% macro bigquery__money_decimal(amount, exponent) -%}
+    (cast({{ amount }} as bignumeric) * {{ ledger_pipeline._minor_unit_factor(exponent, 'bignumeric ') }})
+{%- endmacro %}
+
+{% macro duckdb__money_decimal(amount, exponent) -%}
+    {{ ledger_pipeline.default__money_decimal(amount, exponent) }}
+{%- endmacro %}
+
+{% macro snowflake__money_decimal(amount, exponent) -%}
+    {{ ledger_pipeline.default__money_decimal(amount, exponent) }}
+{%- endmacro %}
+
+{% macro redshift__money_decimal(amount, exponent) -%}
+    {{ ledger_pipeline.default__money_decimal(amount, exponent) }}
+{%- endmacro %}

@@ -1,0 +1,30 @@
+{{ config(materialized='table') }}
+{#-
+  What moved on each account on each day (UTC day of effective_at), as exact integer sums. Archived
+  entries never count. "pending" sums include posted entries, as Modern Treasury's pending balance does.
+  One row per account and day with at least one entry; fct_daily_account_balances fills the other days.
+-#}
+with entries as (
+
+    select * from {{ ref('stg_ledger__entries') }}
+    where entry_status in ('pending', 'posted')
+
+),
+
+daily as (
+
+    select
+        ledger_account_id,
+        effective_date as movement_date,
+        sum(case when entry_status = 'posted' then debit_amount else 0 end) as posted_debits,
+        sum(case when entry_status = 'posted' then credit_amount else 0 end) as posted_credits,
+        sum(debit_amount) as pending_debits,
+        sum(credit_amount) as pending_credits,
+        count(*) as entry_count
+
+    from entries
+    group by ledger_account_id, effective_date
+
+)
+
+select * from daily

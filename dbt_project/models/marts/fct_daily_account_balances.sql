@@ -1,0 +1,163 @@
+{#-
+  One row per account and day, from the account's first day (its creation or its first entry, whichever
+  is earlier) to the report's last day, balances carried forward over days without activity. Balances are
+  as of the end of the day (UTC) by effective time, in Modern Treasury's terms:
+    posted    = posted entries;  pending = pending + posted entries;
+    available = posted inflows minus pending and posted outflows;
+    *_balance = credits - debits on a credit-normal account, debits - credits on a debit-normal one.
+  The last day is var balances_end_date, or else the later of today (UTC) and the last effective day, so
+  the last row of every account equals the ledger's current balance.
+-#}
+with accounts as (
+
+    select * from {{ ref('int_ledger_accounts__classified') }}
+
+),
+
+movements as (
+
+    select * from {{ ref('int_account_daily_movements') }}
+
+),
+
+first_movements as (
+
+    select ledger_account_id, min(movement_date) as first_movement_date
+    from movements
+    group by ledger_account_id
+
+),
+
+account_ranges as (
+
+    select
+        accounts.ledger_account_id,
+        case
+            when first_movements.first_movement_date < accounts.created_date
+                then first_movements.first_movement_date
+            else accounts.created_date
+        end as first_date
+    from accounts
+    left join first_movements on first_movements.ledger_account_id = accounts.ledger_account_id
+
+),
+
+bounds as (
+
+    select
+        min(account_ranges.first_date) as start_date,
+        {% if var('balances_end_date') -%}
+        cast('{{ var("balances_end_date") }}' as date)
+        {%- else -%}
+        greatest(
+            coalesce((select max(movement_date) from movements), {{ utc_today() }}),
+            {{ utc_today() }}
+        )
+        {%- endif %} as end_date
+    from account_ranges
+
+),
+
+day_offsets as (
+
+    {{ day_offsets() }}
+
+),
+
+days as (
+
+    select {{ add_days('bounds.start_date', 'day_offsets.day_offset') }} as balance_date
+    from bounds
+    cross join day_offsets
+    where day_offsets.day_offset <= {{ dbt.datediff('bounds.start_date', 'bounds.end_date', 'day') }}
+
+),
+
+account_days as (
+
+    select
+        account_ranges.ledger_account_id,
+        days.balance_date
+    from account_ranges
+    inner join days on days.balance_date >= account_ranges.first_date
+
+),
+
+daily as (
+
+    select
+        account_days.ledger_account_id,
+        account_days.balance_date,
+        coalesce(movements.posted_debits, 0) as day_posted_debits,
+        coalesce(movements.posted_credits, 0) as day_posted_credits,
+        coalesce(movements.pending_debits, 0) as day_pending_debits,
+        coalesce(movements.pending_credits, 0) as day_pending_credits,
+        coalesce(movements.entry_count, 0) as day_entry_count
+    from account_days
+    left join movements
+        on movements.ledger_account_id = account_days.ledger_account_id
+        and movements.movement_date = account_days.balance_date
+
+),
+
+running as (
+
+    select
+        daily.*,
+        {%- for column in ['posted_debits', 'posted_credits', 'pending_debits', 'pending_credits'] %}
+        sum(daily.day_{{ column }}) over (
+            partition by daily.ledger_account_id order by daily.balance_date
+            rows between unbounded preceding and current row
+        ) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from daily
+
+),
+
+balances as (
+
+    select
+        running.ledger_account_id,
+        running.balance_date,
+        accounts.ledger_id,
+        accounts.account_name,
+        accounts.account_category,
+        accounts.normal_balance,
+        accounts.currency,
+        accounts.currency_exponent,
+        running.day_entry_count,
+        running.day_posted_debits,
+        running.day_posted_credits,
+        running.posted_debits,
+        running.posted_credits,
+        running.pending_debits,
+        running.pending_credits,
+        case when accounts.normal_balance = 'credit'
+            then running.posted_credits - running.posted_debits
+            else running.posted_debits - running.posted_credits
+        end as posted_balance,
+        case when accounts.normal_balance = 'credit'
+            then running.pending_credits - running.pending_debits
+            else running.pending_debits - running.pending_credits
+        end as pending_balance,
+        case when accounts.normal_balance = 'credit'
+            then running.posted_credits - running.pending_debits
+            else running.posted_debits - running.pending_credits
+        end as available_balance
+    from running
+    inner join accounts on accounts.ledger_account_id = running.ledger_account_id
+
+),
+
+final as (
+
+    select
+        balances.*,
+        {{ money_decimal('balances.posted_balance', 'balances.currency_exponent') }} as posted_balance_decimal,
+        {{ money_decimal('balances.pending_balance', 'balances.currency_exponent') }} as pending_balance_decimal,
+        {{ money_decimal('balances.available_balance', 'balances.currency_exponent') }} as available_balance_decimal
+    from balances
+
+)
+
+select * from final

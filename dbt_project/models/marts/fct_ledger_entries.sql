@@ -1,0 +1,70 @@
+{#-
+  One row per ledger entry, with its transaction and account. signed_amount is the entry's effect on its
+  account's balance in the account's normal direction (a debit raises a debit-normal account).
+  Left joins: an entry whose transaction or account is missing stays, with NULLs that the not_null tests
+  on ledger_id and normal_balance catch (the referential checks, in the scan that builds the table).
+-#}
+with entries as (
+
+    select * from {{ ref('stg_ledger__entries') }}
+
+),
+
+transactions as (
+
+    select * from {{ ref('int_ledger_transactions__classified') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_ledger_accounts__classified') }}
+
+),
+
+joined as (
+
+    select
+        entries.ledger_entry_id,
+        entries.ledger_transaction_id,
+        transactions.ledger_id,
+        entries.ledger_account_id,
+        accounts.account_name,
+        accounts.account_category,
+        accounts.normal_balance,
+        transactions.external_id,
+        transactions.source,
+        transactions.transaction_type,
+        transactions.is_payout,
+        transactions.transaction_status,
+        entries.entry_status,
+        entries.direction,
+        entries.currency,
+        accounts.currency_exponent,
+        entries.amount,
+        entries.debit_amount,
+        entries.credit_amount,
+        case when (entries.direction = 'debit') = (accounts.normal_balance = 'debit')
+            then entries.amount else -entries.amount
+        end as signed_amount,
+        entries.effective_at,
+        entries.effective_date,
+        transactions.posted_at,
+        entries.created_at
+    from entries
+    left join transactions on transactions.ledger_transaction_id = entries.ledger_transaction_id
+    left join accounts on accounts.ledger_account_id = entries.ledger_account_id
+
+),
+
+final as (
+
+    select
+        joined.*,
+        {{ money_decimal('joined.amount', 'joined.currency_exponent') }} as amount_decimal,
+        {{ money_decimal('joined.signed_amount', 'joined.currency_exponent') }} as signed_amount_decimal
+    from joined
+
+)
+
+select * from final

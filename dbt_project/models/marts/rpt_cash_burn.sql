@@ -1,0 +1,71 @@
+{#-
+  Net cash burn per month, ledger and currency: how much the balance of the cash accounts (see
+  int_ledger_accounts__classified: account_category = 'cash') went down, from posted entries by effective
+  day. inflow raises a cash account's balance, outflow lowers it; net_burn = outflow - inflow (negative:
+  cash grew). Transfers between two cash accounts of the same currency cancel out. closing_cash_balance
+  is the cash accounts' total balance at the end of the month; months without cash activity have no row.
+-#}
+with cash_accounts as (
+
+    select ledger_account_id, ledger_id, currency, currency_exponent, normal_balance
+    from {{ ref('int_ledger_accounts__classified') }}
+    where account_category = 'cash'
+
+),
+
+movements as (
+
+    select
+        cash_accounts.ledger_id,
+        cash_accounts.currency,
+        cash_accounts.currency_exponent,
+        {{ month_start('movements.movement_date') }} as burn_month,
+        case when cash_accounts.normal_balance = 'debit'
+            then movements.posted_debits else movements.posted_credits end as inflow,
+        case when cash_accounts.normal_balance = 'debit'
+            then movements.posted_credits else movements.posted_debits end as outflow
+    from {{ ref('int_account_daily_movements') }} as movements
+    inner join cash_accounts on cash_accounts.ledger_account_id = movements.ledger_account_id
+
+),
+
+monthly as (
+
+    select
+        ledger_id,
+        currency,
+        max(currency_exponent) as currency_exponent,
+        burn_month,
+        sum(inflow) as inflow,
+        sum(outflow) as outflow,
+        sum(outflow) - sum(inflow) as net_burn
+    from movements
+    group by ledger_id, currency, burn_month
+
+),
+
+with_balance as (
+
+    select
+        monthly.*,
+        sum(inflow - outflow) over (
+            partition by ledger_id, currency order by burn_month
+            rows between unbounded preceding and current row
+        ) as closing_cash_balance
+    from monthly
+
+),
+
+final as (
+
+    select
+        with_balance.*,
+        {{ money_decimal('with_balance.inflow', 'with_balance.currency_exponent') }} as inflow_decimal,
+        {{ money_decimal('with_balance.outflow', 'with_balance.currency_exponent') }} as outflow_decimal,
+        {{ money_decimal('with_balance.net_burn', 'with_balance.currency_exponent') }} as net_burn_decimal,
+        {{ money_decimal('with_balance.closing_cash_balance', 'with_balance.currency_exponent') }} as closing_cash_balance_decimal
+    from with_balance
+
+)
+
+select * from final

@@ -1,0 +1,45 @@
+{#-
+  Payouts (see int_ledger_transactions__classified: is_payout), one row per payout transaction and
+  currency: the amount moved (sum of its debits), how much of it reached cash accounts, and its status.
+-#}
+with entries as (
+
+    select * from {{ ref('fct_ledger_entries') }}
+    where is_payout
+
+),
+
+payouts as (
+
+    select
+        ledger_transaction_id,
+        ledger_id,
+        external_id,
+        source,
+        transaction_type,
+        transaction_status,
+        effective_at,
+        effective_date,
+        posted_at,
+        currency,
+        max(currency_exponent) as currency_exponent,
+        sum(debit_amount) as payout_amount,
+        sum(case when account_category = 'cash' then signed_amount else 0 end) as cash_received,
+        count(*) as entry_count
+    from entries
+    group by ledger_transaction_id, ledger_id, external_id, source, transaction_type, transaction_status,
+        effective_at, effective_date, posted_at, currency
+
+),
+
+final as (
+
+    select
+        payouts.*,
+        {{ money_decimal('payouts.payout_amount', 'payouts.currency_exponent') }} as payout_amount_decimal,
+        {{ money_decimal('payouts.cash_received', 'payouts.currency_exponent') }} as cash_received_decimal
+    from payouts
+
+)
+
+select * from final

@@ -1,0 +1,59 @@
+{#-
+  Transaction volume by day (UTC, effective), ledger, source and currency. The volume of a transaction in
+  a currency is the sum of its debits in that currency (= the sum of its credits: it is balanced).
+  Posted and pending are counted apart; archived transactions do not count.
+-#}
+with entries as (
+
+    select * from {{ ref('fct_ledger_entries') }}
+    where transaction_status in ('pending', 'posted')
+
+),
+
+per_transaction as (
+
+    select
+        ledger_transaction_id,
+        ledger_id,
+        effective_date,
+        source,
+        currency,
+        currency_exponent,
+        transaction_status,
+        sum(debit_amount) as volume,
+        count(*) as entry_count
+    from entries
+    group by ledger_transaction_id, ledger_id, effective_date, source, currency, currency_exponent,
+        transaction_status
+
+),
+
+daily as (
+
+    select
+        effective_date as volume_date,
+        ledger_id,
+        source,
+        currency,
+        max(currency_exponent) as currency_exponent,
+        sum(case when transaction_status = 'posted' then 1 else 0 end) as posted_transaction_count,
+        sum(case when transaction_status = 'posted' then entry_count else 0 end) as posted_entry_count,
+        sum(case when transaction_status = 'posted' then volume else 0 end) as posted_volume,
+        sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_transaction_count,
+        sum(case when transaction_status = 'pending' then volume else 0 end) as pending_volume
+    from per_transaction
+    group by effective_date, ledger_id, source, currency
+
+),
+
+final as (
+
+    select
+        daily.*,
+        {{ money_decimal('daily.posted_volume', 'daily.currency_exponent') }} as posted_volume_decimal,
+        {{ money_decimal('daily.pending_volume', 'daily.currency_exponent') }} as pending_volume_decimal
+    from daily
+
+)
+
+select * from final

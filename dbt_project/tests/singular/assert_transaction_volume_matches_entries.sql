@@ -1,0 +1,18 @@
+-- Posted volume per currency in rpt_transaction_volume equals the posted debits in fct_ledger_entries.
+with report as (
+    select currency, sum(posted_volume) as volume
+    from {{ ref('rpt_transaction_volume') }}
+    group by currency
+),
+
+entries as (
+    select currency, sum(debit_amount) as volume
+    from {{ ref('fct_ledger_entries') }}
+    where transaction_status = 'posted'
+    group by currency
+)
+
+select coalesce(report.currency, entries.currency) as currency, report.volume, entries.volume
+from report
+full outer join entries on entries.currency = report.currency
+where coalesce(report.volume, -1) <> coalesce(entries.volume, -1)

@@ -1,0 +1,11 @@
+-- The trial balance, recomputed from entries in the warehouse, equals the posted sums the ledger stores
+-- for every account (the warehouse side of the ledger's rule 8).
+select
+    trial.ledger_account_id,
+    trial.total_debits, ledger.posted_debits,
+    trial.total_credits, ledger.posted_credits
+from {{ ref('rpt_trial_balance') }} as trial
+left join {{ ref('stg_ledger__account_balances') }} as ledger
+    on ledger.ledger_account_id = trial.ledger_account_id
+where coalesce(ledger.posted_debits, 0) <> trial.total_debits
+    or coalesce(ledger.posted_credits, 0) <> trial.total_credits

@@ -1,0 +1,57 @@
+"""The dbt project as dagster-dbt sees it, and the preparation that makes its manifest exist.
+
+dagster-dbt builds the asset graph from ``target/manifest.json``, which ``dbt parse`` writes. The stock
+preparer parses only under ``dagster dev``; a fresh checkout, ``dagster definitions validate``, a test or
+a deployed code server would then find no manifest (or a stale one). ``ParseWhenStalePreparer`` runs
+``dbt parse`` whenever the manifest is missing or older than any file of the project, so the manifest is
+always the project's, and costs nothing when it is current.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster_dbt import DbtProject
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
+
+from ledger_pipeline import paths
+
+_PROJECT_FILE_SUFFIXES = (".sql", ".yml", ".yaml", ".md", ".csv")
+_SKIPPED_DIRS = ("target", "logs", "dbt_packages")
+
+
+def _newest_project_file(project_dir: Path) -> float:
+    newest = 0.0
+    for root, dirs, files in os.walk(project_dir):
+        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+        for name in files:
+            if name.endswith(_PROJECT_FILE_SUFFIXES):
+                newest = max(newest, (Path(root) / name).stat().st_mtime)
+    return newest
+
+
+def manifest_is_stale(project: DbtProject) -> bool:
+    manifest = project.manifest_path
+    return not manifest.exists() or manifest.stat().st_mtime < _newest_project_file(project.project_dir)
+
+
+class ParseWhenStalePreparer(DagsterDbtProjectPreparer):
+    """``dbt parse`` before the manifest is loaded, whenever the manifest is missing or out of date."""
+
+    def prepare_if_dev(self, project: DbtProject) -> None:
+        if self.using_dagster_dev() or manifest_is_stale(project):
+            self.prepare(project)
+
+
+def reporting_project() -> DbtProject:
+    """The project in ``dbt_project/`` with its own ``profiles.yml``."""
+    return DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+
+
+def prepared_reporting_project() -> DbtProject:
+    """The project, with a manifest that matches its files (``dbt parse`` runs first if needed)."""
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    project = reporting_project()
+    ParseWhenStalePreparer().prepare_if_dev(project)
+    return project

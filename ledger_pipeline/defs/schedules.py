@@ -1,0 +1,42 @@
+"""When jobs run on their own: the warehouse sync every 15 minutes (DESIGN.md), reconciliation daily.
+
+Times are UTC. Reconciliation runs at 07:00, after the banks' prior-day statements (BAI2 / camt.053) have
+usually arrived; it can be run by hand at any time as well. The schedules are on by default in
+``production``; in ``local`` they start stopped (turn them on in the UI), so that a laptop's embedded
+DuckDB store is not written by a background run while a command of the CLI holds it.
+"""
+
+import dagster as dg
+
+from ledger_pipeline.defs.jobs import reconciliation_job, warehouse_sync_job
+from ledger_pipeline.defs.resources import pipeline_settings
+
+WAREHOUSE_SYNC_CRON = "*/15 * * * *"
+DAILY_RECONCILIATION_CRON = "0 7 * * *"
+
+
+def build_schedules(running: bool) -> list[dg.ScheduleDefinition]:
+    status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+    return [
+        dg.ScheduleDefinition(
+            name="warehouse_sync_every_15_minutes",
+            job=warehouse_sync_job,
+            cron_schedule=WAREHOUSE_SYNC_CRON,
+            execution_timezone="UTC",
+            default_status=status,
+            description="Push the ledger's changes to the warehouse and rebuild the reports, every 15 minutes.",
+        ),
+        dg.ScheduleDefinition(
+            name="daily_reconciliation",
+            job=reconciliation_job,
+            cron_schedule=DAILY_RECONCILIATION_CRON,
+            execution_timezone="UTC",
+            default_status=status,
+            description="Reconcile the ledger against the latest bank statements and processor payouts.",
+        ),
+    ]
+
+
+@dg.definitions
+def schedules() -> dg.Definitions:
+    return dg.Definitions(schedules=build_schedules(running=pipeline_settings().environment == "production"))

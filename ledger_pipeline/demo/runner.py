@@ -1,0 +1,215 @@
+"""``ledger-pipeline demo``: the whole Dagster graph, in process, on the bundled scenario.
+
+1. the scenario's files are generated (from a seed) into a fresh landing folder, ``var/demo/landing``;
+2. the ERP's chart of accounts is set up in the store;
+3. ``ledger_pipeline_job`` runs in this process (Dagster's in-process executor) against the embedded
+   default store and the local DuckDB warehouse file, every asset check with it;
+4. a summary says what happened and where to look next.
+
+The run is recorded in ``DAGSTER_HOME`` when it is set (``make demo`` sets it, so ``make ui`` shows the
+run, its asset materializations and check results), in a throwaway instance otherwise. Everything is
+idempotent: a second demo over the same store ingests, posts and syncs nothing new.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ledger_pipeline import paths
+from ledger_pipeline.demo.scenario import (
+    DEFAULT_SEED,
+    ERP_ACCOUNTS,
+    EU_IBAN,
+    US_BANK_ACCOUNT,
+    generate_scenario,
+)
+from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.quarantine import list_quarantine
+from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.store_setup import initialize_store
+
+MAIN_JOB = "ledger_pipeline_job"
+#: (internal account, identifier on the statements, currency, bank, linked ledger account)
+BANK_ACCOUNTS = (
+    ("us_payouts", US_BANK_ACCOUNT, "USD", "First Demo Bank", "stripe:payouts_to_bank:USD"),
+    ("eu_payouts", EU_IBAN, "EUR", "Demo Bank Europe", "adyen:payouts_to_bank:EUR"),
+)
+
+
+@dataclass
+class DemoResult:
+    success: bool
+    seconds: float
+    store: str
+    warehouse: str
+    landing: str
+    dagster_run_id: str
+    records_ingested: dict[str, int] = field(default_factory=dict)
+    transactions: dict[str, int] = field(default_factory=dict)
+    entries: int = 0
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, Any] = field(default_factory=dict)
+    reconciliation: dict[str, Any] = field(default_factory=dict)
+    warehouse_rows: dict[str, int] = field(default_factory=dict)
+    reporting: dict[str, Any] = field(default_factory=dict)
+    not_run: list[str] = field(default_factory=list)
+    scenario: dict[str, Any] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """The pipeline's settings are read from the environment when its definitions load (see
+    ``defs/resources.py``); the demo points them at its own store and folders for the run, then restores."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """What the steps print (dbt's log lines, from a subprocess too) goes to stderr, at the file-descriptor
+    level, so that stdout carries only the summary (``--json`` stays parseable)."""
+    import sys
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _instance():
+    import dagster as dg
+
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        config = Path(home) / "dagster.yaml"
+        if not config.exists():
+            config.write_text("telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 600\n")
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def setup_chart(store: Store) -> None:
+    """The marketplace's set-up: the ERP's accounts (the processors' come from the ingest mappings) and its
+    bank accounts, linked to the ledger accounts that mirror them so that reconciliation compares them."""
+    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account, link_ledger_account
+
+    initialize_store(store)
+    with store.transaction() as conn:
+        for name, normal, currency in ERP_ACCOUNTS:
+            ensure_account(conn, "main", AccountSpec(name=name, normal_balance=normal, currency=currency,
+                                                     description="ERP general ledger account",
+                                                     metadata={"source": "erp"}), actor="demo")
+        for name, identifier, currency, bank, ledger_account in BANK_ACCOUNTS:
+            ensure_internal_account(conn, name, identifier, currency, bank_name=bank, actor="demo")
+            # the processors' payout accounts, as their ingest mappings define them (debit-normal)
+            ensure_account(conn, "main", AccountSpec(name=ledger_account, normal_balance="debit", currency=currency,
+                                                     description="Payouts to the bank account"), actor="demo")
+            link_ledger_account(conn, ledger_account, INTERNAL, name, actor="demo")
+
+
+def _store_summary(store: Store) -> dict[str, Any]:
+    with store.connect(read_only=True) as conn:
+        statuses = {s: int(n) for s, n in conn.all(
+            "SELECT status, count(*) FROM ledger_transactions GROUP BY status ORDER BY status")}
+        entries = int(conn.scalar("SELECT count(*) FROM ledger_entries") or 0)
+        quarantine = [
+            {"reason_code": r["reason_code"], "source": r["source"], "external_id": r["external_id"],
+             "reason": r["reason"]}
+            for r in list_quarantine(conn, status="open", limit=50)
+        ]
+        tables = {t for (t,) in conn.all("SELECT table_name FROM information_schema.tables")}
+        raw: dict[str, int] = {}
+        if "raw_records" in tables:
+            raw = {s: int(n) for s, n in conn.all(
+                "SELECT source, count(*) FROM raw_records GROUP BY source ORDER BY source")}
+    return {"transactions": statuses, "entries": entries, "quarantined": quarantine, "records": raw}
+
+
+def _metadata_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehouse_path: Path | None = None,
+             workdir: Path | None = None, instance=None, log_level: str = "WARNING") -> DemoResult:
+    """Generate the scenario, run the whole graph in process, and summarise."""
+    started = time.perf_counter()
+    workdir = workdir or paths.VAR_DIR / "demo"
+    landing = workdir / "landing"
+    shutil.rmtree(landing, ignore_errors=True)
+    scenario = generate_scenario(landing, seed=seed)
+    store_url = store_url or f"duckdb:///{paths.DEFAULT_STORE_PATH}"
+    warehouse_path = warehouse_path or paths.DEFAULT_WAREHOUSE_PATH
+    store = Store(store_url)
+    setup_chart(store)
+
+    settings = {"LEDGER_ENV": "local", "LEDGER_STORE_URL": store_url, "LEDGER_LANDING_DIR": str(landing),
+                "LEDGER_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DAGSTER_TELEMETRY_DISABLED": "true"}
+    with _environment(settings), _stdout_to_stderr():
+        from ledger_pipeline.definitions import defs as load_definitions
+
+        definitions = load_definitions()
+        job = definitions.resolve_job_def(MAIN_JOB)
+        result = job.execute_in_process(instance=instance or _instance(), raise_on_error=False,
+                                        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                                        tags={"ledger/demo_seed": str(seed)})
+
+    evaluations = result.get_asset_check_evaluations()
+    failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evaluations if not e.passed]
+    materialized = {e.asset_key.to_user_string(): {k: _metadata_value(v) for k, v in e.materialization.metadata.items()}
+                    for e in result.get_asset_materialization_events()}
+    planned = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    summary = _store_summary(store)
+    batch_lines = materialized.get("ledger/ledger_entries", {}).get("entry_batch_lines_this_run", 0)
+    if batch_lines:
+        summary["records"]["entries (journal batches)"] = int(batch_lines)
+
+    out = DemoResult(
+        success=result.success, seconds=0.0, store=store.redacted_url, warehouse=str(warehouse_path),
+        landing=str(landing), dagster_run_id=result.run_id,
+        records_ingested=summary["records"], transactions=summary["transactions"], entries=summary["entries"],
+        quarantined=summary["quarantined"],
+        checks={"total": len(evaluations), "passed": len(evaluations) - len(failed), "failed": failed},
+        not_run=sorted(planned - set(materialized)),
+        scenario=scenario.as_dict(),
+    )
+    for key, metadata in materialized.items():
+        if key.startswith("recon/"):
+            out.reconciliation[key] = metadata
+        elif key.startswith("warehouse/"):
+            out.warehouse_rows[key.split("/", 1)[1]] = int(metadata.get("rows_synced", metadata.get("dagster/row_count", 0)) or 0)
+        elif key.startswith("reporting/"):
+            out.reporting[key] = metadata.get("dagster/row_count")
+    out.next_steps = [
+        "make ui  (Dagster UI at http://127.0.0.1:3000: the asset graph, this run, every check)",
+        "uv run ledger-pipeline quarantine list  (the refused records and why)",
+        "uv run ledger-pipeline balances  (posted, pending and available balances)",
+        f"duckdb {warehouse_path}  (the synced warehouse tables and the dbt reports)",
+    ]
+    out.seconds = round(time.perf_counter() - started, 1)
+    return out

@@ -1,0 +1,34 @@
+"""Definitions loaded against a temporary store, warehouse and landing folder (through the environment
+switch's settings, as in production)."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+
+@pytest.fixture
+def pipeline_paths(tmp_path, monkeypatch):
+    paths = {
+        "store_url": f"duckdb:///{tmp_path / 'ledger.duckdb'}",
+        "warehouse": tmp_path / "warehouse.duckdb",
+        "landing": tmp_path / "landing",
+    }
+    monkeypatch.setenv("LEDGER_ENV", "local")
+    monkeypatch.setenv("LEDGER_STORE_URL", paths["store_url"])
+    monkeypatch.setenv("LEDGER_WAREHOUSE_PATH", str(paths["warehouse"]))
+    monkeypatch.setenv("LEDGER_LANDING_DIR", str(paths["landing"]))
+    return paths
+
+
+@pytest.fixture
+def definitions(pipeline_paths) -> dg.Definitions:
+    from ledger_pipeline.definitions import defs
+
+    return defs()
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst

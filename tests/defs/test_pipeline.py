@@ -1,0 +1,141 @@
+"""The graph runs: blocking checks stop everything downstream of a bad batch, a failed run leaves an
+alert, dropped files start an ingest run. (The whole graph on the bundled scenario: tests/demo.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import dagster as dg
+
+from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.events import list_events
+from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.store_setup import initialize_store
+
+BALANCED_AND_UNBALANCED = """external_id,account,direction,amount,currency
+ok-1,cash,debit,10.00,USD
+ok-1,revenue,credit,10.00,USD
+bad-1,cash,debit,5.00,USD
+bad-1,revenue,credit,4.99,USD
+"""
+
+
+def _accounts(store_url: str) -> Store:
+    store = Store(store_url)
+    initialize_store(store)
+    with store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec("cash", "debit", "USD"))
+        ensure_account(conn, "main", AccountSpec("revenue", "credit", "USD"))
+    return store
+
+
+def _has_ancestor(graph, key, ancestors) -> bool:
+    seen, todo = set(), [key]
+    while todo:
+        for parent in graph.get(todo.pop()).parent_keys:
+            if parent in ancestors:
+                return True
+            if parent not in seen:
+                seen.add(parent)
+                todo.append(parent)
+    return False
+
+
+def _drop(landing, name: str, text: str):
+    folder = landing / "entries"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
+
+
+def test_unbalanced_batch_fails_the_blocking_check_and_nothing_downstream_runs(definitions, pipeline_paths, instance):
+    store = _accounts(pipeline_paths["store_url"])
+    _drop(pipeline_paths["landing"], "batch.csv", BALANCED_AND_UNBALANCED)
+    job = definitions.resolve_job_def("ledger_pipeline_job")
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+
+    assert not result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["rule_2_balanced_per_currency"].passed is False
+    assert checks["rule_2_balanced_per_currency"].metadata["structural_refusals_open"].value == 1
+    assert checks["trial_balance_zero"].passed is True  # the ledger itself stayed balanced
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    ledger = {k for k in job.asset_layer.executable_asset_keys if k.path[0] == "ledger"}
+    assert ledger <= materialized
+    graph = definitions.resolve_asset_graph()
+    downstream = {k for k in job.asset_layer.executable_asset_keys
+                  if k not in ledger and _has_ancestor(graph, k, ledger)}
+    assert {k.path[0] for k in downstream} == {"recon", "warehouse", "reporting"}
+    assert not downstream & materialized, downstream & materialized  # nothing downstream ran
+    assert not pipeline_paths["warehouse"].exists()  # the sync never opened the warehouse
+    with store.connect(read_only=True) as conn:
+        assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 1  # ok-1 posted
+        assert conn.all("SELECT external_id, reason_code FROM quarantine") == [("bad-1", "unbalanced")]
+
+
+def test_the_ledger_checks_pass_on_a_good_batch_and_carry_quarantine_counts(definitions, pipeline_paths, instance):
+    _accounts(pipeline_paths["store_url"])
+    _drop(pipeline_paths["landing"], "good.csv", "external_id,account,direction,amount,currency\n"
+          "g-1,cash,debit,1.00,USD\ng-1,revenue,credit,1.00,USD\n"
+          "g-2,cash,debit,1.001,USD\ng-2,revenue,credit,1.001,USD\n")
+    result = definitions.resolve_job_def("ingest_job").execute_in_process(instance=instance)
+    assert result.success
+    evaluations = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "ledger"]
+    assert len(evaluations) == 9 and all(e.passed for e in evaluations)
+    rule_3 = next(e for e in evaluations if e.check_name == "rule_3_positive_integer_amounts")
+    assert rule_3.metadata["quarantined_open_by_reason"].value["excess_precision"] == 1
+    quarantine = next(e for e in result.get_asset_materialization_events()
+                      if e.asset_key == dg.AssetKey(["ledger", "quarantine"]))
+    assert quarantine.materialization.metadata["open_by_reason"].value["excess_precision"] == 1
+    entries = next(e for e in result.get_asset_materialization_events()
+                   if e.asset_key == dg.AssetKey(["ledger", "ledger_entries"]))
+    assert entries.materialization.metadata["posted_debits_by_currency"].value == {"main/USD": 100}
+
+
+def test_a_failed_run_records_an_alert(definitions, pipeline_paths, instance):
+    store = _accounts(pipeline_paths["store_url"])
+    _drop(pipeline_paths["landing"], "batch.csv", BALANCED_AND_UNBALANCED)
+    result = definitions.resolve_job_def("ingest_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    failure = next(e for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.is_run_failure)
+    sensor = definitions.resolve_sensor_def("record_run_failure_alert")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name, dagster_instance=instance, dagster_run=run,
+        dagster_event=failure.dagster_event, resources=definitions.resources,
+    ).for_run_failure()
+    sensor(context)
+    with store.connect(read_only=True) as conn:
+        alerts = list_events(conn, "pipeline.run_failed")
+    assert len(alerts) == 1 and alerts[0]["object_id"] == result.run_id
+    data = json.loads(alerts[0]["data"])
+    assert data["job"] == "ingest_job"
+    assert "rule_2_balanced_per_currency" in (data["message"] or "") or data["failed_steps"]
+
+
+def test_the_landing_sensor_requests_one_run_per_new_settled_file(definitions, pipeline_paths, instance):
+    landing = pipeline_paths["landing"]
+    sensor = definitions.resolve_sensor_def("landing_folder_sensor")
+    resources = {"landing": definitions.resources["landing"]}
+
+    def tick(cursor=None):
+        return sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+
+    assert isinstance(tick(), dg.SkipReason)  # no folder yet
+    _drop(landing, "a.csv", BALANCED_AND_UNBALANCED)
+    past = time.time() - 60
+    os.utime(landing / "entries" / "a.csv", (past, past))
+    first = tick()
+    assert [r.job_name or "ingest_job" for r in first.run_requests] == ["ingest_job"]
+    assert "entries/a.csv" in first.run_requests[0].tags["ledger/landed_files"]
+    assert isinstance(tick(first.cursor), dg.SkipReason)  # seen: nothing new
+    (landing / "entries" / "b.csv").write_text(BALANCED_AND_UNBALANCED)  # still being written: wait
+    assert isinstance(tick(first.cursor), dg.SkipReason)
+    os.utime(landing / "entries" / "b.csv", (past, past))
+    second = tick(first.cursor)
+    assert second.run_requests[0].tags["ledger/landed_files"] == "entries/b.csv"
+    assert second.run_requests[0].run_key != first.run_requests[0].run_key
+    (landing / "entries" / "posted").mkdir()
+    (landing / "entries" / "posted" / "c.csv").write_text("x")
+    assert isinstance(tick(second.cursor), dg.SkipReason)  # archived files are not new work

@@ -1,0 +1,152 @@
+"""Fixtures for the reporting tests: a ledger with the scenario, synced to a warehouse, and a dbt runner.
+
+Each test gets its own warehouse (a DuckDB file, or a pair of PostgreSQL schemas prefixed ``rpt_``) and its
+own dbt target/log folders, so tests can run in parallel with each other and with other packages' tests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ledger_pipeline import paths
+from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.store_setup import initialize_store
+from tests.conftest import PG_URL
+from tests.reporting import scenario, warehouse_copy
+
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+@dataclass
+class DbtRun:
+    returncode: int
+    output: str
+
+
+@dataclass
+class Warehouse:
+    """A warehouse filled by the sync, and how to run dbt against it."""
+
+    kind: str  # duckdb | postgres
+    store: Store
+    target: object
+    env: dict[str, str]
+    work_dir: Path
+    reporting_schema: str
+    cleanup: list = field(default_factory=list)
+
+    def sync(self):
+        return warehouse_copy.sync(self.store, self.target)
+
+    def sync_until_caught_up(self, timeout_s: float = 600.0) -> None:
+        """Sync until the warehouse holds every entry of the ledger.
+
+        On PostgreSQL the sync moves only rows below the oldest running transaction's id (its safe
+        watermark), and this server is shared with other test runs: one may hold a transaction open for a
+        while, and a sync then rightly moves nothing yet. Sync again until it has caught up (a benchmark's
+        transaction of several minutes on the same server has been seen here).
+        """
+        with self.store.connect() as conn:
+            expected = conn.scalar("SELECT count(*) FROM ledger_entries")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.sync()
+            source = "main" if self.kind == "duckdb" else self.env["LEDGER_WAREHOUSE_SCHEMA"]
+            synced = self.query(f"SELECT count(*) FROM {source}.ledger_entries")[0][0]
+            if synced == expected:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"the sync did not catch up in {timeout_s:.0f}s ({synced} of {expected} entries)")
+            time.sleep(1)
+
+    def dbt(self, *args: str, check: bool = True) -> DbtRun:
+        env = {**os.environ, **self.env}
+        command = [DBT, *args, "--project-dir", str(paths.DBT_PROJECT_DIR),
+                   "--profiles-dir", str(paths.DBT_PROJECT_DIR), "--target-path", str(self.work_dir / "target")]
+        done = subprocess.run(command, cwd=paths.DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+                              timeout=900)
+        run = DbtRun(done.returncode, done.stdout + done.stderr)
+        if check and done.returncode != 0:
+            pytest.fail(f"dbt {' '.join(args)} failed ({done.returncode}):\n{run.output[-6000:]}", pytrace=False)
+        return run
+
+    def query(self, sql: str) -> list[tuple]:
+        """Run a read-only query in the warehouse (``{reporting}`` is the dbt schema)."""
+        sql = sql.replace("{reporting}", self.reporting_schema)
+        if self.kind == "duckdb":
+            import duckdb
+
+            with duckdb.connect(self.env["LEDGER_WAREHOUSE_PATH"], read_only=True) as conn:
+                return conn.execute(sql).fetchall()
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()
+
+
+def _pg_dbt_env(schema: str, source_schema: str) -> dict[str, str]:
+    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
+    return {
+        "LEDGER_DBT_TARGET": "postgres",
+        "LEDGER_DBT_PG_HOST": info.get("host", "127.0.0.1"),
+        "LEDGER_DBT_PG_PORT": str(info.get("port", 5432)),
+        "LEDGER_DBT_PG_USER": info.get("user", "postgres"),
+        "LEDGER_DBT_PG_PASSWORD": info.get("password", ""),
+        "LEDGER_DBT_PG_DBNAME": info.get("dbname", "test"),
+        "LEDGER_DBT_SCHEMA": schema,
+        "LEDGER_WAREHOUSE_SCHEMA": source_schema,
+    }
+
+
+def make_warehouse(store: Store, tmp_path: Path) -> Warehouse:
+    common = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(tmp_path / "dbt_logs"),
+              "LEDGER_DBT_THREADS": "2"}
+    if store.is_postgres:
+        schema = f"rpt_{uuid.uuid4().hex[:10]}"
+        source_schema = f"{schema}_wh"
+        warehouse = Warehouse("postgres", store, warehouse_copy.postgres_target(PG_URL, source_schema),
+                              {**common, **_pg_dbt_env(schema, source_schema)}, tmp_path, schema)
+        warehouse.cleanup.append(lambda: _drop_schemas(schema, source_schema))
+        return warehouse
+    path = tmp_path / "warehouse.duckdb"
+    return Warehouse("duckdb", store, warehouse_copy.duckdb_target(path),
+                     {**common, "LEDGER_DBT_TARGET": "duckdb", "LEDGER_WAREHOUSE_PATH": str(path),
+                      "LEDGER_DBT_SCHEMA": "reporting", "LEDGER_WAREHOUSE_SCHEMA": "main"}, tmp_path, "reporting")
+
+
+def _drop_schemas(*schemas: str) -> None:
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _filled_warehouse(store: Store, tmp_path: Path):
+    scenario.populate(store)
+    warehouse = make_warehouse(store, tmp_path)
+    try:
+        warehouse.sync_until_caught_up()
+        yield warehouse
+    finally:
+        for cleanup in warehouse.cleanup:
+            cleanup()
+
+
+@pytest.fixture
+def warehouse(store, tmp_path):
+    """The scenario ledger (on each engine in turn) synced to a warehouse on the same engine."""
+    yield from _filled_warehouse(store, tmp_path)
+
+
+@pytest.fixture
+def duckdb_warehouse(duckdb_url, tmp_path):
+    """The scenario ledger on DuckDB, synced to a DuckDB warehouse file."""
+    store = Store(duckdb_url)
+    initialize_store(store)
+    yield from _filled_warehouse(store, tmp_path)

@@ -1,0 +1,133 @@
+"""``dbt build`` of every model, data test and unit test on a warehouse filled by the real sync, on DuckDB
+and on PostgreSQL, with the reports checked against the ledger itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+
+import pytest
+
+from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_transaction
+from tests.reporting import scenario
+
+pytestmark = pytest.mark.slow
+
+
+def _last_day_balances(warehouse) -> dict[str, tuple]:
+    rows = warehouse.query(
+        "SELECT ledger_account_id, balance_date, posted_balance, pending_balance, available_balance, "
+        "posted_balance_decimal, currency_exponent FROM {reporting}.fct_daily_account_balances "
+        "WHERE balance_date = (SELECT max(balance_date) FROM {reporting}.fct_daily_account_balances)"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def _assert_last_day_equals_ledger(warehouse) -> None:
+    expected = scenario.ledger_balances(warehouse.store)
+    last_day = _last_day_balances(warehouse)
+    assert set(last_day) == set(expected), "every account has a row on the last day, and only accounts do"
+    mismatches = {
+        account: (expected[account], tuple(int(v) for v in last_day[account][1:4]))
+        for account in expected
+        if expected[account] != tuple(int(v) for v in last_day[account][1:4])
+    }
+    assert not mismatches, f"last-day balances differ from the ledger's: {mismatches}"
+    for account, (_, posted, _, _, decimal, exponent) in last_day.items():
+        if decimal is not None:  # NULL only beyond DECIMAL(38,18) (the 10**25 POINTS account on DuckDB)
+            assert Decimal(decimal).scaleb(int(exponent)) == Decimal(int(posted)), account
+        else:
+            assert warehouse.kind == "duckdb" and abs(int(posted)) >= 10**20, account
+
+
+def test_build_on_synced_warehouse_matches_the_ledger(warehouse):
+    result = warehouse.dbt("build")
+    assert "Completed successfully" in result.output
+    assert "ERROR=0 SKIP=0" in result.output
+
+    _assert_last_day_equals_ledger(warehouse)
+
+    by_name = dict(warehouse.query(
+        "SELECT a.account_name, a.ledger_account_id FROM {reporting}.dim_ledger_accounts a"))
+    alice = by_name["wallet_alice"]
+    # Carried forward over quiet days (1 Jan deposit, nothing until 4 Jan), then moved on 4 Jan.
+    alice_days = dict(warehouse.query(
+        f"SELECT balance_date, posted_balance FROM {{reporting}}.fct_daily_account_balances "
+        f"WHERE ledger_account_id = '{alice}' AND balance_date BETWEEN '2026-01-01' AND '2026-01-05'"))
+    assert {d.isoformat() if hasattr(d, 'isoformat') else str(d): int(v) for d, v in alice_days.items()} == {
+        "2026-01-01": 100_00, "2026-01-02": 100_00, "2026-01-03": 100_00, "2026-01-04": 68_75, "2026-01-05": 68_75}
+
+    categories = dict(warehouse.query("SELECT account_name, account_category FROM {reporting}.dim_ledger_accounts"))
+    assert categories["bank_usd"] == categories["operating_eur"] == categories["kwd_bank"] == "cash"
+    assert categories["wallet_alice"] == categories["carol_eur"] == "customer_wallet"
+    assert categories["revenue_usd"] == "other"
+
+    burn = {(c, str(m)): (int(i), int(o), int(n)) for c, m, i, o, n in warehouse.query(
+        "SELECT currency, burn_month, inflow, outflow, net_burn FROM {reporting}.rpt_cash_burn")}
+    # Feb: a payout of 28.00 and a reversal of 1.00 in, a spend of 1.00 out.
+    assert burn[("USD", "2026-02-01")] == (29_00, 1_00, -28_00)
+
+    payouts = warehouse.query(
+        "SELECT external_id, currency, payout_amount, cash_received FROM {reporting}.rpt_payouts")
+    assert [(e, c, int(a), int(r)) for e, c, a, r in payouts] == [("payout-1", "USD", 30_00, 28_00)]
+
+    liabilities = dict(warehouse.query(
+        "SELECT currency, posted_balance FROM {reporting}.rpt_liabilities WHERE balance_date = '2026-01-07'"))
+    # alice 68.75 + bob 50.00 - 5.00 (pending-then-posted); bob's 10.00 pending is not posted.
+    assert int(liabilities["USD"]) == 68_75 + 45_00
+    assert int(liabilities["EUR"]) == 999_99
+
+    volume = warehouse.query(
+        "SELECT sum(posted_transaction_count), sum(pending_transaction_count) "
+        "FROM {reporting}.rpt_transaction_volume")
+    transactions = warehouse.query(
+        "SELECT count(*) FILTER (WHERE status = 'posted'), count(*) FILTER (WHERE status = 'pending') "
+        "FROM " + ("main" if warehouse.kind == "duckdb" else warehouse.env["LEDGER_WAREHOUSE_SCHEMA"])
+        + ".ledger_transactions")
+    assert tuple(int(v) for v in volume[0]) == tuple(int(v) for v in transactions[0])
+
+
+def test_incremental_sync_and_rebuild_still_match(duckdb_warehouse, tmp_path):
+    """After more postings and an incremental sync, a second build still equals the ledger; docs build."""
+    duckdb_warehouse.dbt("build")
+    docs = duckdb_warehouse.dbt("docs", "generate")
+    assert "Catalog written" in docs.output
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    assert "model.ledger_pipeline.fct_daily_account_balances" in catalog["nodes"]
+
+    post_transaction(duckdb_warehouse.store, TransactionInput(
+        external_id="late-1", effective_at="2026-01-02T12:00:00Z", source="bank",
+        entries=[EntryInput("bank_usd", "debit", 7_77), EntryInput("wallet_bob", "credit", 7_77)]))
+    moved = duckdb_warehouse.sync()
+    assert moved.rows["ledger_entries"] == 2
+    duckdb_warehouse.dbt("build")
+    _assert_last_day_equals_ledger(duckdb_warehouse)
+
+
+def test_unbalanced_warehouse_fails_the_invariant_tests(duckdb_warehouse):
+    """The dbt tests are not decoration: an entry changed in the warehouse breaks them."""
+    import duckdb
+
+    with duckdb.connect(duckdb_warehouse.env["LEDGER_WAREHOUSE_PATH"]) as conn:
+        conn.execute("UPDATE main.ledger_entries SET amount = amount + 1 "
+                     "WHERE id = (SELECT min(id) FROM main.ledger_entries WHERE status = 'posted')")
+    result = duckdb_warehouse.dbt("build", check=False)
+    assert result.returncode != 0
+    for failing in ("sums_equal_fct_ledger_entries", "sums_equal_fct_daily_account_balances",
+                    "assert_last_daily_balance_equals_ledger_balance", "sums_equal_rpt_trial_balance"):
+        assert re.search(rf"FAIL \d+ {failing}", result.output), failing
+
+
+def test_balances_end_date_var_cuts_the_report(duckdb_warehouse):
+    """With var balances_end_date the report stops that day, and balances are as of its end."""
+    duckdb_warehouse.dbt("build", "--select", "+fct_daily_account_balances", "--exclude", "test_type:data",
+                  "--vars", '{"balances_end_date": "2026-01-03"}')
+    rows = duckdb_warehouse.query(
+        "SELECT a.account_name, max(f.balance_date), sum(CASE WHEN f.balance_date = DATE '2026-01-03' "
+        "THEN f.posted_balance END) FROM {reporting}.fct_daily_account_balances f "
+        "JOIN {reporting}.int_ledger_accounts__classified a USING (ledger_account_id) GROUP BY 1")
+    by_name = {name: (last, balance) for name, last, balance in rows}
+    assert {last for last, _ in by_name.values()} == {dt.date(2026, 1, 3)}
+    assert int(by_name["wallet_alice"][1]) == 100_00
