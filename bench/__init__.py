@@ -1,0 +1,1 @@
+"""Reproducible benchmarks against peers and physical limits. ``make bench`` runs them all."""
