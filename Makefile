@@ -1,0 +1,32 @@
+# The README's commands. Each installs what it needs first, so a fresh machine needs only `make`.
+SHELL := /bin/bash
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DAGSTER_TELEMETRY_DISABLED := true
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench ui lint
+
+install:
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@uv sync --frozen --quiet
+	@mkdir -p $(DAGSTER_HOME) var
+
+demo: install
+	uv run ledger-pipeline demo
+
+test: install
+	uv run pytest $(PYTEST_ARGS)
+
+bench: install
+	@command -v ledger >/dev/null 2>&1 && test -x /usr/bin/time || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ledger time >/dev/null)
+	uv run python -m bench
+
+ui: install
+	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 600\n' > $(DAGSTER_HOME)/dagster.yaml
+	uv run dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install
+	uv run ruff check .
