@@ -230,19 +230,24 @@ def _run_pipeline_unchecked(
         conn.execute(staging.CLASSIFY_TXS)
 
     classify()
-    touched_limits = conn.scalar(
-        "SELECT count(*) FROM ledger_accounts WHERE (min_available_balance IS NOT NULL "
-        "OR max_available_balance IS NOT NULL) AND id IN (SELECT ledger_account_id FROM batch_entries)"
-    )
+    counts = _action_counts(conn)
     if conn.is_postgres:
-        conn.all(staging.LOCK_BALANCES)
+        # Lock the touched accounts' balance rows in id order (no deadlock, no overdraft); the same round
+        # trip says whether any of them has a balance limit.
+        touched_limits = sum(1 for _, limited in conn.all(staging.LOCK_BALANCES) if limited)
         # Statuses were read before the locks: a concurrent writer holding them may have moved one of our
         # pending transactions meanwhile. Any such writer held the same balance locks, so once we have them
         # a second reading is final (applying a stale transition would move balances twice).
-        if conn.scalar(staging.STALE_TRANSITIONS):
+        if counts.get("transition") and conn.scalar(staging.STALE_TRANSITIONS):
             conn.execute("DELETE FROM batch_txs")
             conn.execute("DELETE FROM batch_violations")
             classify()
+            counts = _action_counts(conn)
+    else:
+        touched_limits = conn.scalar(
+            "SELECT count(*) FROM ledger_accounts WHERE (min_available_balance IS NOT NULL "
+            "OR max_available_balance IS NOT NULL) AND id IN (SELECT ledger_account_id FROM batch_entries)"
+        )
     if touched_limits:
         conn.execute(staging.LIMIT_DELTAS)
         passes = 0
@@ -252,49 +257,53 @@ def _run_pipeline_unchecked(
             new = conn.execute(f"INSERT INTO batch_violations {limit_violations_sql(first_only=exact)}")
             if conn.execute(staging.REJECT_NEW_VIOLATORS) <= 0 and new <= 0:
                 break
+        counts = _action_counts(conn)
 
-    counts = dict(conn.all("SELECT action, count(*) FROM batch_txs GROUP BY action"))
-    if counts.get("create"):
+    created = counts.get("create", (0, 0, 0))
+    transitioned = counts.get("transition", (0, 0, 0))
+    rejected = counts.get("reject", (0, 0, 0))
+    if created[0]:
         conn.execute(staging.INSERT_TRANSACTIONS, base)
         conn.execute(staging.INSERT_ENTRIES, {"now": now, "seq": seq})
-    if counts.get("transition"):
+    if transitioned[0]:
         conn.execute(staging.TRANSITION_TRANSACTIONS, {"now": now, "seq": seq})
         conn.execute(staging.TRANSITION_ENTRIES, {"seq": seq})
-    if counts.get("create") or counts.get("transition"):
+    if created[0] or transitioned[0]:
         conn.execute(staging.UPDATE_BALANCES, {"now": now, "seq": seq})
     replayed = 0
     quarantined = 0
-    if counts.get("reject"):
+    if rejected[0]:
         conn.execute(staging.quarantine_rejected_sql(conn), base)
         conn.execute(staging.update_still_rejected_sql(), {"seq": seq})
         # every refused transaction is in quarantine: added now, already open from an identical earlier
         # submission, or (when replaying) the open item that was replayed
-        quarantined = int(counts["reject"])
-    if conn.scalar("SELECT count(*) FROM batch_txs WHERE quarantine_id IS NOT NULL"):
+        quarantined = int(rejected[0])
+    if any(replays for _, replays, _ in counts.values()):
         replayed = max(conn.execute(staging.UPDATE_REPLAYED_QUARANTINE,
                                     {"now": now, "seq": seq, "batch_id": batch_id}), 0)
 
-    entries_in, entries_posted = conn.one(
-        "SELECT count(*), count(*) FILTER (WHERE t.action = 'create') "
-        "FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key"
-    )
-    reason_counts = dict(conn.all(
-        "SELECT reason_code, count(DISTINCT tx_key) FROM batch_violations GROUP BY reason_code ORDER BY 1"
-    ))
-    violations = tuple(
-        Violation(*row)
-        for row in conn.all(
-            "SELECT tx_key, line, reason_code, detail FROM batch_violations ORDER BY line, reason_code "
-            f"LIMIT {MAX_REPORTED_VIOLATIONS}"
+    entries_in = sum(entries for _, _, entries in counts.values())
+    entries_posted = created[2]
+    reason_counts: dict[str, int] = {}
+    violations: tuple[Violation, ...] = ()
+    if rejected[0]:  # violations are only ever recorded against refused transactions
+        reason_counts = dict(conn.all(
+            "SELECT reason_code, count(DISTINCT tx_key) FROM batch_violations GROUP BY reason_code ORDER BY 1"
+        ))
+        violations = tuple(
+            Violation(*row)
+            for row in conn.all(
+                "SELECT tx_key, line, reason_code, detail FROM batch_violations ORDER BY line, reason_code "
+                f"LIMIT {MAX_REPORTED_VIOLATIONS}"
+            )
         )
-    )
     result = BatchResult(
         batch_id=batch_id,
-        transactions_in=sum(counts.values()),
+        transactions_in=sum(n for n, _, _ in counts.values()),
         entries_in=int(entries_in),
-        created=counts.get("create", 0),
-        transitioned=counts.get("transition", 0),
-        duplicates=counts.get("noop", 0),
+        created=created[0],
+        transitioned=transitioned[0],
+        duplicates=counts.get("noop", (0, 0, 0))[0],
         quarantined=quarantined,
         entries_posted=int(entries_posted),
         reason_counts={k: int(v) for k, v in reason_counts.items()},
@@ -305,6 +314,16 @@ def _run_pipeline_unchecked(
     write_audit(conn, actor=actor, action=action, object_type="batch", object_id=batch_id,
                 request_hash=request_hash, detail=detail, seq=seq, now=now)
     return result
+
+
+def _action_counts(conn: Connection) -> dict[str, tuple[int, int, int]]:
+    """Per action: transactions, of them replays from quarantine, and their entries (one round trip)."""
+    return {
+        action: (int(n), int(replays), int(entries or 0))
+        for action, n, replays, entries in conn.all(
+            "SELECT action, count(*), count(quarantine_id), sum(n_entries) FROM batch_txs GROUP BY action"
+        )
+    }
 
 
 def write_audit(
@@ -409,7 +428,7 @@ class LedgerWriter:
 
     def _post_once(self, rows, tx: TransactionInput, quarantine_on_reject: bool) -> TransactionResult:
         with self._transaction() as conn:
-            staging.reset_staging(conn)
+            staging.reset_staging(conn, new_transaction=True)
             _stage_rows(conn, rows)
             payload_hash = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
             result = _run_pipeline(conn, default_ledger=tx.ledger, source=tx.source, actor=self.actor,

@@ -59,15 +59,18 @@ _TEMP_TABLES: dict[str, str] = {
 }
 
 
-def reset_staging(conn: Connection) -> None:
+def reset_staging(conn: Connection, *, new_transaction: bool = False) -> None:
     """Create the staging tables for this connection if needed and make sure they are empty.
 
     On PostgreSQL they are created once per connection with ``ON COMMIT DELETE ROWS`` (every pipeline runs
     inside one database transaction) and emptied in one round trip, which spares a single-transaction write
-    nine round trips.
+    nine round trips. ``new_transaction`` says the caller has just begun a database transaction, in which
+    the tables are already empty (committed rows were deleted, rolled-back ones never existed): no round trip.
     """
     if conn.is_postgres:
         if getattr(conn, "staging_ready", False):
+            if new_transaction:
+                return
             # a second batch in the same database transaction must not see the first one's rows
             conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
             return
@@ -153,7 +156,7 @@ FROM (
                 COALESCE(r.effective_at_ts, CASE
                     WHEN trim(r.effective_at) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ][0-9:.]+)?(Z|z|[+-][0-9:]+| UTC)?$'
                     THEN try_timestamptz(trim(r.effective_at)) END) AS effective_at,
-                COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT)) AS effective_at_text,
+                r.effective_at AS effective_at_text,  -- only read when the text did not parse
                 COALESCE(NULLIF(trim(r.amount_minor), ''), NULLIF(trim(r.amount), '')) AS amt,
                 (NULLIF(trim(r.amount_minor), '') IS NOT NULL) AS is_minor,
                 NULLIF(r.description, '') AS description,
@@ -276,12 +279,15 @@ GROUP BY e.tx_key, t.first_line, t.effective_at, e.ledger_account_id, a.name, a.
          a.max_available_balance
 """
 
+# PostgreSQL: lock the balance rows that accepted writes will move, in id order; says which have a limit.
 LOCK_BALANCES = """
-SELECT ledger_account_id FROM ledger_account_balances
-WHERE ledger_account_id IN (
+SELECT b.ledger_account_id,
+       (a.min_available_balance IS NOT NULL OR a.max_available_balance IS NOT NULL) AS limited
+FROM ledger_account_balances b JOIN ledger_accounts a ON a.id = b.ledger_account_id
+WHERE b.ledger_account_id IN (
     SELECT DISTINCT e.ledger_account_id FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
     WHERE t.action IN ('create', 'transition'))
-ORDER BY ledger_account_id FOR UPDATE
+ORDER BY b.ledger_account_id FOR UPDATE OF b
 """
 
 STALE_TRANSITIONS = """
