@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger import staging
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
+from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -225,7 +226,7 @@ def _run_pipeline_unchecked(
     conn.execute(staging.prepare_entries_sql(conn), {"default_ledger": default_ledger})
 
     def classify() -> None:
-        conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now})
+        conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now, "tx_id_prefix": id_prefix()})
         conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
         conn.execute(staging.CLASSIFY_TXS)
 
@@ -264,7 +265,7 @@ def _run_pipeline_unchecked(
     rejected = counts.get("reject", (0, 0, 0))
     if created[0]:
         conn.execute(staging.INSERT_TRANSACTIONS, base)
-        conn.execute(staging.INSERT_ENTRIES, {"now": now, "seq": seq})
+        conn.execute(staging.insert_entries_sql(conn), {"now": now, "seq": seq, "entry_id_prefix": id_prefix()})
     if transitioned[0]:
         conn.execute(staging.TRANSITION_TRANSACTIONS, {"now": now, "seq": seq})
         conn.execute(staging.TRANSITION_ENTRIES, {"seq": seq})

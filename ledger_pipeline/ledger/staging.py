@@ -24,6 +24,7 @@ plus optional ``description``, ``metadata`` (a JSON object as text), ``source``,
 
 from __future__ import annotations
 
+from ledger_pipeline.ledger.ids import id_sql
 from ledger_pipeline.ledger.store import Connection
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -208,7 +209,7 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     md5(h.ledger_name || '|'
         || CAST(COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS TEXT) || '|'
         || COALESCE(h.description, '') || '|' || h.metadata || '|' || g.entries_signature) AS payload_hash,
-    CAST(gen_random_uuid() AS TEXT) AS new_id,
+    __NEW_TX_ID__ AS new_id,
     t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash, NULL AS action
 FROM (
     SELECT tx_key, count(*) AS n_entries,
@@ -244,7 +245,8 @@ def prepare_txs_sql(conn: Connection) -> str:
                    r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")
         signature = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
     sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
-    return sql.replace("__SIGNATURE__", signature)
+    new_id = id_sql(conn.is_postgres, "tx_id_prefix", "row_number() OVER ()")
+    return sql.replace("__SIGNATURE__", signature).replace("__NEW_TX_ID__", new_id)
 
 
 CLASSIFY_TXS = """
@@ -307,14 +309,22 @@ SELECT new_id, ledger_id, external_id, status, description, effective_at,
 FROM batch_txs WHERE action = 'create'
 """
 
-INSERT_ENTRIES = """
+_INSERT_ENTRIES = """
 INSERT INTO ledger_entries (id, ledger_transaction_id, ledger_account_id, direction, amount, currency, status,
     effective_at, created_at, change_seq)
-SELECT CAST(gen_random_uuid() AS TEXT), t.new_id, e.ledger_account_id, e.direction, e.amount, e.currency,
+SELECT __NEW_ENTRY_ID__, t.new_id, e.ledger_account_id, e.direction, e.amount, e.currency,
        t.status, t.effective_at, CAST(:now AS TIMESTAMPTZ), :seq
 FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
 WHERE t.action = 'create'
 """
+
+
+
+def insert_entries_sql(conn: Connection) -> str:
+    """New entries of the created transactions, with time-ordered ids (``ids.py``)."""
+    return _INSERT_ENTRIES.replace("__NEW_ENTRY_ID__", id_sql(conn.is_postgres, "entry_id_prefix",
+                                                                 "row_number() OVER ()"))
+
 
 TRANSITION_TRANSACTIONS = """
 UPDATE ledger_transactions SET status = b.status,

@@ -364,3 +364,21 @@ def test_every_write_is_audited(store, chart):
     assert ("batch", "post_batch", "batch") in actions and ("tester", "post_transaction", "batch") in actions
     assert ("system", "create", "ledger_account") in actions and ("system", "archive", "ledger_account") in actions
     assert hashes == 1
+
+
+def test_written_ids_are_time_ordered_uuids_unique_within_and_across_batches(store, chart):
+    import time
+    import uuid
+
+    first = post(store, [*tx("a", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")),
+                         *tx("b", ("cash", "debit", "2.00"), ("revenue", "credit", "1.50"), ("payable", "credit", "0.50"))])
+    time.sleep(0.002)  # the ids' order is by millisecond
+    second = post(store, tx("c", ("cash", "debit", "3.00"), ("revenue", "credit", "3.00")))
+    assert (first.created, second.created) == (2, 1)
+    with store.connect() as conn:
+        tx_ids = [r[0] for r in conn.all("SELECT id FROM ledger_transactions ORDER BY external_id")]
+        entry_ids = [r[0] for r in conn.all("SELECT id FROM ledger_entries")]
+    ids = tx_ids + entry_ids
+    assert len(set(ids)) == len(ids) == 3 + 7
+    assert all(uuid.UUID(i).version == 7 and str(uuid.UUID(i)) == i for i in ids)
+    assert tx_ids[2] > max(tx_ids[:2])  # a later batch sorts after an earlier one (millisecond time first)

@@ -1,0 +1,34 @@
+"""Time-ordered ids for the rows a batch writes (transactions and entries), generated set-based in SQL.
+
+Each id is a version-7 UUID in its text form (RFC 9562): the first 48 bits are the Unix time in
+milliseconds, then 42 random bits drawn once per batch and kind, then a 32-bit counter that numbers the rows
+of the batch. Why not one random (v4) UUID per row: random keys land all over a B-tree, so PostgreSQL's
+primary-key index turns every insert of a large batch into a random page write; time-ordered keys append
+at the right edge, and the ids sort in the order they were written. Uniqueness: within a batch by the
+counter (so a batch holds at most 2**32 rows of a kind), across batches by the time and the 42 random bits.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+MAX_ROWS_PER_BATCH = 2**32
+
+
+def id_prefix(now_ms: int | None = None) -> str:
+    """The first 24 hex digits of a batch's ids, formatted ``tttttttt-tttt-7rrr-vrrr-rrrr``; a row's id is
+    this prefix followed by its counter as 8 hex digits (``ids_sql``)."""
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    rand_a = secrets.randbits(12)
+    variant = 0b10 << 2 | secrets.randbits(2)  # RFC 9562 variant bits 10, then 2 random bits
+    rand_b = secrets.randbits(28)
+    digits = f"{millis & (2**48 - 1):012x}7{rand_a:03x}{variant:x}{rand_b:07x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:24]}"
+
+
+def id_sql(is_postgres: bool, prefix_param: str, counter_sql: str) -> str:
+    """SQL for ``prefix || counter as 8 lowercase hex digits`` on either engine."""
+    if is_postgres:
+        return f"(:{prefix_param} || lpad(to_hex(CAST({counter_sql} AS BIGINT)), 8, '0'))"
+    return f"(:{prefix_param} || printf('%08x', CAST({counter_sql} AS BIGINT)))"
