@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 
 from ledger_pipeline.ledger import staging
+from ledger_pipeline.ledger.batch_input import RECORD_REF_PREFIX
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
@@ -154,15 +155,22 @@ def _stage_arrow(conn: Connection, table: pa.Table) -> None:
     view over the Arrow table itself (scanned in place, no copy). Call ``_unstage_arrow`` afterwards."""
     columns = ("line", "record_ref", "quarantine_id", "effective_at_ts", *staging.RAW_COLUMNS)
     present = [c for c in columns if c in table.column_names]
+    derived = {}  # record_ref built in SQL from the prefix ``normalise_entries`` left in the metadata
+    prefix = (table.schema.metadata or {}).get(RECORD_REF_PREFIX)
+    if "record_ref" not in present and prefix is not None:
+        literal = prefix.decode().replace("'", "''")
+        derived["record_ref"] = f"'{literal}' || CAST(line AS TEXT)"
     if conn.is_postgres:
         conn.load_arrow("stage_raw_in", table.select(present), staging.STAGE_RAW_DDL)
-        column_list = ", ".join(present)
-        conn.execute(f"INSERT INTO stage_raw ({column_list}) SELECT {column_list} FROM stage_raw_in")
+        targets = ", ".join([*present, *derived])
+        sources = ", ".join([*present, *derived.values()])
+        conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {sources} FROM stage_raw_in")
         conn.execute("DROP TABLE stage_raw_in")
         return
     conn.raw.register("_stage_in", table)
     projection = ", ".join(
-        c if c in present else f"CAST(NULL AS {'TIMESTAMPTZ' if c == 'effective_at_ts' else 'BIGINT' if c == 'line' else 'TEXT'}) AS {c}"
+        c if c in present else f"{derived[c]} AS {c}" if c in derived
+        else f"CAST(NULL AS {'TIMESTAMPTZ' if c == 'effective_at_ts' else 'BIGINT' if c == 'line' else 'TEXT'}) AS {c}"
         for c in columns
     )
     conn.execute("DROP TABLE IF EXISTS stage_raw")
@@ -355,8 +363,9 @@ def post_batch_rows(
     staging.reset_staging(conn)
     _stage_arrow(conn, table)
     try:
-        result = _run_pipeline(conn, default_ledger=default_ledger, source=source, actor=actor,
-                               action="post_batch", request_hash=request_hash)
+        with _bulk_memory_limit(conn):
+            result = _run_pipeline(conn, default_ledger=default_ledger, source=source, actor=actor,
+                                   action="post_batch", request_hash=request_hash)
     except BaseException:
         try:  # on an aborted transaction this fails too; the original error is the one to report
             _unstage_arrow(conn)
@@ -365,6 +374,34 @@ def post_batch_rows(
         raise
     _unstage_arrow(conn)
     return result
+
+
+DUCKDB_BULK_MEMORY_LIMIT = "1GB"
+
+
+@contextmanager
+def _bulk_memory_limit(conn: Connection) -> Iterator[None]:
+    """Cap DuckDB's memory while a batch posts into a file-backed store, so that a million-transaction batch
+    spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB. The cap is
+    ``LEDGER_DUCKDB_BULK_MEMORY_LIMIT`` (DuckDB's syntax, e.g. ``4GB``; ``none`` leaves DuckDB's default of
+    80 % of RAM), ``DUCKDB_BULK_MEMORY_LIMIT`` by default; the previous setting is restored afterwards."""
+    limit = os.environ.get("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", DUCKDB_BULK_MEMORY_LIMIT)
+    if conn.is_postgres or limit.lower() == "none" or not conn.scalar(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ):
+        yield
+        return
+    previous = conn.scalar("SELECT current_setting('memory_limit')")
+    conn.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    try:
+        yield
+    finally:
+        try:  # after a failed statement the transaction is aborted and refuses this; the error in flight counts
+            conn.execute("RESET memory_limit")  # exact when it was DuckDB's default, the usual case
+            if conn.scalar("SELECT current_setting('memory_limit')") != previous:
+                conn.execute(f"SET memory_limit = '{previous}'")  # a custom setting, as DuckDB prints it
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def post_batch(

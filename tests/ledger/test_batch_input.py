@@ -208,3 +208,44 @@ def test_arrow_table_in_memory(store, chart):
     result = post_batch(store, table)
     assert result.created == 1 and not result.violations
     assert amounts(store) == {"cash": 250, "revenue": 250}
+
+
+def test_parquet_refusal_names_the_file_and_row_in_quarantine(store, chart, tmp_path):
+    """``record_ref`` of a Parquet batch is built in SQL from the file name and the 1-based row."""
+    path = tmp_path / "it's.parquet"  # a quote in the name must survive the SQL literal
+    pq.write_table(pa.table({
+        "external_id": ["ok", "ok", "bad", "bad"],
+        "account": ["cash", "revenue", "cash", "nowhere"],
+        "direction": ["debit", "credit", "debit", "credit"],
+        "amount_minor": pa.array([100, 100, 5, 5], pa.int64()),
+    }), path)
+    result = post_file(store, path)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert [v.detail.split(":")[0:2] for v in result.violations] == [["it's.parquet", "4"]]
+    with store.connect() as conn:
+        assert conn.all("SELECT record_ref, reason_code FROM quarantine") == [("it's.parquet:3", "unknown_account")]
+
+
+def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, chart, monkeypatch):
+    from ledger_pipeline.ledger import posting
+
+    seen = []
+    original = posting._run_pipeline
+
+    def spy(conn, **kwargs):
+        if not conn.is_postgres:
+            seen.append(conn.scalar("SELECT current_setting('memory_limit')"))
+        return original(conn, **kwargs)
+
+    monkeypatch.setattr(posting, "_run_pipeline", spy)
+    monkeypatch.setenv("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", "300MB")
+    with store.transaction() as conn:
+        if conn.is_postgres:
+            pytest.skip("a DuckDB setting")
+        before = conn.scalar("SELECT current_setting('memory_limit')")
+        result = posting.post_batch_rows(conn, normalise_entries(pa.table({
+            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+            "amount": ["1.00", "1.00"]})))
+        after = conn.scalar("SELECT current_setting('memory_limit')")
+    assert result.created == 1
+    assert seen and seen[0] != before and seen[0].startswith("28") and after == before  # 300 MB = 286.1 MiB
