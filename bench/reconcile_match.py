@@ -228,15 +228,17 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_recon_") as tmp:
         base = Path(tmp) / "base.duckdb"
         setup = build(base, p)
-        times, store_times = [], []
+        times, store_times, cpu_times = [], [], []
+        load_before = os.getloadavg()[0]
         for i in range(args.repeat):
             run_path = Path(tmp) / f"run{i}.duckdb"
             shutil.copyfile(base, run_path)
             store = Store(f"duckdb:///{run_path}")
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             with _timing_writes() as writes:
                 result = run_reconciliation(store, as_of=date(2026, 1, 31), window_days=3)
             times.append(time.perf_counter() - started)
+            cpu_times.append(time.process_time() - cpu_started)  # all threads of the process (DuckDB's too)
             store_times.append(writes[0])
             checked = verify(store, p)
             run_path.unlink()
@@ -244,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     store_median = statistics.median(store_times)
     row = {"n_ledger_entries": args.n, "n_bank_lines": int(setup["bank_lines"]), "median_s": round(median, 2),
            "runs_s": [round(t, 2) for t in times], "target_s": TARGET_SECONDS,
+           "cpu_median_s": round(statistics.median(cpu_times), 2), "cpu_runs_s": [round(t, 2) for t in cpu_times],
+           "load_average_before": round(load_before, 1), "load_average_after": round(os.getloadavg()[0], 1),
            "writing_results_median_s": round(store_median, 2), "set_operations_median_s": round(median - store_median, 2), "ratio_to_target": round(median / TARGET_SECONDS, 3),
            "setup_post_ledger_s": round(setup["post_ledger_s"], 1), "setup_load_bank_s": round(setup["load_bank_s"], 1),
            "statement_dates": len(result.variances), **checked}
@@ -253,9 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {args.n:,} | {row['n_bank_lines']:,} | {row['median_s']} | {', '.join(map(str, row['runs_s']))} | "
           f"{TARGET_SECONDS:g} | {row['ratio_to_target']} | {row['matches']:,} | {row['false_matches']} | "
           f"{row['bank_unmatched']:,} / {row['ledger_unmatched']:,} |")
-    print(f"\nof the median: writing the results (INSERT into recon_matches, recon_match_items, recon_unmatched) "
-          f"{row['writing_results_median_s']} s; everything else (scoping, variances, the matching set operations, the commit) "
-          f"{row['set_operations_median_s']} s; load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"\nCPU time of the process (user + sys, all threads) per run: {', '.join(map(str, row['cpu_runs_s']))} s "
+          f"(median {row['cpu_median_s']} s); load average {row['load_average_before']} before the runs, "
+          f"{row['load_average_after']} after")
+    print(f"of the median: writing the results (INSERT into recon_matches, recon_match_group_items, recon_unmatched) "
+          f"{row['writing_results_median_s']} s; everything else (scoping, variances, the matching set operations, "
+          f"the commit) {row['set_operations_median_s']} s")
     print(f"\nsetup (not timed): bulk post of the ledger side {row['setup_post_ledger_s']} s, "
           f"bank side {row['setup_load_bank_s']} s")
     OUT_DIR.mkdir(parents=True, exist_ok=True)

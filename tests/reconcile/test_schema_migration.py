@@ -1,0 +1,57 @@
+"""A store made before compact matches (every item a row of a ``recon_match_items`` table) is migrated in
+place by ``initialize_store`` and keeps its matches, ids and idempotence (both engines)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ledger_pipeline.reconcile import run_reconciliation
+from ledger_pipeline.store_setup import initialize_store
+from tests.reconcile import scenario
+from tests.reconcile.scenario import generate, load_planted
+
+AS_OF = date(2025, 4, 15)
+PAIR_COLUMNS = ("bank_item_id", "bank_item_date", "ledger_item_id", "ledger_item_date")
+
+
+def _snapshot(store):
+    with store.connect() as conn:
+        return (sorted(conn.all("SELECT match_id, side, item_id, item_date, amount FROM recon_match_items")),
+                sorted(conn.all("SELECT id, rule, bank_count, ledger_count, bank_total, ledger_total FROM recon_matches")),
+                sorted(conn.all("SELECT side, item_id, reason, status FROM recon_unmatched")))
+
+
+def _downgrade_to_one_row_per_item(store) -> None:
+    """Rewrite the match tables as the previous schema stored them."""
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE old_items AS SELECT match_id, side, item_id, internal_account_id, ledger_account_id, "
+                     "item_date, amount, change_seq FROM recon_match_items")
+        conn.execute("DROP VIEW recon_match_items")
+        conn.execute("DROP TABLE recon_match_group_items")
+        conn.execute("ALTER TABLE old_items RENAME TO recon_match_items")
+        for column in PAIR_COLUMNS:
+            conn.execute(f"ALTER TABLE recon_matches DROP COLUMN {column}")
+
+
+def test_old_store_is_migrated_and_keeps_its_matches(store):
+    scenario.setup_bank_account(store)
+    planted = generate(seed=11, pairs=40)
+    load_planted(store, planted)
+    run_reconciliation(store, as_of=AS_OF)
+    before = _snapshot(store)
+    assert any(side == "bank" for _, side, *_ in before[0])
+
+    _downgrade_to_one_row_per_item(store)
+    assert _snapshot(store) == before  # the old shape reads the same
+    initialize_store(store)
+    initialize_store(store)  # and again: nothing left to migrate
+    assert _snapshot(store) == before
+
+    again = run_reconciliation(store, as_of=AS_OF)
+    assert again.matching.matches_by_rule == {}
+    assert _snapshot(store) == before
+    redo = run_reconciliation(store, as_of=AS_OF, rematch=True)
+    assert sum(redo.matching.matches_by_rule.values()) == len(planted.groups)
+    assert _snapshot(store) == before  # rematched pairs are now stored on their match row, same ids and items
+    with store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM recon_matches WHERE bank_item_id IS NOT NULL") > 0
