@@ -376,13 +376,14 @@ def post_batch_rows(
     return result
 
 
-DUCKDB_BULK_MEMORY_LIMIT = "1GB"
+DUCKDB_BULK_MEMORY_LIMIT = "768MB"
 
 
 @contextmanager
 def _bulk_memory_limit(conn: Connection) -> Iterator[None]:
     """Cap DuckDB's memory while a batch posts into a file-backed store, so that a million-transaction batch
-    spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB. The cap is
+    spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB (the cap counts
+    DuckDB's buffer pool only; Python, the Arrow batch and DuckDB's other allocations come on top). The cap is
     ``LEDGER_DUCKDB_BULK_MEMORY_LIMIT`` (DuckDB's syntax, e.g. ``4GB``; ``none`` leaves DuckDB's default of
     80 % of RAM), ``DUCKDB_BULK_MEMORY_LIMIT`` by default; the previous setting is restored afterwards."""
     limit = os.environ.get("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", DUCKDB_BULK_MEMORY_LIMIT)
