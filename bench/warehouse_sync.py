@@ -9,6 +9,10 @@
    updated rows (pending transactions posted) and new rows (new postings, the common case of a ledger).
    Target: <= 0.5 s, end to end (open the store snapshot, connect, read the window, stage, upsert, commit).
 
+Each incremental sync also reports CPU seconds, which a loaded machine does not inflate: this process's
+(``time.process_time``: reading the store, encoding) and the PostgreSQL backend's that served the sync (from
+``/proc/PID/schedstat`` when the server runs on this machine; otherwise not reported).
+
 The store is built once with the core's bulk ``post_batch`` (not timed). Each repetition of (1) loads into a
 fresh schema; each repetition of (2) settles another pending batch and posts a new one (~10,000 entries each).
 Usage: ``uv run python -m bench.warehouse_sync [--entries 1000000] [--repeat 3]`` (``BENCH_QUICK=1``: 100,000).
@@ -40,6 +44,7 @@ from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 from ledger_pipeline.warehouse import TargetConfig, sync_target
 from ledger_pipeline.warehouse.extract import read_changes, snapshot
+from ledger_pipeline.warehouse.postgres import PostgresDestination
 from ledger_pipeline.warehouse.tables import SQL_TYPES, TABLES_BY_NAME
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -103,6 +108,40 @@ def plain_copy_seconds(store: Store, schema: str) -> tuple[float, int]:
     return elapsed, data.num_rows
 
 
+def _backend_cpu_s(pid: int) -> float | None:
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None  # the server runs elsewhere (or in a container whose processes this one cannot see)
+
+
+class MeasuredPostgres(PostgresDestination):
+    """The PostgreSQL destination, noting the CPU seconds its server backend spent between open and close."""
+
+    backend_cpu_s: float | None = None
+    _cpu_at_open: float | None = None
+
+    def open(self) -> None:
+        super().open()
+        self._pid = self.conn.info.backend_pid
+        self._cpu_at_open = _backend_cpu_s(self._pid)
+
+    def close(self) -> None:
+        if self.conn is not None and self._cpu_at_open is not None:
+            now = _backend_cpu_s(self._pid)
+            self.backend_cpu_s = None if now is None else now - self._cpu_at_open
+        super().close()
+
+
+def measured_sync(store: Store, target: TargetConfig) -> tuple[int, float, float, float | None]:
+    """One incremental sync of the entries: rows, wall seconds, this process's CPU, the server backend's CPU."""
+    destination = MeasuredPostgres(target)
+    cpu_before = time.process_time()
+    result = sync_target(store, target, tables=["ledger_entries"], destination=destination)
+    return (result.rows["ledger_entries"], result.duration_s, time.process_time() - cpu_before,
+            destination.backend_cpu_s)
+
+
 def drop_schema(schema: str) -> None:
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -136,20 +175,17 @@ def main(argv: list[str] | None = None) -> int:
 
         # incremental, on the last loaded schema (the whole table): per repetition, one sync of ~10,000 updated
         # entries (a pending batch posted) and one of ~10,000 new entries (a new batch of postings)
-        incremental = {"updated": ([], []), "new": ([], [])}
+        # (rows, wall s, client CPU s, server CPU s) per sync
+        incremental: dict[str, list[tuple[int, float, float, float | None]]] = {"updated": [], "new": []}
         pending_tx = round(INCREMENTAL_ROWS / ENTRIES_PER_TX)
         for i, batch in enumerate(pending):
             settled = post_batch(store, batch.set_column(batch.schema.get_field_index("status"), "status",
                                                          pa.array(["posted"] * batch.num_rows)))
             assert settled.transitioned > 0 and not settled.reason_counts
-            result = sync_target(store, target, tables=["ledger_entries"])
-            incremental["updated"][0].append(result.rows["ledger_entries"])
-            incremental["updated"][1].append(result.duration_s)
+            incremental["updated"].append(measured_sync(store, target))
             created = post_batch(store, _staged(pending_tx, seed=200 + i, prefix=f"n{i}", status="posted"))
             assert created.created == pending_tx and not created.reason_counts
-            result = sync_target(store, target, tables=["ledger_entries"])
-            incremental["new"][0].append(result.rows["ledger_entries"])
-            incremental["new"][1].append(result.duration_s)
+            incremental["new"].append(measured_sync(store, target))
         with store.connect() as conn:
             n_final = int(conn.scalar("SELECT count(*) FROM ledger_entries"))
         with psycopg.connect(PG_URL) as conn:
@@ -160,14 +196,23 @@ def main(argv: list[str] | None = None) -> int:
 
     copy_median, sync_median = statistics.median(copy_times), statistics.median(sync_times)
     ratio = copy_median / sync_median
-    medians = {kind: statistics.median(times) for kind, (_, times) in incremental.items()}
+    medians = {kind: statistics.median(r[1] for r in runs) for kind, runs in incremental.items()}
+
+    def cpu_median(runs, index):
+        values = [r[index] for r in runs if r[index] is not None]
+        return round(statistics.median(values), 3) if values else None
+
     row = {
         "entries": n_entries, "repeat": args.repeat, "setup_post_s": round(setup_s, 2),
         "plain_copy_s": [round(t, 3) for t in copy_times], "initial_sync_s": [round(t, 3) for t in sync_times],
         "plain_copy_rows_per_s": round(n_entries / copy_median), "sync_rows_per_s": round(n_entries / sync_median),
         "throughput_ratio": round(ratio, 3), "throughput_ratio_target": INITIAL_RATIO_TARGET,
-        "incremental": {kind: {"rows": rows, "s": [round(t, 3) for t in times], "median_s": round(medians[kind], 3)}
-                        for kind, (rows, times) in incremental.items()},
+        "incremental": {kind: {"rows": [r[0] for r in runs], "s": [round(r[1], 3) for r in runs],
+                               "median_s": round(medians[kind], 3),
+                               "client_cpu_s": [round(r[2], 3) for r in runs], "client_cpu_median_s": cpu_median(runs, 2),
+                               "server_cpu_s": [None if r[3] is None else round(r[3], 3) for r in runs],
+                               "server_cpu_median_s": cpu_median(runs, 3)}
+                        for kind, runs in incremental.items()},
         "incremental_target_s": INCREMENTAL_TARGET_S,
         "warehouse_rows_after": int(in_warehouse[0]), "store_rows_after": n_final,
         "warehouse_pending_after": int(in_warehouse[1]),
@@ -180,9 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| initial sync | {n_entries:,} | {sync_median:.2f} | {', '.join(f'{t:.2f}' for t in sync_times)} | "
           f"{row['sync_rows_per_s']:,} | {ratio:.2f} | >= {INITIAL_RATIO_TARGET} |")
     for kind, label in (("updated", "updated entries (pending -> posted)"), ("new", "new entries")):
-        rows, times = incremental[kind]
-        print(f"| incremental sync, {label} | {rows[0]:,} into {n_entries:,}+ | {medians[kind]:.3f} | "
-              f"{', '.join(f'{t:.3f}' for t in times)} | | | <= {INCREMENTAL_TARGET_S} s |")
+        runs = incremental[kind]
+        print(f"| incremental sync, {label} | {runs[0][0]:,} into {n_entries:,}+ | {medians[kind]:.3f} | "
+              f"{', '.join(f'{r[1]:.3f}' for r in runs)} | | | <= {INCREMENTAL_TARGET_S} s |")
+    for kind in ("updated", "new"):
+        stats = row["incremental"][kind]
+        print(f"incremental ({kind}): CPU medians: this process {stats['client_cpu_median_s']} s, "
+              f"PostgreSQL backend {stats['server_cpu_median_s']} s")
     print(f"\nsetup (not timed): bulk post {setup_s:.1f} s; after the runs: warehouse {row['warehouse_rows_after']:,} "
           f"rows = store {n_final:,} rows, {row['warehouse_pending_after']} pending; 1-min load average "
           f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")

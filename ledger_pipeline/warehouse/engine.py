@@ -22,7 +22,7 @@ from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_a
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.warehouse.base import Destination, DestinationUnavailable
 from ledger_pipeline.warehouse.config import ConfigError, TargetConfig
-from ledger_pipeline.warehouse.extract import read_changes_stream, snapshot, table_exists
+from ledger_pipeline.warehouse.extract import existing_tables, read_changes_stream, snapshot
 from ledger_pipeline.warehouse.tables import EXPORT_TABLES, ExportTable
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,9 @@ def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTa
         done: list[TableSync] = []
         skipped: list[str] = []
         with snapshot(store) as (conn, watermark):
+            in_store = existing_tables(conn)
             for table in tables:
-                if not table_exists(conn, table.source_table):
+                if table.source_table not in in_store:
                     skipped.append(table.name)  # an optional component's table that this store lacks
                     continue
                 destination.ensure_table(table)

@@ -1,8 +1,10 @@
 """Reading what changed from the ledger store, as Arrow tables in the destination's column order.
 
 All tables of one sync are read inside one snapshot of the store, together with its safe watermark
-(``Connection.safe_change_watermark``), so the window ``position <= change_seq < watermark`` holds only
-committed writes and the tables agree with each other. DuckDB hands Arrow over directly; PostgreSQL
+(``Connection.safe_change_watermark``'s rule), so the window ``position <= change_seq < watermark`` holds only
+committed writes and the tables agree with each other. The catalog is read once per sync
+(``existing_tables``), through each engine's own catalog rather than ``information_schema``, whose views
+cost DuckDB tens of milliseconds per query: this module sits on the hot path of a sync every few minutes. DuckDB hands Arrow over directly; PostgreSQL
 streams ``COPY (query) TO STDOUT`` as CSV that Arrow parses with the exact column types (no row loop).
 """
 
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ledger_pipeline.ledger.store import Connection, Store, quote_identifier
-from ledger_pipeline.warehouse.tables import ExportTable
+from ledger_pipeline.warehouse.tables import EXPORT_TABLES, ExportTable
 
 
 @contextmanager
@@ -29,16 +31,43 @@ def snapshot(store: Store) -> Iterator[tuple[Connection, int]]:
         else:
             conn.raw.execute("BEGIN TRANSACTION")
         try:
-            yield conn, conn.safe_change_watermark()
+            yield conn, conn.safe_change_watermark() if conn.is_postgres else _duckdb_watermark(conn)
         finally:
             conn.raw.execute("ROLLBACK")
 
 
+def _duckdb_watermark(conn: Connection) -> int:
+    """``Connection.safe_change_watermark``'s rule on DuckDB (the sequence's ``last_value`` + 1, capped by
+    1 + the highest ``change_seq`` visible, so exact or lower, never higher), with the cap taken over the
+    exported tables only. The core lists every table with a ``change_seq`` column through
+    ``information_schema.columns`` (``duckdb_columns()`` is no better): 40-170 ms of a 0.5 s incremental
+    sync on a fresh connection. A cap over fewer tables is lower or equal, so still safe, and it holds back
+    no exported row: each one's ``change_seq`` is at most the highest among the exported tables."""
+    last = conn.scalar("SELECT last_value FROM duckdb_sequences() WHERE sequence_name = 'ledger_change_seq'")
+    in_store = existing_tables(conn)
+    tables = sorted({t.source_table for t in EXPORT_TABLES if t.source_table in in_store})
+    if not tables:
+        return int(last or 0) + 1
+    highest = conn.scalar("SELECT max(m) FROM (" + " UNION ALL ".join(
+        f"SELECT max(change_seq) AS m FROM {quote_identifier(t)}" for t in tables) + ") u")
+    return min(int(last or 0) + 1, int(highest or 0) + 1)
+
+
+def existing_tables(conn: Connection) -> set[str]:
+    """Names of the store's tables in its current schema (one catalog query per sync)."""
+    if conn.is_postgres:
+        sql = "SELECT c.relname FROM pg_class c WHERE c.relnamespace = CAST(current_schema() AS regnamespace) " \
+              "AND c.relkind IN ('r', 'p', 'v', 'm', 'f')"
+    else:
+        sql = "SELECT table_name FROM duckdb_tables() WHERE schema_name = current_schema() " \
+              "AND database_name = current_database() UNION ALL " \
+              "SELECT view_name FROM duckdb_views() WHERE schema_name = current_schema() " \
+              "AND database_name = current_database()"
+    return {r[0] for r in conn.all(sql)}
+
+
 def table_exists(conn: Connection, name: str) -> bool:
-    return bool(conn.scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = :name AND table_schema = current_schema()",
-        {"name": name},
-    ))
+    return name in existing_tables(conn)
 
 
 def _source_sql(table: ExportTable, conn: Connection, low: int, high: int) -> str:

@@ -5,6 +5,11 @@ Initial load: when the destination table is empty the rows are copied straight i
 transaction that records the position) and its primary key is built once after the load. Concurrent syncs to the same
 table serialise on a transaction-scoped advisory lock.
 
+Incremental syncs are a hot path (every few minutes, 10,000 rows in <= 0.5 s): the destination's catalog is
+read with one ``pg_attribute`` query per sync (``information_schema.columns`` cost 10-20 ms per table), DDL
+runs only when something is missing, and the session's ``temp_buffers`` is raised so that a staged batch of
+that size stays in memory instead of spilling the temporary table to disk.
+
 Options: ``url`` (libpq URL; use ``${ENV}`` for the password), ``schema`` (default ``ledger``).
 """
 
@@ -21,9 +26,12 @@ import pyarrow.csv as pacsv
 from psycopg.copy import QueuedLibpqWriter
 
 from ledger_pipeline.warehouse.base import Destination, fault_point
-from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
 
 COPY_CHUNK_ROWS = 100_000
+#: local buffers of the sync's session (PostgreSQL's default is 8MB, less than 10,000 staged ledger entries);
+#: allocated only as the temporary table fills, and only settable before the session's first temporary table
+TEMP_BUFFERS = "64MB"
 
 
 def _csv_ready(batch: pa.RecordBatch) -> pa.Table:
@@ -65,6 +73,7 @@ class PostgresDestination(Destination):
         self.schema = str(config.option("schema", "ledger"))
         self.connect_timeout = int(config.option("connect_timeout", 10))
         self.conn: psycopg.Connection | None = None
+        self._columns: dict[str, set[str]] = {}  # this schema's tables and their columns, read at open
 
     def describe(self) -> str:
         info = psycopg.conninfo.conninfo_to_dict(self.url)
@@ -72,8 +81,16 @@ class PostgresDestination(Destination):
 
     def open(self) -> None:
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
-                                    options="-c TimeZone=UTC")
-        self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
+                                    options=f"-c TimeZone=UTC -c temp_buffers={TEMP_BUFFERS}")
+        self._columns = {}
+        for table_name, column_name in self.conn.execute(
+                "SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+                "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')", (self.schema,)).fetchall():
+            self._columns.setdefault(table_name, set()).add(column_name)
+        if STATE_TABLE not in self._columns:  # a new schema (or one this sync has not written yet)
+            self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
 
     def close(self) -> None:
         if self.conn is not None:
@@ -84,18 +101,21 @@ class PostgresDestination(Destination):
         return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
-        self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
+        if STATE_TABLE not in self._columns:
+            self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
+            self._columns[STATE_TABLE] = {name for name, _ in STATE_COLUMNS}
         rows = self.conn.execute(f"SELECT table_name, position FROM {self._name(STATE_TABLE)}").fetchall()
         return {name: int(position) for name, position in rows}
 
     def ensure_table(self, table: ExportTable) -> None:
-        self.conn.execute(self.create_table_sql(table, self._name(table.name)))
-        existing = {r[0] for r in self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
-            (self.schema, table.name)).fetchall()}
-        for name, kind in self.missing_columns(table, existing):
+        if table.name not in self._columns:  # IF NOT EXISTS: another sync may have created it since open
+            self.conn.execute(self.create_table_sql(table, self._name(table.name)))
+            self._columns[table.name] = {name for name, _ in table.all_columns}
+            return
+        for name, kind in self.missing_columns(table, self._columns[table.name]):
             self.conn.execute(
                 f"ALTER TABLE {self._name(table.name)} ADD COLUMN IF NOT EXISTS {self.q(name)} {self.column_type(kind)}")
+            self._columns[table.name].add(name)
 
     def _set_position(self, cur: psycopg.Cursor, table: ExportTable, position: int, rows: int) -> None:
         cur.execute(
