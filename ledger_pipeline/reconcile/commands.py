@@ -179,12 +179,17 @@ def import_statement(
 
 @reconcile_app.command("payment-orders")
 def payment_orders(
-    file: Annotated[Path | None, typer.Argument(help="JSON (list of objects) or CSV of payment orders")] = None,
+    file: Annotated[Path | None, typer.Argument(help="JSON (list of objects) or CSV of payment orders; default: the landed ones")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Load payment orders (new ones and status changes), then ledger the eligible ones."""
-    from ledger_pipeline.reconcile.payment_orders import auto_ledger_payment_orders, upsert_payment_orders
+    """Load payment orders (new ones and status changes) from FILE, or else those the connector landed, then
+    ledger the eligible ones."""
+    from ledger_pipeline.reconcile.payment_orders import (
+        auto_ledger_payment_orders,
+        refresh_payment_orders_from_landing,
+        upsert_payment_orders,
+    )
 
     target = open_store(store)
     with handled_errors():
@@ -203,7 +208,10 @@ def payment_orders(
                 orders = pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(
                     column_types={}, strings_can_be_null=True, auto_dict_encode=False))
         with target.transaction() as conn:
-            loaded = upsert_payment_orders(conn, orders) if orders is not None else 0
+            if orders is not None:
+                loaded = upsert_payment_orders(conn, orders)
+            else:  # no file: what the payment_orders connector landed (``ingest payment_orders FILE``)
+                loaded = refresh_payment_orders_from_landing(conn)
             result = auto_ledger_payment_orders(conn, actor="cli")
     data = {"loaded": loaded, **result.as_dict()}
     emit(data, as_json, lambda d: console.print(

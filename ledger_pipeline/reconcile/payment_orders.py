@@ -94,6 +94,38 @@ def upsert_payment_orders(conn: Connection, orders: Iterable[Mapping[str, Any]] 
     table = table.select([c for c in PO_COLUMNS if c in table.column_names])
     table = pa.table({c: table.column(c).cast(pa.string()) for c in table.column_names})
     conn.load_arrow("recon_po_in", table, _PO_DDL)
+    return _apply_staged_orders(conn)
+
+
+def refresh_payment_orders_from_landing(conn: Connection) -> int:
+    """Bring ``payment_orders`` up to date with what the ``payment_orders`` connector landed in
+    ``raw_records`` (the latest version of each order: new orders and status changes), in SQL. Returns the
+    number of orders inserted or changed; 0 when nothing was ever landed."""
+    if not conn.scalar("SELECT count(*) FROM schema_info WHERE component = 'ingest'"):
+        return 0
+
+    def field(key: str) -> str:
+        if conn.is_postgres:
+            return f"NULLIF(CAST(r.fields_json AS JSONB) ->> '{key}', '')"
+        return f"NULLIF(json_extract_string(r.fields_json, '$.{key}'), '')"
+
+    columns = {"id": "r.object_id", "type": field("payment_type"), "metadata": "NULL",
+               **{c: field(c) for c in PO_COLUMNS if c not in ("id", "type", "metadata")}}
+    latest = """(SELECT * FROM (SELECT r.*, row_number() OVER (PARTITION BY object_id
+                 ORDER BY landed_at DESC, change_seq DESC, record_hash) AS v
+                 FROM raw_records r WHERE source = 'payment_orders' AND stream = 'payment_orders') x WHERE v = 1)"""
+    conn.execute("DROP TABLE IF EXISTS recon_po_in")
+    conn.execute(f"CREATE TEMPORARY TABLE recon_po_in ({_PO_DDL})")
+    loaded = conn.execute(f"INSERT INTO recon_po_in ({', '.join(columns)}) "
+                          f"SELECT {', '.join(f'CAST({v} AS TEXT)' for v in columns.values())} FROM {latest} r")
+    if loaded <= 0:
+        conn.execute("DROP TABLE recon_po_in")
+        return 0
+    return _apply_staged_orders(conn)
+
+
+def _apply_staged_orders(conn: Connection) -> int:
+    """Validate ``recon_po_in`` and merge it into ``payment_orders`` (new orders, status changes)."""
     bad = conn.all(
         "SELECT id, direction, amount, status FROM recon_po_in WHERE id IS NULL OR direction NOT IN ('credit', 'debit') "
         "OR NOT (amount ~ '^[0-9]+$') OR CAST(amount AS NUMERIC(38,0)) <= 0 OR lower(status) NOT IN ("

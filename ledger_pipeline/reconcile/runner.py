@@ -16,7 +16,11 @@ from typing import Any
 from ledger_pipeline.ledger.errors import NotFoundError
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.reconcile.matching import MatchSummary, match_transactions, prepare_scope
-from ledger_pipeline.reconcile.payment_orders import AutoLedgerResult, auto_ledger_payment_orders
+from ledger_pipeline.reconcile.payment_orders import (
+    AutoLedgerResult,
+    auto_ledger_payment_orders,
+    refresh_payment_orders_from_landing,
+)
 from ledger_pipeline.reconcile.processors import (
     ProcessorBreak,
     list_processor_breaks,
@@ -65,7 +69,10 @@ def run_reconciliation(store: Store, *, account: str | None = None, as_of: date 
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC)
     with store.transaction() as conn:
-        auto = auto_ledger_payment_orders(conn, actor=actor) if ledger_payment_orders else None
+        auto = None
+        if ledger_payment_orders:  # orders the connector landed first, so the ones dropped in a folder count too
+            refresh_payment_orders_from_landing(conn)
+            auto = auto_ledger_payment_orders(conn, actor=actor)
         seq = conn.change_seq()
         now = datetime.now(UTC)
         accounts = prepare_scope(conn, account)

@@ -99,3 +99,35 @@ def test_invalid_payment_orders_are_refused(store):
         _run(store, [_po("bad", "credit", "12.50", "processing")])
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM payment_orders") == 0
+
+
+def test_orders_the_connector_landed_are_ledgered_by_reconciliation_and_follow_later_versions(store, tmp_path):
+    """A payment order file dropped in the landing folder (``ingest payment_orders``) reaches default
+    ledgering in the reconciliation run; a later file with the order completed posts its transaction."""
+    import json
+
+    from ledger_pipeline.ingest.pipeline import ingest
+    from ledger_pipeline.reconcile import run_reconciliation
+
+    scenario.setup_bank_account(store)
+    scenario.setup_external(store, "acme", "acme_ap")
+    first = tmp_path / "orders_1.jsonl"
+    first.write_text("\n".join(json.dumps(o) for o in [
+        _po("po-a", "credit", 2_500, "processing", updated_at="2025-03-05T10:00:00Z"),
+        _po("po-b", "debit", 900, "completed", updated_at="2025-03-05T10:00:00Z"),
+    ]) + "\n")
+    ingest(store, "payment_orders", files=[first])
+    run_reconciliation(store)
+    txs, entries, _, links = _ledger(store)
+    assert {k: v["status"] for k, v in txs.items()} == {"payment_order:po-a": "pending", "payment_order:po-b": "posted"}
+    assert ("payment_order:po-a", "acme_ap", "debit", 2_500, "pending") in entries
+    assert links["po-a"] == txs["payment_order:po-a"]["id"]
+
+    second = tmp_path / "orders_2.jsonl"
+    second.write_text(json.dumps(_po("po-a", "credit", 2_500, "completed", updated_at="2025-03-06T10:00:00Z")) + "\n")
+    ingest(store, "payment_orders", files=[second])
+    run_reconciliation(store)
+    run_reconciliation(store)  # again: nothing changes
+    txs, entries, _, _ = _ledger(store)
+    assert {k: v["status"] for k, v in txs.items()} == {"payment_order:po-a": "posted", "payment_order:po-b": "posted"}
+    assert len(entries) == 4
