@@ -47,7 +47,7 @@ FROM typed
 def read_jsonl(path: Path) -> pa.Table | list:
     con = duckdb.connect()
     try:
-        table = con.execute(_SQL, {"path": str(path)}).fetch_arrow_table()
+        table = con.execute(_SQL, {"path": str(path)}).to_arrow_table()
     except duckdb.Error:
         table = None
     finally:

@@ -427,7 +427,7 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
         if selects:
             entries = p.run(con,
                 f"SELECT {staged_cols} FROM ({' UNION ALL '.join(selects)}) u"
-            ).fetch_arrow_table()
+            ).to_arrow_table()
         else:
             entries = pa.table({n: pa.array([], type=STAGED_SCHEMA.field(n).type) for n in STAGED_SCHEMA.names}
                                | {"chart_key": pa.array([], pa.string()),
@@ -453,14 +453,14 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
                   FROM m_recs m JOIN input_records i ON i.ord = m.ord
                   WHERE NOT m.ignored AND (m.tpl IS NULL OR m.missing <> '')) u
             ORDER BY ord
-        """).fetch_arrow_table()
+        """).to_arrow_table()
         con.register("staged_entries", entries)
         resolved = p.run(con, f"""
             SELECT quarantine_id, CASE WHEN ignored THEN 'ignored by the mapping' ELSE 'no non-zero amount' END
                    AS resolution
             FROM m_recs WHERE quarantine_id IS NOT NULL AND (ignored OR (tpl IS NOT NULL AND missing = ''
                   AND {src} || ':' || object_id NOT IN (SELECT external_id FROM staged_entries)))
-        """).fetch_arrow_table()
+        """).to_arrow_table()
         counts = con.execute("""
             SELECT count(*), count(*) FILTER (WHERE ignored),
                    count(*) FILTER (WHERE NOT ignored AND tpl IS NOT NULL AND missing = '')

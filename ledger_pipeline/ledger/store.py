@@ -132,7 +132,7 @@ class Connection:
         """A query's result as an Arrow table (columnar on DuckDB; built from rows on PostgreSQL)."""
         if not self.is_postgres:
             result = self.raw.execute(self._convert(sql, params), dict(params) if params else None)
-            return result.fetch_arrow_table()
+            return result.to_arrow_table()
         with self.raw.cursor() as cur:
             cur.execute(self._convert(sql, params), params or None)
             names = [d.name for d in cur.description]
