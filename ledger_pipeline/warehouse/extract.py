@@ -107,7 +107,7 @@ def read_changes_stream(conn: Connection, table: ExportTable, low: int, high: in
         )
         source = data.select(without_synced.names).to_batches(max_chunksize=BATCH_ROWS)
     else:
-        source = conn.raw.execute(sql).fetch_record_batch(BATCH_ROWS)
+        source = conn.raw.execute(sql).to_arrow_reader(BATCH_ROWS)
     stamp = pa.scalar(synced_at, type=schema.field("_synced_at").type)
 
     def batches():
