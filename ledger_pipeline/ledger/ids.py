@@ -13,12 +13,10 @@ from __future__ import annotations
 import secrets
 import time
 
-MAX_ROWS_PER_BATCH = 2**32
-
 
 def id_prefix(now_ms: int | None = None) -> str:
     """The first 24 hex digits of a batch's ids, formatted ``tttttttt-tttt-7rrr-vrrr-rrrr``; a row's id is
-    this prefix followed by its counter as 8 hex digits (``ids_sql``)."""
+    this prefix followed by its counter as 8 hex digits (``id_sql``)."""
     millis = int(time.time() * 1000) if now_ms is None else now_ms
     rand_a = secrets.randbits(12)
     variant = 0b10 << 2 | secrets.randbits(2)  # RFC 9562 variant bits 10, then 2 random bits

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -268,34 +268,34 @@ def _run_pipeline_unchecked(
                 break
         counts = _action_counts(conn)
 
-    created = counts.get("create", (0, 0, 0))
-    transitioned = counts.get("transition", (0, 0, 0))
-    rejected = counts.get("reject", (0, 0, 0))
-    if created[0]:
+    created = counts.get("create", NO_ACTION)
+    transitioned = counts.get("transition", NO_ACTION)
+    rejected = counts.get("reject", NO_ACTION)
+    if created.transactions:
         conn.execute(staging.INSERT_TRANSACTIONS, base)
         conn.execute(staging.insert_entries_sql(conn), {"now": now, "seq": seq, "entry_id_prefix": id_prefix()})
-    if transitioned[0]:
+    if transitioned.transactions:
         conn.execute(staging.TRANSITION_TRANSACTIONS, {"now": now, "seq": seq})
         conn.execute(staging.TRANSITION_ENTRIES, {"seq": seq})
-    if created[0] or transitioned[0]:
+    if created.transactions or transitioned.transactions:
         conn.execute(staging.UPDATE_BALANCES, {"now": now, "seq": seq})
     replayed = 0
     quarantined = 0
-    if rejected[0]:
+    if rejected.transactions:
         conn.execute(staging.quarantine_rejected_sql(conn), base)
         conn.execute(staging.update_still_rejected_sql(), {"seq": seq})
         # every refused transaction is in quarantine: added now, already open from an identical earlier
         # submission, or (when replaying) the open item that was replayed
-        quarantined = int(rejected[0])
-    if any(replays for _, replays, _ in counts.values()):
+        quarantined = rejected.transactions
+    if any(c.replays for c in counts.values()):
         replayed = max(conn.execute(staging.UPDATE_REPLAYED_QUARANTINE,
                                     {"now": now, "seq": seq, "batch_id": batch_id}), 0)
 
-    entries_in = sum(entries for _, _, entries in counts.values())
-    entries_posted = created[2]
+    entries_in = sum(c.entries for c in counts.values())
+    entries_posted = created.entries
     reason_counts: dict[str, int] = {}
     violations: tuple[Violation, ...] = ()
-    if rejected[0]:  # violations are only ever recorded against refused transactions
+    if rejected.transactions:  # violations are only ever recorded against refused transactions
         reason_counts = dict(conn.all(
             "SELECT reason_code, count(DISTINCT tx_key) FROM batch_violations GROUP BY reason_code ORDER BY 1"
         ))
@@ -308,11 +308,11 @@ def _run_pipeline_unchecked(
         )
     result = BatchResult(
         batch_id=batch_id,
-        transactions_in=sum(n for n, _, _ in counts.values()),
+        transactions_in=sum(c.transactions for c in counts.values()),
         entries_in=int(entries_in),
-        created=created[0],
-        transitioned=transitioned[0],
-        duplicates=counts.get("noop", (0, 0, 0))[0],
+        created=created.transactions,
+        transitioned=transitioned.transactions,
+        duplicates=counts.get("noop", NO_ACTION).transactions,
         quarantined=quarantined,
         entries_posted=int(entries_posted),
         reason_counts={k: int(v) for k, v in reason_counts.items()},
@@ -325,10 +325,22 @@ def _run_pipeline_unchecked(
     return result
 
 
-def _action_counts(conn: Connection) -> dict[str, tuple[int, int, int]]:
-    """Per action: transactions, of them replays from quarantine, and their entries (one round trip)."""
+class ActionCount(NamedTuple):
+    """How many of a batch's transactions got one action, how many of them are quarantine replays, and
+    their entries."""
+
+    transactions: int
+    replays: int
+    entries: int
+
+
+NO_ACTION = ActionCount(0, 0, 0)
+
+
+def _action_counts(conn: Connection) -> dict[str, ActionCount]:
+    """``ActionCount`` per action (create, transition, noop, reject), in one round trip."""
     return {
-        action: (int(n), int(replays), int(entries or 0))
+        action: ActionCount(int(n), int(replays), int(entries or 0))
         for action, n, replays, entries in conn.all(
             "SELECT action, count(*), count(quarantine_id), sum(n_entries) FROM batch_txs GROUP BY action"
         )

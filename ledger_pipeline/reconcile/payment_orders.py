@@ -38,6 +38,7 @@ from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.posting import BatchResult, post_batch_rows
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.reconcile.processors import landed_field, latest_landed_sql
 
 PENDING_STATUSES = ("needs_approval", "approved", "pending", "processing", "sent")
 POSTED_STATUSES = ("completed",)
@@ -103,21 +104,14 @@ def refresh_payment_orders_from_landing(conn: Connection) -> int:
     number of orders inserted or changed; 0 when nothing was ever landed."""
     if not conn.scalar("SELECT count(*) FROM schema_info WHERE component = 'ingest'"):
         return 0
-
-    def field(key: str) -> str:
-        if conn.is_postgres:
-            return f"NULLIF(CAST(r.fields_json AS JSONB) ->> '{key}', '')"
-        return f"NULLIF(json_extract_string(r.fields_json, '$.{key}'), '')"
-
-    columns = {"id": "r.object_id", "type": field("payment_type"), "metadata": "NULL",
-               **{c: field(c) for c in PO_COLUMNS if c not in ("id", "type", "metadata")}}
-    latest = """(SELECT * FROM (SELECT r.*, row_number() OVER (PARTITION BY object_id
-                 ORDER BY landed_at DESC, change_seq DESC, record_hash) AS v
-                 FROM raw_records r WHERE source = 'payment_orders' AND stream = 'payment_orders') x WHERE v = 1)"""
+    columns = {"id": "r.object_id", "type": landed_field(conn, "payment_type"), "metadata": "NULL",
+               **{c: landed_field(conn, c) for c in PO_COLUMNS if c not in ("id", "type", "metadata")}}
+    latest = latest_landed_sql("'payment_orders'")
     conn.execute("DROP TABLE IF EXISTS recon_po_in")
     conn.execute(f"CREATE TEMPORARY TABLE recon_po_in ({_PO_DDL})")
     loaded = conn.execute(f"INSERT INTO recon_po_in ({', '.join(columns)}) "
-                          f"SELECT {', '.join(f'CAST({v} AS TEXT)' for v in columns.values())} FROM {latest} r")
+                          f"SELECT {', '.join(f'CAST({v} AS TEXT)' for v in columns.values())} FROM {latest} r "
+                          "WHERE r.stream = 'payment_orders'")
     if loaded <= 0:
         conn.execute("DROP TABLE recon_po_in")
         return 0
@@ -156,7 +150,6 @@ def _apply_staged_orders(conn: Connection) -> int:
         {"now": now, "seq": seq})
     conn.execute("DROP TABLE recon_po_in")
     return max(changed, 0)
-
 
 _ELIGIBLE = f"""
 SELECT po.id AS payment_order_id, l.name AS ledger, li.id AS internal_ledger_account, le.id AS external_ledger_account,

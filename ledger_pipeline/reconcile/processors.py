@@ -43,7 +43,15 @@ class ProcessorBreak:
         return dict(self.__dict__)
 
 
-def _field(conn: Connection, key: str) -> str:
+def latest_landed_sql(sources: str) -> str:
+    """The latest version of each object ``raw_records`` holds for ``sources`` (an SQL list of quoted names)."""
+    return f"""(SELECT * FROM (SELECT r.*, row_number() OVER (PARTITION BY source, stream, object_id
+                 ORDER BY landed_at DESC, change_seq DESC, record_hash) AS v
+                 FROM raw_records r WHERE source IN ({sources})) x WHERE v = 1)"""
+
+
+def landed_field(conn: Connection, key: str) -> str:
+    """SQL for field ``key`` of a landed record ``r`` (its ``fields_json``), as text; empty text is NULL."""
     assert key.isidentifier()
     if conn.is_postgres:
         return f"NULLIF(CAST(r.fields_json AS jsonb) ->> '{key}', '')"
@@ -51,17 +59,15 @@ def _field(conn: Connection, key: str) -> str:
 
 
 def _amount(conn: Connection, key: str) -> str:
-    return f"CAST({_field(conn, key)} AS NUMERIC(38,0))"
+    return f"CAST({landed_field(conn, key)} AS NUMERIC(38,0))"
 
 
 def refresh_processor_items(conn: Connection) -> int:
     """Bring ``processor_settlement_items`` up to date with ``raw_records``; returns the rows written."""
     if not conn.scalar("SELECT count(*) FROM schema_info WHERE component = 'ingest'"):
         return 0
-    f, amt = (lambda k: _field(conn, k)), (lambda k: _amount(conn, k))
-    latest = """(SELECT * FROM (SELECT r.*, row_number() OVER (PARTITION BY source, stream, object_id
-                 ORDER BY landed_at DESC, change_seq DESC, record_hash) AS v
-                 FROM raw_records r WHERE source IN ('stripe', 'adyen')) x WHERE v = 1)"""
+    f, amt = (lambda k: landed_field(conn, k)), (lambda k: _amount(conn, k))
+    latest = latest_landed_sql("'stripe', 'adyen'")
     items = f"""
     SELECT 'stripe' AS processor, r.object_id AS settlement_id, 'payout' AS record_type, r.object_id,
            'payout_object' AS source_type, {amt('amount')} AS amount, {f('currency')} AS currency,
