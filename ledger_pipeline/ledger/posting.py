@@ -372,6 +372,8 @@ def post_batch_rows(
         from ledger_pipeline.ledger.batch_input import normalise_entries
 
         table = normalise_entries(table)
+    else:
+        _check_lines(table.column("line"))
     staging.reset_staging(conn)
     _stage_arrow(conn, table)
     try:
@@ -386,6 +388,25 @@ def post_batch_rows(
         raise
     _unstage_arrow(conn)
     return result
+
+
+MAX_LINE = 2**32 - 1  # a line is the counter of its row's id (``ids.py``)
+
+
+def _check_lines(lines: pa.ChunkedArray) -> None:
+    """A caller's own ``line`` column must number the rows uniquely within 0 .. ``MAX_LINE``: lines locate
+    rows in errors and quarantine, and number the new ids. A programming error otherwise, not bad input."""
+    if len(lines) == 0:
+        return
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(lines)
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    if low is None or lines.null_count or low < 0 or high > MAX_LINE:
+        raise ValueError(f"batch lines must be integers in 0..{MAX_LINE} (got {low}..{high}, "
+                         f"{lines.null_count} null)")
+    if pc.count_distinct(lines).as_py() != len(lines):
+        raise ValueError("batch lines must be unique: each one locates a row and numbers its id")
 
 
 DUCKDB_BULK_MEMORY_LIMIT = "768MB"

@@ -245,7 +245,7 @@ def prepare_txs_sql(conn: Connection) -> str:
                    r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")
         signature = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
     sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
-    new_id = id_sql(conn.is_postgres, "tx_id_prefix", "row_number() OVER ()")
+    new_id = id_sql(conn.is_postgres, "tx_id_prefix", "g.first_line")  # lines are unique in a batch
     return sql.replace("__SIGNATURE__", signature).replace("__NEW_TX_ID__", new_id)
 
 
@@ -321,9 +321,8 @@ WHERE t.action = 'create'
 
 
 def insert_entries_sql(conn: Connection) -> str:
-    """New entries of the created transactions, with time-ordered ids (``ids.py``)."""
-    return _INSERT_ENTRIES.replace("__NEW_ENTRY_ID__", id_sql(conn.is_postgres, "entry_id_prefix",
-                                                                 "row_number() OVER ()"))
+    """New entries of the created transactions, with time-ordered ids (``ids.py``) numbered by line."""
+    return _INSERT_ENTRIES.replace("__NEW_ENTRY_ID__", id_sql(conn.is_postgres, "entry_id_prefix", "e.line"))
 
 
 TRANSITION_TRANSACTIONS = """

@@ -9,7 +9,7 @@ import pytest
 
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer, post_transaction
-from tests.ledger.conftest import amounts, balances, counts, invariant_violations, post, reasons, tx
+from tests.ledger.conftest import amounts, balances, batch, counts, invariant_violations, post, reasons, tx
 
 T1 = "2024-03-01T10:00:00Z"
 T2 = "2024-03-02T10:00:00Z"
@@ -382,3 +382,22 @@ def test_written_ids_are_time_ordered_uuids_unique_within_and_across_batches(sto
     assert len(set(ids)) == len(ids) == 3 + 7
     assert all(uuid.UUID(i).version == 7 and str(uuid.UUID(i)) == i for i in ids)
     assert tx_ids[2] > max(tx_ids[:2])  # a later batch sorts after an earlier one (millisecond time first)
+
+
+@pytest.mark.parametrize("lines, problem", [([1, 2, 2, 3], "unique"), ([0, 1, 2**32, 3], "0..4294967295"),
+                                            ([-1, 1, 2, 3], "0..4294967295")])
+def test_a_callers_own_lines_must_number_rows_uniquely(store, chart, lines, problem):
+    """Lines number the new ids (``ids.py``): a caller's table with repeated or out-of-range lines is a
+    programming error, refused before anything is written."""
+    import pyarrow as pa
+
+    from ledger_pipeline.ledger.posting import post_batch
+
+    table = batch([*tx("a", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")),
+                   *tx("b", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00"))])
+    table = table.set_column(table.schema.get_field_index("line"), "line", pa.array(lines, pa.int64()))
+    with pytest.raises(ValueError, match=problem):
+        post_batch(store, table)
+    assert counts(store)["ledger_transactions"] == 0
+    table = table.set_column(table.schema.get_field_index("line"), "line", pa.array([0, 7, 2**32 - 1, 3], pa.int64()))
+    assert post_batch(store, table).created == 2  # any unique lines in range number the ids
