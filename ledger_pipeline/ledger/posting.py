@@ -395,17 +395,22 @@ MAX_LINE = 2**32 - 1  # a line is the counter of its row's id (``ids.py``)
 
 def _check_lines(lines: pa.ChunkedArray) -> None:
     """A caller's own ``line`` column must number the rows uniquely within 0 .. ``MAX_LINE``: lines locate
-    rows in errors and quarantine, and number the new ids. A programming error otherwise, not bad input."""
+    rows in errors and quarantine, and number the new ids. A programming error otherwise, not bad input.
+
+    Checked with NumPy on a copy of 8 bytes a row (a sort only when the lines are not already increasing):
+    Arrow's ``count_distinct`` built a hash table that kept ~400 MB of a million-transaction post's peak RSS.
+    """
     if len(lines) == 0:
         return
-    import pyarrow.compute as pc
+    import numpy as np
 
-    bounds = pc.min_max(lines)
-    low, high = bounds["min"].as_py(), bounds["max"].as_py()
-    if low is None or lines.null_count or low < 0 or high > MAX_LINE:
-        raise ValueError(f"batch lines must be integers in 0..{MAX_LINE} (got {low}..{high}, "
-                         f"{lines.null_count} null)")
-    if pc.count_distinct(lines).as_py() != len(lines):
+    if lines.null_count:
+        raise ValueError(f"batch lines must be integers in 0..{MAX_LINE} ({lines.null_count} null)")
+    values = lines.to_numpy()
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > MAX_LINE:
+        raise ValueError(f"batch lines must be integers in 0..{MAX_LINE} (got {low}..{high})")
+    if not (np.diff(values) > 0).all() and not (np.diff(np.sort(values)) > 0).all():
         raise ValueError("batch lines must be unique: each one locates a row and numbers its id")
 
 
