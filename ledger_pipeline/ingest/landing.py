@@ -49,9 +49,10 @@ def land_records(conn: Connection, records: pa.Table, *, batch_id: str, seq: int
     conn.execute("DROP TABLE IF EXISTS ingest_new")
     conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
     # A record repeated inside the input lands once (its first copy); the (sorting) window that picks the
-    # first copy runs only when some key repeats, which a cheap aggregate tells first.
+    # first copy runs only when some object repeats, which a cheap aggregate tells first (without hashing
+    # the raw JSON: when no object repeats, no version of one can).
     repeated = conn.scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM ingest_in GROUP BY source, stream, object_id, md5(raw_json) "
+        "SELECT count(*) FROM (SELECT 1 FROM ingest_in GROUP BY source, stream, object_id "
         "HAVING count(*) > 1) d")
     hashed = "(SELECT i.*, md5(i.raw_json) AS record_hash FROM ingest_in i)"
     candidates = f"{hashed} c"
