@@ -16,6 +16,7 @@ Running the same batch again changes nothing: every transaction is then a ``noop
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ import pyarrow as pa
 from ledger_pipeline.ledger import staging
 from ledger_pipeline.ledger.batch_input import RECORD_REF_PREFIX
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
+from ledger_pipeline.ledger.group_commit import GroupCommit, Request
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
 from ledger_pipeline.ledger.store import Connection, Store
@@ -139,15 +141,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_STAGE_ROW_COLUMNS = ("line", "record_ref", "quarantine_id", *staging.RAW_COLUMNS)  # effective_at_ts stays NULL
+
+
+@functools.lru_cache(maxsize=2)
+def _stage_rows_sql(is_postgres: bool) -> str:
+    """One statement of constant text whatever the number of rows: one array parameter per column, zipped
+    back into rows (its parsing and plan are cached by the drivers; a ``VALUES`` list of per-row parameters
+    was a new statement for every size, 1-2 ms of client time to parse for a group of eight)."""
+    arrays = [f"CAST(:{c} AS {'BIGINT' if c == 'line' else 'TEXT'}[])" for c in _STAGE_ROW_COLUMNS]
+    if is_postgres:
+        source = f"SELECT * FROM unnest({', '.join(arrays)})"
+    else:
+        source = "SELECT " + ", ".join(f"unnest({a})" for a in arrays)
+    return f"INSERT INTO stage_raw ({', '.join(_STAGE_ROW_COLUMNS)}) {source}"
+
+
 def _stage_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    columns = ("line", "record_ref", "quarantine_id", *staging.RAW_COLUMNS)  # effective_at_ts stays NULL
-    params: dict[str, Any] = {}
-    values = []
-    for i, row in enumerate(rows):
-        names = [f"r{i}_{c}" for c in columns]
-        params.update({n: row.get(c) for n, c in zip(names, columns, strict=True)})
-        values.append("(" + ", ".join(f":{n}" for n in names) + ")")
-    conn.execute(f"INSERT INTO stage_raw ({', '.join(columns)}) VALUES {', '.join(values)}", params)
+    params = {c: [row.get(c) for row in rows] for c in _STAGE_ROW_COLUMNS}
+    conn.execute(_stage_rows_sql(conn.is_postgres), params)
 
 
 def _stage_arrow(conn: Connection, table: pa.Table) -> None:
@@ -185,7 +197,7 @@ def _unstage_arrow(conn: Connection) -> None:
 
 def _run_pipeline(
     conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
-    request_hash: str | None,
+    request_hash: str | None, audit: bool = True,
 ) -> BatchResult:
     """Validate and apply whatever is in ``stage_raw``. The caller owns the database transaction.
 
@@ -195,7 +207,7 @@ def _run_pipeline(
     """
     try:
         return _run_pipeline_unchecked(conn, default_ledger=default_ledger, source=source, actor=actor,
-                                       action=action, request_hash=request_hash)
+                                       action=action, request_hash=request_hash, audit=audit)
     except Exception as exc:
         if _is_numeric_overflow(exc):
             raise RuleViolation([Violation(
@@ -224,7 +236,7 @@ def _is_numeric_overflow(exc: Exception) -> bool:
 
 def _run_pipeline_unchecked(
     conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
-    request_hash: str | None,
+    request_hash: str | None, audit: bool = True,
 ) -> BatchResult:
     now = _now()
     batch_id = str(uuid.uuid4())
@@ -319,9 +331,10 @@ def _run_pipeline_unchecked(
         violations=violations,
         replayed=replayed,
     )
-    detail = {k: v for k, v in result.as_dict().items() if k != "violations"}
-    write_audit(conn, actor=actor, action=action, object_type="batch", object_id=batch_id,
-                request_hash=request_hash, detail=detail, seq=seq, now=now)
+    if audit:  # a group commit writes one audit row per request instead (LedgerWriter._post_together)
+        detail = {k: v for k, v in result.as_dict().items() if k != "violations"}
+        write_audit(conn, actor=actor, action=action, object_type="batch", object_id=batch_id,
+                    request_hash=request_hash, detail=detail, seq=seq, now=now)
     return result
 
 
@@ -467,6 +480,56 @@ def post_batch(
     raise AssertionError("unreachable")
 
 
+GROUP_COMMIT_MAX = 64  # transactions run together at most (see LedgerWriter and group_commit.py)
+
+
+@dataclass(frozen=True)
+class _PendingWrite:
+    """A single-transaction write as the pipeline stages it, and whose it is."""
+
+    tx: TransactionInput
+    rows: list[dict[str, Any]]
+    quarantine_on_reject: bool
+    actor: str
+
+    @property
+    def payload_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.rows, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _group_key(write: _PendingWrite) -> str | None:
+    """The staged transaction key of a write (its external_id as the pipeline trims it); writes with the
+    same key never share a group, and one without (no entries, a blank external_id) runs alone."""
+    key = str(write.rows[0]["external_id"]).strip(" ") if write.rows else ""
+    return key or None
+
+
+class _GroupRefused(Exception):
+    """A group in which some transaction was refused: rolled back, then each write runs alone."""
+
+
+def _write_group_audit(conn: Connection, writes: list[_PendingWrite], results: list[TransactionResult],
+                       batch_id: str) -> None:
+    """One audit row per write of a group commit, in one statement of constant text (array parameters)."""
+    params: dict[str, Any] = {
+        "now": _now(), "seq": conn.change_seq(), "batch_id": batch_id,
+        "ids": [str(uuid.uuid4()) for _ in writes], "actors": [w.actor for w in writes],
+        "hashes": [w.payload_hash for w in writes],
+        "details": [json.dumps({"batch_id": batch_id, "group_size": len(writes), "external_id": r.external_id,
+                                "transaction_id": r.id, "action": r.action}, sort_keys=True) for r in results],
+    }
+    arrays = "CAST(:ids AS TEXT[]), CAST(:actors AS TEXT[]), CAST(:hashes AS TEXT[]), CAST(:details AS TEXT[])"
+    if conn.is_postgres:
+        source = (f"SELECT u.id, CAST(:now AS TIMESTAMPTZ), u.actor, 'post_transaction', 'group', :batch_id, u.hash, "
+                  f"u.detail, :seq FROM unnest({arrays}) AS u(id, actor, hash, detail)")
+    else:
+        ids, actors, hashes, details = (f"unnest({a.strip()})" for a in arrays.split(", "))
+        source = (f"SELECT {ids}, CAST(:now AS TIMESTAMPTZ), {actors}, 'post_transaction', 'group', :batch_id, "
+                  f"{hashes}, {details}, :seq")
+    conn.execute("INSERT INTO audit_log (id, occurred_at, actor, action, object_type, object_id, request_hash, "
+                 f"detail, change_seq) {source}", params)
+
+
 class LedgerWriter:
     """A long-lived connection for one-transaction-at-a-time writes (an API handler, an event consumer).
 
@@ -475,14 +538,25 @@ class LedgerWriter:
     a race on the same ``external_id`` is resolved by the unique index and a retry that then sees a no-op
     or a conflict. On DuckDB, writers of one process (threads) take turns on a per-file lock when opened
     with ``open_writer`` (see ``write_lock``); a write that loses a race anyway is retried.
+
+    Group commit (writers opened with ``open_writer``; see ``group_commit.py``): when threads of this
+    process post at the same time, the waiting transactions (distinct external_ids, up to
+    ``GROUP_COMMIT_MAX``) run as one pipeline in one database transaction, which costs about what one of them
+    alone would. Each caller still gets its own ``TransactionResult``, and the audit log its own row (object
+    ``group``: the shared batch id, this request's hash and outcome). If any of them is refused, or the
+    group fails for any other reason, the group is rolled back and each transaction is posted on its own,
+    so refusals, their quarantine and their errors are exactly those of a lone write. A write is never
+    delayed to wait for company: a lone writer runs at once.
     """
 
-    def __init__(self, conn: Connection, actor: str = "api", lock: AbstractContextManager | None = None):
+    def __init__(self, conn: Connection, actor: str = "api", lock: AbstractContextManager | None = None,
+                 group: GroupCommit | None = None):
         self.conn = conn
         self.actor = actor
         self._lock = lock if lock is not None else nullcontext()
+        self._group = group
         if conn.is_postgres:  # created outside any transaction, so a refused first write cannot undo them
-            staging.reset_staging(conn)
+            staging.reset_staging(conn, writer=True)
 
     def post(self, tx: TransactionInput, *, quarantine_on_reject: bool = False) -> TransactionResult:
         """Create a transaction (or apply a pending -> posted | archived transition, or no-op on a repeat).
@@ -490,10 +564,15 @@ class LedgerWriter:
         Raises ``RuleViolation`` with every broken rule when refused; with ``quarantine_on_reject`` the
         refused payload is also kept in quarantine for replay.
         """
-        rows = tx.raw_rows()
+        pending = _PendingWrite(tx, tx.raw_rows(), quarantine_on_reject, self.actor)
+        if self._group is None:
+            return self._post_alone(pending)
+        return self._group.submit(pending, _group_key(pending), self._post_group)
+
+    def _post_alone(self, pending: _PendingWrite) -> TransactionResult:
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
-                return self._post_once(rows, tx, quarantine_on_reject)
+                return self._post_once(pending)
             except Exception as exc:
                 # a concurrent insert of the same external_id (PostgreSQL) or a write-write conflict on a
                 # balance row (DuckDB's optimistic concurrency): the retry sees the other write committed
@@ -503,14 +582,14 @@ class LedgerWriter:
                 raise
         raise AssertionError("unreachable")
 
-    def _post_once(self, rows, tx: TransactionInput, quarantine_on_reject: bool) -> TransactionResult:
+    def _post_once(self, pending: _PendingWrite) -> TransactionResult:
+        tx = pending.tx
         with self._transaction() as conn:
             staging.reset_staging(conn, new_transaction=True)
-            _stage_rows(conn, rows)
-            payload_hash = hashlib.sha256(json.dumps(rows, sort_keys=True, default=str).encode()).hexdigest()
-            result = _run_pipeline(conn, default_ledger=tx.ledger, source=tx.source, actor=self.actor,
-                                   action="post_transaction", request_hash=payload_hash)
-            if result.violations and not quarantine_on_reject:
+            _stage_rows(conn, pending.rows)
+            result = _run_pipeline(conn, default_ledger=tx.ledger, source=tx.source, actor=pending.actor,
+                                   action="post_transaction", request_hash=pending.payload_hash)
+            if result.violations and not pending.quarantine_on_reject:
                 raise RuleViolation(result.violations)
             row = conn.one(
                 "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
@@ -518,6 +597,58 @@ class LedgerWriter:
         if result.violations:
             raise RuleViolation(result.violations)
         return TransactionResult(id=row[0], external_id=row[1], status=row[2], action=row[3])
+
+    def _post_group(self, group: list[Request]) -> None:
+        """``GroupCommit``'s ``run_group``, on the leading writer's connection: all together when they all
+        post, otherwise each alone. Finishes every request."""
+        if len(group) > 1:
+            try:
+                results = self._post_together([request.item for request in group])
+            except Exception:  # noqa: BLE001 - any failure of the group: each write again on its own
+                results = None
+            if results is not None:
+                for request, result in zip(group, results, strict=True):
+                    request.finish(result=result)
+                return
+        for request in group:
+            try:
+                request.finish(result=self._post_alone(request.item))
+            except Exception as exc:  # noqa: BLE001 - the caller's own error, raised in its thread
+                request.finish(error=exc)
+
+    def _post_together(self, writes: list[_PendingWrite]) -> list[TransactionResult] | None:
+        """Post ``writes`` (distinct external_ids) in one pipeline run and database transaction. Returns
+        ``None``, having written nothing, when any of them is refused."""
+        rows: list[dict[str, Any]] = []
+        for write in writes:  # lines numbered across the group: they number the new ids (ids.py)
+            offset = len(rows)
+            rows.extend([{**row, "line": offset + i} for i, row in enumerate(write.rows, start=1)])
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            try:
+                with self._transaction() as conn:
+                    staging.reset_staging(conn, new_transaction=True)
+                    _stage_rows(conn, rows)
+                    result = _run_pipeline(conn, default_ledger=writes[0].tx.ledger, source=None,
+                                           actor=self.actor, action="post_transaction", request_hash=None,
+                                           audit=False)
+                    if result.quarantined or result.violations:
+                        raise _GroupRefused
+                    outcome = {
+                        key: TransactionResult(id=tx_id, external_id=external_id, status=status, action=action)
+                        for key, tx_id, external_id, status, action in conn.all(
+                            "SELECT tx_key, COALESCE(existing_id, new_id), external_id, status, action FROM batch_txs")
+                    }
+                    results = [outcome[_group_key(write)] for write in writes]
+                    _write_group_audit(conn, writes, results, result.batch_id)
+                return results
+            except _GroupRefused:
+                return None
+            except Exception as exc:
+                if attempt + 1 < MAX_WRITE_ATTEMPTS and _is_retryable(exc):
+                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -650,9 +781,30 @@ def _is_retryable(exc: Exception) -> bool:
 
 
 @contextmanager
-def open_writer(store: Store, actor: str = "api") -> Iterator[LedgerWriter]:
+def open_writer(store: Store, actor: str = "api", *, group_commit: bool | None = None) -> Iterator[LedgerWriter]:
+    """A ``LedgerWriter`` on its own connection. ``group_commit`` (default: on, unless the environment sets
+    ``LEDGER_GROUP_COMMIT=off``) lets concurrent writers of this process to the same store post together."""
+    if group_commit is None:
+        group_commit = os.environ.get("LEDGER_GROUP_COMMIT", "on").lower() not in ("off", "0", "false", "no")
     with store.connect() as conn:
-        yield LedgerWriter(conn, actor=actor, lock=write_lock(store))
+        yield LedgerWriter(conn, actor=actor, lock=write_lock(store),
+                           group=group_for(store) if group_commit else None)
+
+
+_GROUPS: dict[str, GroupCommit] = {}
+
+
+def group_for(store: Store) -> GroupCommit | None:
+    """The process's group commit for ``store`` (one per database; none for an in-memory DuckDB, which
+    every connection sees as its own database)."""
+    if store.is_postgres:
+        key = store.url
+    elif store.target == ":memory:":
+        return None
+    else:
+        key = os.path.realpath(store.target)
+    with _WRITE_LOCKS_GUARD:
+        return _GROUPS.setdefault(key, GroupCommit(GROUP_COMMIT_MAX))
 
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}

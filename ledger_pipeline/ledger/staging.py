@@ -60,25 +60,44 @@ _TEMP_TABLES: dict[str, str] = {
 }
 
 
-def reset_staging(conn: Connection, *, new_transaction: bool = False) -> None:
+#: a writer's connection keeps its staged rows past commit and deletes them at its next write; every this
+#: many writes it truncates them instead, so the deleted rows' pages (temporary tables are never vacuumed)
+#: stay bounded
+TRUNCATE_STAGING_EVERY = 1000
+
+
+def reset_staging(conn: Connection, *, new_transaction: bool = False, writer: bool = False) -> None:
     """Create the staging tables for this connection if needed and make sure they are empty.
 
-    On PostgreSQL they are created once per connection with ``ON COMMIT DELETE ROWS`` (every pipeline runs
-    inside one database transaction) and emptied in one round trip, which spares a single-transaction write
-    nine round trips. ``new_transaction`` says the caller has just begun a database transaction, in which
-    the tables are already empty (committed rows were deleted, rolled-back ones never existed): no round trip.
+    On PostgreSQL they are created once per connection and emptied in one round trip. By default with
+    ``ON COMMIT DELETE ROWS`` (every pipeline runs inside one database transaction): ``new_transaction`` says
+    the caller has just begun one, in which the tables are already empty, so no round trip at all. A
+    ``writer`` connection (``LedgerWriter``: many small writes) creates them with ``ON COMMIT PRESERVE
+    ROWS`` instead and deletes the previous write's rows at the start of the next: truncating five
+    temporary tables at every commit cost 1-2 ms, more than the rest of the commit and half of a small
+    write's server time; the delete costs one round trip (~0.2 ms), and every ``TRUNCATE_STAGING_EVERY``
+    writes a truncate bounds the tables' dead rows.
     """
     if conn.is_postgres:
-        if getattr(conn, "staging_ready", False):
-            if new_transaction:
+        preserve = conn.staging_preserved
+        if preserve is not None:
+            if not preserve:
+                if new_transaction:
+                    return
+                # a second batch in the same database transaction must not see the first one's rows
+                conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
                 return
-            # a second batch in the same database transaction must not see the first one's rows
-            conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
+            conn.staging_writes += 1
+            if conn.staging_writes % TRUNCATE_STAGING_EVERY == 0:
+                conn.raw.execute(f"TRUNCATE {', '.join(_TEMP_TABLES)}")
+            else:
+                conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
             return
+        on_commit = "PRESERVE ROWS" if writer else "DELETE ROWS"
         for name, columns in _TEMP_TABLES.items():
-            conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT DELETE ROWS")
+            conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT {on_commit}")
             conn.execute(f"DELETE FROM {name}")
-        conn.staging_ready = True
+        conn.staging_preserved = writer
         return
     for name, columns in _TEMP_TABLES.items():
         conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")

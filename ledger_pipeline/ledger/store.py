@@ -10,6 +10,7 @@ URLs: ``duckdb:///path/to/file.duckdb`` (or a bare path ending in ``.duckdb``), 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -60,10 +61,12 @@ class StoreUrl:
         raise ValueError(f"unsupported store URL {url!r}: use duckdb:///path or postgresql://host/db")
 
 
+@functools.lru_cache(maxsize=1024)  # the same few statements run again and again (every single write)
 def _to_duckdb_params(sql: str) -> str:
     return _PARAM.sub(r"$\1", sql)
 
 
+@functools.lru_cache(maxsize=1024)
 def _to_psycopg_params(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
@@ -74,7 +77,8 @@ class Connection:
     def __init__(self, dialect: str, raw: Any):
         self.dialect = dialect
         self.raw = raw
-        self.staging_ready = False  # see staging.reset_staging
+        self.staging_preserved: bool | None = None  # see staging.reset_staging: None until created
+        self.staging_writes = 0
 
     @property
     def is_postgres(self) -> bool:
