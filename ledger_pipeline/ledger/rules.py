@@ -19,6 +19,7 @@ Rule 7 (balance limits) depends on which other transactions are accepted, so it 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -249,6 +250,7 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1)  # built once: the registry is fixed
 def violations_sql() -> str:
     """All rules of the registry as one statement (one pass over the staged batch per rule)."""
     return "\nUNION ALL\n".join(f"({rule.sql()})" for rule in RULES)

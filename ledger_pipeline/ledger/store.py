@@ -171,6 +171,17 @@ class Connection:
                                 write_options=pacsv.WriteOptions(include_header=i == 0))
                 copy.write(buffer.getvalue())
 
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """PostgreSQL: send the block's statements without waiting for each one's result (psycopg's pipeline
+        mode; a fetch, or the end of the block, waits for all of them and raises the first error). Only for
+        statements whose row counts are not read: ``execute`` cannot report them here. DuckDB: no effect."""
+        if self.is_postgres and not self.raw.pgconn.pipeline_status:  # not nested in a pipeline already
+            with self.raw.pipeline():
+                yield
+        else:
+            yield
+
     def change_seq(self) -> int:
         """The change position of the current write, recorded in every row it writes.
 
