@@ -6,8 +6,10 @@ A write through the staged pipeline costs about the same whether it carries one 
 measured on PostgreSQL). So when several threads post at once, the first to arrive becomes the *leader*: it
 takes the waiting requests (up to ``max_group``, at most one per key), runs them as one group, hands each
 its own outcome, and repeats until its own request is done; then it passes the lead to the oldest waiting
-request's thread. The others (*followers*) just wait. Nobody waits for a timer: a lone writer runs alone at
-once, and a group forms only from requests that were already waiting.
+request's thread. The others (*followers*) just wait. Before taking a group the leader yields the
+interpreter lock, so that the threads the last group answered can queue their next writes; only when that
+last group had several writes (writers are concurrent) does it wait ``GATHER_S`` (0.2 ms) for them. A lone
+writer is never held back.
 
 This module is only the combining; what "running a group" means is the caller's ``run_group`` (see
 ``posting.LedgerWriter``), which must finish every request it is given. A thread that holds a lock the
@@ -17,10 +19,16 @@ leader needs (``posting.write_lock``) must not submit, or it would wait for a le
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
+
+#: how long a leader waits for company when the previous group had several writes (PostgreSQL's
+#: ``commit_delay`` idea): 8 writers x 500 posts took 3.75-3.94 s without it, 3.00-3.06 s with a bare yield
+#: of the interpreter lock, 2.43-2.58 s with a 0.2 ms wait
+GATHER_S = 0.0002
 
 
 @dataclass(eq=False)
@@ -42,8 +50,10 @@ class Request:
 class GroupCommit:
     """Combines concurrent ``submit`` calls into groups that one thread at a time runs (see module doc)."""
 
-    def __init__(self, max_group: int = 64):
+    def __init__(self, max_group: int = 64, gather_s: float = GATHER_S):
         self.max_group = max_group
+        self.gather_s = gather_s
+        self._last_group = 0  # size of the group run last: more than one means writers are concurrent
         self._lock = threading.Lock()
         self._queue: deque[Request] = deque()
         self._leading = False
@@ -69,7 +79,11 @@ class GroupCommit:
     def _lead(self, own: Request, run_group: Callable[[list[Request]], None]) -> None:
         try:
             while not own.finished:
+                # Let the writers that the last group just answered submit their next writes first: a bare
+                # yield of the interpreter lock when writes come alone, a short wait when they come together.
+                time.sleep(self.gather_s if self._last_group > 1 else 0)
                 group = self._take()
+                self._last_group = len(group)
                 try:
                     run_group(group)
                 except BaseException as exc:

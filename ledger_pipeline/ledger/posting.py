@@ -557,8 +557,8 @@ class LedgerWriter:
     alone would. Each caller still gets its own ``TransactionResult``, and the audit log its own row (object
     ``group``: the shared batch id, this request's hash and outcome). If any of them is refused, or the
     group fails for any other reason, the group is rolled back and each transaction is posted on its own,
-    so refusals, their quarantine and their errors are exactly those of a lone write. A write is never
-    delayed to wait for company: a lone writer runs at once.
+    so refusals, their quarantine and their errors are exactly those of a lone write. A lone writer is never
+    held back; while writers are concurrent a leader waits 0.2 ms for company (``group_commit.GATHER_S``).
     """
 
     def __init__(self, conn: Connection, actor: str = "api", lock: AbstractContextManager | None = None,
