@@ -24,11 +24,11 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 
@@ -41,6 +41,7 @@ from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_vi
 from ledger_pipeline.ledger.store import Connection, Store
 
 MAX_REPORTED_VIOLATIONS = 1000
+T = TypeVar("T")
 MAX_WRITE_ATTEMPTS = 50  # a single write retried after losing a race (see LedgerWriter.post)
 MAX_BATCH_ATTEMPTS = 3  # a batch retried after losing a race on an external_id (see post_batch)
 
@@ -479,17 +480,12 @@ def post_batch(
     refuses the insert), the whole batch is rolled back and run again: posting is idempotent, so the
     retry sees that transaction as a no-op or a conflict.
     """
-    for attempt in range(MAX_BATCH_ATTEMPTS):
-        try:
-            with write_lock(store), store.transaction() as conn:
-                return post_batch_rows(conn, table, default_ledger=default_ledger, source=source, actor=actor,
-                                       request_hash=request_hash)
-        except Exception as exc:
-            if attempt + 1 < MAX_BATCH_ATTEMPTS and _is_retryable(exc):
-                time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
-                continue
-            raise
-    raise AssertionError("unreachable")
+    def attempt() -> BatchResult:
+        with write_lock(store), store.transaction() as conn:
+            return post_batch_rows(conn, table, default_ledger=default_ledger, source=source, actor=actor,
+                                   request_hash=request_hash)
+
+    return _with_retries(attempt, MAX_BATCH_ATTEMPTS, 0.05)
 
 
 GROUP_COMMIT_MAX = 64  # transactions run together at most (see LedgerWriter and group_commit.py)
@@ -504,8 +500,8 @@ class _PendingWrite:
     quarantine_on_reject: bool
     actor: str
 
-    @property
-    def payload_hash(self) -> str:
+    @functools.cached_property
+    def payload_hash(self) -> str:  # read by the pipeline and by the group's audit row: computed once
         return hashlib.sha256(json.dumps(self.rows, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -582,17 +578,9 @@ class LedgerWriter:
         return self._group.submit(pending, _group_key(pending), self._post_group)
 
     def _post_alone(self, pending: _PendingWrite) -> TransactionResult:
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                return self._post_once(pending)
-            except Exception as exc:
-                # a concurrent insert of the same external_id (PostgreSQL) or a write-write conflict on a
-                # balance row (DuckDB's optimistic concurrency): the retry sees the other write committed
-                if attempt + 1 < MAX_WRITE_ATTEMPTS and _is_retryable(exc):
-                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        # a concurrent insert of the same external_id (PostgreSQL) or a write-write conflict on a balance row
+        # (DuckDB's optimistic concurrency): the retry sees the other write committed
+        return _with_retries(lambda: self._post_once(pending), MAX_WRITE_ATTEMPTS, 0.002)
 
     def _post_once(self, pending: _PendingWrite) -> TransactionResult:
         tx = pending.tx
@@ -634,31 +622,27 @@ class LedgerWriter:
         for write in writes:  # lines numbered across the group: they number the new ids (ids.py)
             offset = len(rows)
             rows.extend([{**row, "line": offset + i} for i, row in enumerate(write.rows, start=1)])
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                with self._transaction() as conn:
-                    seq = _stage_write(conn, rows)
-                    result = _run_pipeline(conn, default_ledger=writes[0].tx.ledger, source=None,
-                                           actor=self.actor, action="post_transaction", request_hash=None,
-                                           audit=False, seq=seq)
-                    if result.quarantined or result.violations:
-                        raise _GroupRefused
-                    outcome = {
-                        key: TransactionResult(id=tx_id, external_id=external_id, status=status, action=action)
-                        for key, tx_id, external_id, status, action in conn.all(
-                            "SELECT tx_key, COALESCE(existing_id, new_id), external_id, status, action FROM batch_txs")
-                    }
-                    results = [outcome[_group_key(write)] for write in writes]
-                    _write_group_audit(conn, writes, results, result.batch_id)
-                return results
-            except _GroupRefused:
-                return None
-            except Exception as exc:
-                if attempt + 1 < MAX_WRITE_ATTEMPTS and _is_retryable(exc):
-                    time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                    continue
-                raise
-        raise AssertionError("unreachable")
+
+        def attempt() -> list[TransactionResult]:
+            with self._transaction() as conn:
+                seq = _stage_write(conn, rows)
+                result = _run_pipeline(conn, default_ledger=writes[0].tx.ledger, source=None, actor=self.actor,
+                                       action="post_transaction", request_hash=None, audit=False, seq=seq)
+                if result.quarantined or result.violations:
+                    raise _GroupRefused
+                outcome = {
+                    key: TransactionResult(id=tx_id, external_id=external_id, status=status, action=action)
+                    for key, tx_id, external_id, status, action in conn.all(
+                        "SELECT tx_key, COALESCE(existing_id, new_id), external_id, status, action FROM batch_txs")
+                }
+                results = [outcome[_group_key(write)] for write in writes]
+                _write_group_audit(conn, writes, results, result.batch_id)
+            return results
+
+        try:
+            return _with_retries(attempt, MAX_WRITE_ATTEMPTS, 0.002)
+        except _GroupRefused:
+            return None
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -788,6 +772,20 @@ def _is_retryable(exc: Exception) -> bool:
         return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
     except ImportError:  # pragma: no cover
         return False
+
+
+def _with_retries(attempt_once: Callable[[], T], attempts: int, pause_s: float) -> T:
+    """Run ``attempt_once`` until it succeeds, retrying up to ``attempts`` times in all when it only lost a
+    race (``_is_retryable``), after a random pause growing by ``pause_s`` per attempt."""
+    for attempt in range(attempts):
+        try:
+            return attempt_once()
+        except Exception as exc:
+            if attempt + 1 < attempts and _is_retryable(exc):
+                time.sleep(random.uniform(0, pause_s * (attempt + 1)))
+                continue
+            raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager
