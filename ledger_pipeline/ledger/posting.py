@@ -38,7 +38,7 @@ from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
-from ledger_pipeline.ledger.store import Connection, Store
+from ledger_pipeline.ledger.store import ChangeMark, Connection, Store
 
 MAX_REPORTED_VIOLATIONS = 1000
 T = TypeVar("T")
@@ -207,7 +207,7 @@ def _unstage_arrow(conn: Connection) -> None:
 
 def _run_pipeline(
     conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
-    request_hash: str | None, audit: bool = True, seq: int | None = None,
+    request_hash: str | None, audit: bool = True, seq: int | None = None, prepared: PreparedBatch | None = None,
 ) -> BatchResult:
     """Validate and apply whatever is in ``stage_raw``. The caller owns the database transaction.
 
@@ -215,9 +215,17 @@ def _run_pipeline(
     balances (NUMERIC(38,0)). A write that would take one of them past 38 digits is refused as a whole with
     ``RuleViolation`` (``balance_overflow``); the database transaction is rolled back, nothing is written.
     """
-    try:
+    with _overflow_refused():
         return _run_pipeline_unchecked(conn, default_ledger=default_ledger, source=source, actor=actor,
-                                       action=action, request_hash=request_hash, audit=audit, seq=seq)
+                                       action=action, request_hash=request_hash, audit=audit, seq=seq,
+                                       prepared=prepared)
+
+
+@contextmanager
+def _overflow_refused() -> Iterator[None]:
+    """A sum past 38 digits refuses the whole write: ``RuleViolation`` (``balance_overflow``)."""
+    try:
+        yield
     except Exception as exc:
         if _is_numeric_overflow(exc):
             raise RuleViolation([Violation(
@@ -244,26 +252,34 @@ def _is_numeric_overflow(exc: Exception) -> bool:
         return False
 
 
+def _classify(conn: Connection, now: datetime) -> None:
+    """Per-transaction aggregates, the rules, and each transaction's action (from ``batch_entries``)."""
+    conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now, "tx_id_prefix": id_prefix()})
+    conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
+    conn.execute(staging.CLASSIFY_TXS)
+
+
+def _stage_pipeline(conn: Connection, default_ledger: str, now: datetime) -> dict[str, ActionCount]:
+    """Steps 1-2 of the pipeline on what is in ``stage_raw``: entries, aggregates, rules, actions.
+
+    Round trips matter to single writes (~0.2 ms each on PostgreSQL): statements whose row counts are not
+    read go out pipelined, and the read of the counts waits for them all.
+    """
+    with conn.pipelined():
+        conn.execute(staging.prepare_entries_sql(conn), {"default_ledger": default_ledger})
+        _classify(conn, now)
+        return _action_counts(conn)
+
+
 def _run_pipeline_unchecked(
     conn: Connection, *, default_ledger: str, source: str | None, actor: str, action: str,
-    request_hash: str | None, audit: bool = True, seq: int | None = None,
+    request_hash: str | None, audit: bool = True, seq: int | None = None, prepared: PreparedBatch | None = None,
 ) -> BatchResult:
-    now = _now()
+    now = _now() if prepared is None else prepared.now
     batch_id = str(uuid.uuid4())
     seq = conn.change_seq() if seq is None else seq  # a caller may have read it already (see _stage_write)
     base = {"now": now, "seq": seq, "batch_id": batch_id, "source": source}
-
-    def classify() -> None:
-        conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now, "tx_id_prefix": id_prefix()})
-        conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
-        conn.execute(staging.CLASSIFY_TXS)
-
-    # Round trips matter to single writes (~0.2 ms each on PostgreSQL): statements whose row counts are not
-    # read go out pipelined, and the next read waits for them all.
-    with conn.pipelined():
-        conn.execute(staging.prepare_entries_sql(conn), {"default_ledger": default_ledger})
-        classify()
-        counts = _action_counts(conn)
+    counts = _stage_pipeline(conn, default_ledger, now) if prepared is None else dict(prepared.counts)
     if conn.is_postgres:
         # Lock the touched accounts' balance rows in id order (no deadlock, no overdraft); the same round
         # trip says whether any of them has a balance limit.
@@ -274,7 +290,7 @@ def _run_pipeline_unchecked(
         if counts.get("transition") and conn.scalar(staging.STALE_TRANSITIONS):
             conn.execute("DELETE FROM batch_txs")
             conn.execute("DELETE FROM batch_violations")
-            classify()
+            _classify(conn, now)
             counts = _action_counts(conn)
     else:
         touched_limits = conn.scalar(
@@ -394,18 +410,33 @@ def post_batch_rows(
 ) -> BatchResult:
     """Post a table of entry rows (see ``staging.RAW_COLUMNS``) on an open transaction. A table that has not
     been through ``batch_input.normalise_entries`` (no ``line`` column) is normalised here first."""
+    table = _numbered(table)
+    with bulk_memory_limit(conn):
+        return _stage_and_run(conn, table, default_ledger=default_ledger, source=source, actor=actor,
+                              request_hash=request_hash)
+
+
+def _numbered(table: pa.Table) -> pa.Table:
     if "line" not in table.column_names:
         from ledger_pipeline.ledger.batch_input import normalise_entries
 
-        table = normalise_entries(table)
-    else:
-        _check_lines(table.column("line"))
+        return normalise_entries(table)
+    _check_lines(table.column("line"))
+    return table
+
+
+def _stage_and_run(conn: Connection, table: pa.Table, **pipeline: Any) -> BatchResult:
     staging.reset_staging(conn)
     _stage_arrow(conn, table)
+    with _unstaging(conn):
+        return _run_pipeline(conn, action="post_batch", **pipeline)
+
+
+@contextmanager
+def _unstaging(conn: Connection) -> Iterator[None]:
+    """``_unstage_arrow`` once the block is done, however it ends."""
     try:
-        with _bulk_memory_limit(conn):
-            result = _run_pipeline(conn, default_ledger=default_ledger, source=source, actor=actor,
-                                   action="post_batch", request_hash=request_hash)
+        yield
     except BaseException:
         try:  # on an aborted transaction this fails too; the original error is the one to report
             _unstage_arrow(conn)
@@ -413,7 +444,71 @@ def post_batch_rows(
             pass
         raise
     _unstage_arrow(conn)
-    return result
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch staged (steps 1-2 of the pipeline) and committed before its writing transaction: the
+    connection's staging tables hold it. ``mark`` was taken before anything the staging depends on was
+    read (see ``_post_batch_duckdb``), ``now`` is the batch time the staging used."""
+
+    table: pa.Table
+    mark: ChangeMark
+    now: datetime
+    counts: Mapping[str, ActionCount]
+
+
+def prepare_batch(conn: Connection, table: pa.Table, default_ledger: str,
+                  since: ChangeMark | None = None) -> PreparedBatch:
+    """Stage ``table`` outside any transaction (DuckDB; see ``_post_batch_duckdb``): each statement commits
+    on its own, so that the next one scans committed rows in parallel. The staging tables are the
+    connection's own; a failure leaves rows in them that the next staging deletes. ``since``: a mark the
+    caller took before it read what ``table`` was made from (by default, one is taken now). The caller holds
+    the store's write lock and posts with ``post_prepared``."""
+    table = _numbered(table)
+    mark = since or conn.change_mark()
+    now = _now()
+    staging.reset_staging(conn)
+    _stage_arrow(conn, table)
+    try:
+        with _overflow_refused():
+            counts = _stage_pipeline(conn, default_ledger, now)
+    except BaseException:
+        _unstage_arrow(conn)  # no transaction is open: this cannot fail for an aborted one
+        raise
+    return PreparedBatch(table, mark, now, counts)
+
+
+def _post_batch_duckdb(store: Store, table: pa.Table, **pipeline: Any) -> BatchResult:
+    """A bulk post into a DuckDB file, staged outside the writing transaction.
+
+    DuckDB scans data written in the still-open transaction on one thread (it is held in
+    transaction-local storage), so staging inside the writing transaction ran most statements of a post on
+    one core. Here the staging (entries, aggregates, rules, actions) runs before the writing transaction,
+    each statement committed into the connection's temporary tables, so that every later statement scans
+    them in parallel.
+    That is sound because the staging reads ledger state (accounts, existing transactions) that nothing
+    changes in between: the store's write lock is held across both (every write of this package holds
+    it). As a check on writes that bypass it, the writing transaction makes sure that every change position
+    handed out since staging began was this connection's (``Connection.only_own_changes_since``); if not,
+    it stages the batch again inside.
+    """
+    with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn):
+        prepared = prepare_batch(conn, table, pipeline["default_ledger"])
+        with conn.transaction():
+            return post_prepared(conn, prepared, seq=conn.change_seq(), **pipeline)
+
+
+def post_prepared(conn: Connection, prepared: PreparedBatch, *, seq: int, **pipeline: Any) -> BatchResult:
+    """Post a batch staged by ``prepare_batch`` on the caller's writing transaction, whose change position
+    ``seq`` the caller has just taken; if another connection wrote since the staging's mark, the batch is
+    staged again first (inside the transaction), so the post never acts on a stale reading. ``pipeline``:
+    ``default_ledger``, ``source``, ``actor``, ``request_hash``."""
+    if not conn.only_own_changes_since(prepared.mark, seq):
+        _unstage_arrow(conn)
+        return _stage_and_run(conn, prepared.table, seq=seq, **pipeline)
+    with _unstaging(conn):
+        return _run_pipeline(conn, action="post_batch", prepared=prepared, seq=seq, **pipeline)
 
 
 MAX_LINE = 2**32 - 1  # a line is the counter of its row's id (``ids.py``)
@@ -444,7 +539,7 @@ DUCKDB_BULK_MEMORY_LIMIT = "768MB"
 
 
 @contextmanager
-def _bulk_memory_limit(conn: Connection) -> Iterator[None]:
+def bulk_memory_limit(conn: Connection) -> Iterator[None]:
     """Cap DuckDB's memory while a batch posts into a file-backed store, so that a million-transaction batch
     spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB (the cap counts
     DuckDB's buffer pool only; Python, the Arrow batch and DuckDB's other allocations come on top). The cap is
@@ -480,10 +575,13 @@ def post_batch(
     refuses the insert), the whole batch is rolled back and run again: posting is idempotent, so the
     retry sees that transaction as a no-op or a conflict.
     """
+    pipeline = {"default_ledger": default_ledger, "source": source, "actor": actor, "request_hash": request_hash}
+
     def attempt() -> BatchResult:
-        with write_lock(store), store.transaction() as conn:
-            return post_batch_rows(conn, table, default_ledger=default_ledger, source=source, actor=actor,
-                                   request_hash=request_hash)
+        if not store.is_postgres and store.target != ":memory:":
+            return _post_batch_duckdb(store, table, **pipeline)
+        with store.transaction() as conn:
+            return post_batch_rows(conn, table, **pipeline)
 
     return _with_retries(attempt, MAX_BATCH_ATTEMPTS, 0.05)
 
@@ -646,19 +744,8 @@ class LedgerWriter:
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        conn = self.conn
-        if conn.is_postgres:
-            with conn.raw.transaction():
-                yield conn
-            return
-        with self._lock:
-            conn.raw.execute("BEGIN TRANSACTION")
-            try:
-                yield conn
-            except BaseException:
-                conn.raw.execute("ROLLBACK")
-                raise
-            conn.raw.execute("COMMIT")
+        with self._lock, self.conn.transaction():
+            yield self.conn
 
     def transition(self, transaction_id: str, status: str) -> TransactionResult:
         """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else)."""
@@ -800,6 +887,7 @@ def open_writer(store: Store, actor: str = "api", *, group_commit: bool | None =
 
 
 _GROUPS: dict[str, GroupCommit] = {}
+_GROUPS_GUARD = threading.Lock()
 
 
 def group_for(store: Store) -> GroupCommit | None:
@@ -811,27 +899,13 @@ def group_for(store: Store) -> GroupCommit | None:
         return None
     else:
         key = os.path.realpath(store.target)
-    with _WRITE_LOCKS_GUARD:
+    with _GROUPS_GUARD:
         return _GROUPS.setdefault(key, GroupCommit(GROUP_COMMIT_MAX))
 
 
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
-
-
 def write_lock(store: Store) -> AbstractContextManager:
-    """One writing transaction at a time per DuckDB file within this process.
-
-    DuckDB lets one process write a file; inside it, concurrent transactions that update the same rows
-    conflict (and are retried), but appends never conflict, so without this lock two threads could both
-    insert one ``external_id`` (DuckDB tables carry no unique index, see ``schema.py``). PostgreSQL needs no
-    lock here: it has row locks and the unique index.
-    """
-    if store.is_postgres or store.target == ":memory:":
-        return nullcontext()
-    key = os.path.realpath(store.target)
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+    """``Store.write_lock``: one writing transaction at a time per DuckDB file within this process."""
+    return store.write_lock()
 
 
 def post_transaction(store: Store, tx: TransactionInput, *, actor: str = "api") -> TransactionResult:

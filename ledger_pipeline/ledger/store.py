@@ -14,8 +14,9 @@ import functools
 import io
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,14 @@ def _to_psycopg_params(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+@dataclass(frozen=True)
+class ChangeMark:
+    """A change position taken by a connection, and how many that connection had taken by then."""
+
+    position: int
+    taken: int
+
+
 class Connection:
     """A thin wrapper that gives both drivers the same small API."""
 
@@ -79,6 +88,7 @@ class Connection:
         self.raw = raw
         self.staging_preserved: bool | None = None  # see staging.reset_staging: None until created
         self.staging_writes = 0
+        self.change_seqs_taken = 0  # DuckDB: change positions this connection took (see change_mark)
 
     @property
     def is_postgres(self) -> bool:
@@ -88,6 +98,22 @@ class Connection:
         if not params:
             return sql
         return _to_psycopg_params(sql) if self.is_postgres else _to_duckdb_params(sql)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One database transaction on this (autocommit) connection: committed on success, rolled back on
+        error. Taking the store's write lock, where needed, is the caller's business (``Store.transaction``)."""
+        if self.is_postgres:
+            with self.raw.transaction():
+                yield
+            return
+        self.raw.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.raw.execute("ROLLBACK")
+            raise
+        self.raw.execute("COMMIT")
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement; returns the affected row count where the driver reports it."""
@@ -190,7 +216,21 @@ class Connection:
         """
         if self.is_postgres:
             return int(self.scalar("SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)"))
+        self.change_seqs_taken += 1
         return int(self.scalar("SELECT nextval('ledger_change_seq')"))
+
+    def change_mark(self) -> ChangeMark:
+        """DuckDB: take a change position, to tell later whether any other connection wrote since
+        (:meth:`only_own_changes_since`)."""
+        return ChangeMark(self.change_seq(), self.change_seqs_taken)
+
+    def only_own_changes_since(self, mark: ChangeMark, seq: int) -> bool:
+        """DuckDB: given ``seq``, a position this connection has just taken, whether every change position
+        handed out since ``mark`` was taken by this connection, so no other one wrote the ledger since (every
+        write of the ledger's tables takes a position). DuckDB's sequences are not transactional: a position
+        once handed out is never handed out again, whether its transaction commits or not. (Its
+        ``last_value`` cannot serve for this: after a reopen it shows the next value, not the last one.)"""
+        return seq - mark.position == self.change_seqs_taken - mark.taken
 
     def safe_change_watermark(self) -> int:
         """Every write with ``change_seq`` below this value is committed and visible to this connection."""
@@ -267,21 +307,33 @@ class Store:
         finally:
             raw.close()
 
+    def write_lock(self) -> AbstractContextManager:
+        """One writing transaction at a time per DuckDB file within this process (a re-entrant lock).
+
+        DuckDB lets one process write a file; inside it, concurrent transactions that update the same rows
+        conflict (and are retried), but appends never conflict, so without this lock two threads could both
+        insert one ``external_id`` (DuckDB tables carry no unique index, see ``schema.py``). It also lets a
+        bulk post stage a batch in a transaction of its own before the writing one (``posting.post_batch``):
+        every write of this package to a DuckDB file holds it (``transaction``, ``posting.open_writer``).
+        PostgreSQL needs no lock here: it has row locks and unique indexes; an in-memory DuckDB is private
+        to its connection.
+        """
+        if self.is_postgres or self.target == ":memory:":
+            return nullcontext()
+        key = os.path.realpath(self.target)
+        with _WRITE_LOCKS_GUARD:
+            return _WRITE_LOCKS.setdefault(key, threading.RLock())
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A connection inside one database transaction: committed on success, rolled back on error."""
-        with self.connect() as conn:
-            if conn.is_postgres:
-                with conn.raw.transaction():
-                    yield conn
-                return
-            conn.raw.execute("BEGIN TRANSACTION")
-            try:
-                yield conn
-            except BaseException:
-                conn.raw.execute("ROLLBACK")
-                raise
-            conn.raw.execute("COMMIT")
+        """A connection inside one database transaction: committed on success, rolled back on error. On a
+        DuckDB file it holds ``write_lock`` until then."""
+        with self.write_lock(), self.connect() as conn, conn.transaction():
+            yield conn
+
+
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
 
 
 def params_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:

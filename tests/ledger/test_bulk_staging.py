@@ -1,0 +1,105 @@
+"""A bulk post into a DuckDB file stages the batch before its writing transaction (``posting._post_batch_duckdb``):
+the staging commits into the connection's temporary tables so that the writing transaction scans it in
+parallel. These tests pin what makes that sound: a write between staging and writing (one that bypassed the
+store's write lock) is noticed and the batch is staged again, so it never acts on a stale reading; and a
+store's write transactions hold the write lock."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ledger_pipeline.ledger import posting
+from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_batch
+from ledger_pipeline.ledger.store import Store
+from tests.ledger.conftest import amounts, batch, invariant_violations, tx
+
+
+@pytest.fixture
+def duckdb_store(duckdb_url) -> Store:
+    from ledger_pipeline.store_setup import initialize_store
+
+    store = Store(duckdb_url)
+    initialize_store(store)
+    return store
+
+
+def _spy_restaging(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = posting._stage_and_run
+
+    def spy(conn, table, **pipeline):
+        calls.append(table.num_rows)
+        return original(conn, table, **pipeline)
+
+    monkeypatch.setattr(posting, "_stage_and_run", spy)
+    return calls
+
+
+def test_an_undisturbed_batch_is_staged_once_outside_the_write(duckdb_store, monkeypatch):
+    from tests.ledger.conftest import create_chart
+
+    create_chart(duckdb_store)
+    restaged = _spy_restaging(monkeypatch)
+    result = post_batch(duckdb_store, batch([*tx("a", ("cash", "debit", "1"), ("revenue", "credit", "1"))]))
+    assert result.created == 1 and restaged == []
+
+
+def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch):
+    """Another connection posts the batch's own external_id, with other content, after the batch was staged
+    (it bypasses the write lock: same thread). The batch must notice, stage again and refuse its version as a
+    conflict, instead of creating the transaction a second time (DuckDB has no unique index)."""
+    from tests.ledger.conftest import create_chart
+
+    create_chart(duckdb_store)
+    restaged = _spy_restaging(monkeypatch)
+    original = posting.prepare_batch
+
+    def prepare_then_intervene(conn, table, default_ledger):
+        prepared = original(conn, table, default_ledger)
+        posting.post_transaction(duckdb_store, TransactionInput(
+            [EntryInput("cash", "debit", 700), EntryInput("revenue", "credit", 700)], external_id="a"))
+        return prepared
+
+    monkeypatch.setattr(posting, "prepare_batch", prepare_then_intervene)
+    result = post_batch(duckdb_store, batch([
+        *tx("a", ("cash", "debit", "1"), ("revenue", "credit", "1")),
+        *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2")),
+    ]))
+    with duckdb_store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM ledger_transactions WHERE external_id = 'a'") == 1
+    assert (result.created, result.quarantined) == (1, 1)
+    assert result.reason_counts == {"external_id_conflict": 1}
+    assert restaged == [4]  # staged again inside the writing transaction
+    assert amounts(duckdb_store) == {"cash": 700 + 200, "revenue": 700 + 200}
+    assert invariant_violations(duckdb_store) == []
+
+
+def test_a_store_transaction_holds_the_write_lock(duckdb_store):
+    """While one thread is inside ``Store.transaction()``, another thread's transaction waits for it."""
+    order: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with duckdb_store.transaction():
+            order.append("first in")
+            inside.set()
+            release.wait(5)
+            order.append("first out")
+
+    def second() -> None:
+        inside.wait(5)
+        with duckdb_store.transaction():
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    inside.wait(5)
+    threads[1].join(0.3)  # the second thread is blocked on the lock, not finished
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["first in", "first out", "second in"]
