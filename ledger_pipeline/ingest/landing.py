@@ -38,7 +38,15 @@ def land_records(conn: Connection, records: pa.Table, *, batch_id: str, seq: int
 
     Duplicates inside ``records`` itself land once. Runs on the caller's database transaction.
     """
-    now = now or datetime.now(UTC)
+    landed = plan_landing(conn, records)
+    commit_landing(conn, batch_id=batch_id, seq=seq, now=now)
+    return landed
+
+
+def plan_landing(conn: Connection, records: pa.Table) -> pa.Table:
+    """The first half of ``land_records``: find the new records (into the temporary table ``ingest_new``,
+    which ``commit_landing`` appends to ``raw_records``) and return them. It only reads the store, so it
+    may run before the writing transaction (see ``pipeline._land_map_post_staged``)."""
     records = as_records_table(records)
     ordinal = pa.array(range(records.num_rows), pa.int64())
     incoming = records.add_column(0, "ord", ordinal)
@@ -69,24 +77,28 @@ def land_records(conn: Connection, records: pa.Table, *, batch_id: str, seq: int
             WHERE r.object_id = c.object_id AND r.record_hash = c.record_hash AND r.source = c.source
               AND r.stream = c.stream)
     """)
+    if conn.is_postgres:
+        conn.execute("DROP TABLE IF EXISTS ingest_in")
+    else:
+        conn.raw.unregister("ingest_in")
+    select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
+    landed = conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord")
+    if landed.num_rows == 0:
+        return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
+    return landed.select(list(MAP_INPUT_COLUMNS)).cast(
+        pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
+
+
+def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime | None = None) -> None:
+    """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``."""
     conn.execute("""
         INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
                                  raw_json, fields_json, landed_at, batch_id, change_seq)
         SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
                fields_json, :now, :batch_id, :seq
         FROM ingest_new ORDER BY ord
-    """, {"now": now, "batch_id": batch_id, "seq": seq})
-    select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
-    landed = conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord")
-    if conn.is_postgres:
-        conn.execute("DROP TABLE IF EXISTS ingest_in")
-    else:
-        conn.raw.unregister("ingest_in")
+    """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
     conn.execute("DROP TABLE IF EXISTS ingest_new")
-    if landed.num_rows == 0:
-        return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
-    return landed.select(list(MAP_INPUT_COLUMNS)).cast(
-        pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
 
 
 def read_cursor(conn: Connection, source: str, stream: str) -> str | None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,13 +26,27 @@ import pyarrow as pa
 
 from connectors.common.records import ExtractResult, RawRecord, records_to_arrow
 from ledger_pipeline.ingest import mapping as mapping_mod
-from ledger_pipeline.ingest.landing import as_records_table, land_records, read_cursor, save_cursor
+from ledger_pipeline.ingest.landing import (
+    as_records_table,
+    commit_landing,
+    land_records,
+    plan_landing,
+    read_cursor,
+    save_cursor,
+)
 from ledger_pipeline.ingest.lifecycle import apply_lifecycle
 from ledger_pipeline.ingest.mapping import MAP_INPUT_COLUMNS
 from ledger_pipeline.ingest.mapping import Mapping as MappingRules
 from ledger_pipeline.ingest.sources import SourceSpec, get_source
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
-from ledger_pipeline.ledger.posting import BatchResult, post_batch_rows
+from ledger_pipeline.ledger.posting import (
+    BatchResult,
+    PreparedBatch,
+    bulk_memory_limit,
+    post_batch_rows,
+    post_prepared,
+    prepare_batch,
+)
 from ledger_pipeline.ledger.store import Connection, Store
 
 ProgressHook = Callable[[str, Mapping[str, Any]], None]
@@ -156,29 +171,53 @@ def map_and_post(conn: Connection, rules: MappingRules, records: pa.Table, resul
     """Map landed records (``MAP_INPUT_COLUMNS``) and post them, on the caller's transaction."""
     if records.num_rows == 0:
         return
-    now = datetime.now(UTC)
+    mapped = _map(rules, records, result, progress)
+    seq = conn.change_seq()
+    _ensure_chart(conn, rules, mapped)
+    _post_mapped(conn, rules, mapped, records, result, batch_id=batch_id, seq=seq, progress=progress)
+
+
+def _map(rules: MappingRules, records: pa.Table, result: IngestResult,
+         progress: ProgressHook) -> mapping_mod.MappedBatch:
     mapped = mapping_mod.map_records(rules, records)
     result.transactions_mapped += mapped.transactions
     result.ignored += mapped.ignored
     result.zero_amount += mapped.zero
     progress("mapped", {"records": mapped.records, "transactions": mapped.transactions,
                         "unmapped": mapped.unmapped.num_rows})
-    seq = conn.change_seq()
+    return mapped
+
+
+def _ensure_chart(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch) -> None:
+    """The mapping's ledger and the accounts its entries use that it may create."""
     ensure_ledger(conn, rules.ledger)
     for chart, name, currency in mapped.accounts_to_ensure(rules):
         ensure_account(conn, rules.ledger, AccountSpec(
             name=name, normal_balance=chart.normal_balance, currency=currency, description=chart.description,
             metadata={"source": rules.source, "chart_key": chart.key}), actor=f"ingest:{rules.source}")
+
+
+def _post_mapped(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch, records: pa.Table,
+                 result: IngestResult, *, batch_id: str, seq: int, progress: ProgressHook,
+                 prepared: PreparedBatch | None = None) -> None:
+    """Quarantine what could not be mapped and post the rest (staged already when ``prepared`` is given),
+    then the lifecycle of earlier transactions, on the caller's transaction."""
+    now = datetime.now(UTC)
     new_unmapped = _insert_unmapped(conn, mapped.unmapped, source=rules.source, ledger=rules.ledger,
                                     batch_id=batch_id, seq=seq, now=now)
     result.unmapped += mapped.unmapped.num_rows
     result.quarantined += new_unmapped
     result.replayed += _resolve_replayed(conn, mapped.resolved_without_entries, batch_id=batch_id, seq=seq,
                                          now=now)
-    staged = mapping_mod.staged_rows(mapped)
-    if staged.num_rows:
-        batch = post_batch_rows(conn, staged, default_ledger=rules.ledger, source=rules.source,
-                                actor=f"ingest:{rules.source}")
+    pipeline = {"default_ledger": rules.ledger, "source": rules.source, "actor": f"ingest:{rules.source}"}
+    batch = None
+    if prepared is not None:
+        batch = post_prepared(conn, prepared, seq=seq, request_hash=None, **pipeline)
+    else:
+        staged = mapping_mod.staged_rows(mapped)
+        if staged.num_rows:
+            batch = post_batch_rows(conn, staged, **pipeline)
+    if batch is not None:
         result.add_batch(batch)
         progress("posted", {"created": batch.created, "quarantined": batch.quarantined})
     # Deletions, voids and card holds act on transactions posted earlier (see lifecycle.py).
@@ -191,6 +230,11 @@ def map_and_post(conn: Connection, rules: MappingRules, records: pa.Table, resul
 def _land_map_post(store: Store, spec: SourceSpec, rules: MappingRules | None, records: pa.Table,
                    result: IngestResult, *, cursor: tuple[str, str | None] | None,
                    progress: ProgressHook) -> None:
+    if rules is not None and not store.is_postgres and store.target != ":memory:":
+        before = copy.deepcopy(result)
+        if _land_map_post_staged(store, spec, rules, records, result, cursor=cursor, progress=progress):
+            return
+        result.__dict__.update(before.__dict__)  # counted again below
     batch_id = str(uuid.uuid4())
     with store.transaction() as conn:
         seq = conn.change_seq()
@@ -202,6 +246,55 @@ def _land_map_post(store: Store, spec: SourceSpec, rules: MappingRules | None, r
             map_and_post(conn, rules, landed, result, batch_id=batch_id, progress=progress)
         if cursor is not None:
             save_cursor(conn, spec.name, cursor[0], cursor[1], seq=seq)
+
+
+class _StaleReading(Exception):
+    """Another connection wrote the ledger between the reading and the writing of a staged ingest."""
+
+
+def _land_map_post_staged(store: Store, spec: SourceSpec, rules: MappingRules, records: pa.Table,
+                          result: IngestResult, *, cursor: tuple[str, str | None] | None,
+                          progress: ProgressHook) -> bool:
+    """``_land_map_post`` for a DuckDB file, with the reading done before the writing transaction.
+
+    DuckDB scans what the open transaction wrote on one thread, so the landing's new rows and the post's
+    staging are computed first, outside it (as ``posting.post_batch`` does; see ``posting.prepare_batch``):
+    which records are new, their mapping, and the post's staging. The accounts the mapping may create are
+    created then too, in a transaction of their own (an account without entries, created once). The writing
+    transaction then appends the landed records, quarantines the unmapped, posts the staged batch and
+    saves the cursor, all or nothing. The store's write lock is held throughout. Returns False, having
+    written nothing but those accounts, when another connection wrote the ledger in between (a write that
+    bypassed the lock): the caller then does it all in one transaction.
+    """
+    batch_id = str(uuid.uuid4())
+    with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn):
+        mark = conn.change_mark()
+        landed = plan_landing(conn, records)
+        result.records_in += records.num_rows
+        result.landed += landed.num_rows
+        progress("landed", {"records": records.num_rows, "new": landed.num_rows})
+        mapped = prepared = None
+        if landed.num_rows:
+            mapped = _map(rules, landed, result, progress)
+            with conn.transaction():
+                _ensure_chart(conn, rules, mapped)
+            staged = mapping_mod.staged_rows(mapped)
+            if staged.num_rows:
+                prepared = prepare_batch(conn, staged, rules.ledger, since=mark)
+        try:
+            with conn.transaction():
+                seq = conn.change_seq()
+                if not conn.only_own_changes_since(mark, seq):
+                    raise _StaleReading
+                commit_landing(conn, batch_id=batch_id, seq=seq)
+                if mapped is not None:
+                    _post_mapped(conn, rules, mapped, landed, result, batch_id=batch_id, seq=seq,
+                                 progress=progress, prepared=prepared)
+                if cursor is not None:
+                    save_cursor(conn, spec.name, cursor[0], cursor[1], seq=seq)
+        except _StaleReading:
+            return False
+    return True
 
 
 def ingest(
