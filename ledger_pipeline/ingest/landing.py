@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from connectors.common.records import RECORD_SCHEMA
 from ledger_pipeline.ingest.mapping import MAP_INPUT_COLUMNS
-from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.ledger.store import Connection, in_scan_batches
 
 _IN_DDL = ("ord BIGINT, source TEXT, stream TEXT, object_id TEXT, cursor_value TEXT, raw_json TEXT, "
            "fields_json TEXT, record_ref TEXT, record_type TEXT")
@@ -43,17 +43,18 @@ def land_records(conn: Connection, records: pa.Table, *, batch_id: str, seq: int
     return landed
 
 
-def plan_landing(conn: Connection, records: pa.Table) -> pa.Table:
-    """The first half of ``land_records``: find the new records (into the temporary table ``ingest_new``,
-    which ``commit_landing`` appends to ``raw_records``) and return them. It only reads the store, so it
-    may run before the writing transaction (see ``pipeline._land_map_post_staged``)."""
+def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> pa.Table:
+    """The first half of ``land_records``: find the new records and return them. It only reads the store, so
+    it may run before the writing transaction (see ``pipeline._land_map_post_staged``). With ``keep`` they
+    also stay in the temporary table ``ingest_new`` for ``commit_landing``; without, the caller passes the
+    returned table to ``commit_landing`` (DuckDB: no second copy of the raw JSON in its memory)."""
     records = as_records_table(records)
     ordinal = pa.array(range(records.num_rows), pa.int64())
     incoming = records.add_column(0, "ord", ordinal)
     if conn.is_postgres:
         conn.load_arrow("ingest_in", incoming, _IN_DDL)
     else:  # DuckDB scans the Arrow table in place: no copy of the raw JSON into a temporary table
-        conn.raw.register("ingest_in", incoming)
+        conn.raw.register("ingest_in", in_scan_batches(incoming))
     conn.execute("DROP TABLE IF EXISTS ingest_new")
     conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
     # A record repeated inside the input lands once (its first copy); the (sorting) window that picks the
@@ -83,22 +84,33 @@ def plan_landing(conn: Connection, records: pa.Table) -> pa.Table:
         conn.raw.unregister("ingest_in")
     select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
     landed = conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord")
+    if not keep:
+        conn.execute("DROP TABLE ingest_new")
     if landed.num_rows == 0:
         return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
     return landed.select(list(MAP_INPUT_COLUMNS)).cast(
         pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
 
 
-def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime | None = None) -> None:
-    """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``."""
-    conn.execute("""
+def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime | None = None,
+                   landed: pa.Table | None = None) -> None:
+    """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``, from
+    ``ingest_new`` or (DuckDB) from ``landed``, the table it returned, in its order."""
+    source = "ingest_new ORDER BY ord"
+    if landed is not None:
+        conn.raw.register("ingest_landed", in_scan_batches(landed))
+        source = "ingest_landed"
+    conn.execute(f"""
         INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
                                  raw_json, fields_json, landed_at, batch_id, change_seq)
         SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
                fields_json, :now, :batch_id, :seq
-        FROM ingest_new ORDER BY ord
+        FROM {source}
     """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
-    conn.execute("DROP TABLE IF EXISTS ingest_new")
+    if landed is not None:
+        conn.raw.unregister("ingest_landed")
+    else:
+        conn.execute("DROP TABLE IF EXISTS ingest_new")
 
 
 def read_cursor(conn: Connection, source: str, stream: str) -> str | None:

@@ -56,6 +56,7 @@ import yaml
 from ledger_pipeline import paths
 from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.staging import RAW_COLUMNS
+from ledger_pipeline.ledger.store import in_scan_batches
 
 UNMAPPED_RECORD_TYPE = "unmapped_record_type"
 UNMAPPED_FIELD = "unmapped_field"
@@ -331,7 +332,8 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
     con = duckdb.connect()
     try:
         ordinal = pa.array(range(records.num_rows), pa.int64())
-        con.register("input_records", records.select(list(MAP_INPUT_COLUMNS)).append_column("ord", ordinal))
+        con.register("input_records", in_scan_batches(
+            records.select(list(MAP_INPUT_COLUMNS)).append_column("ord", ordinal)))
         paths_list = "[" + ", ".join(p('$."' + n.replace('"', "") + '"') for n in names) + "]" if names else None
         values = f"json_extract_string(fields_json, {paths_list})" if names else "CAST([] AS VARCHAR[])"
 

@@ -269,7 +269,7 @@ def _land_map_post_staged(store: Store, spec: SourceSpec, rules: MappingRules, r
     batch_id = str(uuid.uuid4())
     with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn):
         mark = conn.change_mark()
-        landed = plan_landing(conn, records)
+        landed = plan_landing(conn, records, keep=False)
         result.records_in += records.num_rows
         result.landed += landed.num_rows
         progress("landed", {"records": records.num_rows, "new": landed.num_rows})
@@ -286,7 +286,7 @@ def _land_map_post_staged(store: Store, spec: SourceSpec, rules: MappingRules, r
                 seq = conn.change_seq()
                 if not conn.only_own_changes_since(mark, seq):
                     raise _StaleReading
-                commit_landing(conn, batch_id=batch_id, seq=seq)
+                commit_landing(conn, batch_id=batch_id, seq=seq, landed=landed)
                 if mapped is not None:
                     _post_mapped(conn, rules, mapped, landed, result, batch_id=batch_id, seq=seq,
                                  progress=progress, prepared=prepared)

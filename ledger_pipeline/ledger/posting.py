@@ -38,7 +38,7 @@ from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
-from ledger_pipeline.ledger.store import ChangeMark, Connection, Store
+from ledger_pipeline.ledger.store import ChangeMark, Connection, Store, in_scan_batches
 
 MAX_REPORTED_VIOLATIONS = 1000
 T = TypeVar("T")
@@ -192,7 +192,7 @@ def _stage_arrow(conn: Connection, table: pa.Table, *, copy: bool = False) -> No
         conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {sources} FROM stage_raw_in")
         conn.execute("DROP TABLE stage_raw_in")
         return
-    conn.raw.register("_stage_in", _in_chunks(table))
+    conn.raw.register("_stage_in", in_scan_batches(table))
     projection = ", ".join(
         c if c in present else f"{derived[c]} AS {c}" if c in derived
         else f"CAST(NULL AS {'TIMESTAMPTZ' if c == 'effective_at_ts' else 'BIGINT' if c == 'line' else 'TEXT'}) AS {c}"
@@ -203,18 +203,6 @@ def _stage_arrow(conn: Connection, table: pa.Table, *, copy: bool = False) -> No
         return
     conn.execute("DROP TABLE IF EXISTS stage_raw")
     conn.execute(f"CREATE OR REPLACE TEMPORARY VIEW stage_raw AS SELECT {projection} FROM _stage_in")
-
-
-ARROW_SCAN_CHUNK_ROWS = 64 * 1024
-
-
-def _in_chunks(table: pa.Table) -> pa.Table:
-    """``table`` as record batches of at most ``ARROW_SCAN_CHUNK_ROWS`` rows (zero-copy slices): DuckDB
-    scans an Arrow table one batch per thread, so a table built as one big batch (a mapping's output, say)
-    was staged on one core."""
-    if table.num_rows <= ARROW_SCAN_CHUNK_ROWS:
-        return table
-    return pa.Table.from_batches(table.to_batches(max_chunksize=ARROW_SCAN_CHUNK_ROWS), table.schema)
 
 
 def _unstage_arrow(conn: Connection) -> None:

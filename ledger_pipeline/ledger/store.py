@@ -336,6 +336,18 @@ _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
+ARROW_SCAN_BATCH_ROWS = 64 * 1024
+
+
+def in_scan_batches(table: pa.Table, rows: int = ARROW_SCAN_BATCH_ROWS) -> pa.Table:
+    """``table`` as record batches of at most ``rows`` rows (zero-copy slices), for registering with DuckDB,
+    which scans an Arrow table one batch per thread: a table built or fetched as one big batch (a parser's
+    or a mapping's output, a query result) was otherwise read on one core."""
+    if table.num_rows <= rows or all(len(b) <= rows for b in table.to_batches()):
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows), table.schema)
+
+
 def params_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     """``IN (...)`` support: returns ``":p0, :p1"`` and the matching parameter dict."""
     names = [f"{prefix}{i}" for i in range(len(values))]
