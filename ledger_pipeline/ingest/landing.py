@@ -56,7 +56,6 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
     else:  # DuckDB scans the Arrow table in place: no copy of the raw JSON into a temporary table
         conn.raw.register("ingest_in", in_scan_batches(incoming))
     conn.execute("DROP TABLE IF EXISTS ingest_new")
-    conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
     # A record repeated inside the input lands once (its first copy); the (sorting) window that picks the
     # first copy runs only when some object repeats, which a cheap aggregate tells first (without hashing
     # the raw JSON: when no object repeats, no version of one can).
@@ -68,15 +67,29 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
     if repeated:
         candidates = (f"(SELECT h.*, row_number() OVER (PARTITION BY h.object_id, h.record_hash, h.stream, h.source "
                       f"ORDER BY h.ord) AS copy_rank FROM {hashed} h) c")
-    conn.execute(f"""
-        INSERT INTO ingest_new
-        SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
-               fields_json, ord
+    new = f"""
         FROM {candidates}
         WHERE {"copy_rank = 1 AND " if repeated else ""}NOT EXISTS (
             SELECT 1 FROM raw_records r
             WHERE r.object_id = c.object_id AND r.record_hash = c.record_hash AND r.source = c.source
-              AND r.stream = c.stream)
+              AND r.stream = c.stream)"""
+    if not keep and not conn.is_postgres:
+        # only the new rows' positions and hashes come back from DuckDB; Arrow picks the rows themselves
+        # (no copy at all when every record is new), instead of DuckDB writing and re-reading the raw JSON
+        found = conn.arrow(f"SELECT ord, record_hash {new} ORDER BY ord")
+        conn.raw.unregister("ingest_in")
+        if found.num_rows == 0:
+            return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
+        rows = incoming if found.num_rows == incoming.num_rows else incoming.take(found.column("ord"))
+        landed = rows.append_column("record_hash", found.column("record_hash")).append_column(
+            "quarantine_id", pa.nulls(found.num_rows, pa.string()))
+        return landed.select(list(MAP_INPUT_COLUMNS)).cast(
+            pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
+    conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
+    conn.execute(f"""
+        INSERT INTO ingest_new
+        SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
+               fields_json, ord {new}
     """)
     if conn.is_postgres:
         conn.execute("DROP TABLE IF EXISTS ingest_in")
