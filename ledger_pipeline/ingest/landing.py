@@ -22,6 +22,9 @@ _NEW_DDL = ("source TEXT, stream TEXT, object_id TEXT, record_hash TEXT, record_
             "record_ref TEXT, raw_json TEXT, fields_json TEXT, ord BIGINT")
 
 
+_LANDED_DDL = ", ".join(f"{c} TEXT" for c in MAP_INPUT_COLUMNS)
+
+
 def as_records_table(data: pa.Table) -> pa.Table:
     """Check and order the columns of a records table (``RECORD_SCHEMA``; ``record_type`` may be absent)."""
     if "record_type" not in data.column_names:
@@ -47,7 +50,7 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
     """The first half of ``land_records``: find the new records and return them. It only reads the store, so
     it may run before the writing transaction (see ``pipeline._land_map_post_staged``). With ``keep`` they
     also stay in the temporary table ``ingest_new`` for ``commit_landing``; without, the caller passes the
-    returned table to ``commit_landing`` (DuckDB: no second copy of the raw JSON in its memory)."""
+    returned table to ``commit_landing`` (no second copy of the raw JSON in the store's memory)."""
     records = as_records_table(records)
     ordinal = pa.array(range(records.num_rows), pa.int64())
     incoming = records.add_column(0, "ord", ordinal)
@@ -73,45 +76,52 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
             SELECT 1 FROM raw_records r
             WHERE r.object_id = c.object_id AND r.record_hash = c.record_hash AND r.source = c.source
               AND r.stream = c.stream)"""
-    if not keep and not conn.is_postgres:
-        # only the new rows' positions and hashes come back from DuckDB; Arrow picks the rows themselves
-        # (no copy at all when every record is new), instead of DuckDB writing and re-reading the raw JSON
+    if not keep:
+        # only the new rows' positions and hashes come back from the store; Arrow picks the rows themselves
+        # (no copy at all when every record is new), instead of the store writing and re-reading the raw JSON
         found = conn.arrow(f"SELECT ord, record_hash {new} ORDER BY ord")
-        conn.raw.unregister("ingest_in")
-        if found.num_rows == 0:
-            return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
+        _release_incoming(conn)
+        if found.num_rows == 0:  # (an empty result may carry untyped columns)
+            return _as_map_input(found)
         rows = incoming if found.num_rows == incoming.num_rows else incoming.take(found.column("ord"))
-        landed = rows.append_column("record_hash", found.column("record_hash")).append_column(
-            "quarantine_id", pa.nulls(found.num_rows, pa.string()))
-        return landed.select(list(MAP_INPUT_COLUMNS)).cast(
-            pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
+        return _as_map_input(rows.append_column("record_hash", found.column("record_hash")).append_column(
+            "quarantine_id", pa.nulls(found.num_rows, pa.string())))
     conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
     conn.execute(f"""
         INSERT INTO ingest_new
         SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
                fields_json, ord {new}
     """)
+    _release_incoming(conn)
+    select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
+    return _as_map_input(
+        conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord"))
+
+
+def _release_incoming(conn: Connection) -> None:
     if conn.is_postgres:
         conn.execute("DROP TABLE IF EXISTS ingest_in")
     else:
         conn.raw.unregister("ingest_in")
-    select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
-    landed = conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord")
-    if not keep:
-        conn.execute("DROP TABLE ingest_new")
+
+
+def _as_map_input(landed: pa.Table) -> pa.Table:
+    """The landed rows as the mapper reads them: ``MAP_INPUT_COLUMNS``, all text."""
     if landed.num_rows == 0:
         return pa.table({c: pa.array([], pa.string()) for c in MAP_INPUT_COLUMNS})
-    return landed.select(list(MAP_INPUT_COLUMNS)).cast(
-        pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
+    return landed.select(list(MAP_INPUT_COLUMNS)).cast(pa.schema([(c, pa.string()) for c in MAP_INPUT_COLUMNS]))
 
 
 def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime | None = None,
                    landed: pa.Table | None = None) -> None:
     """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``, from
-    ``ingest_new`` or (DuckDB) from ``landed``, the table it returned, in its order."""
+    ``ingest_new`` or from ``landed``, the table it returned (``keep=False``), in its order."""
     source = "ingest_new ORDER BY ord"
     if landed is not None:
-        conn.raw.register("ingest_landed", in_scan_batches(landed))
+        if conn.is_postgres:
+            conn.load_arrow("ingest_landed", landed, _LANDED_DDL)
+        else:
+            conn.raw.register("ingest_landed", in_scan_batches(landed))
         source = "ingest_landed"
     conn.execute(f"""
         INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
@@ -120,10 +130,12 @@ def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime |
                fields_json, :now, :batch_id, :seq
         FROM {source}
     """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
-    if landed is not None:
-        conn.raw.unregister("ingest_landed")
-    else:
+    if landed is None:
         conn.execute("DROP TABLE IF EXISTS ingest_new")
+    elif conn.is_postgres:
+        conn.execute("DROP TABLE IF EXISTS ingest_landed")
+    else:
+        conn.raw.unregister("ingest_landed")
 
 
 def read_cursor(conn: Connection, source: str, stream: str) -> str | None:

@@ -13,7 +13,7 @@ writer is never held back.
 
 This module is only the combining; what "running a group" means is the caller's ``run_group`` (see
 ``posting.LedgerWriter``), which must finish every request it is given. A thread that holds a lock the
-leader needs (``posting.write_lock``) must not submit, or it would wait for a leader that waits for it.
+leader needs (``Store.write_lock``) must not submit, or it would wait for a leader that waits for it.
 """
 
 from __future__ import annotations

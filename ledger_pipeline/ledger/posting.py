@@ -650,7 +650,7 @@ class LedgerWriter:
     rows of the accounts they touch (locked in id order), so a balance limit holds under any concurrency;
     a race on the same ``external_id`` is resolved by the unique index and a retry that then sees a no-op
     or a conflict. On DuckDB, writers of one process (threads) take turns on a per-file lock when opened
-    with ``open_writer`` (see ``write_lock``); a write that loses a race anyway is retried.
+    with ``open_writer`` (see ``Store.write_lock``); a write that loses a race anyway is retried.
 
     Group commit (writers opened with ``open_writer``; see ``group_commit.py``): when threads of this
     process post at the same time, the waiting transactions (distinct external_ids, up to
@@ -889,7 +889,7 @@ def open_writer(store: Store, actor: str = "api", *, group_commit: bool | None =
     if group_commit is None:
         group_commit = os.environ.get("LEDGER_GROUP_COMMIT", "on").lower() not in ("off", "0", "false", "no")
     with store.connect() as conn:
-        yield LedgerWriter(conn, actor=actor, lock=write_lock(store),
+        yield LedgerWriter(conn, actor=actor, lock=store.write_lock(),
                            group=group_for(store) if group_commit else None)
 
 
@@ -908,11 +908,6 @@ def group_for(store: Store) -> GroupCommit | None:
         key = os.path.realpath(store.target)
     with _GROUPS_GUARD:
         return _GROUPS.setdefault(key, GroupCommit(GROUP_COMMIT_MAX))
-
-
-def write_lock(store: Store) -> AbstractContextManager:
-    """``Store.write_lock``: one writing transaction at a time per DuckDB file within this process."""
-    return store.write_lock()
 
 
 def post_transaction(store: Store, tx: TransactionInput, *, actor: str = "api") -> TransactionResult:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ledger_pipeline.ledger.posting import MAX_REPORTED_VIOLATIONS, BatchResult, post_batch_rows, write_lock
+from ledger_pipeline.ledger.posting import MAX_REPORTED_VIOLATIONS, BatchResult, post_batch_rows
 from ledger_pipeline.ledger.staging import RAW_COLUMNS
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -99,7 +99,7 @@ def replay_quarantine(store: Store, *, ids: list[str] | None = None, reason_code
     external_id are replayed one after the other, oldest first (the first to post wins; a later one with
     other content is then an ``external_id_conflict``)."""
     wanted = set(ids) if ids is not None else None
-    with write_lock(store), store.transaction() as conn:
+    with store.transaction() as conn:  # holds the store's write lock
         items = [
             row for row in conn.all(
                 # Only items holding staged entry rows (a JSON array); records that could not even be

@@ -186,3 +186,22 @@ def test_an_undisturbed_ingest_on_duckdb_writes_once_outside_the_staging(duckdb_
     result = ingest(store, "events", files=[EVENTS])
     assert staged_runs == [True]
     assert (result.landed, result.created, result.unmapped) == (6, 4, 1)
+
+
+def test_landing_in_two_halves_without_a_kept_copy_lands_once(store):
+    """``plan_landing(keep=False)`` + ``commit_landing(landed=...)`` (the staged ingest's landing), on both
+    engines: a record repeated in the input lands once, and the same input again finds nothing new."""
+    from ledger_pipeline.ingest.landing import commit_landing, plan_landing
+
+    records = records_to_arrow([
+        RawRecord("events", "events", "evt_a", None, {"id": "evt_a", "amount": 1}, {}),
+        RawRecord("events", "events", "evt_b", None, {"id": "evt_b", "amount": 2}, {}),
+        RawRecord("events", "events", "evt_a", None, {"id": "evt_a", "amount": 1}, {}),
+    ])
+    with store.transaction() as conn:
+        landed = plan_landing(conn, records, keep=False)
+        commit_landing(conn, batch_id="b1", seq=conn.change_seq(), landed=landed)
+    assert landed.column("object_id").to_pylist() == ["evt_a", "evt_b"]
+    with store.transaction() as conn:
+        assert plan_landing(conn, records, keep=False).num_rows == 0
+        assert conn.scalar("SELECT count(*) FROM raw_records") == 2
