@@ -326,7 +326,8 @@ def _run_pipeline_unchecked(
             conn.execute(staging.TRANSITION_TRANSACTIONS, {"now": now, "seq": seq})
             conn.execute(staging.TRANSITION_ENTRIES, {"seq": seq})
         if created.transactions or transitioned.transactions:
-            conn.execute(staging.UPDATE_BALANCES, {"now": now, "seq": seq})
+            conn.execute(staging.update_balances_sql(bool(created.transactions), bool(transitioned.transactions)),
+                         {"now": now, "seq": seq})
     replayed = 0
     quarantined = 0
     if rejected.transactions:

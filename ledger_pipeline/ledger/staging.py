@@ -371,28 +371,43 @@ WHERE b.action = 'transition' AND ledger_entries.ledger_transaction_id = b.exist
 
 # Balances move in the same database transaction as the entries: new entries add to pending (and to
 # posted when posted); a pending -> posted transition adds to posted; pending -> archived removes from pending.
-UPDATE_BALANCES = """
-UPDATE ledger_account_balances SET
-    posted_debits = posted_debits + d.pd, posted_credits = posted_credits + d.pc,
-    pending_debits = pending_debits + d.qd, pending_credits = pending_credits + d.qc,
-    lock_version = lock_version + 1, updated_at = CAST(:now AS TIMESTAMPTZ), change_seq = :seq
-FROM (
-    SELECT account_id, sum(pd) AS pd, sum(pc) AS pc, sum(qd) AS qd, sum(qc) AS qc FROM (
+_NEW_ENTRY_MOVES = """
         SELECT e.ledger_account_id AS account_id,
             CASE WHEN t.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END AS pd,
             CASE WHEN t.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END AS pc,
             CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END AS qd,
             CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END AS qc
         FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
-        WHERE t.action = 'create'
-        UNION ALL
-        SELECT le.ledger_account_id,
-            CASE WHEN b.status = 'posted' AND le.direction = 'debit' THEN le.amount ELSE 0 END,
-            CASE WHEN b.status = 'posted' AND le.direction = 'credit' THEN le.amount ELSE 0 END,
-            CASE WHEN b.status = 'archived' AND le.direction = 'debit' THEN -le.amount ELSE 0 END,
-            CASE WHEN b.status = 'archived' AND le.direction = 'credit' THEN -le.amount ELSE 0 END
+        WHERE t.action = 'create'"""
+
+_TRANSITION_MOVES = """
+        SELECT le.ledger_account_id AS account_id,
+            CASE WHEN b.status = 'posted' AND le.direction = 'debit' THEN le.amount ELSE 0 END AS pd,
+            CASE WHEN b.status = 'posted' AND le.direction = 'credit' THEN le.amount ELSE 0 END AS pc,
+            CASE WHEN b.status = 'archived' AND le.direction = 'debit' THEN -le.amount ELSE 0 END AS qd,
+            CASE WHEN b.status = 'archived' AND le.direction = 'credit' THEN -le.amount ELSE 0 END AS qc
         FROM ledger_entries le JOIN batch_txs b ON b.existing_id = le.ledger_transaction_id
-        WHERE b.action = 'transition'
+        WHERE b.action = 'transition'"""
+
+
+@functools.lru_cache(maxsize=3)
+def update_balances_sql(created: bool, transitioned: bool) -> str:
+    """Move the touched accounts' balances by the batch's new entries and/or its transitions.
+
+    Only the parts that have rows are read: on DuckDB (no index on ``ledger_entries``) the transitions'
+    part scans every stored entry even when the batch has no transition (0.56 s of a million-transaction
+    post into an empty store, and growing with the store)."""
+    parts = [sql for sql, wanted in ((_NEW_ENTRY_MOVES, created), (_TRANSITION_MOVES, transitioned)) if wanted]
+    if not parts:
+        raise ValueError("update_balances_sql needs new entries or transitions")
+    moves = "\n        UNION ALL".join(parts)
+    return f"""
+UPDATE ledger_account_balances SET
+    posted_debits = posted_debits + d.pd, posted_credits = posted_credits + d.pc,
+    pending_debits = pending_debits + d.qd, pending_credits = pending_credits + d.qc,
+    lock_version = lock_version + 1, updated_at = CAST(:now AS TIMESTAMPTZ), change_seq = :seq
+FROM (
+    SELECT account_id, sum(pd) AS pd, sum(pc) AS pc, sum(qd) AS qd, sum(qc) AS qc FROM ({moves}
     ) u GROUP BY account_id
 ) d
 WHERE ledger_account_balances.ledger_account_id = d.account_id

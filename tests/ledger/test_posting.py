@@ -258,6 +258,20 @@ def test_transition_in_a_batch_and_repeats(store, chart):
     assert invariant_violations(store) == []
 
 
+def test_one_batch_both_creates_and_transitions(store, chart):
+    """The balance update reads new entries and transitions only when the batch has them; a batch with both
+    moves each account by both."""
+    held = tx("held", ("cash", "debit", "4"), ("revenue", "credit", "4"), status="pending", effective_at=T1)
+    post(store, held)
+    assert amounts(store, "pending") == {"cash": 400, "revenue": 400} and amounts(store) == {}
+    fresh = tx("fresh", ("cash", "debit", "1.50"), ("revenue", "credit", "1.50"), effective_at=T1)
+    result = post(store, [*(dict(r, status="posted") for r in held), *fresh])
+    assert (result.created, result.transitioned) == (1, 1)
+    assert amounts(store) == {"cash": 550, "revenue": 550}
+    assert amounts(store, "pending") == {"cash": 550, "revenue": 550}
+    assert invariant_violations(store) == []
+
+
 def test_transition_of_unknown_transaction(store, chart):
     with open_writer(store) as writer, pytest.raises(NotFoundError):
         writer.transition("nope", "posted")
