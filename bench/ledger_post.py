@@ -2,7 +2,7 @@
 
 One run measures, side by side on the same generated data (``bench.generate``):
 
-* DuckDB: a fresh embedded store, then ``read_entries_file`` + ``post_batch`` of N transactions (all rules,
+* DuckDB: a fresh embedded store, then ``post_batch_file`` of the Parquet file of N transactions (all rules,
   balances and audit included), end to end;
 * ledger-cli (Debian package ``ledger``): ``ledger -f journal balance`` on the same transactions;
 * PostgreSQL: the same bulk post into a fresh database;
@@ -77,8 +77,7 @@ def _fresh_pg_url() -> str:
 
 
 def worker_bulk(engine: str, parquet: str) -> dict:
-    from ledger_pipeline.ledger.batch_input import read_entries_file
-    from ledger_pipeline.ledger.posting import post_batch
+    from ledger_pipeline.ledger.posting import post_batch_file
     from ledger_pipeline.ledger.store import Store
     from ledger_pipeline.store_setup import initialize_store
 
@@ -93,8 +92,7 @@ def worker_bulk(engine: str, parquet: str) -> dict:
     initialize_store(store)
     _accounts_setup(store)
     started = time.perf_counter()
-    table = read_entries_file(parquet)
-    result = post_batch(store, table, actor="bench")
+    result = post_batch_file(store, parquet, actor="bench")
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "created": result.created, "quarantined": result.quarantined,
             "entries": result.entries_posted, "rss_mb": _self_rss_mb()}

@@ -28,9 +28,9 @@ from ledger_pipeline.cli_support import (
 )
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
 from ledger_pipeline.ledger.balances import account_balances
-from ledger_pipeline.ledger.batch_input import file_sha256, read_entries_file
+from ledger_pipeline.ledger.batch_input import file_sha256
 from ledger_pipeline.ledger.money import format_amount
-from ledger_pipeline.ledger.posting import BatchResult, post_batch
+from ledger_pipeline.ledger.posting import BatchResult, post_batch_file
 from ledger_pipeline.ledger.quarantine import list_quarantine, replay_quarantine
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.ledger.transactions import list_transactions
@@ -138,12 +138,10 @@ def post(
     """Validate and post a batch of entries; refused transactions go to quarantine (exit code 1)."""
     target = open_store(store)
     with handled_errors(), progress(not as_json) as bar:
-        task = bar.add_task(f"reading {file.name}", total=3)
-        table_in = read_entries_file(file)
-        bar.update(task, advance=1, description=f"posting {table_in.num_rows:,} entries")
-        result = post_batch(target, table_in, default_ledger=ledger, source=source, actor="cli",
-                            request_hash=file_sha256(file))
-        bar.update(task, advance=2)
+        task = bar.add_task(f"posting {file.name}", total=1)
+        result = post_batch_file(target, file, default_ledger=ledger, source=source, actor="cli",
+                                 request_hash=file_sha256(file))
+        bar.update(task, advance=1)
     emit(result.as_dict(), as_json, lambda _: render_batch(result, f"Posted {file.name}"))
     if result.quarantined or result.reason_counts:
         raise typer.Exit(EXIT_RULE_BROKEN)

@@ -28,13 +28,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import pyarrow as pa
 
 from ledger_pipeline.ledger import staging
-from ledger_pipeline.ledger.batch_input import RECORD_REF_PREFIX
-from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
+from ledger_pipeline.ledger.batch_input import (
+    RECORD_REF_PREFIX,
+    ParquetSource,
+    parquet_source,
+    read_entries_file,
+)
+from ledger_pipeline.ledger.errors import InputError, NotFoundError, RuleViolation
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, Violation, limit_violations_sql, violations_sql
@@ -210,6 +216,21 @@ def _unstage_arrow(conn: Connection) -> None:
         if conn.scalar("SELECT count(*) FROM duckdb_views() WHERE view_name = 'stage_raw' AND temporary"):
             conn.execute("DROP VIEW stage_raw")  # a copy (a table) is emptied by the next reset_staging
         conn.raw.unregister("_stage_in")
+
+
+def _stage(conn: Connection, batch: pa.Table | ParquetSource, *, copy: bool = False) -> None:
+    """Make ``batch`` the ``stage_raw`` relation: an Arrow table (``_stage_arrow``), or on DuckDB a Parquet
+    file that DuckDB reads itself (always a copy into the temporary table). A data page that does not
+    decode is the file's fault: ``InputError`` naming it."""
+    if not isinstance(batch, ParquetSource):
+        _stage_arrow(conn, batch, copy=copy)
+        return
+    import duckdb
+
+    try:
+        conn.execute(f"INSERT INTO stage_raw BY NAME {batch.sql}")
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise InputError(f"{batch.path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
 
 
 def _run_pipeline(
@@ -433,9 +454,9 @@ def _numbered(table: pa.Table) -> pa.Table:
     return table
 
 
-def _stage_and_run(conn: Connection, table: pa.Table, **pipeline: Any) -> BatchResult:
+def _stage_and_run(conn: Connection, batch: pa.Table | ParquetSource, **pipeline: Any) -> BatchResult:
     staging.reset_staging(conn)
-    _stage_arrow(conn, table)
+    _stage(conn, batch)
     with _unstaging(conn):
         return _run_pipeline(conn, action="post_batch", **pipeline)
 
@@ -460,34 +481,36 @@ class PreparedBatch:
     connection's staging tables hold it. ``mark`` was taken before anything the staging depends on was
     read (see ``_post_batch_duckdb``), ``now`` is the batch time the staging used."""
 
-    table: pa.Table
+    batch: pa.Table | ParquetSource
     mark: ChangeMark
     now: datetime
     counts: Mapping[str, ActionCount]
 
 
-def prepare_batch(conn: Connection, table: pa.Table, default_ledger: str,
+def prepare_batch(conn: Connection, batch: pa.Table | ParquetSource, default_ledger: str,
                   since: ChangeMark | None = None) -> PreparedBatch:
-    """Stage ``table`` outside any transaction (DuckDB; see ``_post_batch_duckdb``): each statement commits
-    on its own, so that the next one scans committed rows in parallel. The staging tables are the
-    connection's own; a failure leaves rows in them that the next staging deletes. ``since``: a mark the
-    caller took before it read what ``table`` was made from (by default, one is taken now). The caller holds
-    the store's write lock and posts with ``post_prepared``."""
-    table = _numbered(table)
+    """Stage ``batch`` (an Arrow table of entries, or a Parquet file that DuckDB reads itself) outside any
+    transaction (DuckDB; see ``_post_batch_duckdb``): each statement commits on its own, so that the next
+    one scans committed rows in parallel. The staging tables are the connection's own; a failure leaves rows
+    in them that the next staging deletes. ``since``: a mark the caller took before it read what ``batch``
+    was made from (by default, one is taken now). The caller holds the store's write lock and posts with
+    ``post_prepared``."""
+    if not isinstance(batch, ParquetSource):
+        batch = _numbered(batch)
     mark = since or conn.change_mark()
     now = _now()
     staging.reset_staging(conn)
-    _stage_arrow(conn, table, copy=True)
+    _stage(conn, batch, copy=True)
     try:
         with _overflow_refused():
             counts = _stage_pipeline(conn, default_ledger, now)
     except BaseException:
         _unstage_arrow(conn)  # no transaction is open: this cannot fail for an aborted one
         raise
-    return PreparedBatch(table, mark, now, counts)
+    return PreparedBatch(batch, mark, now, counts)
 
 
-def _post_batch_duckdb(store: Store, table: pa.Table, **pipeline: Any) -> BatchResult:
+def _post_batch_duckdb(store: Store, batch: pa.Table | ParquetSource, **pipeline: Any) -> BatchResult:
     """A bulk post into a DuckDB file, staged outside the writing transaction.
 
     DuckDB scans data written in the still-open transaction on one thread (it is held in
@@ -501,8 +524,9 @@ def _post_batch_duckdb(store: Store, table: pa.Table, **pipeline: Any) -> BatchR
     handed out since staging began was this connection's (``Connection.only_own_changes_since``); if not,
     it stages the batch again inside.
     """
-    with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn):
-        prepared = prepare_batch(conn, table, pipeline["default_ledger"])
+    in_python = not isinstance(batch, ParquetSource)
+    with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn, batch_in_python=in_python):
+        prepared = prepare_batch(conn, batch, pipeline["default_ledger"])
         with conn.transaction():
             return post_prepared(conn, prepared, seq=conn.change_seq(), **pipeline)
 
@@ -514,7 +538,7 @@ def post_prepared(conn: Connection, prepared: PreparedBatch, *, seq: int, **pipe
     ``default_ledger``, ``source``, ``actor``, ``request_hash``."""
     if not conn.only_own_changes_since(prepared.mark, seq):
         _unstage_arrow(conn)
-        return _stage_and_run(conn, prepared.table, seq=seq, **pipeline)
+        return _stage_and_run(conn, prepared.batch, seq=seq, **pipeline)
     with _unstaging(conn):
         return _run_pipeline(conn, action="post_batch", prepared=prepared, seq=seq, **pipeline)
 
@@ -543,17 +567,23 @@ def _check_lines(lines: pa.ChunkedArray) -> None:
         raise ValueError("batch lines must be unique: each one locates a row and numbers its id")
 
 
-DUCKDB_BULK_MEMORY_LIMIT = "768MB"
+DUCKDB_BULK_MEMORY_LIMIT = "768MB"  # the batch is also held in Python, as an Arrow table
+DUCKDB_FILE_BULK_MEMORY_LIMIT = "1200MB"  # DuckDB reads the batch's file itself (``batch_input.ParquetSource``)
 
 
 @contextmanager
-def bulk_memory_limit(conn: Connection) -> Iterator[None]:
+def bulk_memory_limit(conn: Connection, *, batch_in_python: bool = True) -> Iterator[None]:
     """Cap DuckDB's memory while a batch posts into a file-backed store, so that a million-transaction batch
     spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB (the cap counts
     DuckDB's buffer pool only; Python, the Arrow batch and DuckDB's other allocations come on top). The cap is
     ``LEDGER_DUCKDB_BULK_MEMORY_LIMIT`` (DuckDB's syntax, e.g. ``4GB``; ``none`` leaves DuckDB's default of
-    80 % of RAM), ``DUCKDB_BULK_MEMORY_LIMIT`` by default; the previous setting is restored afterwards."""
-    limit = os.environ.get("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", DUCKDB_BULK_MEMORY_LIMIT)
+    80 % of RAM); by default ``DUCKDB_BULK_MEMORY_LIMIT``, or ``DUCKDB_FILE_BULK_MEMORY_LIMIT`` when the
+    batch is not held in Python (``batch_in_python=False``: DuckDB reads it from its file), which leaves
+    DuckDB the ~200 MB of process memory an Arrow batch of a million transactions takes (measured on the
+    benchmark's million transactions: peak RSS 1.18 GB from Arrow at 768 MB, 0.98 GB from the file at
+    768 MB and 1.38 GB at 1200 MB, which is 0.5 s faster). The previous setting is restored afterwards."""
+    default = DUCKDB_BULK_MEMORY_LIMIT if batch_in_python else DUCKDB_FILE_BULK_MEMORY_LIMIT
+    limit = os.environ.get("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", default)
     if conn.is_postgres or limit.lower() == "none" or not conn.scalar(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ):
@@ -572,12 +602,36 @@ def bulk_memory_limit(conn: Connection) -> Iterator[None]:
             pass
 
 
+def post_batch_file(
+    store: Store, path: str | Path, *, default_ledger: str = "main", source: str | None = None,
+    actor: str = "batch", request_hash: str | None = None,
+) -> BatchResult:
+    """Read and post a CSV or Parquet file of entries (``post_batch``). A Parquet file posted into a DuckDB
+    file is read by DuckDB itself (``batch_input.parquet_source``); anything else is read into Arrow first
+    (``batch_input.read_entries_file``). Both give the same rows, lines and errors."""
+    path = Path(path)
+    batch: pa.Table | ParquetSource | None = None
+    if _stages_before_writing(store) and path.suffix.lower() in (".parquet", ".pq"):
+        batch = parquet_source(path)
+    if batch is None:
+        batch = read_entries_file(path)
+    return post_batch(store, batch, default_ledger=default_ledger, source=source, actor=actor,
+                      request_hash=request_hash)
+
+
+def _stages_before_writing(store: Store) -> bool:
+    """A DuckDB file: bulk posts stage before their writing transaction (``_post_batch_duckdb``)."""
+    return not store.is_postgres and store.target != ":memory:"
+
+
 def post_batch(
-    store: Store, table: pa.Table, *, default_ledger: str = "main", source: str | None = None,
+    store: Store, table: pa.Table | ParquetSource, *, default_ledger: str = "main", source: str | None = None,
     actor: str = "batch", request_hash: str | None = None,
 ) -> BatchResult:
     """Validate and post a batch of entries in one database transaction; refused transactions go to
-    quarantine with their reason codes and raw rows. ``table`` comes from ``batch_input.read_entries``.
+    quarantine with their reason codes and raw rows. ``table`` comes from ``batch_input.read_entries_file``
+    (or is a ``batch_input.ParquetSource``, which only a DuckDB file stages as it is; other stores read it
+    into Arrow first).
 
     If a concurrent writer commits one of the batch's external_ids first (PostgreSQL's unique index
     refuses the insert), the whole batch is rolled back and run again: posting is idempotent, so the
@@ -585,8 +639,11 @@ def post_batch(
     """
     pipeline = {"default_ledger": default_ledger, "source": source, "actor": actor, "request_hash": request_hash}
 
+    if isinstance(table, ParquetSource) and not _stages_before_writing(store):
+        table = read_entries_file(table.path)
+
     def attempt() -> BatchResult:
-        if not store.is_postgres and store.target != ":memory:":
+        if _stages_before_writing(store):
             return _post_batch_duckdb(store, table, **pipeline)
         with store.transaction() as conn:
             return post_batch_rows(conn, table, **pipeline)

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ledger_pipeline.ledger.batch_input import normalise_entries, read_entries_file
+from ledger_pipeline.ledger.batch_input import normalise_entries, parquet_source, read_entries_file
 from ledger_pipeline.ledger.errors import InputError
-from ledger_pipeline.ledger.posting import post_batch
+from ledger_pipeline.ledger.posting import post_batch, post_batch_file
 from tests.ledger.conftest import amounts, counts
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "ledger"
@@ -23,8 +23,10 @@ GOOD = ("t1,cash,debit,10.50,2024-01-01T00:00:00Z,first\n"
 
 
 def post_file(store, path):
-    """What ``ledger-pipeline post FILE`` does: read, then post in one transaction."""
-    return post_batch(store, read_entries_file(path))
+    """What ``ledger-pipeline post FILE`` does. A Parquet file posted into a DuckDB store is read by DuckDB
+    itself (``parquet_source``), other files and stores through Arrow (``read_entries_file``): the ``store``
+    fixture runs every test on both."""
+    return post_batch_file(store, path)
 
 
 def assert_refused(store, path, *fragments):
@@ -249,3 +251,75 @@ def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, ch
         after = conn.scalar("SELECT current_setting('memory_limit')")
     assert result.created == 1
     assert seen and seen[0] != before and seen[0].startswith("28") and after == before  # 300 MB = 286.1 MiB
+
+
+def _staged_by_duckdb(path: Path) -> dict[str, list]:
+    import duckdb
+
+    with duckdb.connect() as conn:
+        table = conn.execute(f"SELECT * FROM ({parquet_source(path).sql}) ORDER BY line").to_arrow_table()
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def _staged_by_arrow(path: Path) -> dict[str, list]:
+    table = read_entries_file(path)
+    rows = {name: table.column(name).to_pylist() for name in table.column_names}
+    prefix = table.schema.metadata[b"ledger_pipeline.record_ref_prefix"].decode()
+    rows["record_ref"] = [f"{prefix}{line}" for line in rows["line"]]
+    return rows
+
+
+@pytest.mark.parametrize("effective_at", [
+    pytest.param(pa.array([datetime(2024, 2, 3, 4, 5, 6, 789000), None, datetime(2023, 1, 1)], pa.timestamp("us")),
+                 id="naive-us"),
+    pytest.param(pa.array([datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)] * 3, pa.timestamp("ms", tz="Asia/Tokyo")),
+                 id="zoned-ms"),
+    pytest.param(pa.array(["2024-02-03", "", None]), id="text"),
+])
+def test_parquet_read_by_duckdb_stages_what_arrow_would(tmp_path, effective_at):
+    """Every value DuckDB stages from the file is the text (or time) that ``read_entries_file`` gives:
+    column names in any case, integers and decimals of any scale, text with quotes, nulls."""
+    path = tmp_path / "o'clock.parquet"
+    pq.write_table(pa.table({
+        " External_ID ": ["a", "a", None],
+        "ACCOUNT": ["cash", "revenue", "x"],
+        "direction": ["debit", "credit", "Debit "],
+        "amount": pa.array([Decimal("12.30"), Decimal("-0.5"), None], pa.decimal128(12, 2)),
+        "amount_minor": pa.array([None, 2**62, -7], pa.int64()),
+        "currency": pa.array(["USD", None, "eur"], pa.large_string()),
+        "effective_at": effective_at,
+        "description": ['say "hi"', "", None],
+        "metadata": ['{"k": 1}', None, "{}"],
+        "unrelated": pa.array([1.5, 2.5, 3.5]),  # a float column that is not the batch's is not read
+        "ledgerable_id": pa.array([1, 2, 3], pa.uint8()),
+    }), path)
+    assert parquet_source(path) is not None
+    assert _staged_by_duckdb(path) == _staged_by_arrow(path)
+
+
+@pytest.mark.parametrize("columns", [
+    pytest.param({"effective_at": pa.array([1706933106123456789], pa.timestamp("ns", tz="UTC"))}, id="ns-time"),
+    pytest.param({"effective_at": pa.array([date(2024, 2, 3)], pa.date32())}, id="date"),
+    pytest.param({"account": pa.array(["cash"]).dictionary_encode()}, id="dictionary-text"),
+    pytest.param({"Account": ["cash"]}, id="two-names-one-column"),
+])
+def test_parquet_types_only_arrow_defines_are_read_through_arrow(tmp_path, columns):
+    path = tmp_path / "other.parquet"
+    pq.write_table(pa.table({"external_id": ["a"], "account": ["cash"], "direction": ["debit"],
+                             "amount_minor": [1], **columns}), path)
+    assert parquet_source(path) is None
+
+
+def test_parquet_with_a_page_that_does_not_decode(store, chart, tmp_path):
+    """The footer reads, a data page does not: still an InputError naming the file, nothing written."""
+    good = tmp_path / "good.parquet"
+    n = 20_000
+    pq.write_table(pa.table({"external_id": [f"t{i // 2}" for i in range(n)], "account": ["cash", "revenue"] * (n // 2),
+                             "direction": ["debit", "credit"] * (n // 2), "amount_minor": list(range(n))}),
+                   good, compression="snappy", use_dictionary=False)
+    data = bytearray(good.read_bytes())
+    middle = len(data) // 3
+    data[middle:middle + 64] = b"\xff" * 64
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(bytes(data))
+    assert_refused(store, path, "not a readable Parquet file")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ledger_pipeline.ledger import posting
-from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_batch
+from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_batch, post_batch_file
 from ledger_pipeline.ledger.store import Store
 from tests.ledger.conftest import amounts, batch, invariant_violations, tx
 
@@ -30,7 +32,7 @@ def _spy_restaging(monkeypatch) -> list[int]:
     original = posting._stage_and_run
 
     def spy(conn, table, **pipeline):
-        calls.append(table.num_rows)
+        calls.append(table.num_rows if isinstance(table, pa.Table) else len(pq.read_table(table.path)))
         return original(conn, table, **pipeline)
 
     monkeypatch.setattr(posting, "_stage_and_run", spy)
@@ -46,15 +48,18 @@ def test_an_undisturbed_batch_is_staged_once_outside_the_write(duckdb_store, mon
     assert result.created == 1 and restaged == []
 
 
-def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch):
+@pytest.mark.parametrize("given_as", ["arrow", "parquet file"])
+def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch, tmp_path, given_as):
     """Another connection posts the batch's own external_id, with other content, after the batch was staged
     (it bypasses the write lock: same thread). The batch must notice, stage again and refuse its version as a
-    conflict, instead of creating the transaction a second time (DuckDB has no unique index)."""
+    conflict, instead of creating the transaction a second time (DuckDB has no unique index). A Parquet file
+    that DuckDB reads itself is staged again from the file."""
     from tests.ledger.conftest import create_chart
 
     create_chart(duckdb_store)
     restaged = _spy_restaging(monkeypatch)
     original = posting.prepare_batch
+    original_stage = posting._stage
 
     def prepare_then_intervene(conn, table, default_ledger):
         prepared = original(conn, table, default_ledger)
@@ -63,10 +68,19 @@ def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch):
         return prepared
 
     monkeypatch.setattr(posting, "prepare_batch", prepare_then_intervene)
-    result = post_batch(duckdb_store, batch([
+    rows = batch([
         *tx("a", ("cash", "debit", "1"), ("revenue", "credit", "1")),
         *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2")),
-    ]))
+    ])
+    if given_as == "arrow":
+        result = post_batch(duckdb_store, rows)
+    else:
+        pq.write_table(rows, tmp_path / "batch.parquet")
+        staged_from = []
+        monkeypatch.setattr(posting, "_stage", lambda conn, b, **kw: (staged_from.append(type(b).__name__),
+                                                                      original_stage(conn, b, **kw))[1])
+        result = post_batch_file(duckdb_store, tmp_path / "batch.parquet")
+        assert staged_from == ["ParquetSource", "ParquetSource"]
     with duckdb_store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM ledger_transactions WHERE external_id = 'a'") == 1
     assert (result.created, result.quarantined) == (1, 1)

@@ -21,8 +21,8 @@ import dagster as dg
 
 from ledger_pipeline.defs.ledger.metrics import ledger_table_metadata
 from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource
-from ledger_pipeline.ledger.batch_input import file_sha256, read_entries_file
-from ledger_pipeline.ledger.posting import BatchResult, post_batch
+from ledger_pipeline.ledger.batch_input import file_sha256
+from ledger_pipeline.ledger.posting import BatchResult, post_batch_file
 from ledger_pipeline.store_setup import initialize_store
 
 LEDGER_TABLES = ("ledger_transactions", "ledger_entries", "ledger_account_balances", "quarantine")
@@ -51,9 +51,8 @@ def entry_batch_files(landing: Path) -> list[Path]:
 def post_entry_batches(store, files: list[Path]) -> list[tuple[Path, BatchResult]]:
     results = []
     for path in files:
-        table = read_entries_file(path)
-        results.append((path, post_batch(store, table, source=f"file:{path.name}", actor="dagster",
-                                         request_hash=file_sha256(path))))
+        results.append((path, post_batch_file(store, path, source=f"file:{path.name}", actor="dagster",
+                                              request_hash=file_sha256(path))))
     return results
 
 
