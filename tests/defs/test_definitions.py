@@ -121,3 +121,17 @@ def test_schedules_are_on_in_production_and_stopped_locally(monkeypatch, pipelin
     monkeypatch.setenv("LEDGER_ENV", "production")
     production = defs()
     assert production.resolve_schedule_def("warehouse_sync_every_15_minutes").default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def test_dbt_is_found_when_the_environment_is_not_activated(monkeypatch):
+    """``.venv/bin/ledger-pipeline demo`` without the venv's folder on PATH still finds the venv's dbt."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from ledger_pipeline.defs.reporting.project import dbt_on_path
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert shutil.which("dbt") is None
+    dbt_on_path()
+    assert Path(shutil.which("dbt")).parent == Path(sys.executable).parent

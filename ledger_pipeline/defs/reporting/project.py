@@ -10,6 +10,8 @@ always the project's, and costs nothing when it is current.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 
 from dagster_dbt import DbtProject
@@ -49,9 +51,19 @@ def reporting_project() -> DbtProject:
     return DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
 
 
+def dbt_on_path() -> None:
+    """Make sure ``dbt`` is found: it is installed next to this interpreter, and a console script of a
+    virtual environment run by its path without activating it (``.venv/bin/ledger-pipeline demo``) has
+    that folder missing from ``PATH``, where dagster-dbt looks. Added only when ``dbt`` is not found."""
+    scripts = Path(sys.executable).parent
+    if shutil.which("dbt") is None and (scripts / "dbt").exists():
+        os.environ["PATH"] = os.pathsep.join([str(scripts), os.environ.get("PATH", "")])
+
+
 def prepared_reporting_project() -> DbtProject:
     """The project, with a manifest that matches its files (``dbt parse`` runs first if needed)."""
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    dbt_on_path()
     project = reporting_project()
     ParseWhenStalePreparer().prepare_if_dev(project)
     return project
