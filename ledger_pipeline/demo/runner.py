@@ -27,8 +27,12 @@ from ledger_pipeline.demo.scenario import (
     DEFAULT_SEED,
     ERP_ACCOUNTS,
     EU_IBAN,
+    SELLERS,
     US_BANK_ACCOUNT,
+    US_PAYOUTS_ACCOUNT,
     generate_scenario,
+    seller_bank_account,
+    seller_wallet_account,
 )
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.quarantine import list_quarantine
@@ -38,7 +42,7 @@ from ledger_pipeline.store_setup import initialize_store
 MAIN_JOB = "ledger_pipeline_job"
 #: (internal account, identifier on the statements, currency, bank, linked ledger account)
 BANK_ACCOUNTS = (
-    ("us_payouts", US_BANK_ACCOUNT, "USD", "First Demo Bank", "stripe:payouts_to_bank:USD"),
+    (US_PAYOUTS_ACCOUNT, US_BANK_ACCOUNT, "USD", "First Demo Bank", "stripe:payouts_to_bank:USD"),
     ("eu_payouts", EU_IBAN, "EUR", "Demo Bank Europe", "adyen:payouts_to_bank:EUR"),
 )
 
@@ -114,9 +118,17 @@ def _instance():
 
 
 def setup_chart(store: Store) -> None:
-    """The marketplace's set-up: the ERP's accounts (the processors' come from the ingest mappings) and its
-    bank accounts, linked to the ledger accounts that mirror them so that reconciliation compares them."""
-    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account, link_ledger_account
+    """The marketplace's set-up: the ERP's accounts (the processors' come from the ingest mappings), its
+    bank accounts, linked to the ledger accounts that mirror them so that reconciliation compares them, and
+    its sellers' bank accounts, linked to the sellers' wallets so that a payout's payment order is
+    default-ledgered (debit the wallet, credit the bank account)."""
+    from ledger_pipeline.reconcile.accounts import (
+        EXTERNAL,
+        INTERNAL,
+        ensure_external_account,
+        ensure_internal_account,
+        link_ledger_account,
+    )
 
     initialize_store(store)
     with store.transaction() as conn:
@@ -130,6 +142,14 @@ def setup_chart(store: Store) -> None:
             ensure_account(conn, "main", AccountSpec(name=ledger_account, normal_balance="debit", currency=currency,
                                                      description="Payouts to the bank account"), actor="demo")
             link_ledger_account(conn, ledger_account, INTERNAL, name, actor="demo")
+        for seller in SELLERS:
+            ensure_external_account(conn, seller_bank_account(seller), "USD", party_name=seller, actor="demo")
+            # the wallet as the events mapping defines it (credit-normal: owed to the seller)
+            ensure_account(conn, "main", AccountSpec(name=seller_wallet_account(seller), normal_balance="credit",
+                                                     currency="USD", description="What the product owes each user "
+                                                     "(liability)"), actor="demo")
+            link_ledger_account(conn, seller_wallet_account(seller), EXTERNAL, seller_bank_account(seller),
+                                actor="demo")
 
 
 def _store_summary(store: Store) -> dict[str, Any]:

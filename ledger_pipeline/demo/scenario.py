@@ -9,10 +9,11 @@ own export format, one sub-folder per source (what the landing sensor watches):
                        a dispute, and the payout that settles them all to the bank
 ``adyen/``             an Adyen Settlement Details Report (batch 1): settled payments, a refund, the
                        monthly fee, and the MerchantPayout row (net credits minus net debits of the batch)
-``bank/``              the Stripe payout account's BAI2 file and the Adyen payout account's camt.053
-                       statement, each with its payout line and opening and closing balances
+``bank/``              the Stripe payout account's BAI2 file (the payout in, the seller payouts out) and the
+                       Adyen payout account's camt.053 statement, each with opening and closing balances
 ``events/``            the marketplace's own production events (JSON lines): seller wallet deposits
-``payment_orders/``    payouts to sellers, from the operating account to each seller's bank account
+``payment_orders/``    payouts to sellers, from the Stripe payout bank account to each seller's bank account
+                       (default-ledgered: each debits the seller's wallet and credits the bank account)
 ``entries/``           the ERP's journal export (rent, salaries) in the ledger's batch format
 =====================  =====================================================================================
 
@@ -42,6 +43,18 @@ ADYEN_BATCH = 1
 US_BANK_ACCOUNT = "9876543210"
 US_BANK_ROUTING = "121000248"
 EU_IBAN = "NL91ABNA0417164300"
+#: the internal account (bank account) that Stripe pays out to and that pays the sellers
+US_PAYOUTS_ACCOUNT = "us_payouts"
+
+
+def seller_bank_account(seller: str) -> str:
+    """The external account (the seller's bank account) that a seller payout goes to."""
+    return f"ea_{seller}"
+
+
+def seller_wallet_account(seller: str) -> str:
+    """The ledger account of what the marketplace owes a seller, as the events mapping names it."""
+    return f"events:wallet:{seller}:USD"
 SELLERS = ("s_alpine_crafts", "s_blue_harbor", "s_cedar_goods", "s_delta_design")
 
 _ADYEN_COLUMNS = (
@@ -192,8 +205,8 @@ def _seller_payouts(rng: random.Random) -> list[dict]:
     for i, seller in enumerate(SELLERS, start=1):
         amount = rng.randrange(20_000, 90_000)
         orders.append({"id": f"po_seller_{i:03d}", "type": "ach", "direction": "credit", "amount": amount,
-                       "currency": "USD", "status": "completed", "originating_account_id": "ia_us_operating",
-                       "receiving_account_id": f"ea_{seller}", "effective_date": (START.date() + timedelta(days=6)).isoformat(),
+                       "currency": "USD", "status": "completed", "originating_account_id": US_PAYOUTS_ACCOUNT,
+                       "receiving_account_id": seller_bank_account(seller), "effective_date": (START.date() + timedelta(days=6)).isoformat(),
                        "description": f"Seller payout {seller}", "reference_number": f"SP{i:06d}"})
     return orders
 
@@ -208,11 +221,15 @@ def _payment_orders(orders: list[dict], folder: Path, summary: ScenarioSummary) 
 def _bai2(orders: list[dict], folder: Path, summary: ScenarioSummary, opening: int) -> None:
     day = (START + timedelta(days=6)).date()
     stamp = day.strftime("%y%m%d")
-    details = [("165", summary.stripe_payout_minor, f"STRIPE PAYOUT {STRIPE_PAYOUT_ID}")]
+    # the Stripe payout in (165: preauthorised ACH credit), each seller payout out (495: outgoing transfer)
+    details = [("165", summary.stripe_payout_minor, f"STRIPE PAYOUT {STRIPE_PAYOUT_ID}"),
+               *(("495", o["amount"], f"SELLER PAYOUT {o['reference_number']}") for o in orders)]
     credits = sum(a for code, a, _ in details if code < "400")
     debits = sum(a for code, a, _ in details if code >= "400")
     closing = opening + credits - debits
-    records = [f"03,{US_BANK_ACCOUNT},USD,010,{opening},,,015,{closing},,,100,{credits},{1},,400,{debits},{len(orders)},/"]
+    n_credits = sum(1 for code, _, _ in details if code < "400")
+    records = [f"03,{US_BANK_ACCOUNT},USD,010,{opening},,,015,{closing},,,100,{credits},{n_credits},,"
+               f"400,{debits},{len(details) - n_credits},/"]
     for n, (code, amount, text) in enumerate(details, start=1):
         records.append(f"16,{code},{amount},Z,{stamp}{n:04d},,{text}")
     account_total = opening + closing + credits + debits + sum(a for _, a, _ in details)
