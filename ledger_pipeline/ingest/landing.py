@@ -115,7 +115,7 @@ def _as_map_input(landed: pa.Table) -> pa.Table:
 def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime | None = None,
                    landed: pa.Table | None = None) -> None:
     """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``, from
-    ``ingest_new`` or from ``landed``, the table it returned (``keep=False``), in its order."""
+    ``ingest_new`` or from ``landed``, the table it returned (``keep=False``)."""
     source = "ingest_new ORDER BY ord"
     if landed is not None:
         if conn.is_postgres:
@@ -123,13 +123,17 @@ def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime |
         else:
             conn.raw.register("ingest_landed", in_scan_batches(landed))
         source = "ingest_landed"
-    conn.execute(f"""
-        INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
-                                 raw_json, fields_json, landed_at, batch_id, change_seq)
-        SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
-               fields_json, :now, :batch_id, :seq
-        FROM {source}
-    """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
+    # raw_records' rows are keyed (source, stream, object id, hash) and read by key or in a named order: the
+    # append need not keep its input's order, and then DuckDB writes it on every core (1M Stripe records:
+    # 3.9 s -> 1.9 s, most of it compressing the raw JSON)
+    with conn.unordered_appends():
+        conn.execute(f"""
+            INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
+                                     raw_json, fields_json, landed_at, batch_id, change_seq)
+            SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
+                   fields_json, :now, :batch_id, :seq
+            FROM {source}
+        """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
     if landed is None:
         conn.execute("DROP TABLE IF EXISTS ingest_new")
     elif conn.is_postgres:

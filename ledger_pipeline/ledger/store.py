@@ -208,6 +208,22 @@ class Connection:
         else:
             yield
 
+    @contextmanager
+    def unordered_appends(self) -> Iterator[None]:
+        """DuckDB: inside the block, an ``INSERT ... SELECT`` may append its rows in any order, so that it
+        writes on every core (``preserve_insertion_order = false``); the setting is restored afterwards.
+        Only for tables whose rows nothing reads by their physical order (every reader names its order).
+        PostgreSQL: no effect (it never promises an order)."""
+        if self.is_postgres:
+            yield
+            return
+        previous = self.scalar("SELECT current_setting('preserve_insertion_order')")
+        self.raw.execute("SET preserve_insertion_order = false")
+        try:
+            yield
+        finally:
+            self.raw.execute(f"SET preserve_insertion_order = {'true' if previous else 'false'}")
+
     def change_seq(self) -> int:
         """The change position of the current write, recorded in every row it writes.
 
