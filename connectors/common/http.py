@@ -5,6 +5,7 @@ each connector run builds its own client; tests inject a transport and a no-op `
 
 from __future__ import annotations
 
+import inspect
 import json as jsonlib
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,9 @@ from tenacity import (
 )
 
 from connectors.common.errors import SourceError
+
+#: the first backoff's scale: ``multiplier`` in newer tenacity, which deprecates the older ``initial``
+_BACKOFF_SCALE = "multiplier" if "multiplier" in inspect.signature(wait_exponential_jitter).parameters else "initial"
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 60.0
@@ -116,7 +120,7 @@ class HttpClient:
             header = retry_after_seconds(exc.response.headers.get("Retry-After"), cap=self.max_retry_after)
             if header is not None:
                 return header
-        return wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)(state)
+        return wait_exponential_jitter(**{_BACKOFF_SCALE: self.backoff_initial}, max=self.backoff_max)(state)
 
     def request_json(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                      json: Any = None) -> dict | list:
