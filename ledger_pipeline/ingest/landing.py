@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from connectors.common.records import RECORD_SCHEMA
 from ledger_pipeline.ingest.mapping import MAP_INPUT_COLUMNS
-from ledger_pipeline.ledger.store import Connection, in_scan_batches
+from ledger_pipeline.ledger.store import Connection
 
 _IN_DDL = ("ord BIGINT, source TEXT, stream TEXT, object_id TEXT, cursor_value TEXT, raw_json TEXT, "
            "fields_json TEXT, record_ref TEXT, record_type TEXT")
@@ -54,55 +54,47 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
     records = as_records_table(records)
     ordinal = pa.array(range(records.num_rows), pa.int64())
     incoming = records.add_column(0, "ord", ordinal)
-    if conn.is_postgres:
-        conn.load_arrow("ingest_in", incoming, _IN_DDL)
-    else:  # DuckDB scans the Arrow table in place: no copy of the raw JSON into a temporary table
-        conn.raw.register("ingest_in", in_scan_batches(incoming))
     conn.execute("DROP TABLE IF EXISTS ingest_new")
-    # A record repeated inside the input lands once (its first copy); the (sorting) window that picks the
-    # first copy runs only when some object repeats, which a cheap aggregate tells first (without hashing
-    # the raw JSON: when no object repeats, no version of one can).
-    repeated = conn.scalar(
-        "SELECT count(*) FROM (SELECT 1 FROM ingest_in GROUP BY source, stream, object_id "
-        "HAVING count(*) > 1) d")
-    hashed = "(SELECT i.*, md5(i.raw_json) AS record_hash FROM ingest_in i)"
-    candidates = f"{hashed} c"
-    if repeated:
-        candidates = (f"(SELECT h.*, row_number() OVER (PARTITION BY h.object_id, h.record_hash, h.stream, h.source "
-                      f"ORDER BY h.ord) AS copy_rank FROM {hashed} h) c")
-    new = f"""
-        FROM {candidates}
-        WHERE {"copy_rank = 1 AND " if repeated else ""}NOT EXISTS (
-            SELECT 1 FROM raw_records r
-            WHERE r.object_id = c.object_id AND r.record_hash = c.record_hash AND r.source = c.source
-              AND r.stream = c.stream)"""
-    if not keep:
-        # only the new rows' positions and hashes come back from the store; Arrow picks the rows themselves
-        # (no copy at all when every record is new), instead of the store writing and re-reading the raw JSON
-        found = conn.arrow(f"SELECT ord, record_hash {new} ORDER BY ord")
-        _release_incoming(conn)
-        if found.num_rows == 0:  # (an empty result may carry untyped columns)
-            return _as_map_input(found)
-        rows = incoming if found.num_rows == incoming.num_rows else incoming.take(found.column("ord"))
-        return _as_map_input(rows.append_column("record_hash", found.column("record_hash")).append_column(
-            "quarantine_id", pa.nulls(found.num_rows, pa.string())))
-    conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
-    conn.execute(f"""
-        INSERT INTO ingest_new
-        SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
-               fields_json, ord {new}
-    """)
-    _release_incoming(conn)
-    select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
-    return _as_map_input(
-        conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord"))
-
-
-def _release_incoming(conn: Connection) -> None:
-    if conn.is_postgres:
-        conn.execute("DROP TABLE IF EXISTS ingest_in")
-    else:
-        conn.raw.unregister("ingest_in")
+    # on DuckDB the Arrow table is scanned in place: no copy of the raw JSON into a temporary table
+    with conn.arrow_relation("ingest_in", incoming, _IN_DDL):
+        # A record repeated inside the input lands once (its first copy); the (sorting) window that picks
+        # the first copy runs only when some object repeats, which a cheap aggregate tells first (without
+        # hashing the raw JSON: when no object repeats, no version of one can).
+        repeated = conn.scalar(
+            "SELECT count(*) FROM (SELECT 1 FROM ingest_in GROUP BY source, stream, object_id "
+            "HAVING count(*) > 1) d")
+        hashed = "(SELECT i.*, md5(i.raw_json) AS record_hash FROM ingest_in i)"
+        candidates = f"{hashed} c"
+        if repeated:
+            candidates = (f"(SELECT h.*, row_number() OVER (PARTITION BY h.object_id, h.record_hash, h.stream, "
+                          f"h.source ORDER BY h.ord) AS copy_rank FROM {hashed} h) c")
+        new = f"""
+            FROM {candidates}
+            WHERE {"copy_rank = 1 AND " if repeated else ""}NOT EXISTS (
+                SELECT 1 FROM raw_records r
+                WHERE r.object_id = c.object_id AND r.record_hash = c.record_hash AND r.source = c.source
+                  AND r.stream = c.stream)"""
+        if not keep:
+            # only the new rows' positions and hashes come back from the store; Arrow picks the rows
+            # themselves (no copy at all when every record is new), instead of the store writing and
+            # re-reading the raw JSON
+            found = conn.arrow(f"SELECT ord, record_hash {new} ORDER BY ord")
+        else:
+            conn.execute(f"CREATE TEMPORARY TABLE ingest_new ({_NEW_DDL})")
+            conn.execute(f"""
+                INSERT INTO ingest_new
+                SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
+                       fields_json, ord {new}
+            """)
+    if keep:
+        select = ", ".join(c for c in MAP_INPUT_COLUMNS if c != "quarantine_id")
+        return _as_map_input(
+            conn.arrow(f"SELECT {select}, CAST(NULL AS TEXT) AS quarantine_id FROM ingest_new ORDER BY ord"))
+    if found.num_rows == 0:  # (an empty result may carry untyped columns)
+        return _as_map_input(found)
+    rows = incoming if found.num_rows == incoming.num_rows else incoming.take(found.column("ord"))
+    return _as_map_input(rows.append_column("record_hash", found.column("record_hash")).append_column(
+        "quarantine_id", pa.nulls(found.num_rows, pa.string())))
 
 
 def _as_map_input(landed: pa.Table) -> pa.Table:
@@ -116,30 +108,23 @@ def commit_landing(conn: Connection, *, batch_id: str, seq: int, now: datetime |
                    landed: pa.Table | None = None) -> None:
     """The second half of ``land_records``: append what ``plan_landing`` found to ``raw_records``, from
     ``ingest_new`` or from ``landed``, the table it returned (``keep=False``)."""
-    source = "ingest_new ORDER BY ord"
-    if landed is not None:
-        if conn.is_postgres:
-            conn.load_arrow("ingest_landed", landed, _LANDED_DDL)
-        else:
-            conn.raw.register("ingest_landed", in_scan_batches(landed))
-        source = "ingest_landed"
+    append = """
+        INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
+                                 raw_json, fields_json, landed_at, batch_id, change_seq)
+        SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
+               fields_json, :now, :batch_id, :seq
+        FROM {source}"""
+    params = {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq}
     # raw_records' rows are keyed (source, stream, object id, hash) and read by key or in a named order: the
     # append need not keep its input's order, and then DuckDB writes it on every core (1M Stripe records:
     # 3.9 s -> 1.9 s, most of it compressing the raw JSON)
     with conn.unordered_appends():
-        conn.execute(f"""
-            INSERT INTO raw_records (source, stream, object_id, record_hash, record_type, cursor_value, record_ref,
-                                     raw_json, fields_json, landed_at, batch_id, change_seq)
-            SELECT source, stream, object_id, record_hash, record_type, cursor_value, record_ref, raw_json,
-                   fields_json, :now, :batch_id, :seq
-            FROM {source}
-        """, {"now": now or datetime.now(UTC), "batch_id": batch_id, "seq": seq})
-    if landed is None:
-        conn.execute("DROP TABLE IF EXISTS ingest_new")
-    elif conn.is_postgres:
-        conn.execute("DROP TABLE IF EXISTS ingest_landed")
-    else:
-        conn.raw.unregister("ingest_landed")
+        if landed is None:
+            conn.execute(append.format(source="ingest_new"), params)
+            conn.execute("DROP TABLE IF EXISTS ingest_new")
+            return
+        with conn.arrow_relation("ingest_landed", landed, _LANDED_DDL):
+            conn.execute(append.format(source="ingest_landed"), params)
 
 
 def read_cursor(conn: Connection, source: str, stream: str) -> str | None:

@@ -607,12 +607,10 @@ def post_batch_file(
     actor: str = "batch", request_hash: str | None = None,
 ) -> BatchResult:
     """Read and post a CSV or Parquet file of entries (``post_batch``). A Parquet file posted into a DuckDB
-    file is read by DuckDB itself (``batch_input.parquet_source``); anything else is read into Arrow first
-    (``batch_input.read_entries_file``). Both give the same rows, lines and errors."""
+    file is read by DuckDB itself (``batch_input.parquet_source``; ``post_batch`` decides); anything else is
+    read into Arrow first (``batch_input.read_entries_file``). Both give the same rows, lines and errors."""
     path = Path(path)
-    batch: pa.Table | ParquetSource | None = None
-    if _stages_before_writing(store) and path.suffix.lower() in (".parquet", ".pq"):
-        batch = parquet_source(path)
+    batch = parquet_source(path) if path.suffix.lower() in (".parquet", ".pq") else None
     if batch is None:
         batch = read_entries_file(path)
     return post_batch(store, batch, default_ledger=default_ledger, source=source, actor=actor,

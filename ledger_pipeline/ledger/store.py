@@ -198,6 +198,23 @@ class Connection:
                 copy.write(buffer.getvalue())
 
     @contextmanager
+    def arrow_relation(self, name: str, data: pa.Table, columns_sql: str) -> Iterator[None]:
+        """``data`` readable as ``name`` inside the block, gone after it: on DuckDB the Arrow table itself,
+        scanned in place in ``in_scan_batches`` (no copy), on PostgreSQL a temporary table (``load_arrow``;
+        ``columns_sql`` is its column list)."""
+        if self.is_postgres:
+            self.load_arrow(name, data, columns_sql)
+        else:
+            self.raw.register(name, in_scan_batches(data))
+        try:
+            yield
+        finally:
+            if self.is_postgres:
+                self.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+            else:
+                self.raw.unregister(name)
+
+    @contextmanager
     def pipelined(self) -> Iterator[None]:
         """PostgreSQL: send the block's statements without waiting for each one's result (psycopg's pipeline
         mode; a fetch, or the end of the block, waits for all of them and raises the first error). Only for
