@@ -32,7 +32,6 @@ from ledger_pipeline.demo.scenario import (
     US_PAYOUTS_ACCOUNT,
     generate_scenario,
     seller_bank_account,
-    seller_wallet_account,
 )
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.quarantine import list_quarantine
@@ -117,6 +116,19 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
+def seller_wallet(seller: str) -> AccountSpec:
+    """The ledger account of what the marketplace owes a seller: the events mapping's ``wallets`` account
+    for the seller's deposits (USD), exactly as ingesting them would create it."""
+    from ledger_pipeline.ingest.mapping import load_mapping
+
+    mapping = load_mapping("events.yaml")
+    wallets = mapping.accounts["wallets"]
+    name = wallets.name.replace("{data.user_id}", seller).replace("{currency}", "USD")
+    return AccountSpec(name=name, normal_balance=wallets.normal_balance, currency="USD",
+                       description=wallets.description,
+                       metadata={"source": mapping.source, "chart_key": wallets.key})
+
+
 def setup_chart(store: Store) -> None:
     """The marketplace's set-up: the ERP's accounts (the processors' come from the ingest mappings), its
     bank accounts, linked to the ledger accounts that mirror them so that reconciliation compares them, and
@@ -144,12 +156,9 @@ def setup_chart(store: Store) -> None:
             link_ledger_account(conn, ledger_account, INTERNAL, name, actor="demo")
         for seller in SELLERS:
             ensure_external_account(conn, seller_bank_account(seller), "USD", party_name=seller, actor="demo")
-            # the wallet as the events mapping defines it (credit-normal: owed to the seller)
-            ensure_account(conn, "main", AccountSpec(name=seller_wallet_account(seller), normal_balance="credit",
-                                                     currency="USD", description="What the product owes each user "
-                                                     "(liability)"), actor="demo")
-            link_ledger_account(conn, seller_wallet_account(seller), EXTERNAL, seller_bank_account(seller),
-                                actor="demo")
+            wallet = seller_wallet(seller)
+            ensure_account(conn, "main", wallet, actor="demo")
+            link_ledger_account(conn, wallet.name, EXTERNAL, seller_bank_account(seller), actor="demo")
 
 
 def _store_summary(store: Store) -> dict[str, Any]:

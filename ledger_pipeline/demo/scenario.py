@@ -45,17 +45,12 @@ US_BANK_ROUTING = "121000248"
 EU_IBAN = "NL91ABNA0417164300"
 #: the internal account (bank account) that Stripe pays out to and that pays the sellers
 US_PAYOUTS_ACCOUNT = "us_payouts"
+SELLERS = ("s_alpine_crafts", "s_blue_harbor", "s_cedar_goods", "s_delta_design")
 
 
 def seller_bank_account(seller: str) -> str:
     """The external account (the seller's bank account) that a seller payout goes to."""
     return f"ea_{seller}"
-
-
-def seller_wallet_account(seller: str) -> str:
-    """The ledger account of what the marketplace owes a seller, as the events mapping names it."""
-    return f"events:wallet:{seller}:USD"
-SELLERS = ("s_alpine_crafts", "s_blue_harbor", "s_cedar_goods", "s_delta_design")
 
 _ADYEN_COLUMNS = (
     "Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method",

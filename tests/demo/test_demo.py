@@ -56,13 +56,14 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     ledgered = result.reconciliation["recon/recon_runs"]["payment_orders_ledgered"]
     assert (ledgered["created"], ledgered["refused"]) == (4, 0)
     assert result.reconciliation["recon/recon_matches"]["bank_lines_matched_this_run"] == 6
-    from ledger_pipeline.demo.scenario import SELLERS, seller_wallet_account
+    from ledger_pipeline.demo.runner import seller_wallet
+    from ledger_pipeline.demo.scenario import SELLERS
     from ledger_pipeline.ledger.balances import account_balances
     from ledger_pipeline.ledger.store import Store
 
     with Store(f"duckdb:///{tmp_path / 'ledger.duckdb'}").connect(read_only=True) as conn:
         wallets = {row["account"]: row for row in account_balances(conn) if "wallet" in row["account"]}
-    assert sorted(wallets) == sorted(seller_wallet_account(s) for s in SELLERS)
+    assert sorted(wallets) == sorted(seller_wallet(s).name for s in SELLERS)
     assert all(w["posted_amount"] == 0 and w["posted_debits"] > 0 for w in wallets.values())
     assert result.warehouse_rows["ledger_transactions"] == sum(result.transactions.values())
     assert result.warehouse_rows["ledger_entries"] == result.entries
