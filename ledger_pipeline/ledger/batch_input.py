@@ -184,11 +184,12 @@ def normalise_entries(table: pa.Table, *, source_name: str = "batch", first_line
 
 class ParquetSource(NamedTuple):
     """A Parquet batch that a DuckDB store stages by reading the file itself (see ``parquet_source``):
-    ``sql`` selects the staged columns (``line``, ``record_ref``, ``effective_at_ts`` and the known columns
-    as text) from it."""
+    ``sql`` selects the staged columns (``line``, ``effective_at_ts`` and the known columns as text) from it;
+    a row's ``record_ref`` is ``record_ref_prefix`` followed by its line (built in SQL where it is read)."""
 
     path: Path
     sql: str
+    record_ref_prefix: str
 
 
 def parquet_source(path: str | Path) -> ParquetSource | None:
@@ -214,8 +215,7 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
     if len(names) != len(schema.names) or rows >= 2**32:  # rows: a line numbers its row's id (``ids.py``)
         return None
     line = "(file_row_number + 1)"
-    prefix = (path.name + ":").replace("'", "''")
-    select = [f"{line} AS line", f"'{prefix}' || CAST({line} AS VARCHAR) AS record_ref"]
+    select = [f"{line} AS line"]
     for staged in RAW_COLUMNS:
         if staged not in names:
             continue
@@ -234,4 +234,5 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
         else:
             return None
     source = "'" + str(path.resolve()).replace("'", "''") + "'"
-    return ParquetSource(path, f"SELECT {', '.join(select)} FROM read_parquet({source}, file_row_number = true)")
+    sql = f"SELECT {', '.join(select)} FROM read_parquet({source}, file_row_number = true)"
+    return ParquetSource(path, sql, path.name + ":")

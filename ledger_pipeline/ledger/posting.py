@@ -186,21 +186,18 @@ def _stage_arrow(conn: Connection, table: pa.Table, *, copy: bool = False) -> No
     ``_unstage_arrow`` afterwards."""
     columns = ("line", "record_ref", "quarantine_id", "effective_at_ts", *staging.RAW_COLUMNS)
     present = [c for c in columns if c in table.column_names]
-    derived = {}  # record_ref built in SQL from the prefix ``normalise_entries`` left in the metadata
-    prefix = (table.schema.metadata or {}).get(RECORD_REF_PREFIX)
+    prefix = (table.schema.metadata or {}).get(RECORD_REF_PREFIX)  # left by ``normalise_entries``
     if "record_ref" not in present and prefix is not None:
-        literal = prefix.decode().replace("'", "''")
-        derived["record_ref"] = f"'{literal}' || CAST(line AS TEXT)"
+        staging.stage_record_ref_prefix(conn, prefix.decode())
     if conn.is_postgres:
         conn.load_arrow("stage_raw_in", table.select(present), staging.STAGE_RAW_DDL)
-        targets = ", ".join([*present, *derived])
-        sources = ", ".join([*present, *derived.values()])
-        conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {sources} FROM stage_raw_in")
+        targets = ", ".join(present)
+        conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {targets} FROM stage_raw_in")
         conn.execute("DROP TABLE stage_raw_in")
         return
     conn.raw.register("_stage_in", in_scan_batches(table))
     projection = ", ".join(
-        c if c in present else f"{derived[c]} AS {c}" if c in derived
+        c if c in present
         else f"CAST(NULL AS {'TIMESTAMPTZ' if c == 'effective_at_ts' else 'BIGINT' if c == 'line' else 'TEXT'}) AS {c}"
         for c in columns
     )
@@ -227,6 +224,7 @@ def _stage(conn: Connection, batch: pa.Table | ParquetSource, *, copy: bool = Fa
         return
     import duckdb
 
+    staging.stage_record_ref_prefix(conn, batch.record_ref_prefix)
     try:
         conn.execute(f"INSERT INTO stage_raw BY NAME {batch.sql}")
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:

@@ -23,6 +23,8 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ledger_pipeline.ledger.staging import record_ref_sql
+
 # Stable reason codes; the number is the DESIGN.md rule each belongs to.
 REASON_CODES: dict[str, tuple[int, str]] = {
     "missing_field": (1, "a required field (external_id, account, direction, amount) is empty"),
@@ -71,6 +73,9 @@ class Rule:
     sql: Callable[[], str]
 
 
+_REF = record_ref_sql()  # the entry's reference in error details (built only for the rows that break a rule)
+
+
 def _entry_rule(condition: str, code: str, detail: str) -> str:
     return (
         f"SELECT tx_key, line, '{code}' AS reason_code, {detail} AS detail "
@@ -80,7 +85,7 @@ def _entry_rule(condition: str, code: str, detail: str) -> str:
 
 def required_fields() -> str:
     detail = (
-        "'line ' || CAST(line AS TEXT) || ' (' || record_ref || '): missing ' || concat_ws(', ', "
+        f"'line ' || CAST(line AS TEXT) || ' (' || {_REF} || '): missing ' || concat_ws(', ', "
         "CASE WHEN external_id IS NULL THEN 'external_id' END, CASE WHEN account_ref IS NULL THEN 'account' END, "
         "CASE WHEN direction IS NULL THEN 'direction' END, CASE WHEN amount_text IS NULL THEN 'amount' END)"
     )
@@ -92,7 +97,7 @@ def valid_direction() -> str:
     return _entry_rule(
         "direction IS NOT NULL AND direction NOT IN ('debit', 'credit')",
         "invalid_direction",
-        "record_ref || ': direction ' || direction || ' is not debit or credit'",
+        f"{_REF} || ': direction ' || direction || ' is not debit or credit'",
     )
 
 
@@ -100,7 +105,7 @@ def valid_status() -> str:
     return _entry_rule(
         "status NOT IN ('pending', 'posted', 'archived')",
         "invalid_status",
-        "record_ref || ': status ' || status || ' is not pending, posted or archived'",
+        f"{_REF} || ': status ' || status || ' is not pending, posted or archived'",
     )
 
 
@@ -108,7 +113,7 @@ def valid_effective_at() -> str:
     return _entry_rule(
         "effective_at IS NULL AND NULLIF(trim(effective_at_text), '') IS NOT NULL",
         "invalid_effective_at",
-        "record_ref || ': effective_at ' || COALESCE(effective_at_text, '') || ' is not a timestamp'",
+        f"{_REF} || ': effective_at ' || COALESCE(effective_at_text, '') || ' is not a timestamp'",
     )
 
 
@@ -116,7 +121,7 @@ def ledger_exists() -> str:
     return _entry_rule(
         "ledger_id IS NULL",
         "unknown_ledger",
-        "record_ref || ': ledger ' || ledger_name || ' does not exist'",
+        f"{_REF} || ': ledger ' || ledger_name || ' does not exist'",
     )
 
 
@@ -124,7 +129,7 @@ def account_exists() -> str:
     return _entry_rule(
         "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL",
         "unknown_account",
-        "record_ref || ': account ' || account_ref || ' does not exist in ledger ' || ledger_name",
+        f"{_REF} || ': account ' || account_ref || ' does not exist in ledger ' || ledger_name",
     )
 
 
@@ -132,7 +137,7 @@ def account_open() -> str:
     return _entry_rule(
         "account_archived",
         "archived_account",
-        "record_ref || ': account ' || account_ref || ' is archived'",
+        f"{_REF} || ': account ' || account_ref || ' is archived'",
     )
 
 
@@ -140,7 +145,7 @@ def account_currency() -> str:
     return _entry_rule(
         "ledger_account_id IS NOT NULL AND currency <> account_currency",
         "currency_mismatch",
-        "record_ref || ': currency ' || currency || ' differs from account ' || account_ref "
+        f"{_REF} || ': currency ' || currency || ' differs from account ' || account_ref "
         "|| ' currency ' || account_currency",
     )
 
@@ -148,7 +153,7 @@ def account_currency() -> str:
 def positive_exact_amounts() -> str:
     """Rule 3: ``amount_error`` is computed while staging (see ``staging.PREPARE_ENTRIES``)."""
     return (
-        "SELECT tx_key, line, amount_error AS reason_code, record_ref || ': amount ' || amount_text || CASE "
+        f"SELECT tx_key, line, amount_error AS reason_code, {_REF} || ': amount ' || amount_text || CASE "
         "amount_error WHEN 'excess_precision' THEN ' has more decimal places than ' || account_currency "
         "|| ' allows (' || CAST(exponent AS TEXT) || ')' "
         "WHEN 'non_positive_amount' THEN ' is not positive' "

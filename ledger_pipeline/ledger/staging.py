@@ -43,9 +43,9 @@ STAGE_RAW_DDL = (
 
 _TEMP_TABLES: dict[str, str] = {
     "stage_raw": STAGE_RAW_DDL,
+    "stage_source": "record_ref_prefix TEXT",  # at most one row: see ``record_ref_sql``
     "batch_entries": """line BIGINT, record_ref TEXT, quarantine_id TEXT, tx_key TEXT, external_id TEXT,
-        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_name TEXT,
-        account_currency TEXT, exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
+        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_currency TEXT, exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
         source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT""",
@@ -66,6 +66,23 @@ _TEMP_TABLES: dict[str, str] = {
 #: many writes it truncates them instead, so the deleted rows' pages (temporary tables are never vacuumed)
 #: stay bounded
 TRUNCATE_STAGING_EVERY = 1000
+
+
+def record_ref_sql(row: str = "", ref: str = "record_ref", line: str = "line") -> str:
+    """SQL for a staged row's reference in errors and quarantine: its ``record_ref`` as given, else its line
+    after the batch's prefix (the one row of ``stage_source``: ``<file name>:`` for a file), else after
+    ``record ``. A file's references are not materialised per row (a million-transaction batch staged and
+    copied ~1 s slower with them): only the rows that break a rule or go to quarantine build theirs.
+    ``row``: the alias of the row's relation, if any; ``ref`` and ``line``: its columns of those roles."""
+    p = f"{row}." if row else ""
+    return (f"COALESCE({p}{ref}, COALESCE((SELECT record_ref_prefix FROM stage_source), 'record ') "
+            f"|| CAST({p}{line} AS TEXT))")
+
+
+def stage_record_ref_prefix(conn: Connection, prefix: str | None) -> None:
+    """Name the staged batch's rows that carry no ``record_ref``: ``<prefix><line>`` (``record_ref_sql``)."""
+    if prefix is not None:
+        conn.execute("INSERT INTO stage_source (record_ref_prefix) VALUES (:prefix)", {"prefix": prefix})
 
 
 def reset_staging(conn: Connection, *, new_transaction: bool = False, writer: bool = False) -> None:
@@ -134,7 +151,7 @@ _ACCOUNT_KEYS = """(
 _PREPARE_ENTRIES = rf"""
 INSERT INTO batch_entries
 SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger_id, account_ref,
-       ledger_account_id, account_name, account_currency, exponent, normal_balance, account_archived,
+       ledger_account_id, account_currency, exponent, normal_balance, account_archived,
        direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
        CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
        description, metadata, source, ledgerable_type, ledgerable_id, reverses_id
@@ -166,13 +183,13 @@ FROM (
             END AS digits
         FROM (
             SELECT r.line,
-                COALESCE(r.record_ref, 'record ' || CAST(r.line AS TEXT)) AS record_ref,
-                r.quarantine_id,
-                COALESCE(NULLIF(trim(r.external_id), ''),
-                         '<no external_id at ' || COALESCE(r.record_ref, CAST(r.line AS TEXT)) || '>') AS tx_key,
+                r.record_ref, r.quarantine_id,
+                COALESCE(NULLIF(trim(r.external_id), ''), '<no external_id at ' || COALESCE(r.record_ref,
+                         (SELECT record_ref_prefix FROM stage_source) || CAST(r.line AS TEXT), CAST(r.line AS TEXT))
+                         || '>') AS tx_key,
                 NULLIF(trim(r.external_id), '') AS external_id,
                 r.ledger_name, l.id AS ledger_id, r.account_ref,
-                a.id AS ledger_account_id, a.name AS account_name, a.currency AS account_currency,
+                a.id AS ledger_account_id, a.currency AS account_currency,
                 a.currency_exponent AS exponent, a.normal_balance,
                 (a.archived_at IS NOT NULL) AS account_archived,
                 NULLIF(lower(trim(r.direction)), '') AS direction,
@@ -229,7 +246,7 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS effective_at,
     h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id, h.quarantine_id,
     g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
-    g.n_metadata, g.first_line, h.record_ref AS first_ref,
+    g.n_metadata, g.first_line, h.record_ref AS first_ref,  -- as given, or NULL: see record_ref_sql
     md5(h.ledger_name || '|'
         || CAST(COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS TEXT) || '|'
         || COALESCE(h.description, '') || '|' || h.metadata || '|' || g.entries_signature) AS payload_hash,
@@ -425,7 +442,8 @@ def _raw_payload_sql(conn: Connection) -> str:
     """A JSON array of the raw input rows of each transaction, exactly as given (for quarantine/replay)."""
     columns = ("line", "record_ref", *RAW_COLUMNS)
     pairs = ", ".join(
-        f"'{c}', COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT))" if c == "effective_at" else f"'{c}', r.{c}"
+        f"'{c}', COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT))" if c == "effective_at"
+        else f"'{c}', {record_ref_sql('r')}" if c == "record_ref" else f"'{c}', r.{c}"
         for c in columns
     )
     if conn.is_postgres:
@@ -445,13 +463,13 @@ def quarantine_rejected_sql(conn: Connection) -> str:
 INSERT INTO quarantine (id, batch_id, source, ledger_name, external_id, reason_code, reason, record_ref,
     raw_payload, status, attempts, created_at, change_seq)
 SELECT CAST(gen_random_uuid() AS TEXT), :batch_id, COALESCE(t.source, :source), t.ledger_name, t.external_id,
-       v.reason_code, v.reason, COALESCE(p.first_ref, t.first_ref), p.payload, 'open', 1,
+       v.reason_code, v.reason, p.first_ref, p.payload, 'open', 1,
        CAST(:now AS TIMESTAMPTZ), :seq
 FROM batch_txs t
 JOIN ({violation_summary_sql()}) v ON v.tx_key = t.tx_key
 JOIN (
     SELECT e.tx_key, {_raw_payload_sql(conn)} AS payload,
-           min(CASE WHEN e.line = f.first_line THEN e.record_ref END) AS first_ref
+           min(CASE WHEN e.line = f.first_line THEN {record_ref_sql('e')} END) AS first_ref
     FROM batch_entries e JOIN stage_raw r ON r.line = e.line
     JOIN batch_txs f ON f.tx_key = e.tx_key AND f.action = 'reject' AND f.quarantine_id IS NULL
     GROUP BY e.tx_key

@@ -256,9 +256,12 @@ def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, ch
 def _staged_by_duckdb(path: Path) -> dict[str, list]:
     import duckdb
 
+    source = parquet_source(path)
     with duckdb.connect() as conn:
-        table = conn.execute(f"SELECT * FROM ({parquet_source(path).sql}) ORDER BY line").to_arrow_table()
-    return {name: table.column(name).to_pylist() for name in table.column_names}
+        table = conn.execute(f"SELECT * FROM ({source.sql}) ORDER BY line").to_arrow_table()
+    rows = {name: table.column(name).to_pylist() for name in table.column_names}
+    rows["record_ref"] = [f"{source.record_ref_prefix}{line}" for line in rows["line"]]
+    return rows
 
 
 def _staged_by_arrow(path: Path) -> dict[str, list]:
