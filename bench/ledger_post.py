@@ -6,7 +6,9 @@ One run measures, side by side on the same generated data (``bench.generate``):
   balances and audit included), end to end;
 * ledger-cli (Debian package ``ledger``): ``ledger -f journal balance`` on the same transactions;
 * PostgreSQL: the same bulk post into a fresh database;
-* PostgreSQL: 8 threads, each with its own connection, posting single transactions (``LedgerWriter.post``).
+* PostgreSQL: 8 threads, each with its own connection, posting single transactions (``LedgerWriter.post``);
+* the write floor on each engine (``bench.write_floor``): only the rows the post leaves, written with nothing
+  checked, and each speed target as the seconds it allows beside it.
 
 Each measurement runs in a child process so its peak RSS (``wait4``) is its own. Medians over ``--runs``.
 Usage: ``python -m bench.ledger_post [--n 1000000] [--runs 3]``; ``BENCH_QUICK=1`` uses N = 50,000.
@@ -98,6 +100,26 @@ def worker_bulk(engine: str, parquet: str) -> dict:
             "entries": result.entries_posted, "rss_mb": _self_rss_mb()}
 
 
+def worker_floor(engine: str, parquet: str) -> dict:
+    """``write_floor``: only the rows the bulk post leaves, written into a fresh store set up like its."""
+    from bench.write_floor import write_floor
+    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.store_setup import initialize_store
+
+    if engine == "duckdb":
+        path = OUT / "floor_store.duckdb"
+        for suffix in ("", ".wal"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        url = f"duckdb:///{path}"
+    else:
+        url = _fresh_pg_url()
+    store = Store(url)
+    initialize_store(store)
+    _accounts_setup(store)
+    seconds = write_floor(store, Path(parquet), OUT)
+    return {"seconds": seconds, "rss_mb": _self_rss_mb()}
+
+
 def worker_concurrent(writers: int, per_writer: int) -> dict:
     from bench.generate import bench_accounts
     from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
@@ -149,6 +171,23 @@ def _ledger_cli(journal: Path) -> tuple[float, float]:
     return time.perf_counter() - started, 0.0
 
 
+def _print_floors(results: dict, n: int) -> None:
+    """Each speed target as the seconds it allows, beside the write floor (no implementation that writes
+    these rows can beat the floor on this machine) and the post itself."""
+    print("\n| target | seconds allowed | write floor | post | post / floor |")
+    print("|---|---:|---:|---:|---:|")
+    duck, floor = results["duckdb"]["median_s"], results["duckdb_floor"]["median_s"]
+    allowed = [(f"DuckDB >= {TARGET_DUCKDB_TPS:,} tx/s", n / TARGET_DUCKDB_TPS, floor, duck)]
+    if "ledger_cli" in results:
+        allowed.append((f"DuckDB >= {TARGET_RATIO_VS_LEDGER:.0f}x ledger-cli",
+                        results["ledger_cli"]["median_s"] / TARGET_RATIO_VS_LEDGER, floor, duck))
+    if "postgres_floor" in results:
+        allowed.append((f"PostgreSQL >= {TARGET_PG_BULK_TPS:,} tx/s", n / TARGET_PG_BULK_TPS,
+                        results["postgres_floor"]["seconds"], results["postgres_bulk"]["seconds"]))
+    for name, seconds, floor_s, post_s in allowed:
+        print(f"| {name} | {seconds:.2f} | {floor_s:.2f} | {post_s:.2f} | {post_s / floor_s:.2f}x |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.ledger_post")
     quick = os.environ.get("BENCH_QUICK") == "1"
@@ -171,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         write_ledger_journal(table, journal)
 
     me = [sys.executable, "-m", "bench.ledger_post"]
-    duck, ledger = [], []
+    duck, ledger, duck_floor = [], [], []
     for run in range(args.runs):  # interleaved, so both see the same machine load
         print(f"run {run + 1}/{args.runs}: duckdb bulk post", file=sys.stderr, flush=True)
         data, rss = _run_child([*me, "--worker", "bulk", "duckdb", str(parquet)])
@@ -179,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"duckdb posted {data['created']} of {args.n}", file=sys.stderr)
             return 1
         duck.append((data["seconds"], rss))
+        print(f"run {run + 1}/{args.runs}: duckdb write floor", file=sys.stderr, flush=True)
+        duck_floor.append(_run_child([*me, "--worker", "floor", "duckdb", str(parquet)])[0]["seconds"])
         if shutil.which("ledger"):
             print(f"run {run + 1}/{args.runs}: ledger balance", file=sys.stderr, flush=True)
             ledger.append(_ledger_cli(journal))
@@ -188,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     duck_rss = max(r for _, r in duck)
     results["duckdb"] = {"median_s": duck_s, "tps": args.n / duck_s, "peak_rss_mb": duck_rss}
     rows.append(["ledger-pipeline bulk post, DuckDB", f"{duck_s:.2f}", f"{args.n / duck_s:,.0f}", f"{duck_rss:,.0f}"])
+    floor_s = statistics.median(duck_floor)
+    results["duckdb_floor"] = {"median_s": floor_s, "tps": args.n / floor_s}
+    rows.append(["write floor, DuckDB: the same rows, nothing checked (`bench.write_floor`)", f"{floor_s:.2f}",
+                 f"{args.n / floor_s:,.0f}", ""])
     ok = args.n / duck_s >= TARGET_DUCKDB_TPS and duck_rss <= TARGET_RSS_MB
     if ledger:
         ledger_s = statistics.median(s for s, _ in ledger)
@@ -209,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(["ledger-pipeline bulk post, PostgreSQL", f"{data['seconds']:.2f}",
                      f"{args.n / data['seconds']:,.0f}", f"{rss:,.0f}"])
         ok = ok and args.n / data["seconds"] >= TARGET_PG_BULK_TPS
+        print("postgres write floor", file=sys.stderr, flush=True)
+        pg_floor = _run_child([*me, "--worker", "floor", "postgres", str(parquet)])[0]["seconds"]
+        results["postgres_floor"] = {"seconds": pg_floor, "tps": args.n / pg_floor}
+        rows.append(["write floor, PostgreSQL: the same rows by COPY, nothing checked", f"{pg_floor:.2f}",
+                     f"{args.n / pg_floor:,.0f}", ""])
         print(f"postgres: {args.writers} concurrent single-transaction writers", file=sys.stderr, flush=True)
         data, rss = _run_child([*me, "--worker", "concurrent", str(args.writers), str(args.per_writer)])
         tps = data["created"] / data["seconds"]
@@ -225,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if "ledger_cli" in results:
         print(f"\nDuckDB bulk post vs ledger-cli: {results['ledger_cli']['ratio']:.1f}x faster "
               f"(target >= {TARGET_RATIO_VS_LEDGER:.0f}x)")
+    _print_floors(results, args.n)
     print(f"targets: DuckDB >= {TARGET_DUCKDB_TPS:,} tx/s and <= {TARGET_RSS_MB} MB RSS; PostgreSQL bulk >= "
           f"{TARGET_PG_BULK_TPS:,} tx/s; single >= {TARGET_PG_SINGLE_TPS:,} tx/s -> {'met' if ok else 'NOT met'}")
     (OUT / "ledger_post.json").write_text(json.dumps(results, indent=2))
@@ -236,6 +287,8 @@ if __name__ == "__main__":
         kind = sys.argv[2]
         if kind == "bulk":
             output = worker_bulk(sys.argv[3], sys.argv[4])
+        elif kind == "floor":
+            output = worker_floor(sys.argv[3], sys.argv[4])
         else:
             output = worker_concurrent(int(sys.argv[3]), int(sys.argv[4]))
         print(json.dumps(output))
