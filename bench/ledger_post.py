@@ -78,13 +78,14 @@ def _fresh_pg_url() -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
 
 
-def worker_bulk(engine: str, parquet: str) -> dict:
-    from ledger_pipeline.ledger.posting import post_batch_file
+def _fresh_store(engine: str, name: str):
+    """An initialised store with the benchmark's accounts: a new DuckDB file ``name`` in ``OUT``, or a new
+    PostgreSQL database."""
     from ledger_pipeline.ledger.store import Store
     from ledger_pipeline.store_setup import initialize_store
 
     if engine == "duckdb":
-        path = OUT / "bench_store.duckdb"
+        path = OUT / name
         for suffix in ("", ".wal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         url = f"duckdb:///{path}"
@@ -93,6 +94,13 @@ def worker_bulk(engine: str, parquet: str) -> dict:
     store = Store(url)
     initialize_store(store)
     _accounts_setup(store)
+    return store
+
+
+def worker_bulk(engine: str, parquet: str) -> dict:
+    from ledger_pipeline.ledger.posting import post_batch_file
+
+    store = _fresh_store(engine, "bench_store.duckdb")
     started = time.perf_counter()
     result = post_batch_file(store, parquet, actor="bench")
     seconds = time.perf_counter() - started
@@ -103,32 +111,16 @@ def worker_bulk(engine: str, parquet: str) -> dict:
 def worker_floor(engine: str, parquet: str) -> dict:
     """``write_floor``: only the rows the bulk post leaves, written into a fresh store set up like its."""
     from bench.write_floor import write_floor
-    from ledger_pipeline.ledger.store import Store
-    from ledger_pipeline.store_setup import initialize_store
 
-    if engine == "duckdb":
-        path = OUT / "floor_store.duckdb"
-        for suffix in ("", ".wal"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        url = f"duckdb:///{path}"
-    else:
-        url = _fresh_pg_url()
-    store = Store(url)
-    initialize_store(store)
-    _accounts_setup(store)
-    seconds = write_floor(store, Path(parquet), OUT)
+    seconds = write_floor(_fresh_store(engine, "floor_store.duckdb"), Path(parquet), OUT)
     return {"seconds": seconds, "rss_mb": _self_rss_mb()}
 
 
 def worker_concurrent(writers: int, per_writer: int) -> dict:
     from bench.generate import bench_accounts
     from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
-    from ledger_pipeline.ledger.store import Store
-    from ledger_pipeline.store_setup import initialize_store
 
-    store = Store(_fresh_pg_url())
-    initialize_store(store)
-    _accounts_setup(store)
+    store = _fresh_store("postgres", "")
     accounts = [a for a in bench_accounts() if a.currency == "USD"]
     errors: list[BaseException] = []
 
