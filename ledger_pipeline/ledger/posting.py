@@ -498,10 +498,13 @@ def prepare_batch(conn: Connection, batch: pa.Table | ParquetSource, default_led
     mark = since or conn.change_mark()
     now = _now()
     staging.reset_staging(conn)
-    _stage(conn, batch, copy=True)
     try:
-        with _overflow_refused():
-            counts = _stage_pipeline(conn, default_ledger, now)
+        # the staging tables are read in no physical order (their readers join, group or sort), so DuckDB
+        # may append to them on every core
+        with conn.unordered_appends():
+            _stage(conn, batch, copy=True)
+            with _overflow_refused():
+                counts = _stage_pipeline(conn, default_ledger, now)
     except BaseException:
         _unstage_arrow(conn)  # no transaction is open: this cannot fail for an aborted one
         raise
