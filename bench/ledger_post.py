@@ -78,14 +78,14 @@ def _fresh_pg_url() -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
 
 
-def _fresh_store(engine: str, name: str):
-    """An initialised store with the benchmark's accounts: a new DuckDB file ``name`` in ``OUT``, or a new
-    PostgreSQL database."""
+def _fresh_store(engine: str, duckdb_file: str = "bench_store.duckdb"):
+    """An initialised store with the benchmark's accounts: a new DuckDB file ``duckdb_file`` in ``OUT``, or a
+    new PostgreSQL database."""
     from ledger_pipeline.ledger.store import Store
     from ledger_pipeline.store_setup import initialize_store
 
     if engine == "duckdb":
-        path = OUT / name
+        path = OUT / duckdb_file
         for suffix in ("", ".wal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         url = f"duckdb:///{path}"
@@ -100,7 +100,7 @@ def _fresh_store(engine: str, name: str):
 def worker_bulk(engine: str, parquet: str) -> dict:
     from ledger_pipeline.ledger.posting import post_batch_file
 
-    store = _fresh_store(engine, "bench_store.duckdb")
+    store = _fresh_store(engine)
     started = time.perf_counter()
     result = post_batch_file(store, parquet, actor="bench")
     seconds = time.perf_counter() - started
@@ -120,7 +120,7 @@ def worker_concurrent(writers: int, per_writer: int) -> dict:
     from bench.generate import bench_accounts
     from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
 
-    store = _fresh_store("postgres", "")
+    store = _fresh_store("postgres")
     accounts = [a for a in bench_accounts() if a.currency == "USD"]
     errors: list[BaseException] = []
 

@@ -18,18 +18,29 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.store import Store
 
 
-def _rows_sql(parquet: Path, kind: str, ledger_id: str, seq: int, prefixes: tuple[str, str]) -> str:
+class _Batch(NamedTuple):
+    """What the rows of one floor write share, as one post's rows do: ledger, change position, time, and the
+    id prefixes of its transactions and entries."""
+
+    ledger_id: str
+    seq: int
+    now: str
+    tx_prefix: str
+    entry_prefix: str
+
+
+def _rows_sql(parquet: Path, kind: str, b: _Batch) -> str:
     """The rows the post of ``parquet`` writes into ``ledger_transactions`` (``kind`` ``transactions``) or
     ``ledger_entries`` (``entries``), in their table's column order. Accounts come from ``accounts``
-    (name, id); time-ordered ids as ``ids.id_sql`` makes them, from ``prefixes`` (transactions', entries')."""
+    (name, id); time-ordered ids as ``ids.id_sql`` makes them."""
     path = "'" + str(parquet.resolve()).replace("'", "''") + "'"
-    now = datetime.now(UTC).isoformat()
-    tx_prefix, entry_prefix = prefixes
+    ledger_id, seq, now, tx_prefix, entry_prefix = b
     batch = f"""
         WITH e AS (SELECT file_row_number + 1 AS line, * FROM read_parquet({path}, file_row_number = true)),
         tx AS (SELECT external_id, min(line) AS first_line, min(effective_at) AS effective_at FROM e
@@ -50,27 +61,27 @@ def _rows_sql(parquet: Path, kind: str, ledger_id: str, seq: int, prefixes: tupl
 def write_floor(store: Store, parquet: Path, work_dir: Path) -> float:
     """Seconds to write the rows a post of ``parquet`` (the benchmark's file: ``external_id``, ``account``,
     ``direction``, ``amount_minor``, ``currency``, ``effective_at``) leaves, into ``store``'s ledger
-    ``main``, whose accounts must exist."""
+    ``main``, whose accounts must exist. A benchmark tool: a file of another shape fails with DuckDB's
+    binder error naming the missing column, and nothing is written."""
     import duckdb
 
     with store.connect() as conn:
         ledger_id = conn.scalar("SELECT id FROM ledgers WHERE name = 'main'")
         accounts = conn.arrow("SELECT name, id FROM ledger_accounts WHERE ledger_id = :l", {"l": ledger_id})
-        seq = conn.change_seq()
-    prefixes = (id_prefix(), id_prefix())
+        batch = _Batch(ledger_id, conn.change_seq(), datetime.now(UTC).isoformat(), id_prefix(), id_prefix())
     if not store.is_postgres:
         with store.connect() as conn:
             conn.raw.register("accounts", accounts)
             started = time.perf_counter()
             with conn.transaction():
                 for table, kind in (("ledger_transactions", "transactions"), ("ledger_entries", "entries")):
-                    conn.execute(f"INSERT INTO {table} {_rows_sql(parquet, kind, ledger_id, seq, prefixes)}")
+                    conn.execute(f"INSERT INTO {table} {_rows_sql(parquet, kind, batch)}")
             return time.perf_counter() - started
     files = {table: work_dir / f"floor_{table}.csv" for table in ("ledger_transactions", "ledger_entries")}
     with duckdb.connect() as render:
         render.register("accounts", accounts)
         for path, kind in zip(files.values(), ("transactions", "entries"), strict=True):
-            render.execute(f"COPY ({_rows_sql(parquet, kind, ledger_id, seq, prefixes)}) TO '{path}' (HEADER false)")
+            render.execute(f"COPY ({_rows_sql(parquet, kind, batch)}) TO '{path}' (HEADER false)")
     try:
         with store.connect() as conn:
             started = time.perf_counter()

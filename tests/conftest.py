@@ -7,8 +7,10 @@ fails loudly (it is not skipped), unless ``LEDGER_TEST_SKIP_POSTGRES=1`` is set 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,16 +36,25 @@ def _pg_admin():
         pytest.fail(f"PostgreSQL is required at {PG_URL} and could not be reached: {exc}", pytrace=False)
 
 
-@pytest.fixture
-def pg_schema_url():
+@contextlib.contextmanager
+def pg_schema() -> Iterator[str]:
     """A PostgreSQL store URL on a fresh schema of its own; the schema is dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with _pg_admin() as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in PG_URL else "?"
-    yield f"{PG_URL}{sep}schema={schema}"
-    with _pg_admin() as admin:
-        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    try:
+        yield f"{PG_URL}{sep}schema={schema}"
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_schema_url():
+    """``pg_schema`` as a fixture."""
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -45,7 +45,8 @@ _TEMP_TABLES: dict[str, str] = {
     "stage_raw": STAGE_RAW_DDL,
     "stage_source": "record_ref_prefix TEXT",  # at most one row: see ``record_ref_sql``
     "batch_entries": """line BIGINT, record_ref TEXT, quarantine_id TEXT, tx_key TEXT, external_id TEXT,
-        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_currency TEXT, exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
+        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_currency TEXT,
+        exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
         source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT""",
@@ -68,15 +69,15 @@ _TEMP_TABLES: dict[str, str] = {
 TRUNCATE_STAGING_EVERY = 1000
 
 
-def record_ref_sql(row: str = "", ref: str = "record_ref", line: str = "line") -> str:
+def record_ref_sql(row: str = "", *, default_prefix: str = "record ") -> str:
     """SQL for a staged row's reference in errors and quarantine: its ``record_ref`` as given, else its line
     after the batch's prefix (the one row of ``stage_source``: ``<file name>:`` for a file), else after
-    ``record ``. A file's references are not materialised per row (a million-transaction batch staged and
-    copied ~1 s slower with them): only the rows that break a rule or go to quarantine build theirs.
-    ``row``: the alias of the row's relation, if any; ``ref`` and ``line``: its columns of those roles."""
+    ``default_prefix``. A file's references are not materialised per row (a million-transaction batch staged
+    and copied ~1 s slower with them): only the rows that break a rule or go to quarantine build theirs.
+    ``row``: the alias of the row's relation (with ``record_ref`` and ``line`` columns), if any."""
     p = f"{row}." if row else ""
-    return (f"COALESCE({p}{ref}, COALESCE((SELECT record_ref_prefix FROM stage_source), 'record ') "
-            f"|| CAST({p}{line} AS TEXT))")
+    return (f"COALESCE({p}record_ref, COALESCE((SELECT record_ref_prefix FROM stage_source), '{default_prefix}') "
+            f"|| CAST({p}line AS TEXT))")
 
 
 def stage_record_ref_prefix(conn: Connection, prefix: str | None) -> None:
@@ -184,9 +185,8 @@ FROM (
         FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
-                COALESCE(NULLIF(trim(r.external_id), ''), '<no external_id at ' || COALESCE(r.record_ref,
-                         (SELECT record_ref_prefix FROM stage_source) || CAST(r.line AS TEXT), CAST(r.line AS TEXT))
-                         || '>') AS tx_key,
+                COALESCE(NULLIF(trim(r.external_id), ''),
+                         '<no external_id at ' || {record_ref_sql('r', default_prefix='')} || '>') AS tx_key,
                 NULLIF(trim(r.external_id), '') AS external_id,
                 r.ledger_name, l.id AS ledger_id, r.account_ref,
                 a.id AS ledger_account_id, a.currency AS account_currency,

@@ -228,6 +228,27 @@ def test_parquet_refusal_names_the_file_and_row_in_quarantine(store, chart, tmp_
         assert conn.all("SELECT record_ref, reason_code FROM quarantine") == [("it's.parquet:3", "unknown_account")]
 
 
+@pytest.mark.parametrize(("suffix", "line"), [("parquet", 3), ("csv", 4)])  # a CSV's line counts its header
+def test_a_row_without_external_id_is_named_by_its_file_and_row(store, chart, tmp_path, suffix, line):
+    """Such a row is a transaction of its own whose key names the file and row (``record_ref_sql``), in the
+    violation and in quarantine, however the file is read."""
+    path = tmp_path / f"rows.{suffix}"
+    table = pa.table({"external_id": ["ok", "ok", None], "account": ["cash", "revenue", "cash"],
+                      "direction": ["debit", "credit", "debit"], "amount_minor": pa.array([7, 7, 7], pa.int64())})
+    if suffix == "parquet":
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    result = post_file(store, path)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert {(v.tx_key, v.reason_code) for v in result.violations} >= {
+        (f"<no external_id at rows.{suffix}:{line}>", "missing_field")}
+    with store.connect() as conn:
+        assert conn.all("SELECT record_ref, reason_code FROM quarantine") == [(f"rows.{suffix}:{line}", "missing_field")]
+
+
 def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, chart, monkeypatch):
     from ledger_pipeline.ledger import posting
 

@@ -3,7 +3,7 @@ leaves, and only those: otherwise the floor it prints beside the post would not 
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 
 import pytest
 
@@ -13,7 +13,7 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.posting import post_batch_file
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
-from tests.conftest import PG_URL, _pg_admin
+from tests.conftest import pg_schema
 
 _SHAPE = """
 SELECT (SELECT count(*) FROM ledger_transactions), (SELECT count(DISTINCT id) FROM ledger_transactions),
@@ -42,21 +42,10 @@ def _with_accounts(store: Store) -> Store:
 @pytest.fixture
 def twin(store, tmp_path):
     """A second empty store on the same engine as ``store``, for the floor to write into."""
-    if not store.is_postgres:
-        twin = Store(f"duckdb:///{tmp_path / 'floor.duckdb'}")
+    with pg_schema() if store.is_postgres else contextlib.nullcontext(f"duckdb:///{tmp_path / 'floor.duckdb'}") as url:
+        twin = Store(url)
         initialize_store(twin)
         yield twin
-        return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        twin = Store(f"{PG_URL}{'&' if '?' in PG_URL else '?'}schema={schema}")
-        initialize_store(twin)
-        yield twin
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_the_floor_writes_the_rows_a_post_leaves(store, twin, tmp_path):
