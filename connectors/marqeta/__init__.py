@@ -4,7 +4,7 @@ chargebacks) from ``GET /transactions`` and from ``transactions`` webhooks.
 Every Marqeta transaction is its own object linked to the original authorisation by
 ``preceding_related_transaction_token``. Authorisation events adjust a *hold* (a pending ledger
 transaction, versioned as the held amount changes); clearings, refunds and chargebacks post. See
-``docs/connectors-2.md``.
+``docs/connectors-erp-cards-lending-billing.md``.
 """
 
 from __future__ import annotations
