@@ -48,7 +48,8 @@ def parse_statement(path: str | Path, format: str | None = None, **options: Any)
         path: the file.
         format: ``bai2`` | ``camt053`` | ``ofx`` | ``csv``; detected from the content when omitted.
         options: format options: CSV column mapping (see ``csv_statement``) or ``csv_mapping={...}``;
-            BAI2 ``verify=False`` to accept wrong control totals; ``encoding``.
+            BAI2 ``verify=False`` to accept wrong control totals (reported in ``Statement.warnings``);
+            OFX ``currency=`` for files without a ``CURDEF``; ``encoding``.
     """
     path = Path(path)
     kind = format or detect_format(path)
@@ -57,7 +58,7 @@ def parse_statement(path: str | Path, format: str | None = None, **options: Any)
     if kind in ("camt053", "camt052", "camt054", "camt"):
         return parse_camt(path)
     if kind in ("ofx", "qfx"):
-        return parse_ofx(path)
+        return parse_ofx(path, **{k: v for k, v in options.items() if k in ("currency", "encoding")})
     if kind == "csv":
         return parse_csv_statement(path, options.pop("csv_mapping", None), **options)
     raise ValueError(f"unknown statement format {kind!r}; expected one of {', '.join(FORMATS)}")
