@@ -39,8 +39,9 @@ def parse_csv_statement(path: str | Path, mapping: Mapping[str, Any] | None = No
     path = Path(path)
     m = {**(mapping or {}), **options}
     if "date" not in m or not ("amount" in m or ("debit" in m and "credit" in m)):
-        raise ValueError("a CSV statement needs a column mapping with 'date' and either 'amount' or "
-                         "'debit' and 'credit' (e.g. --option date=Date --option amount=Amount)")
+        raise ParseError(path, None, "read as a CSV statement, which needs a column mapping with 'date' and "
+                                     "either 'amount' or 'debit' and 'credit' (e.g. --option date=Date "
+                                     "--option amount=Amount); pass format= if it is another format")
     thousands = m.get("thousands", "," if m.get("decimal", ".") == "." else ".")
     fmt = NumberFormat(m.get("decimal", "."), thousands or None)
     required = tuple(m[k] for k in ("date", "amount", "debit", "credit", "account", "currency", "balance")
