@@ -105,6 +105,12 @@ def statement_records(stmt: Statement) -> list[RawRecord]:
     reports: dict[str, int] = {}
     for account in stmt.accounts:
         raw = _jsonable(asdict(account))
+        # a control of the file's own that failed flags the balance record (kept, not dropped); a warning
+        # of no account (a BAI2 group or file trailer) flags every account
+        warnings = [f"{w.code}: {w.message}" for w in stmt.warnings
+                    if w.account_id is None or (w.account_id == account.account_id
+                                                and w.date in (None, account.date))]
+        extra = {"warnings": warnings} if warnings else {}
         # a file may report the same account and date twice (two statements, two 03 records)
         key = f"{account.account_id}:{account.currency}:{account.date.isoformat()}"
         reports[key] = reports.get(key, 0) + 1
@@ -112,7 +118,7 @@ def statement_records(stmt: Statement) -> list[RawRecord]:
             source="bank", stream="statement_balances",
             object_id=key if reports[key] == 1 else f"{key}:{reports[key]}",
             cursor_value=account.date.isoformat(), raw=raw,
-            fields={**raw, "type": "statement_balance", "format": stmt.format}, record_ref=stmt.path))
+            fields={**raw, "type": "statement_balance", "format": stmt.format, **extra}, record_ref=stmt.path))
     return records
 
 
