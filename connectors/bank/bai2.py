@@ -139,7 +139,12 @@ def _summary_groups(path: Path, line: int, records: list[list[str]]) -> list[tup
                 continue
             if not type_code.isdigit():
                 raise ParseError(path, line, f"summary type code {type_code!r} is not a number")
-            nxt = _funds_extra(path, line, fields, i + 3) if len(group) == 4 else i + 4
+            try:
+                nxt = _funds_extra(path, line, fields, i + 3) if len(group) == 4 else i + 4
+            except ParseError:
+                if last:
+                    raise
+                nxt = len(fields) + 1  # a D funds type whose count is in the next 88
             if nxt > len(fields) and not last:
                 carry = fields[i:]  # the group continues in the next 88
                 break

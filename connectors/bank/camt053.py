@@ -80,6 +80,9 @@ def _local_date(path: Path, where: str, text: str, offset: timedelta | None, day
     the statement's own offset (the first offset its timestamps give); when the statement gives none but
     covers a single day, an instant within a day of it is dated by that day, else by its UTC date."""
     m = _DATE_TIME.match(text)
+    zoned_date = re.match(r"^(\d{4}-\d{2}-\d{2})(?:Z|[+-]\d{2}:\d{2})$", text)
+    if zoned_date:  # an xs:date with a zone is still that calendar date
+        m = _DATE_TIME.match(zoned_date.group(1))
     if not m:
         raise ParseError(path, where, f"date {text!r} is not an ISO 8601 date or date-time")
     try:

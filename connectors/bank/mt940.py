@@ -43,7 +43,7 @@ _TAG = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
 _BALANCE = re.compile(r"^(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)$")
 _LINE = re.compile(
     r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>R?[CD])(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
-    r"(?P<type>[A-Z][A-Z0-9]{3})(?P<custref>(?:(?!//).){0,16})(?://(?P<bankref>.*))?$")
+    r"(?P<type>[A-Z][A-Z0-9]{3})(?P<custref>(?:(?!//).)*)(?://(?P<bankref>.*))?$")
 _COUNT_SUM = re.compile(r"^(?P<count>\d{1,5})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)$")
 _AMOUNT = re.compile(r"^\d{1,15},\d*$")
 # Dutch banks' structured :86: tags (ABN AMRO, ING, Rabobank, SNS/ASN, Triodos)

@@ -53,3 +53,16 @@ def test_wrong_trailers_are_errors_or_named_warnings(tmp_path):
     assert stmt.summary()["warnings"][0]["code"] == "control_total_mismatch"
     counts = _write(tmp_path, SVB.replace("98,3970588,1,7/", "98,3970588,1,8/"), "counts.bai2")
     assert [w.code for w in parse_statement(counts, verify=False).warnings] == ["record_count_mismatch"]
+
+
+def test_summary_group_cut_by_an_88_keeps_its_place(tmp_path):
+    text = SVB.replace("03,3300123456,USD,,,/\n88,100,490196,1,,400,000,0,/\n88,010,1250000,,,015,1740196,,/",
+                       "03,3300123456,USD,010,1250000,,,100/\n88,490196,1,D,2,0,400000,1,90196,400/\n"
+                       "88,000,0,,015,1740196,,/")
+    split_d = text.replace("88,490196,1,D,2,0,400000,1,90196,400/", "88,490196,1,D/\n88,2,0,400000,1,90196,400/")
+    split_d = split_d.replace("49,3970588,5/", "49,3970588,6/").replace("98,3970588,1,7/", "98,3970588,1,8/")
+    split_d = split_d.replace("99,3970588,1,9/", "99,3970588,1,10/")
+    for name, body in (("cut.bai2", text), ("cut_d.bai2", split_d)):
+        stmt = parse_statement(_write(tmp_path, body, name))
+        assert (stmt.accounts[0].opening_balance, stmt.accounts[0].closing_balance) == (1250000, 1740196)
+        assert stmt.warnings == [] and stmt.lines[0].amount_minor == 490196

@@ -27,3 +27,19 @@ def test_balance_record_of_a_flagged_statement_carries_the_warning(tmp_path):
     path.write_text(CSV.format(last="110.25"))
     records = parse_file(path, date="Date", amount="Amount", balance="Balance", currency_code="EUR")
     assert all("warnings" not in r.fields for r in records)
+
+
+def test_parse_json_reports_named_warnings(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ledger_pipeline.cli import app
+
+    path = tmp_path / "export.csv"
+    path.write_text(CSV.format(last="110.00"))
+    result = CliRunner().invoke(app, ["parse", "bank", str(path), "--json", "-o", "date=Date", "-o", "amount=Amount",
+                                      "-o", "balance=Balance", "-o", "currency_code=EUR"])
+    assert result.exit_code == 0, result.output
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert (warning["code"], warning["account_id"], warning["location"]) == ("balance_mismatch", "export", "line 4")
