@@ -5,14 +5,19 @@ from __future__ import annotations
 from tests.differential.model import Account, decimal_text
 
 
-def bai2(accounts: list[Account], *, funds: list[str], split_text: list[bool], newline: str) -> str:
+def bai2(accounts: list[Account], *, funds: list[str], split_text: list[bool], newline: str,
+         split_summary: bool = False) -> str:
     day = accounts[0].day
     records = [f"01,BANKSENDER,ACMECORP,{day:%y%m%d},0600,{len(accounts)},,,2/",
                f"02,ACMECORP,BANKSENDER,1,{day:%y%m%d},2359,USD,2/"]
     group_total = 0
     for i, acct in enumerate(accounts):
         start = len(records)
-        records.append(f"03,{acct.account_id},{acct.currency},010,{acct.opening},,,015,{acct.closing},,/")
+        if split_summary:  # a summary group cut by the record's end and continued in an 88
+            records.append(f"03,{acct.account_id},{acct.currency},010,{acct.opening}/")
+            records.append(f"88,,,015,{acct.closing},,/")
+        else:
+            records.append(f"03,{acct.account_id},{acct.currency},010,{acct.opening},,,015,{acct.closing},,/")
         total = acct.opening + acct.closing
         for j, line in enumerate(acct.lines):
             code = "195" if line.amount > 0 else "495"
@@ -31,9 +36,9 @@ def bai2(accounts: list[Account], *, funds: list[str], split_text: list[bool], n
     return newline.join(records) + newline
 
 
-def ofx(accounts: list[Account], *, xml: bool, charset: str, newline: str) -> str:
+def ofx(accounts: list[Account], *, xml: bool, charset: str, newline: str, close_leaves: bool = False) -> str:
     def leaf(tag: str, value: str) -> str:
-        return f"<{tag}>{value}</{tag}>" if xml else f"<{tag}>{value}"
+        return f"<{tag}>{value}</{tag}>" if xml or close_leaves else f"<{tag}>{value}"
 
     day = accounts[0].day
     parts = []

@@ -56,9 +56,9 @@ def _generated(accts: list[Account], with_opening: bool = True):
 @seed(SEED)
 @RUNS
 @given(accts=accounts(), funds=st.lists(st.sampled_from(["Z", "0", "1", "2"]), min_size=1, max_size=3),
-       split=st.lists(st.booleans(), min_size=1, max_size=3), newline=NEWLINES)
-def test_bai2_agrees_with_the_bai2_library(accts, funds, split, newline):
-    text = render.bai2(accts, funds=funds, split_text=split, newline=newline)
+       split=st.lists(st.booleans(), min_size=1, max_size=3), split_summary=st.booleans(), newline=NEWLINES)
+def test_bai2_agrees_with_the_bai2_library(accts, funds, split, split_summary, newline):
+    text = render.bai2(accts, funds=funds, split_text=split, newline=newline, split_summary=split_summary)
     path = _write("statement.bai2", text.encode("latin-1"))
     stmt, sums, balances = _ours(path, "bai2")
     assert stmt.warnings == []
@@ -96,9 +96,9 @@ def _ofxtools(path: Path):
 @seed(SEED)
 @RUNS
 @given(accts=accounts(currencies=("USD", "EUR", "GBP", "JPY", "CHF")),
-       charset=st.sampled_from(["1252", "ISO-8859-1", "8859-1"]), newline=NEWLINES)
-def test_ofx_sgml_agrees_with_ofxtools(accts, charset, newline):
-    text = render.ofx(accts, xml=False, charset=charset, newline=newline)
+       charset=st.sampled_from(["1252", "ISO-8859-1", "8859-1"]), close_leaves=st.booleans(), newline=NEWLINES)
+def test_ofx_sgml_agrees_with_ofxtools(accts, charset, close_leaves, newline):
+    text = render.ofx(accts, xml=False, charset=charset, newline=newline, close_leaves=close_leaves)
     path = _write("statement.ofx", text.encode("cp1252" if charset == "1252" else "latin-1"))
     stmt, sums, balances = _ours(path, "ofx")
     assert stmt.warnings == []
