@@ -81,7 +81,7 @@ def parse_statement(path: str | Path, format: str | None = None, **options: Any)
         return parse_mt940(path, **{k: v for k, v in options.items() if k == "encoding"})
     if kind == "csv":
         return parse_csv_statement(path, options.pop("csv_mapping", None), **options)
-    raise ValueError(f"unknown statement format {kind!r}; expected one of {', '.join(FORMATS)}")
+    raise ValueError(f"{path}: unknown statement format {kind!r}; expected one of {', '.join(FORMATS)}")
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:

@@ -108,9 +108,13 @@ def _encoding(path: Path, raw: bytes) -> str:
     return "cp1252"
 
 
-def _without_comments(text: str) -> str:
-    """``<!-- ... -->`` comments removed (their newlines kept, so line numbers stay right)."""
-    return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+def _without_comments(path: Path, text: str) -> str:
+    """``<!-- ... -->`` comments removed (their newlines kept, so line numbers stay right); a comment
+    that is never closed would hide or expose data by guesswork, so it is an error."""
+    text = _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    if "<!--" in text:
+        raise ParseError(path, text[: text.find("<!--")].count("\n") + 1, "comment <!-- is never closed (-->)")
+    return text
 
 
 def _tree(path: Path, text: str) -> _Node:
@@ -179,7 +183,7 @@ def parse_ofx(path: str | Path, *, currency: str | None = None, encoding: str | 
     overrides the header's."""
     path = Path(path)
     raw = path.read_bytes()
-    text = _without_comments(read_text(path, encoding or _encoding(path, raw)))
+    text = _without_comments(path, read_text(path, encoding or _encoding(path, raw)))
     root = _tree(path, text)
     statements = list(root.iter("STMTRS")) + list(root.iter("CCSTMTRS"))
     if not statements:

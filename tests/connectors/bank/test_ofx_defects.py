@@ -50,6 +50,12 @@ def test_commented_out_transaction_is_not_posted(tmp_path):
     assert stmt.lines[1].line_ref.endswith(f"line {text[:a3_line].count(chr(10)) + 1}")
 
 
+def test_unclosed_comment_is_an_error(tmp_path):
+    body = _trn("-100.00", "A1") + "<!-- reversed\n" + _trn("-999.00", "A2")
+    with pytest.raises(ParseError, match=r"bank\.qfx, line \d+: comment <!-- is never closed"):
+        parse_statement(_write(tmp_path, _ofx(_stmt(body))))
+
+
 def test_one_line_header_and_charset_without_iso_prefix(tmp_path):
     one_line = ("OFXHEADER:100 DATA:OFXSGML VERSION:102 SECURITY:NONE ENCODING:USASCII COMPRESSION:NONE "
                 "OLDFILEUID:NONE NEWFILEUID:NONE CHARSET:1252")
