@@ -1,12 +1,8 @@
-"""One random hypothesis seed per run, printed in the report header and reusable with
-``DIFFERENTIAL_SEED=<n>`` to replay a disagreement."""
+"""Print the differential tests' hypothesis seed in the report header and at the end of the run."""
 
 from __future__ import annotations
 
-import os
-import random
-
-SEED = int(os.environ.get("DIFFERENTIAL_SEED") or random.SystemRandom().randrange(2**32))
+from tests.differential.seed import SEED
 
 
 def pytest_report_header(config):

@@ -21,8 +21,8 @@ from ofxtools.Parser import OFXTree
 
 from connectors.bank import detect_format, parse_statement
 from tests.differential import render
-from tests.differential.conftest import SEED
 from tests.differential.model import Account, accounts, to_minor
+from tests.differential.seed import SEED
 
 RUNS = settings(max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -181,3 +181,10 @@ def test_mt940_agrees_with_the_mt940_library(accts, german, entry_date, encoding
     assert sums == {k: tuple(v) for k, v in lib_sums.items()}
     assert balances == lib_balances
     assert (sums, balances) == _generated(accts)
+
+
+def test_the_printed_seed_is_the_one_used():
+    from tests.differential import conftest
+
+    assert conftest.SEED == SEED
+    assert test_camt053_agrees_with_an_xpath_reading._hypothesis_internal_use_seed == SEED
