@@ -7,6 +7,8 @@ The seed is random per run and printed in the report header (see ``conftest.py``
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -28,6 +30,7 @@ RUNS = settings(max_examples=200, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 NEWLINES = st.sampled_from(["\n", "\r\n"])
 _DIR = Path(tempfile.mkdtemp(prefix="differential-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
 
 
 def _write(name: str, data: bytes) -> Path:
