@@ -39,7 +39,8 @@ from connectors.common.errors import ParseError
 from connectors.common.files import decimal_to_minor, read_text
 from ledger_pipeline.ledger.money import currency_exponent
 
-_TAG = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
+# a field tag (:61:, :60F:) or a bank's own (Rabobank's :NS:), which then is no continuation of the field before
+_TAG = re.compile(r"^:(\d{2}[A-Z]?|[A-Z]{2}):(.*)$")
 _BALANCE = re.compile(r"^(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)$")
 _LINE = re.compile(
     r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>R?[CD])(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"

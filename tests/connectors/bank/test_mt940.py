@@ -100,3 +100,11 @@ def test_txt_that_is_neither_is_csv_and_the_error_names_the_file(tmp_path):
     assert detect_format(path) == "csv"
     with pytest.raises(ParseError, match=r"export\.txt: read as a CSV statement"):
         parse_statement(path)
+
+
+def test_a_banks_own_field_is_not_read_into_the_line_text(tmp_path):
+    path = tmp_path / "rabo.txt"
+    path.write_text((MT940 / "abnamro_nl.sta").read_text().replace(
+        ":86:/TRTP/BANKKOSTEN/REMI/KOSTEN BETAALREKENING DECEMBER\n",
+        ":86:/TRTP/BANKKOSTEN/REMI/KOSTEN BETAALREKENING DECEMBER\n:NS:22ABN AMRO PAKKET\n"))
+    assert parse_statement(path).lines[-1].text == "KOSTEN BETAALREKENING DECEMBER"
