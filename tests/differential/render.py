@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 from tests.differential.model import Account, decimal_text
 
 
@@ -75,11 +77,22 @@ def ofx(accounts: list[Account], *, xml: bool, charset: str, newline: str, close
     return newline.join(parts[:head]) + newline + newline.join(parts[head:]) + newline
 
 
-def camt053(accounts: list[Account], *, version: str, encoding: str, newline: str) -> str:
+def camt053(accounts: list[Account], *, version: str, encoding: str, newline: str, offset_hours: int = 0,
+            minutes: list[int] = (0,)) -> str:
+    """``offset_hours`` != 0 writes booking times as UTC instants (``...Z``) of the statement's local day
+    in that offset (the statement's own timestamps carry it); ``minutes`` picks the local times."""
     day = accounts[0].day
+    zone = f"{'+' if offset_hours >= 0 else '-'}{abs(offset_hours):02d}:00"
+    created = f"{day}T18:00:00{zone if offset_hours else ''}"
     parts = [f'<?xml version="1.0" encoding="{encoding}"?>',
              f'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version}">',
-             "<BkToCstmrStmt>", f"<GrpHdr><MsgId>MSG{day:%Y%m%d}</MsgId><CreDtTm>{day}T18:00:00</CreDtTm></GrpHdr>"]
+             "<BkToCstmrStmt>", f"<GrpHdr><MsgId>MSG{day:%Y%m%d}</MsgId><CreDtTm>{created}</CreDtTm></GrpHdr>"]
+
+    def booked(line_day, k: int) -> str:
+        if not offset_hours:
+            return f"<Dt>{line_day}</Dt>"
+        local = datetime.combine(line_day, time()) + timedelta(minutes=minutes[k % len(minutes)])
+        return f"<DtTm>{(local - timedelta(hours=offset_hours)):%Y-%m-%dT%H:%M:%S}Z</DtTm>"
 
     def bal(code: str, amount: int, currency: str) -> str:
         return (f"<Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy=\"{currency}\">"
@@ -87,14 +100,14 @@ def camt053(accounts: list[Account], *, version: str, encoding: str, newline: st
                 f"<Dt><Dt>{day}</Dt></Dt></Bal>")
 
     for i, acct in enumerate(accounts):
-        parts.append(f"<Stmt><Id>STMT{i}</Id><CreDtTm>{day}T18:00:00</CreDtTm>")
+        parts.append(f"<Stmt><Id>STMT{i}</Id><CreDtTm>{created}</CreDtTm>")
         parts.append(f"<Acct><Id><Othr><Id>{acct.account_id}</Id></Othr></Id><Ccy>{acct.currency}</Ccy></Acct>")
         parts.append(bal("OPBD", acct.opening, acct.currency))
         parts.append(bal("CLBD", acct.closing, acct.currency))
-        for line in acct.lines:
+        for k, line in enumerate(acct.lines):
             parts.append(f"<Ntry><Amt Ccy=\"{acct.currency}\">{decimal_text(line.amount, acct.currency)}</Amt>"
                          f"<CdtDbtInd>{'CRDT' if line.amount > 0 else 'DBIT'}</CdtDbtInd><Sts>BOOK</Sts>"
-                         f"<BookgDt><Dt>{line.day}</Dt></BookgDt><ValDt><Dt>{line.day}</Dt></ValDt>"
+                         f"<BookgDt>{booked(line.day, k)}</BookgDt><ValDt><Dt>{line.day}</Dt></ValDt>"
                          f"<AcctSvcrRef>{line.ref}</AcctSvcrRef><AddtlNtryInf>{line.text}</AddtlNtryInf></Ntry>")
         parts.append("</Stmt>")
     parts.append("</BkToCstmrStmt></Document>")

@@ -145,14 +145,19 @@ def _camt_xpath(path: Path, exponents: dict[str, int]):
 @seed(SEED)
 @RUNS
 @given(accts=accounts(), version=st.sampled_from(["02", "04", "08"]),
-       encoding=st.sampled_from(["UTF-8", "ISO-8859-1"]), newline=NEWLINES)
-def test_camt053_agrees_with_an_xpath_reading(accts, version, encoding, newline):
+       encoding=st.sampled_from(["UTF-8", "ISO-8859-1"]), newline=NEWLINES,
+       offset_hours=st.sampled_from([0, 0, 1, 2, 9, -5, -8]),
+       minutes=st.lists(st.integers(0, 24 * 60 - 1), min_size=1, max_size=4))
+def test_camt053_agrees_with_an_xpath_reading(accts, version, encoding, newline, offset_hours, minutes):
     from tests.differential.model import EXPONENT
 
-    text = render.camt053(accts, version=version, encoding=encoding, newline=newline)
+    text = render.camt053(accts, version=version, encoding=encoding, newline=newline, offset_hours=offset_hours,
+                          minutes=minutes)
     path = _write("statement.xml", text.encode(encoding))
     stmt, sums, balances = _ours(path, "camt053")
     assert stmt.warnings == []
+    # booking times written in UTC are dated by the statement's local day
+    assert [x.date for x in stmt.lines] == [x.day for a in accts for x in a.lines]
     assert (sums, balances) == _camt_xpath(path, EXPONENT)
     assert (sums, balances) == _generated(accts)
 
