@@ -182,3 +182,12 @@ def test_payments_accounting_report_is_read_and_landed_not_posted(store, tmp_pat
     assert records[0].fields["received"] == 2500
     got = ingest(store, "adyen", files=[report])
     assert (got.landed, got.ignored, got.created, got.quarantined) == (3, 3, 0, 0)
+
+
+def test_a_batch_taken_with_verify_false_posts_and_leaves_the_difference_visible(store, tmp_path):
+    report = _report(tmp_path, "settlement_detail_report_batch_514.csv", [
+        _row("Settled", "8815829012345001", "", "100.00", commission="1.20"),
+        _row("MerchantPayout", "", "99.00", "")])
+    got = ingest(store, "adyen", files=[report], file_options={"verify": False})
+    assert (got.landed, got.created, got.quarantined) == (2, 2, 0)
+    assert _balances(store)["adyen:balance:EUR"] == 100
