@@ -126,10 +126,11 @@ def register(app: typer.Typer) -> None:
                      "record_ref": r.record_ref, "fields": r.fields, "raw": r.raw} for r in records]}
                 # the file's own controls: records that fail one are quarantined on import (or, taken
                 # with verify=false, carry the warning)
-                data["warnings"] = [{"code": w.get("code"), "detail": w.get("detail"), "record_ref": r.record_ref,
-                                     "quarantined_on_import": w is r.fields.get("quarantine")}
-                                    for r in records for w in [r.fields.get("quarantine"), *(r.fields.get("warnings")
-                                                                                               or [])] if w]
+                data["warnings"] = [
+                    {"code": w.get("code"), "detail": w.get("detail"), "record_ref": r.record_ref,
+                     "quarantined_on_import": w is r.fields.get("quarantine")}
+                    for r in records
+                    for w in [r.fields.get("quarantine"), *(r.fields.get("warnings") or [])] if w]
         if as_json:
             print_json(data)
             return
