@@ -342,7 +342,8 @@ def parse_file(path: Path, **options: Any) -> list[RawRecord]:
     path = Path(path)
     if path.suffix.lower() == ".csv":
         encoding = options.get("encoding", "utf-8")
-        header = read_text(path, encoding).split("\n", 1)[0].strip("\r")
+        with path.open("rb") as f:  # the header tells the report; the parser then reads the file strictly
+            header = f.readline().decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
         names = [h.strip() for h in next(csv.reader([header]), [])]
         if "Record Type" in names and "Batch Number" not in names:
             return parse_payments_accounting_report(path, encoding)
