@@ -265,7 +265,8 @@ def _accounting_fields(path: Path, line: int, row: dict[str, str]) -> dict[str, 
     fields: dict[str, Any] = {
         "type": kind, "merchant_account": row["Merchant Account"].strip(),
         "psp_reference": row["Psp Reference"].strip(), "merchant_reference": row.get("Merchant Reference", "").strip(),
-        "modification_reference": row.get("Modification Reference", "").strip() or None,
+        "modification_reference": (row.get("Modification Psp Reference") or row.get("Modification Reference")
+                                   or "").strip() or None,
         "payment_method": row.get("Payment Method", "").strip(),
         "booked": _utc(path, line, row["Booking Date"], row["TimeZone"], "Booking Date"),
         "payment_currency": pc or None, "settlement_currency": sc or None,

@@ -155,31 +155,41 @@ def test_a_batch_without_a_payout_row_carries_its_balance_without_a_warning(tmp_
     assert not _flags(parse_file(report))
 
 
-PAR_HEADER = ("Company Account,Merchant Account,Psp Reference,Merchant Reference,Payment Method,Booking Date,"
-              "TimeZone,Main Currency,Main Amount,Record Type,Payment Currency,Received (PC),Authorised (PC),"
-              "Captured (PC),Settlement Currency,Payable (SC),Commission (SC),Markup (SC),Scheme Fees (SC),"
-              "Interchange (SC),Processing Fee Currency,Processing Fee (FC),User Name,Payment Method Variant,"
-              "Modification Merchant Reference,Reserved1,Reserved2,Reserved3,Reserved4,Reserved5,Reserved6,"
-              "Reserved7,Reserved8,Reserved9,Reserved10")
+PAR_COLUMNS = ("Company Account,Merchant Account,Psp Reference,Merchant Reference,Payment Method,Booking Date,"
+               "TimeZone,Record Type,Modification Psp Reference,Main Currency,Main Amount,Payment Currency,"
+               "Received (PC),Exchange Rate,Authorised (PC),Captured (PC),Settlement Currency,Payable (SC),"
+               "Commission (SC),Markup (SC),Scheme Fees (SC),Interchange (SC),Processing Fee Currency,"
+               "Processing Fee (FC),User Name,Payment Method Variant,Modification Merchant Reference,Reserved3,"
+               "Reserved4,Reserved5,Reserved6,Reserved7,Reserved8,Reserved9,Reserved10").split(",")
+
+
+def _par_row(**values):
+    base = {"Company Account": "CompanyNL", "Merchant Account": "SHOP_EUR", "Psp Reference": "8815829012345001",
+            "Merchant Reference": "ORD-001", "Payment Method": "visa", "TimeZone": "CEST", "Main Currency": "EUR",
+            "Main Amount": "25.00", "Payment Currency": "EUR", "User Name": "ws@Company.CompanyNL",
+            "Payment Method Variant": "visacredit"}
+    row = {**base, **values}
+    return ",".join(row.get(c, "") for c in PAR_COLUMNS)
 
 
 def test_payments_accounting_report_is_read_and_landed_not_posted(store, tmp_path):
-    empty = ",,,,,,,,,,"
     report = _report(tmp_path, "payments_accounting_report_2024_06_03.csv", [
-        "CompanyNL,SHOP_EUR,8815829012345001,ORD-001,visa,2024-06-03 10:15:00,CEST,EUR,25.00,Received,EUR,"
-        "25.00,,,,,,,,,,,ws@Company.CompanyNL,visacredit," + empty,
-        "CompanyNL,SHOP_EUR,8815829012345001,ORD-001,visa,2024-06-03 10:15:01,CEST,EUR,25.00,Authorised,EUR,"
-        ",25.00,,,,,,,,,,ws@Company.CompanyNL,visacredit," + empty,
-        "CompanyNL,SHOP_EUR,8815829012345001,ORD-001,visa,2024-06-05 02:00:00,CEST,EUR,25.00,Settled,EUR,"
-        ",,25.00,EUR,24.53,,.12,.05,.30,EUR,.11,ws@Company.CompanyNL,visacredit," + empty,
-    ], header=PAR_HEADER)
+        _par_row(**{"Booking Date": "2024-06-03 10:15:00", "Record Type": "Received", "Received (PC)": "25.00",
+                    "Processing Fee Currency": "EUR", "Processing Fee (FC)": ".11"}),
+        _par_row(**{"Booking Date": "2024-06-03 10:15:01", "Record Type": "Authorised", "Authorised (PC)": "25.00"}),
+        _par_row(**{"Booking Date": "2024-06-05 02:00:00", "Record Type": "Settled",
+                    "Modification Psp Reference": "8815829012399999", "Captured (PC)": "25.00",
+                    "Exchange Rate": "1", "Settlement Currency": "EUR", "Payable (SC)": "24.53",
+                    "Markup (SC)": ".12", "Scheme Fees (SC)": ".05", "Interchange (SC)": ".30"}),
+    ], header=",".join(PAR_COLUMNS))
     records = parse_file(report)
     assert {r.stream for r in records} == {"payments_accounting"}
     settled = records[2].fields
     assert (settled["type"], settled["captured"], settled["payable"], settled["fees"], settled["booked"]) == (
         "Settled", 2500, 2453, 47, "2024-06-05T00:00:00+00:00")
-    assert (settled["processing_fee"], settled["processing_fee_currency"]) == (11, "EUR")
-    assert records[0].fields["received"] == 2500
+    assert settled["modification_reference"] == "8815829012399999"
+    received = records[0].fields
+    assert (received["received"], received["processing_fee"], received["processing_fee_currency"]) == (2500, 11, "EUR")
     got = ingest(store, "adyen", files=[report])
     assert (got.landed, got.ignored, got.created, got.quarantined) == (3, 3, 0, 0)
 
