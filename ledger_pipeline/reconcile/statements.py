@@ -229,19 +229,19 @@ def read_statement_file(path: str, *, format: str | None = None, verify: bool = 
 
     if format:
         options["format"] = format
-    warnings: list[str] = []
+    refusal: str | None = None
     try:
         parsed = parse_statement(path, **options)
     except ParseError as refused:
         if verify:
             raise
         parsed = parse_statement(path, **options, verify=False)
-        warnings.append(str(refused))
-    for w in getattr(parsed, "warnings", None) or ():
-        text = (w.get("detail") or w.get("message") or str(w)) if isinstance(w, dict) else str(w)
-        if text not in warnings:
-            warnings.append(text)
-    return parsed, warnings
+        refusal = str(refused)
+    # the parser's own named warnings say what failed; the refusal's text stands in only when it gave none
+    warnings = [getattr(w, "message", None) or str(w) for w in getattr(parsed, "warnings", None) or ()]
+    if refusal and not warnings:
+        warnings.append(refusal)
+    return parsed, list(dict.fromkeys(warnings))
 
 
 def load_statement_file(conn: Connection, path: str, *, internal_account: str | None = None,
