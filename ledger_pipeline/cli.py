@@ -82,7 +82,7 @@ def migrate(store: StoreOption = None, as_json: JsonOption = False) -> None:
     def show(d: dict) -> None:
         found = f"was at {d['from']}" + (" (read from schema_info)" if d["stamped"] else "")
         done = f"applied {', '.join(d['applied'])}" if d["applied"] else "already current, nothing to do"
-        console.print(f"{d['store']}: {found}; {done}; now at {d['to']}.")
+        console.print(f"{d['store']}: {found}; {done}; now at {d['to']}.", soft_wrap=True)
 
     emit({"store": target.redacted_url, "from": result.start, "stamped": result.stamped,
           "applied": result.applied, "to": head}, as_json, show)

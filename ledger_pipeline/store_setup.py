@@ -107,4 +107,5 @@ def create_schema(conn: Connection) -> None:
     for component, version in COMPONENT_VERSIONS.items():
         conn.execute("INSERT INTO schema_info (component, version) VALUES (:c, :v) ON CONFLICT (component) "
                      "DO NOTHING", {"c": component, "v": version})
-    conn.execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:v)", {"v": HEAD})
+    conn.execute(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:v) ON CONFLICT (version_num) DO NOTHING",
+                 {"v": HEAD})

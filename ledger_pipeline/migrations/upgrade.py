@@ -56,6 +56,14 @@ def sqlalchemy_engine(store: Store) -> sa.Engine:
     return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"options": options})
 
 
+def _connect(store: Store, engine: sa.Engine) -> sa.Connection:
+    try:
+        return engine.connect()
+    except sa.exc.OperationalError as exc:  # e.g. a database that does not exist
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise StoreNotInitialised(f"{store.redacted_url}: cannot connect: {reason}") from exc
+
+
 def _component_versions(conn: sa.Connection) -> dict[str, int]:
     if not sa.inspect(conn).has_table("schema_info"):
         return {}
@@ -68,7 +76,7 @@ def upgrade(store: Store) -> UpgradeResult:
     script = script_directory()
     engine = sqlalchemy_engine(store)
     try:
-        with store.write_lock(), engine.begin() as conn:
+        with store.write_lock(), _connect(store, engine) as conn, conn.begin():
             context = MigrationContext.configure(conn)
             current = context.get_current_revision()
             stamped = current is None

@@ -117,7 +117,8 @@ def _catalog(store: Store) -> dict[str, list[tuple]]:
     }
     if store.is_postgres:
         queries |= {
-            "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+            "indexes": "SELECT tablename, indexname, replace(indexdef, current_schema() || '.', '') FROM pg_indexes "
+                       "WHERE schemaname = current_schema()",
             "constraints": "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
                            "WHERE connamespace = CAST(current_schema() AS regnamespace)",
             "sequences": "SELECT sequence_name, data_type, start_value, increment FROM information_schema.sequences "
