@@ -20,7 +20,8 @@
   sync sees every change through ``change_seq``.
 * Like the core, the big tables (statement lines, matches and their items) carry no index on DuckDB (bulk loads stay fast; the store has one writer);
   PostgreSQL gets the indexes its concurrent readers and writers need.
-* ``recon_match_items`` is a view, which metadata does not express: ``MATCH_ITEMS_VIEW`` is its DDL.
+* ``recon_match_items`` is a view, which metadata does not express: ``MATCH_ITEMS_VIEW`` is its DDL. Stores
+  made before compact matches (where it was a table of every item) are upgraded by migration ``0004``.
 """
 
 from __future__ import annotations
