@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+from typer.testing import CliRunner
 
+from ledger_pipeline.cli import app
 from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.staging import create_helper_functions
 from ledger_pipeline.ledger.store import Connection, Store
@@ -25,6 +27,7 @@ from ledger_pipeline.migrations.upgrade import script_directory
 from ledger_pipeline.store_setup import initialize_store
 from tests.conftest import FIXTURES
 
+runner = CliRunner()
 FIRST_VERSION = FIXTURES / "ledger" / "schema_v1"
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 # (the revision such a store is at, the components it has): the first release of the core, and the first
@@ -139,14 +142,19 @@ def _catalog(store: Store) -> dict[str, list[tuple]]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The command as a user runs it, in a process of its own."""
     return subprocess.run([sys.executable, "-m", "ledger_pipeline.cli", *args], capture_output=True, text=True,
                           timeout=300)
 
 
-def _migrate(store: Store) -> dict:
-    done = _cli("migrate", "--store", store.url, "--json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+def _migrate(store: Store, *, own_process: bool = False) -> dict:
+    if own_process:
+        done = _cli("migrate", "--store", store.url, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+    result = runner.invoke(app, ["migrate", "--store", store.url, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
 
 
 def test_head_is_alembics_head_and_schema_info_maps_to_it():
@@ -164,7 +172,7 @@ def test_first_version_store_upgrades_in_place(store_url, pg_schema_url, tmp_pat
     _create_old_store(old, components)
     before = _rows(old, LEDGER_TABLES + RECON_TABLES)
 
-    first = _migrate(old)
+    first = _migrate(old, own_process=True)
     assert (first["from"], first["stamped"], first["to"]) == (start, True, HEAD)
     assert first["applied"][-1] == HEAD and first["applied"][0] == f"{int(start) + 1:04d}"
     after = _rows(old, LEDGER_TABLES + RECON_TABLES)
@@ -187,8 +195,8 @@ def test_first_version_store_upgrades_in_place(store_url, pg_schema_url, tmp_pat
     pacsv.write_csv(pa.table({"external_id": ["tx_3", "tx_3"], "account": ["cash", "revenue"],
                               "direction": ["debit", "credit"], "amount_minor": pa.array([700, 700], pa.int64()),
                               "currency": ["USD", "USD"]}), batch)
-    posted = _cli("post", str(batch), "--store", old.url, "--json")
-    assert posted.returncode == 0, posted.stdout + posted.stderr
+    posted = runner.invoke(app, ["post", str(batch), "--store", old.url, "--json"])
+    assert posted.exit_code == 0, posted.output
     assert json.loads(posted.stdout)["created"] == 1, posted.stdout
     with old.connect() as conn:
         assert check_invariants(conn) == []
@@ -208,8 +216,8 @@ def test_migrate_refuses_a_store_that_was_never_initialised(tmp_path, pg_schema_
     assert done.returncode == 3
     assert len(done.stderr.strip().splitlines()) == 1 and "init" in done.stderr
     assert not missing.exists()
-    empty = _cli("migrate", "--store", pg_schema_url)
-    assert empty.returncode == 3
+    empty = runner.invoke(app, ["migrate", "--store", pg_schema_url])
+    assert empty.exit_code == 3
     assert len(empty.stderr.strip().splitlines()) == 1 and "init" in empty.stderr
 
 
