@@ -34,7 +34,8 @@ from ledger_pipeline.ledger.posting import BatchResult, post_batch_file
 from ledger_pipeline.ledger.quarantine import list_quarantine, replay_quarantine
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.ledger.transactions import list_transactions
-from ledger_pipeline.store_setup import initialize_store
+from ledger_pipeline.migrations import StoreNotInitialised
+from ledger_pipeline.store_setup import initialize_store, migrate_store
 
 app = typer.Typer(
     name="ledger-pipeline",
@@ -62,6 +63,29 @@ def init(store: StoreOption = None, ledger: Annotated[str, typer.Option(help="De
         initialize_store(target, default_ledger=ledger)
     emit({"store": target.redacted_url, "ledger": ledger, "initialized": True}, as_json,
          lambda d: console.print(f"Initialised [bold]{d['store']}[/bold] with ledger [bold]{d['ledger']}[/bold]."))
+
+
+EXIT_NOT_A_STORE = 3
+
+
+@app.command()
+def migrate(store: StoreOption = None, as_json: JsonOption = False) -> None:
+    """Upgrade an existing store in place to the current schema (safe to run again)."""
+    target = open_store(store)
+    try:
+        result = migrate_store(target)
+    except StoreNotInitialised as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_NOT_A_STORE) from exc
+    head = result.applied[-1] if result.applied else result.start
+
+    def show(d: dict) -> None:
+        found = f"was at {d['from']}" + (" (read from schema_info)" if d["stamped"] else "")
+        done = f"applied {', '.join(d['applied'])}" if d["applied"] else "already current, nothing to do"
+        console.print(f"{d['store']}: {found}; {done}; now at {d['to']}.", soft_wrap=True)
+
+    emit({"store": target.redacted_url, "from": result.start, "stamped": result.stamped,
+          "applied": result.applied, "to": head}, as_json, show)
 
 
 @account_app.command("create")

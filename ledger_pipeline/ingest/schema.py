@@ -6,52 +6,42 @@ landing the same extraction again adds nothing, and a changed version of an obje
 transaction that became available, a charge that got refunded) is a new row beside the old one. Rows are
 never updated or deleted. On DuckDB the table has no index (ART indexes slow bulk inserts several-fold
 and the store has one writer: landing anti-joins in the same transaction); PostgreSQL gets a unique index.
+The tables are part of the store's one metadata (``ledger_pipeline.ledger.schema.METADATA``).
 """
 
 from __future__ import annotations
 
-from ledger_pipeline.ledger.store import Connection
+from sqlalchemy import Column, PrimaryKeyConstraint, Table, Text
+
+from ledger_pipeline.ledger.schema import METADATA, Timestamp, change_seq, postgres_index
 
 SCHEMA_VERSION = 1
 
-_TABLES = """
-CREATE TABLE IF NOT EXISTS raw_records (
-    source TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    object_id TEXT NOT NULL,
-    record_hash TEXT NOT NULL,
-    record_type TEXT,
-    cursor_value TEXT,
-    record_ref TEXT,
-    raw_json TEXT NOT NULL,
-    fields_json TEXT NOT NULL,
-    landed_at TIMESTAMPTZ NOT NULL,
-    batch_id TEXT NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS connector_cursors (
-    source TEXT NOT NULL,
-    stream TEXT NOT NULL,
-    cursor TEXT,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL,
-    PRIMARY KEY (source, stream)
+raw_records = Table(
+    "raw_records", METADATA,
+    Column("source", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("record_hash", Text, nullable=False),
+    Column("record_type", Text),
+    Column("cursor_value", Text),
+    Column("record_ref", Text),
+    Column("raw_json", Text, nullable=False),
+    Column("fields_json", Text, nullable=False),
+    Column("landed_at", Timestamp, nullable=False),
+    Column("batch_id", Text, nullable=False),
+    change_seq(),
 )
-"""
 
-_POSTGRES_INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS raw_records_key ON raw_records (source, stream, object_id, record_hash);
-CREATE INDEX IF NOT EXISTS raw_records_change_seq ON raw_records (change_seq)
-"""
+connector_cursors = Table(
+    "connector_cursors", METADATA,
+    Column("source", Text, nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("cursor", Text),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+    PrimaryKeyConstraint("source", "stream"),
+)
 
-
-def create_ingest_schema(conn: Connection) -> None:
-    """Create the landing and cursor tables if missing. Safe to run any number of times."""
-    conn.execute_script(_TABLES)
-    if conn.is_postgres:
-        conn.execute_script(_POSTGRES_INDEXES)
-    conn.execute(
-        "INSERT INTO schema_info (component, version) VALUES ('ingest', :v) ON CONFLICT (component) DO NOTHING",
-        {"v": SCHEMA_VERSION},
-    )
+postgres_index("raw_records_key", raw_records, "source", "stream", "object_id", "record_hash", unique=True)
+postgres_index("raw_records_change_seq", raw_records, "change_seq")

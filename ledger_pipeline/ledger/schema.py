@@ -1,4 +1,4 @@
-"""The core ledger's tables, one DDL for both engines.
+"""The core ledger's tables, defined once as SQLAlchemy Core metadata and rendered for each engine.
 
 Choices worth knowing:
 
@@ -10,158 +10,196 @@ Choices worth knowing:
   transaction as the entries that move them. ``pending_*`` include posted entries, as in Modern Treasury.
 * On DuckDB the large tables (transactions, entries) carry no index: DuckDB's ART indexes slow bulk inserts
   several-fold, the store has one writer, and uniqueness of ``external_id`` is enforced by rule 5 in the
-  same transaction. PostgreSQL, where many writers race, enforces it with a unique index as well.
+  same transaction. PostgreSQL, where many writers race, enforces it with a unique index as well: such
+  indexes are declared with ``postgres_index`` (rendered for the ``postgresql`` dialect only).
+
+``METADATA`` holds every table of the store: the ingest and reconciliation packages add theirs to it. A
+store is created from it and upgraded by the versioned migrations in ``ledger_pipeline.migrations``; a
+change here needs a new revision there (``tests/ledger/test_migrations.py`` compares the two catalogs).
 """
 
 from __future__ import annotations
 
-from ledger_pipeline.ledger.store import Connection
-
-SCHEMA_VERSION = 1
-
-_TABLES = """
-CREATE SEQUENCE IF NOT EXISTS ledger_change_seq START 1;
-
-CREATE TABLE IF NOT EXISTS ledgers (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    description TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS ledger_accounts (
-    id TEXT PRIMARY KEY,
-    ledger_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT,
-    normal_balance TEXT NOT NULL CHECK (normal_balance IN ('credit', 'debit')),
-    currency TEXT NOT NULL,
-    currency_exponent INTEGER NOT NULL CHECK (currency_exponent BETWEEN 0 AND 30),
-    metadata TEXT NOT NULL DEFAULT '{}',
-    ledgerable_type TEXT,
-    ledgerable_id TEXT,
-    min_available_balance NUMERIC(38,0),
-    max_available_balance NUMERIC(38,0),
-    archived_at TIMESTAMPTZ,
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL,
-    UNIQUE (ledger_id, name)
-);
-
-CREATE TABLE IF NOT EXISTS ledger_account_balances (
-    ledger_account_id TEXT PRIMARY KEY,
-    posted_debits NUMERIC(38,0) NOT NULL DEFAULT 0,
-    posted_credits NUMERIC(38,0) NOT NULL DEFAULT 0,
-    pending_debits NUMERIC(38,0) NOT NULL DEFAULT 0,
-    pending_credits NUMERIC(38,0) NOT NULL DEFAULT 0,
-    lock_version BIGINT NOT NULL DEFAULT 0,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS ledger_transactions (
-    id TEXT NOT NULL,
-    ledger_id TEXT NOT NULL,
-    external_id TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'posted', 'archived')),
-    description TEXT,
-    effective_at TIMESTAMPTZ NOT NULL,
-    posted_at TIMESTAMPTZ,
-    archived_at TIMESTAMPTZ,
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    source TEXT,
-    ledgerable_type TEXT,
-    ledgerable_id TEXT,
-    reverses_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    payload_hash TEXT NOT NULL,
-    batch_id TEXT,
-    version INTEGER NOT NULL DEFAULT 1,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS ledger_entries (
-    id TEXT NOT NULL,
-    ledger_transaction_id TEXT NOT NULL,
-    ledger_account_id TEXT NOT NULL,
-    direction TEXT NOT NULL CHECK (direction IN ('debit', 'credit')),
-    amount NUMERIC(38,0) NOT NULL CHECK (amount > 0),
-    currency TEXT NOT NULL,
-    status TEXT NOT NULL,
-    effective_at TIMESTAMPTZ NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS quarantine (
-    id TEXT PRIMARY KEY,
-    batch_id TEXT,
-    source TEXT,
-    ledger_name TEXT,
-    external_id TEXT,
-    reason_code TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    record_ref TEXT,
-    raw_payload TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'replayed', 'discarded')),
-    attempts INTEGER NOT NULL DEFAULT 1,
-    created_at TIMESTAMPTZ NOT NULL,
-    resolved_at TIMESTAMPTZ,
-    resolution TEXT,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS audit_log (
-    id TEXT PRIMARY KEY,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    object_type TEXT NOT NULL,
-    object_id TEXT,
-    request_hash TEXT,
-    detail TEXT NOT NULL DEFAULT '{}',
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    event_type TEXT NOT NULL,
-    object_type TEXT NOT NULL,
-    object_id TEXT NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}',
-    created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS schema_info (
-    component TEXT PRIMARY KEY,
-    version INTEGER NOT NULL
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Sequence,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
 )
-"""
 
-_POSTGRES_INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS ledger_transactions_pk ON ledger_transactions (id);
-CREATE UNIQUE INDEX IF NOT EXISTS ledger_transactions_external_id ON ledger_transactions (ledger_id, external_id);
-CREATE INDEX IF NOT EXISTS ledger_transactions_change_seq ON ledger_transactions (change_seq);
-CREATE UNIQUE INDEX IF NOT EXISTS ledger_entries_pk ON ledger_entries (id);
-CREATE INDEX IF NOT EXISTS ledger_entries_transaction ON ledger_entries (ledger_transaction_id);
-CREATE INDEX IF NOT EXISTS ledger_entries_account_effective ON ledger_entries (ledger_account_id, effective_at);
-CREATE INDEX IF NOT EXISTS ledger_entries_change_seq ON ledger_entries (change_seq);
-CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine (status, reason_code)
-"""
+SCHEMA_VERSION = 1  # the component's version in ``schema_info`` (kept for stores and readers that use it)
+
+METADATA = MetaData()
+
+Money = Numeric(38, 0)
+Timestamp = DateTime(timezone=True)
+EMPTY_JSON = text("'{}'")
 
 
-def create_core_schema(conn: Connection) -> None:
-    """Create the core tables if they are missing. Safe to run any number of times."""
-    conn.execute_script(_TABLES)
-    if conn.is_postgres:
-        conn.execute_script(_POSTGRES_INDEXES)
-    conn.execute(
-        "INSERT INTO schema_info (component, version) VALUES ('core', :v) ON CONFLICT (component) DO NOTHING",
-        {"v": SCHEMA_VERSION},
-    )
+def postgres_index(name: str, table: Table, *columns: str, unique: bool = False) -> Index:
+    """An index that only PostgreSQL gets (see the module docstring for why DuckDB's tables have none)."""
+    index = Index(name, *(table.c[c] for c in columns), unique=unique, info={"only_on": "postgresql"})
+    return index.ddl_if(dialect="postgresql")
+
+
+def change_seq() -> Column:
+    return Column("change_seq", BigInteger, nullable=False)
+
+
+def one_of(column: str, *values: str) -> CheckConstraint:
+    listed = ", ".join(f"'{v}'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})")
+
+
+LEDGER_CHANGE_SEQ = Sequence("ledger_change_seq", start=1, metadata=METADATA)
+
+ledgers = Table(
+    "ledgers", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("ledger_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("normal_balance", Text, one_of("normal_balance", "credit", "debit"), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("currency_exponent", Integer, CheckConstraint("currency_exponent BETWEEN 0 AND 30"), nullable=False),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("ledgerable_type", Text),
+    Column("ledgerable_id", Text),
+    Column("min_available_balance", Money),
+    Column("max_available_balance", Money),
+    Column("archived_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+    UniqueConstraint("ledger_id", "name"),
+)
+
+ledger_account_balances = Table(
+    "ledger_account_balances", METADATA,
+    Column("ledger_account_id", Text, primary_key=True),
+    Column("posted_debits", Money, nullable=False, server_default=text("0")),
+    Column("posted_credits", Money, nullable=False, server_default=text("0")),
+    Column("pending_debits", Money, nullable=False, server_default=text("0")),
+    Column("pending_credits", Money, nullable=False, server_default=text("0")),
+    Column("lock_version", BigInteger, nullable=False, server_default=text("0")),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+ledger_transactions = Table(
+    "ledger_transactions", METADATA,
+    Column("id", Text, nullable=False),
+    Column("ledger_id", Text, nullable=False),
+    Column("external_id", Text, nullable=False),
+    Column("status", Text, one_of("status", "pending", "posted", "archived"), nullable=False),
+    Column("description", Text),
+    Column("effective_at", Timestamp, nullable=False),
+    Column("posted_at", Timestamp),
+    Column("archived_at", Timestamp),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("source", Text),
+    Column("ledgerable_type", Text),
+    Column("ledgerable_id", Text),
+    Column("reverses_id", Text),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("payload_hash", Text, nullable=False),
+    Column("batch_id", Text),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    change_seq(),
+)
+
+ledger_entries = Table(
+    "ledger_entries", METADATA,
+    Column("id", Text, nullable=False),
+    Column("ledger_transaction_id", Text, nullable=False),
+    Column("ledger_account_id", Text, nullable=False),
+    Column("direction", Text, one_of("direction", "debit", "credit"), nullable=False),
+    Column("amount", Money, CheckConstraint("amount > 0"), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("effective_at", Timestamp, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+quarantine = Table(
+    "quarantine", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("batch_id", Text),
+    Column("source", Text),
+    Column("ledger_name", Text),
+    Column("external_id", Text),
+    Column("reason_code", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("record_ref", Text),
+    Column("raw_payload", Text, nullable=False),
+    Column("status", Text, one_of("status", "open", "replayed", "discarded"), nullable=False,
+           server_default=text("'open'")),
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", Timestamp, nullable=False),
+    Column("resolved_at", Timestamp),
+    Column("resolution", Text),
+    change_seq(),
+)
+
+audit_log = Table(
+    "audit_log", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("occurred_at", Timestamp, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("object_type", Text, nullable=False),
+    Column("object_id", Text),
+    Column("request_hash", Text),
+    Column("detail", Text, nullable=False, server_default=EMPTY_JSON),
+    change_seq(),
+)
+
+events = Table(
+    "events", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("event_type", Text, nullable=False),
+    Column("object_type", Text, nullable=False),
+    Column("object_id", Text, nullable=False),
+    Column("data", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("created_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+# Each component's version, as stores made before Alembic revisions recorded it (``migrate`` reads it to
+# find the revision of such a store; some readers check that a component is installed).
+schema_info = Table(
+    "schema_info", METADATA,
+    Column("component", Text, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+postgres_index("ledger_transactions_pk", ledger_transactions, "id", unique=True)
+postgres_index("ledger_transactions_external_id", ledger_transactions, "ledger_id", "external_id", unique=True)
+postgres_index("ledger_transactions_change_seq", ledger_transactions, "change_seq")
+postgres_index("ledger_entries_pk", ledger_entries, "id", unique=True)
+postgres_index("ledger_entries_transaction", ledger_entries, "ledger_transaction_id")
+postgres_index("ledger_entries_account_effective", ledger_entries, "ledger_account_id", "effective_at")
+postgres_index("ledger_entries_change_seq", ledger_entries, "change_seq")
+postgres_index("quarantine_status", quarantine, "status", "reason_code")

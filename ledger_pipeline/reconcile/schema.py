@@ -1,4 +1,4 @@
-"""Reconciliation tables, one DDL for DuckDB and PostgreSQL (created by ``ledger-pipeline init``).
+"""Reconciliation tables, part of the store's one metadata (created by ``ledger-pipeline init``).
 
 * Internal accounts are the company's bank accounts, external accounts its counterparties'. A ledger
   account is linked to one of them through its ``ledgerable_type`` (``internal_account`` |
@@ -20,203 +20,232 @@
   sync sees every change through ``change_seq``.
 * Like the core, the big tables (statement lines, matches and their items) carry no index on DuckDB (bulk loads stay fast; the store has one writer);
   PostgreSQL gets the indexes its concurrent readers and writers need.
+* ``recon_match_items`` is a view, which metadata does not express: ``MATCH_ITEMS_VIEW`` is its DDL. Stores
+  made before compact matches (where it was a table of every item) are upgraded by migration ``0004``.
 """
 
 from __future__ import annotations
 
-from ledger_pipeline.ledger.store import Connection
-
-SCHEMA_VERSION = 2  # 2: one-to-one matches keep their items on the match row
-
-_TABLES = """
-CREATE TABLE IF NOT EXISTS internal_accounts (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    account_identifier TEXT NOT NULL UNIQUE,
-    bank_name TEXT,
-    currency TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS external_accounts (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    account_identifier TEXT,
-    party_name TEXT,
-    currency TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS bank_statements (
-    id TEXT PRIMARY KEY,
-    internal_account_id TEXT NOT NULL,
-    account_identifier TEXT NOT NULL,
-    statement_date DATE NOT NULL,
-    opening_balance NUMERIC(38,0),
-    closing_balance NUMERIC(38,0),
-    currency TEXT NOT NULL,
-    statement_ref TEXT,
-    position BIGINT NOT NULL DEFAULT 0,
-    source_format TEXT,
-    source_file TEXT,
-    line_count BIGINT NOT NULL,
-    created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL,
-    control_warning TEXT
-);
-
-CREATE TABLE IF NOT EXISTS bank_statement_lines (
-    id TEXT NOT NULL,
-    statement_id TEXT NOT NULL,
-    internal_account_id TEXT NOT NULL,
-    line_no BIGINT NOT NULL,
-    line_date DATE NOT NULL,
-    amount NUMERIC(38,0) NOT NULL,
-    currency TEXT NOT NULL,
-    type_code TEXT,
-    bank_reference TEXT,
-    customer_reference TEXT,
-    text TEXT,
-    created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS payment_orders (
-    id TEXT PRIMARY KEY,
-    type TEXT,
-    direction TEXT NOT NULL CHECK (direction IN ('credit', 'debit')),
-    amount NUMERIC(38,0) NOT NULL CHECK (amount > 0),
-    currency TEXT NOT NULL,
-    originating_account_id TEXT NOT NULL,
-    receiving_account_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    effective_date DATE NOT NULL,
-    description TEXT,
-    ledger_transaction_id TEXT,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    created_at TIMESTAMPTZ NOT NULL,
-    updated_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS recon_runs (
-    id TEXT PRIMARY KEY,
-    started_at TIMESTAMPTZ NOT NULL,
-    finished_at TIMESTAMPTZ,
-    as_of DATE NOT NULL,
-    window_days INTEGER NOT NULL,
-    account_filter TEXT,
-    summary TEXT NOT NULL DEFAULT '{}',
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS recon_balance_variances (
-    id TEXT PRIMARY KEY,
-    internal_account_id TEXT NOT NULL,
-    ledger_account_id TEXT NOT NULL,
-    statement_id TEXT NOT NULL,
-    statement_date DATE NOT NULL,
-    currency TEXT NOT NULL,
-    ledger_balance NUMERIC(38,0) NOT NULL,
-    bank_balance NUMERIC(38,0) NOT NULL,
-    variance NUMERIC(38,0) NOT NULL,
-    run_id TEXT NOT NULL,
-    computed_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS recon_matches (
-    id TEXT NOT NULL,
-    internal_account_id TEXT NOT NULL,
-    ledger_account_id TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    match_key TEXT,
-    bank_count BIGINT NOT NULL,
-    ledger_count BIGINT NOT NULL,
-    bank_total NUMERIC(38,0) NOT NULL,
-    ledger_total NUMERIC(38,0) NOT NULL,
-    created_by TEXT NOT NULL,
-    note TEXT,
-    run_id TEXT,
-    created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL,
-    bank_item_id TEXT,
-    bank_item_date DATE,
-    ledger_item_id TEXT,
-    ledger_item_date DATE
-);
-
-CREATE TABLE IF NOT EXISTS recon_match_group_items (
-    match_id TEXT NOT NULL,
-    side TEXT NOT NULL CHECK (side IN ('bank', 'ledger')),
-    item_id TEXT NOT NULL,
-    internal_account_id TEXT NOT NULL,
-    ledger_account_id TEXT NOT NULL,
-    item_date DATE NOT NULL,
-    amount NUMERIC(38,0) NOT NULL,
-    change_seq BIGINT NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS recon_unmatched (
-    side TEXT NOT NULL CHECK (side IN ('bank', 'ledger')),
-    item_id TEXT NOT NULL,
-    internal_account_id TEXT NOT NULL,
-    ledger_account_id TEXT NOT NULL,
-    item_date DATE NOT NULL,
-    amount NUMERIC(38,0) NOT NULL,
-    currency TEXT NOT NULL,
-    reference TEXT,
-    description TEXT,
-    reason TEXT NOT NULL,
-    age_days INTEGER NOT NULL,
-    as_of DATE NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
-    first_run_id TEXT NOT NULL,
-    last_run_id TEXT NOT NULL,
-    resolved_at TIMESTAMPTZ,
-    change_seq BIGINT NOT NULL,
-    PRIMARY KEY (side, item_id, ledger_account_id)
-);
-
-CREATE TABLE IF NOT EXISTS processor_settlement_items (
-    id TEXT PRIMARY KEY,
-    processor TEXT NOT NULL,
-    settlement_id TEXT NOT NULL,
-    record_type TEXT NOT NULL CHECK (record_type IN ('payout', 'item')),
-    object_id TEXT,
-    source_type TEXT,
-    amount NUMERIC(38,0) NOT NULL,
-    currency TEXT NOT NULL,
-    occurred_at TIMESTAMPTZ,
-    loaded_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
 )
-"""
 
-_POSTGRES_INDEXES = """
-CREATE UNIQUE INDEX IF NOT EXISTS bank_statement_lines_pk ON bank_statement_lines (id);
-CREATE INDEX IF NOT EXISTS bank_statement_lines_account ON bank_statement_lines (internal_account_id, line_date);
-CREATE INDEX IF NOT EXISTS bank_statements_account ON bank_statements (internal_account_id, statement_date);
-CREATE UNIQUE INDEX IF NOT EXISTS recon_matches_pk ON recon_matches (id);
-CREATE INDEX IF NOT EXISTS recon_matches_account ON recon_matches (ledger_account_id);
-CREATE UNIQUE INDEX IF NOT EXISTS recon_match_items_pk ON recon_match_group_items (match_id, side, item_id);
-CREATE INDEX IF NOT EXISTS recon_match_items_item ON recon_match_group_items (side, item_id, ledger_account_id);
-CREATE INDEX IF NOT EXISTS recon_matches_bank_item ON recon_matches (bank_item_id);
-CREATE INDEX IF NOT EXISTS recon_matches_ledger_item ON recon_matches (ledger_item_id);
-CREATE INDEX IF NOT EXISTS recon_unmatched_status ON recon_unmatched (status, internal_account_id);
-CREATE INDEX IF NOT EXISTS payment_orders_status ON payment_orders (status);
-CREATE INDEX IF NOT EXISTS processor_settlement_items_settlement ON processor_settlement_items (processor, settlement_id)
-"""
+from ledger_pipeline.ledger.schema import (
+    EMPTY_JSON,
+    METADATA,
+    Money,
+    Timestamp,
+    change_seq,
+    one_of,
+    postgres_index,
+)
 
+SCHEMA_VERSION = 3  # 2: one-to-one matches keep their items on the match row; 3: statements carry control_warning
+
+internal_accounts = Table(
+    "internal_accounts", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("account_identifier", Text, nullable=False, unique=True),
+    Column("bank_name", Text),
+    Column("currency", Text, nullable=False),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+external_accounts = Table(
+    "external_accounts", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("account_identifier", Text),
+    Column("party_name", Text),
+    Column("currency", Text, nullable=False),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+bank_statements = Table(
+    "bank_statements", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("internal_account_id", Text, nullable=False),
+    Column("account_identifier", Text, nullable=False),
+    Column("statement_date", Date, nullable=False),
+    Column("opening_balance", Money),
+    Column("closing_balance", Money),
+    Column("currency", Text, nullable=False),
+    Column("statement_ref", Text),
+    Column("position", BigInteger, nullable=False, server_default=text("0")),
+    Column("source_format", Text),
+    Column("source_file", Text),
+    Column("line_count", BigInteger, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    change_seq(),
+    # the file's own controls that failed when it was taken on purpose (``verify=false``); NULL when none
+    Column("control_warning", Text),
+)
+
+bank_statement_lines = Table(
+    "bank_statement_lines", METADATA,
+    Column("id", Text, nullable=False),
+    Column("statement_id", Text, nullable=False),
+    Column("internal_account_id", Text, nullable=False),
+    Column("line_no", BigInteger, nullable=False),
+    Column("line_date", Date, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("type_code", Text),
+    Column("bank_reference", Text),
+    Column("customer_reference", Text),
+    Column("text", Text),
+    Column("created_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+payment_orders = Table(
+    "payment_orders", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("type", Text),
+    Column("direction", Text, one_of("direction", "credit", "debit"), nullable=False),
+    Column("amount", Money, CheckConstraint("amount > 0"), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("originating_account_id", Text, nullable=False),
+    Column("receiving_account_id", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("effective_date", Date, nullable=False),
+    Column("description", Text),
+    Column("ledger_transaction_id", Text),
+    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+recon_runs = Table(
+    "recon_runs", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("as_of", Date, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("account_filter", Text),
+    Column("summary", Text, nullable=False, server_default=EMPTY_JSON),
+    change_seq(),
+)
+
+recon_balance_variances = Table(
+    "recon_balance_variances", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("internal_account_id", Text, nullable=False),
+    Column("ledger_account_id", Text, nullable=False),
+    Column("statement_id", Text, nullable=False),
+    Column("statement_date", Date, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("ledger_balance", Money, nullable=False),
+    Column("bank_balance", Money, nullable=False),
+    Column("variance", Money, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("computed_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+recon_matches = Table(
+    "recon_matches", METADATA,
+    Column("id", Text, nullable=False),
+    Column("internal_account_id", Text, nullable=False),
+    Column("ledger_account_id", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("match_key", Text),
+    Column("bank_count", BigInteger, nullable=False),
+    Column("ledger_count", BigInteger, nullable=False),
+    Column("bank_total", Money, nullable=False),
+    Column("ledger_total", Money, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("note", Text),
+    Column("run_id", Text),
+    Column("created_at", Timestamp, nullable=False),
+    change_seq(),
+    Column("bank_item_id", Text),
+    Column("bank_item_date", Date),
+    Column("ledger_item_id", Text),
+    Column("ledger_item_date", Date),
+)
+
+recon_match_group_items = Table(
+    "recon_match_group_items", METADATA,
+    Column("match_id", Text, nullable=False),
+    Column("side", Text, one_of("side", "bank", "ledger"), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("internal_account_id", Text, nullable=False),
+    Column("ledger_account_id", Text, nullable=False),
+    Column("item_date", Date, nullable=False),
+    Column("amount", Money, nullable=False),
+    change_seq(),
+)
+
+recon_unmatched = Table(
+    "recon_unmatched", METADATA,
+    Column("side", Text, one_of("side", "bank", "ledger"), nullable=False),
+    Column("item_id", Text, nullable=False),
+    Column("internal_account_id", Text, nullable=False),
+    Column("ledger_account_id", Text, nullable=False),
+    Column("item_date", Date, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("reference", Text),
+    Column("description", Text),
+    Column("reason", Text, nullable=False),
+    Column("age_days", Integer, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("status", Text, one_of("status", "open", "resolved"), nullable=False),
+    Column("first_run_id", Text, nullable=False),
+    Column("last_run_id", Text, nullable=False),
+    Column("resolved_at", Timestamp),
+    change_seq(),
+    PrimaryKeyConstraint("side", "item_id", "ledger_account_id"),
+)
+
+processor_settlement_items = Table(
+    "processor_settlement_items", METADATA,
+    Column("id", Text, primary_key=True),
+    Column("processor", Text, nullable=False),
+    Column("settlement_id", Text, nullable=False),
+    Column("record_type", Text, one_of("record_type", "payout", "item"), nullable=False),
+    Column("object_id", Text),
+    Column("source_type", Text),
+    Column("amount", Money, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("occurred_at", Timestamp),
+    Column("loaded_at", Timestamp, nullable=False),
+    change_seq(),
+)
+
+postgres_index("bank_statement_lines_pk", bank_statement_lines, "id", unique=True)
+postgres_index("bank_statement_lines_account", bank_statement_lines, "internal_account_id", "line_date")
+postgres_index("bank_statements_account", bank_statements, "internal_account_id", "statement_date")
+postgres_index("recon_matches_pk", recon_matches, "id", unique=True)
+postgres_index("recon_matches_account", recon_matches, "ledger_account_id")
+postgres_index("recon_match_items_pk", recon_match_group_items, "match_id", "side", "item_id", unique=True)
+postgres_index("recon_match_items_item", recon_match_group_items, "side", "item_id", "ledger_account_id")
+postgres_index("recon_matches_bank_item", recon_matches, "bank_item_id")
+postgres_index("recon_matches_ledger_item", recon_matches, "ledger_item_id")
+postgres_index("recon_unmatched_status", recon_unmatched, "status", "internal_account_id")
+postgres_index("payment_orders_status", payment_orders, "status")
+postgres_index("processor_settlement_items_settlement", processor_settlement_items, "processor", "settlement_id")
 
 # Every item of every match, in the shape of one row per item (what the warehouse exports and reports read).
-_MATCH_ITEMS_VIEW = """
+MATCH_ITEMS_VIEW = """
 CREATE VIEW recon_match_items AS
 SELECT match_id, side, item_id, internal_account_id, ledger_account_id, item_date, amount, change_seq
 FROM recon_match_group_items
@@ -227,36 +256,3 @@ UNION ALL
 SELECT id, 'ledger', ledger_item_id, internal_account_id, ledger_account_id, ledger_item_date, ledger_total, change_seq
 FROM recon_matches WHERE ledger_item_id IS NOT NULL
 """
-
-
-def _table_type(conn: Connection, name: str) -> str | None:
-    return conn.scalar("SELECT table_type FROM information_schema.tables WHERE table_name = :name "
-                       "AND table_schema = current_schema()", {"name": name})
-
-
-def _migrate_match_items(conn: Connection) -> None:
-    """Stores made before compact matches have ``recon_match_items`` as a table of every item: it becomes
-    ``recon_match_group_items`` (its rows stay valid: those matches have no items on their own row)."""
-    if _table_type(conn, "recon_match_items") == "BASE TABLE":
-        conn.execute("ALTER TABLE recon_match_items RENAME TO recon_match_group_items")
-    for column, kind in (("bank_item_id", "TEXT"), ("bank_item_date", "DATE"), ("ledger_item_id", "TEXT"),
-                         ("ledger_item_date", "DATE")):
-        conn.execute(f"ALTER TABLE recon_matches ADD COLUMN IF NOT EXISTS {column} {kind}")
-
-
-def create_reconcile_schema(conn: Connection) -> None:
-    """Create the reconciliation tables if they are missing. Safe to run any number of times."""
-    if _table_type(conn, "recon_matches"):
-        _migrate_match_items(conn)
-    conn.execute_script(_TABLES)
-    # a statement taken although its file's own controls failed is flagged (stores made before the flag)
-    conn.execute("ALTER TABLE bank_statements ADD COLUMN IF NOT EXISTS control_warning TEXT")
-    if _table_type(conn, "recon_match_items") is None:
-        conn.execute(_MATCH_ITEMS_VIEW)
-    if conn.is_postgres:
-        conn.execute_script(_POSTGRES_INDEXES)
-    conn.execute(
-        "INSERT INTO schema_info (component, version) VALUES ('reconcile', :v) ON CONFLICT (component) "
-        "DO UPDATE SET version = EXCLUDED.version",
-        {"v": SCHEMA_VERSION},
-    )

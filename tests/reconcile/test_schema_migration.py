@@ -22,7 +22,8 @@ def _snapshot(store):
 
 
 def _downgrade_to_one_row_per_item(store) -> None:
-    """Rewrite the match tables as the previous schema stored them."""
+    """Rewrite the match tables as the previous schema stored them, and the store's version as it recorded it
+    (``schema_info`` only: no Alembic revision)."""
     with store.transaction() as conn:
         conn.execute("CREATE TABLE old_items AS SELECT match_id, side, item_id, internal_account_id, ledger_account_id, "
                      "item_date, amount, change_seq FROM recon_match_items")
@@ -31,6 +32,9 @@ def _downgrade_to_one_row_per_item(store) -> None:
         conn.execute("ALTER TABLE old_items RENAME TO recon_match_items")
         for column in PAIR_COLUMNS:
             conn.execute(f"ALTER TABLE recon_matches DROP COLUMN {column}")
+        conn.execute("ALTER TABLE bank_statements DROP COLUMN control_warning")  # added after that schema
+        conn.execute("DROP TABLE alembic_version")
+        conn.execute("UPDATE schema_info SET version = 1 WHERE component = 'reconcile'")
 
 
 def test_old_store_is_migrated_and_keeps_its_matches(store):

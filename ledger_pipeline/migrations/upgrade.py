@@ -1,0 +1,99 @@
+"""Upgrading a store to ``HEAD`` with Alembic, over a SQLAlchemy connection to the store's database.
+
+DuckDB goes through ``duckdb-engine``'s dialect; Alembic has no DuckDB implementation of its own, so
+``DuckDBImpl`` declares one (plain ANSI DDL with transactional DDL, which DuckDB has).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.ddl.impl import DefaultImpl
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from ledger_pipeline.ledger.schema import METADATA
+from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.migrations import VERSION_TABLE, StoreNotInitialised, revision_from_components
+
+
+class DuckDBImpl(DefaultImpl):
+    __dialect__ = "duckdb"
+    transactional_ddl = True
+
+
+@dataclass
+class UpgradeResult:
+    start: str  # the revision the store was at
+    stamped: bool  # the store had no alembic_version: its revision came from schema_info
+    applied: list[str] = field(default_factory=list)
+
+
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent))
+    return ScriptDirectory.from_config(config)
+
+
+def sqlalchemy_engine(store: Store) -> sa.Engine:
+    """An engine on the store's database (and, on PostgreSQL, its ``?schema=`` as the search path)."""
+    if store.dialect == "duckdb":
+        if not Path(store.target).is_file():  # connecting would create an empty file
+            raise StoreNotInitialised(f"{store.redacted_url} does not exist: run `ledger-pipeline init`")
+        return sa.create_engine(f"duckdb:///{store.target}", poolclass=sa.pool.NullPool)
+    url = sa.make_url(store.target).set(drivername="postgresql+psycopg")
+    options = "-c TimeZone=UTC"
+    schema = url.query.get("schema")
+    if schema:
+        options += f" -c search_path={schema}"
+    url = url.difference_update_query(["schema"])
+    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"options": options})
+
+
+def _connect(store: Store, engine: sa.Engine) -> sa.Connection:
+    try:
+        return engine.connect()
+    except sa.exc.OperationalError as exc:  # e.g. a database that does not exist
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise StoreNotInitialised(f"{store.redacted_url}: cannot connect: {reason}") from exc
+
+
+def _component_versions(conn: sa.Connection) -> dict[str, int]:
+    if not sa.inspect(conn).has_table("schema_info"):
+        return {}
+    return {c: int(v) for c, v in conn.execute(sa.text("SELECT component, version FROM schema_info"))}
+
+
+def upgrade(store: Store) -> UpgradeResult:
+    """Bring the store to ``HEAD`` in one transaction; a store already there is left as it is. A store that
+    never ran ``init`` raises ``StoreNotInitialised``."""
+    script = script_directory()
+    engine = sqlalchemy_engine(store)
+    try:
+        with store.write_lock(), _connect(store, engine) as conn, conn.begin():
+            context = MigrationContext.configure(conn)
+            current = context.get_current_revision()
+            stamped = current is None
+            if stamped:
+                current = revision_from_components(_component_versions(conn))
+                if current is None:
+                    raise StoreNotInitialised(f"{store.redacted_url} has no ledger store: run `ledger-pipeline init`")
+                context.stamp(script, current)
+            result = UpgradeResult(start=current, stamped=stamped)
+
+            def steps(revision, _context):
+                return script._upgrade_revs("head", revision)
+
+            with EnvironmentContext(Config(), script, fn=steps, destination_rev="head") as env:
+                env.configure(connection=conn, target_metadata=METADATA, version_table=VERSION_TABLE,
+                              on_version_apply=lambda *, step, **_: result.applied.append(step.up_revision_id))
+                env.run_migrations()
+    finally:
+        engine.dispose()
+    return result

@@ -1,0 +1,26 @@
+"""Reconciliation: a bank statement taken although its file's own controls failed is flagged.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from ledger_pipeline.migrations.steps import set_component_version
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("bank_statements", sa.Column("control_warning", sa.Text))
+    set_component_version("reconcile", 3)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the store's schema is only ever upgraded")
