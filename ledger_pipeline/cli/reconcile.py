@@ -11,25 +11,34 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.csv as pacsv
 import typer
 
-from ledger_pipeline.cli_support import (
-    EXIT_BAD_INPUT,
+from ledger_pipeline.cli.support import (
     EXIT_RULE_BROKEN,
     JsonOption,
     StoreOption,
     console,
     emit,
-    err_console,
+    fail,
     handled_errors,
+    list_rows,
     open_store,
+    read,
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
-from ledger_pipeline.reconcile.runner import DEFAULT_WINDOW_DAYS, ReconResult, run_reconciliation
+
+if TYPE_CHECKING:
+    from ledger_pipeline.reconcile.runner import ReconResult
+
+# Domain modules are imported inside the commands (see ``cli.ledger``): importing any of
+# ``ledger_pipeline.reconcile`` loads the whole package, pyarrow and the database drivers with it.
+
+# ``reconcile.runner.DEFAULT_WINDOW_DAYS``, spelled out so that `--help` need not import the package
+# (tests/test_cli_imports.py keeps the two equal).
+DEFAULT_WINDOW_DAYS = 3
 
 reconcile_app = typer.Typer(
     help="Reconcile the ledger with bank statements and processors (run with no subcommand to reconcile).",
@@ -48,11 +57,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(reconcile_app, name="reconcile")
 
 
-def _exponents(store) -> dict[str, int]:
-    with store.connect(read_only=True) as conn:
-        return dict(conn.all("SELECT DISTINCT currency, currency_exponent FROM ledger_accounts"))
-
-
 @reconcile_app.callback()
 def reconcile(
     ctx: typer.Context,
@@ -67,11 +71,14 @@ def reconcile(
     """Reconcile every linked internal account (or one): variances, matches, unmatched items."""
     if ctx.invoked_subcommand is not None:
         return
+    from ledger_pipeline.ledger.queries import currency_exponents
+    from ledger_pipeline.reconcile.runner import run_reconciliation
+
     target = open_store(store)
     with handled_errors():
         result = run_reconciliation(target, account=account, as_of=as_of.date() if as_of else None,
                                     window_days=window_days, rematch=rematch, actor="cli")
-        exponents = _exponents(target)
+    exponents = read(target, currency_exponents)
     data = result.as_dict()
     data["breaches"] = [v.as_dict() for v in result.breaches(tolerance)]
     emit(data, as_json, lambda _: _render(result, exponents, tolerance))
@@ -167,8 +174,7 @@ def import_statement(
     with handled_errors():
         for path in files:
             if not path.exists():
-                err_console.print(f"[red]error:[/red] {path}: no such file")
-                raise typer.Exit(EXIT_BAD_INPUT)
+                raise fail(f"{path}: no such file")
             with target.transaction() as conn:
                 results.append({"file": str(path), **load_statement_file(
                     conn, str(path), internal_account=internal_account, format=format, actor="cli").as_dict()})
@@ -196,15 +202,15 @@ def payment_orders(
         orders = None
         if file is not None:
             if not file.exists():
-                err_console.print(f"[red]error:[/red] {file}: no such file")
-                raise typer.Exit(EXIT_BAD_INPUT)
+                raise fail(f"{file}: no such file")
             if file.suffix.lower() == ".json":
                 try:
                     orders = json.loads(file.read_text(encoding="utf-8"))
                 except ValueError as exc:
-                    err_console.print(f"[red]error:[/red] {file}: not JSON ({exc})")
-                    raise typer.Exit(EXIT_BAD_INPUT) from exc
+                    raise fail(f"{file}: not JSON ({exc})") from exc
             else:
+                import pyarrow.csv as pacsv
+
                 orders = pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(
                     column_types={}, strings_can_be_null=True, auto_dict_encode=False))
         with target.transaction() as conn:
@@ -230,21 +236,14 @@ def unmatched(
     as_json: JsonOption = False,
 ) -> None:
     """Open exceptions: bank lines and ledger items left unmatched, oldest first, with their age."""
-    target = open_store(store)
-    with handled_errors(), target.connect(read_only=True) as conn:
-        rows = conn.dicts(
-            "SELECT i.name AS internal_account, u.side, u.item_id, u.item_date, u.amount, u.currency, u.reference, "
-            "u.description, u.reason, u.age_days, u.as_of FROM recon_unmatched u "
-            "JOIN internal_accounts i ON i.id = u.internal_account_id WHERE u.status = 'open' "
-            "AND (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account) "
-            "AND (CAST(:side AS TEXT) IS NULL OR u.side = :side) "
-            f"ORDER BY u.item_date, u.side, u.item_id LIMIT {int(limit)}", {"account": account, "side": side})
-    for row in rows:
-        row["amount"] = int(row["amount"])
-    emit(rows, as_json, lambda rs: console.print(table(
-        "Unmatched", ["account", "side", "date", "age (days)", "amount", "reason", "reference", "description", "id"],
-        [[r["internal_account"], r["side"], r["item_date"], r["age_days"], r["amount"], r["reason"], r["reference"],
-          (r["description"] or "")[:40], r["item_id"]] for r in rs], right={"amount", "age (days)"})))
+    from ledger_pipeline.reconcile.queries import list_unmatched
+
+    list_rows(store, list_unmatched, {"account": account, "side": side, "limit": limit}, as_json,
+              "Unmatched", ["account", "side", "date", "age (days)", "amount", "reason", "reference", "description",
+                            "id"],
+              lambda r: [r["internal_account"], r["side"], r["item_date"], r["age_days"], r["amount"], r["reason"],
+                         r["reference"], (r["description"] or "")[:40], r["item_id"]],
+              right={"amount", "age (days)"})
 
 
 @reconcile_app.command("matches")
@@ -256,21 +255,13 @@ def matches(
     as_json: JsonOption = False,
 ) -> None:
     """Matches with the rule that made each."""
-    target = open_store(store)
-    with handled_errors(), target.connect(read_only=True) as conn:
-        rows = conn.dicts(
-            "SELECT m.id, i.name AS internal_account, m.rule, m.match_key, m.bank_count, m.ledger_count, m.bank_total, "
-            "m.ledger_total, m.created_by, m.note, m.created_at FROM recon_matches m "
-            "JOIN internal_accounts i ON i.id = m.internal_account_id "
-            "WHERE (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account) "
-            "AND (CAST(:rule AS TEXT) IS NULL OR m.rule = :rule) "
-            f"ORDER BY m.created_at DESC, m.id LIMIT {int(limit)}", {"account": account, "rule": rule})
-    for row in rows:
-        row["bank_total"], row["ledger_total"] = int(row["bank_total"]), int(row["ledger_total"])
-    emit(rows, as_json, lambda rs: console.print(table(
-        "Matches", ["id", "account", "rule", "key", "bank lines", "ledger items", "amount", "by"],
-        [[r["id"], r["internal_account"], r["rule"], r["match_key"], r["bank_count"], r["ledger_count"],
-          r["bank_total"], r["created_by"]] for r in rs], right={"amount"})))
+    from ledger_pipeline.reconcile.queries import list_matches
+
+    list_rows(store, list_matches, {"account": account, "rule": rule, "limit": limit}, as_json,
+              "Matches", ["id", "account", "rule", "key", "bank lines", "ledger items", "amount", "by"],
+              lambda r: [r["id"], r["internal_account"], r["rule"], r["match_key"], r["bank_count"],
+                         r["ledger_count"], r["bank_total"], r["created_by"]],
+              right={"amount"})
 
 
 @reconcile_app.command("match-manual")
@@ -306,6 +297,5 @@ def unmatch(match_id: str, store: StoreOption = None, as_json: JsonOption = Fals
     with handled_errors(), target.transaction() as conn:
         removed = remove_match(conn, match_id)
     if not removed:
-        err_console.print(f"[red]error:[/red] match {match_id} not found")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise fail(f"match {match_id} not found")
     emit({"removed": match_id}, as_json, lambda d: console.print(f"Removed match {d['removed']}."))

@@ -9,19 +9,20 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger_pipeline.cli_support import (
-    EXIT_BAD_INPUT,
+from ledger_pipeline.cli.support import (
     JsonOption,
     StoreOption,
     console,
     emit,
-    err_console,
+    fail,
     handled_errors,
     open_store,
     print_json,
     progress,
     table,
 )
+
+# Domain modules are imported inside the commands (see ``cli.ledger``).
 
 FileOption = Annotated[list[Path] | None, typer.Option("--file", "-f", help="Exported file(s) to read.",
                                                         exists=True, dir_okay=False, readable=True)]
@@ -67,8 +68,7 @@ def register(app: typer.Typer) -> None:
         from ledger_pipeline.ingest.pipeline import ingest
 
         if bool(file) == api:
-            err_console.print("[red]error:[/red] give --file PATH (one or more) or --api")
-            raise typer.Exit(EXIT_BAD_INPUT)
+            raise fail("give --file PATH (one or more) or --api")
         target = open_store(store)
         with handled_errors(), progress(not as_json) as bar:
             task = bar.add_task(f"ingest {source}", total=None)

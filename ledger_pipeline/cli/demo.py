@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ledger_pipeline.cli_support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
+from ledger_pipeline.cli.support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
 
 
 def _short(text: str | None, width: int = 90) -> str:

@@ -1,6 +1,8 @@
-"""What every ``ledger-pipeline`` command shares: the ``--store``/``--json`` options, output, exit codes.
+"""What every ``ledger-pipeline`` command shares: the ``--store``/``--json`` options, output, exit codes, the
+boundary that turns the core's errors into exit codes, and the read-and-list steps of the list commands.
 
-Exit codes (DESIGN.md): 0 success, 1 the data broke a rule (details printed), 2 bad usage or unreadable input.
+Exit codes (docs/design.md): 0 success, 1 the data broke a rule (details printed), 2 bad usage or unreadable
+input.
 """
 
 from __future__ import annotations
@@ -10,15 +12,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError, RuleViolation
-from ledger_pipeline.ledger.store import Store, default_store_url
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ledger_pipeline.ledger.store import Store
+
+T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_RULE_BROKEN = 1
@@ -36,12 +43,20 @@ StoreOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
+def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> typer.Exit:
+    """Print ``label: message`` on stderr; returns the exit to raise."""
+    err_console.print(f"[red]{label}:[/red] {message}")
+    return typer.Exit(code)
+
+
 def open_store(url: str | None) -> Store:
+    # The store module loads pyarrow and the database drivers, which `--help` does not need.
+    from ledger_pipeline.ledger.store import Store, default_store_url
+
     try:
         return Store(url or default_store_url())
     except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from exc
+        raise fail(str(exc)) from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -81,17 +96,37 @@ def handled_errors() -> Iterator[None]:
     try:
         yield
     except RuleViolation as exc:
-        err_console.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(EXIT_RULE_BROKEN) from exc
+        raise fail(str(exc), EXIT_RULE_BROKEN, "refused") from exc
     except (InputError, NotFoundError, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from exc
+        raise fail(str(exc)) from exc
     except LedgerError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_RULE_BROKEN) from exc
+        raise fail(str(exc), EXIT_RULE_BROKEN) from exc
+
+
+def read(target: Store, query: Callable[..., T], /, **filters: Any) -> T:
+    """``query(conn, **filters)`` on a read-only connection to ``target``, inside the error boundary."""
+    with handled_errors(), target.connect(read_only=True) as conn:
+        return query(conn, **filters)
+
+
+def show_rows(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[str],
+              cells: Callable[[dict[str, Any]], list[Any]], right: set[str] | None = None) -> None:
+    """``rows`` as JSON, or as a table with one line of ``cells(row)`` per row."""
+    emit(rows, as_json, lambda rs: console.print(table(title, columns, [cells(r) for r in rs], right)))
+
+
+def list_rows(store: str | None, query: Callable[..., list[dict[str, Any]]], filters: dict[str, Any],
+              as_json: bool, title: str, columns: list[str], cells: Callable[[dict[str, Any]], list[Any]],
+              right: set[str] | None = None) -> None:
+    """A list command: the rows ``query(conn, **filters)`` reads from the store, shown by :func:`show_rows`."""
+    show_rows(read(open_store(store), query, **filters), as_json, title, columns, cells, right)
 
 
 def progress(enabled: bool = True) -> Progress:
     """A progress display on stderr (so ``--json`` output on stdout stays clean)."""
+    # Only `post` and `ingest` show one; `--help` need not load rich.progress.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                     console=err_console, transient=True, disable=not enabled)
+

@@ -1,0 +1,207 @@
+"""The ledger's own commands: ``init``, ``post``, ``balances``, ``transactions``, ``export-csv`` and the
+``accounts`` group (``create``, ``list``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ledger_pipeline.cli.support import (
+    EXIT_RULE_BROKEN,
+    JsonOption,
+    StoreOption,
+    console,
+    emit,
+    fail,
+    handled_errors,
+    list_rows,
+    open_store,
+    progress,
+    read,
+    show_rows,
+    table,
+)
+from ledger_pipeline.ledger.money import format_amount
+
+if TYPE_CHECKING:
+    from ledger_pipeline.ledger.posting import BatchResult
+
+# Domain modules are imported inside the commands: they load pyarrow and the database drivers, which would
+# double the start-up time of `ledger-pipeline --help` (measured with `python -X importtime`).
+
+account_app = typer.Typer(help="Ledger accounts: create and list.", no_args_is_help=True)
+
+EXPORTABLE_TABLES = (
+    "ledgers", "ledger_accounts", "ledger_account_balances", "ledger_transactions", "ledger_entries",
+    "quarantine", "audit_log", "events",
+)
+
+
+def init(store: StoreOption = None, ledger: Annotated[str, typer.Option(help="Default ledger to create.")] = "main",
+         as_json: JsonOption = False) -> None:
+    """Create the store's tables and the default ledger (safe to run again)."""
+    from ledger_pipeline.store_setup import initialize_store
+
+    target = open_store(store)
+    with handled_errors():
+        initialize_store(target, default_ledger=ledger)
+    emit({"store": target.redacted_url, "ledger": ledger, "initialized": True}, as_json,
+         lambda d: console.print(f"Initialised [bold]{d['store']}[/bold] with ledger [bold]{d['ledger']}[/bold]."))
+
+
+@account_app.command("create")
+def account_create(
+    name: str,
+    normal_balance: Annotated[str, typer.Option("--normal-balance", help="credit or debit")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 or custom code (POINTS, BTC...)")],
+    exponent: Annotated[int | None, typer.Option(help="Currency exponent (default: ISO 4217's, else 2)")] = None,
+    ledger: Annotated[str, typer.Option(help="Ledger name")] = "main",
+    min_available: Annotated[int | None, typer.Option(help="Balance limit: available >= this (minor units)")] = None,
+    max_available: Annotated[int | None, typer.Option(help="Balance limit: available <= this (minor units)")] = None,
+    description: str | None = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a ledger account (a no-op if it exists with the same definition)."""
+    from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
+
+    target = open_store(store)
+    spec = AccountSpec(name=name, normal_balance=normal_balance, currency=currency, currency_exponent=exponent,
+                       description=description, min_available_balance=min_available,
+                       max_available_balance=max_available)
+    with handled_errors(), target.transaction() as conn:
+        ensure_ledger(conn, ledger)
+        account_id = ensure_account(conn, ledger, spec, actor="cli")
+    emit({"id": account_id, "ledger": ledger, "name": name}, as_json,
+         lambda d: console.print(f"Account [bold]{name}[/bold] in ledger {ledger}: {d['id']}"))
+
+
+@account_app.command("list")
+def account_list(ledger: str | None = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
+    """List ledger accounts with their definitions."""
+    from ledger_pipeline.ledger.queries import list_accounts
+
+    list_rows(store, list_accounts, {"ledger": ledger}, as_json,
+              "Ledger accounts", ["ledger", "name", "normal", "currency", "exp", "limits", "archived"],
+              lambda r: [r["ledger"], r["name"], r["normal_balance"], r["currency"], r["currency_exponent"],
+                         _limits(r), "yes" if r["archived_at"] else ""])
+
+
+def _limits(row: dict) -> str:
+    parts = []
+    if row["min_available_balance"] is not None:
+        parts.append(f">= {int(row['min_available_balance'])}")
+    if row["max_available_balance"] is not None:
+        parts.append(f"<= {int(row['max_available_balance'])}")
+    return ", ".join(parts)
+
+
+def render_batch(result: BatchResult, title: str = "Batch") -> None:
+    console.print(table(title, ["created", "transitioned", "duplicates (no-op)", "quarantined", "entries posted"],
+                        [[result.created, result.transitioned, result.duplicates, result.quarantined,
+                          result.entries_posted]]))
+    if result.reason_counts:
+        console.print(table("Refused transactions by reason", ["reason_code", "transactions"],
+                            [[k, v] for k, v in result.reason_counts.items()], right={"transactions"}))
+        for violation in result.violations[:20]:
+            console.print(f"  [yellow]{violation.reason_code}[/yellow] {violation.detail}")
+        if len(result.violations) > 20:
+            console.print(f"  ... {len(result.violations) - 20} more (see `ledger-pipeline quarantine list`)")
+
+
+def post(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file of entries (see docs: batch format)")],
+    ledger: Annotated[str, typer.Option(help="Ledger for rows without a ledger column")] = "main",
+    source: Annotated[str | None, typer.Option(help="Source name recorded on the transactions")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate and post a batch of entries; refused transactions go to quarantine (exit code 1)."""
+    from ledger_pipeline.ledger.batch_input import file_sha256
+    from ledger_pipeline.ledger.posting import post_batch_file
+
+    target = open_store(store)
+    with handled_errors(), progress(not as_json) as bar:
+        task = bar.add_task(f"posting {file.name}", total=1)
+        result = post_batch_file(target, file, default_ledger=ledger, source=source, actor="cli",
+                                 request_hash=file_sha256(file))
+        bar.update(task, advance=1)
+    emit(result.as_dict(), as_json, lambda _: render_batch(result, f"Posted {file.name}"))
+    if result.quarantined or result.reason_counts:
+        raise typer.Exit(EXIT_RULE_BROKEN)
+
+
+def balances(
+    account: Annotated[str | None, typer.Option(help="Account name or id")] = None,
+    ledger: Annotated[str | None, typer.Option(help="Ledger name")] = None,
+    as_of: Annotated[datetime | None, typer.Option("--as-of", help="Effective time (ISO 8601, UTC if no zone)",
+                                                   formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S",
+                                                            "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"])] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Posted, pending and available balances of each account (now, or as of an effective time)."""
+    from ledger_pipeline.ledger.balances import account_balances
+
+    target = open_store(store)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    rows = read(target, account_balances, ledger=ledger, account=account, as_of=as_of)
+    if account and not rows:
+        raise fail(f"account {account!r} not found")
+
+    def money(row: dict, kind: str) -> str:
+        return format_amount(row[f"{kind}_amount"], row["currency_exponent"], row["currency"])
+
+    show_rows(rows, as_json, "Balances" + (f" as of {as_of.isoformat()}" if as_of else ""),
+              ["ledger", "account", "normal", "posted", "pending", "available"],
+              lambda r: [r["ledger"], r["account"], r["normal_balance"],
+                         money(r, "posted"), money(r, "pending"), money(r, "available")],
+              right={"posted", "pending", "available"})
+
+
+def transactions(
+    status: Annotated[str | None, typer.Option(help="pending, posted or archived")] = None,
+    external_id: Annotated[str | None, typer.Option("--external-id")] = None,
+    ledger: str | None = None,
+    limit: Annotated[int, typer.Option(help="Most recent N")] = 20,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The most recent ledger transactions with their entries."""
+    from ledger_pipeline.ledger.transactions import list_transactions
+
+    list_rows(store, list_transactions,
+              {"status": status, "external_id": external_id, "ledger": ledger, "limit": limit}, as_json,
+              "Ledger transactions", ["effective_at", "external_id", "status", "entries"],
+              lambda t: [t["effective_at"], t["external_id"], t["status"], "; ".join(
+                  f"{'Dr' if e['direction'] == 'debit' else 'Cr'} {e['account']} "
+                  f"{format_amount(e['amount'], e['currency_exponent'], e['currency'])}" for e in t["entries"])])
+
+
+def export_csv(
+    table_name: Annotated[str, typer.Argument(metavar="TABLE", help=f"One of: {', '.join(EXPORTABLE_TABLES)}")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: TABLE.csv)")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a ledger table to CSV (amounts as exact integers of minor units)."""
+    from ledger_pipeline.ledger.queries import export_table_csv
+
+    if table_name not in EXPORTABLE_TABLES:
+        raise fail(f"unknown table {table_name!r}; choose one of {', '.join(EXPORTABLE_TABLES)}")
+    path = output or Path(f"{table_name}.csv")
+    rows = read(open_store(store), export_table_csv, table_name=table_name, path=path)
+    emit({"table": table_name, "rows": int(rows), "file": str(path)}, as_json,
+         lambda d: console.print(f"Wrote {d['rows']:,} rows of {table_name} to {d['file']}"))
+
+
+def register(app: typer.Typer) -> None:
+    for command in (init, post, balances, transactions):
+        app.command()(command)
+    app.command("export-csv")(export_csv)
+    app.add_typer(account_app, name="accounts")
+
