@@ -9,6 +9,7 @@ bank statements and payment orders, list matches and exceptions, and record or r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,6 +32,7 @@ from ledger_pipeline.cli.support import (
 from ledger_pipeline.ledger.money import format_amount
 
 if TYPE_CHECKING:
+    from ledger_pipeline.ledger.store import Connection
     from ledger_pipeline.reconcile.runner import ReconResult
 
 # Domain modules are imported inside the commands (see ``cli.ledger``): importing any of
@@ -49,6 +51,7 @@ external_app = typer.Typer(help="External accounts (counterparties).", no_args_i
 reconcile_app.add_typer(internal_app, name="internal-account")
 reconcile_app.add_typer(external_app, name="external-account")
 
+InternalAccountOption = Annotated[str | None, typer.Option(help="Internal account (name or id)")]
 DateOption = Annotated[datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"],
                                                      help="Date the age of unmatched items is counted at (default today)")]
 
@@ -111,50 +114,59 @@ def _render(result: ReconResult, exponents: dict[str, int], tolerance: int) -> N
         console.print(f"Payment orders ledgered: {po.created} created, {po.transitioned} status change(s).")
 
 
+LedgerAccountOption = Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")]
+LedgerOption = Annotated[str, typer.Option(help="Ledger of --ledger-account")]
+
+
+def _create_account(store: str | None, as_json: bool, kind: str, name: str, ledger_account: str | None,
+                    ledger: str, create: Callable[[Connection], str], shown_link: bool) -> None:
+    """Create a bank-side account with ``create`` and link it to ``ledger_account``, in one transaction."""
+    from ledger_pipeline.reconcile.accounts import link_ledger_account
+
+    target = open_store(store)
+    with handled_errors(), target.transaction() as conn:
+        account_id = create(conn)
+        linked = link_ledger_account(conn, ledger_account, kind, account_id, ledger=ledger, actor="cli") \
+            if ledger_account else None
+    label = kind.split("_")[0].capitalize()
+    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
+         lambda d: console.print(f"{label} account [bold]{name}[/bold]: {d['id']}"
+                                 + (f" (linked to {ledger_account})" if linked and shown_link else "")))
+
+
 @internal_app.command("create")
 def internal_create(
     name: str,
     identifier: Annotated[str, typer.Option(help="Account number / IBAN as the bank's statements write it")],
     currency: Annotated[str, typer.Option()],
-    ledger_account: Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")] = None,
-    ledger: Annotated[str, typer.Option(help="Ledger of --ledger-account")] = "main",
+    ledger_account: LedgerAccountOption = None,
+    ledger: LedgerOption = "main",
     bank_name: Annotated[str | None, typer.Option("--bank-name")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an internal account (idempotent), optionally linked to a ledger account."""
-    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account, link_ledger_account
+    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
-        account_id = ensure_internal_account(conn, name, identifier, currency, bank_name=bank_name, actor="cli")
-        linked = link_ledger_account(conn, ledger_account, INTERNAL, account_id, ledger=ledger, actor="cli") \
-            if ledger_account else None
-    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
-         lambda d: console.print(f"Internal account [bold]{name}[/bold]: {d['id']}"
-                                 + (f" (linked to {ledger_account})" if linked else "")))
+    _create_account(store, as_json, INTERNAL, name, ledger_account, ledger, lambda conn: ensure_internal_account(
+        conn, name, identifier, currency, bank_name=bank_name, actor="cli"), shown_link=True)
 
 
 @external_app.command("create")
 def external_create(
     name: str,
     currency: Annotated[str, typer.Option()],
-    ledger_account: Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")] = None,
-    ledger: Annotated[str, typer.Option(help="Ledger of --ledger-account")] = "main",
+    ledger_account: LedgerAccountOption = None,
+    ledger: LedgerOption = "main",
     party_name: Annotated[str | None, typer.Option("--party-name")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an external account (idempotent), optionally linked to a ledger account."""
-    from ledger_pipeline.reconcile.accounts import EXTERNAL, ensure_external_account, link_ledger_account
+    from ledger_pipeline.reconcile.accounts import EXTERNAL, ensure_external_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
-        account_id = ensure_external_account(conn, name, currency, party_name=party_name, actor="cli")
-        linked = link_ledger_account(conn, ledger_account, EXTERNAL, account_id, ledger=ledger, actor="cli") \
-            if ledger_account else None
-    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
-         lambda d: console.print(f"External account [bold]{name}[/bold]: {d['id']}"))
+    _create_account(store, as_json, EXTERNAL, name, ledger_account, ledger, lambda conn: ensure_external_account(
+        conn, name, currency, party_name=party_name, actor="cli"), shown_link=False)
 
 
 @reconcile_app.command("import-statement")
@@ -229,7 +241,7 @@ def payment_orders(
 
 @reconcile_app.command("unmatched")
 def unmatched(
-    account: Annotated[str | None, typer.Option(help="Internal account (name or id)")] = None,
+    account: InternalAccountOption = None,
     side: Annotated[str | None, typer.Option(help="bank or ledger")] = None,
     limit: int = 100,
     store: StoreOption = None,
@@ -248,7 +260,7 @@ def unmatched(
 
 @reconcile_app.command("matches")
 def matches(
-    account: Annotated[str | None, typer.Option(help="Internal account (name or id)")] = None,
+    account: InternalAccountOption = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule")] = None,
     limit: int = 100,
     store: StoreOption = None,
