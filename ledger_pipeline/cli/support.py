@@ -129,4 +129,3 @@ def progress(enabled: bool = True) -> Progress:
 
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                     console=err_console, transient=True, disable=not enabled)
-
