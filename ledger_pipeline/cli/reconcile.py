@@ -9,28 +9,41 @@ bank statements and payment orders, list matches and exceptions, and record or r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.csv as pacsv
 import typer
 from rich.markup import escape
 
-from ledger_pipeline.cli_support import (
-    EXIT_BAD_INPUT,
+from ledger_pipeline.cli.support import (
     EXIT_RULE_BROKEN,
     JsonOption,
     StoreOption,
     console,
     emit,
     err_console,
+    fail,
     handled_errors,
+    list_rows,
     open_store,
+    parser_options,
+    read,
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
-from ledger_pipeline.reconcile.runner import DEFAULT_WINDOW_DAYS, ReconResult, run_reconciliation
+
+if TYPE_CHECKING:
+    from ledger_pipeline.ledger.store import Connection
+    from ledger_pipeline.reconcile.runner import ReconResult
+
+# Domain modules are imported inside the commands (see ``cli.ledger``): importing any of
+# ``ledger_pipeline.reconcile`` loads the whole package, pyarrow and the database drivers with it.
+
+# ``reconcile.runner.DEFAULT_WINDOW_DAYS``, spelled out so that `--help` need not import the package
+# (tests/test_cli_imports.py keeps the two equal).
+DEFAULT_WINDOW_DAYS = 3
 
 reconcile_app = typer.Typer(
     help="Reconcile the ledger with bank statements and processors (run with no subcommand to reconcile).",
@@ -41,17 +54,13 @@ external_app = typer.Typer(help="External accounts (counterparties).", no_args_i
 reconcile_app.add_typer(internal_app, name="internal-account")
 reconcile_app.add_typer(external_app, name="external-account")
 
+InternalAccountOption = Annotated[str | None, typer.Option(help="Internal account (name or id)")]
 DateOption = Annotated[datetime | None, typer.Option("--as-of", formats=["%Y-%m-%d"],
                                                      help="Date the age of unmatched items is counted at (default today)")]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(reconcile_app, name="reconcile")
-
-
-def _exponents(store) -> dict[str, int]:
-    with store.connect(read_only=True) as conn:
-        return dict(conn.all("SELECT DISTINCT currency, currency_exponent FROM ledger_accounts"))
 
 
 @reconcile_app.callback()
@@ -68,11 +77,14 @@ def reconcile(
     """Reconcile every linked internal account (or one): variances, matches, unmatched items."""
     if ctx.invoked_subcommand is not None:
         return
+    from ledger_pipeline.ledger.queries import currency_exponents
+    from ledger_pipeline.reconcile.runner import run_reconciliation
+
     target = open_store(store)
     with handled_errors():
         result = run_reconciliation(target, account=account, as_of=as_of.date() if as_of else None,
                                     window_days=window_days, rematch=rematch, actor="cli")
-        exponents = _exponents(target)
+    exponents = read(target, currency_exponents)
     data = result.as_dict()
     data["breaches"] = [v.as_dict() for v in result.breaches(tolerance)]
     emit(data, as_json, lambda _: _render(result, exponents, tolerance))
@@ -105,50 +117,59 @@ def _render(result: ReconResult, exponents: dict[str, int], tolerance: int) -> N
         console.print(f"Payment orders ledgered: {po.created} created, {po.transitioned} status change(s).")
 
 
+LedgerAccountOption = Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")]
+LedgerOption = Annotated[str, typer.Option(help="Ledger of --ledger-account")]
+
+
+def _create_account(store: str | None, as_json: bool, kind: str, name: str, ledger_account: str | None,
+                    ledger: str, create: Callable[[Connection], str], shown_link: bool) -> None:
+    """Create a bank-side account with ``create`` and link it to ``ledger_account``, in one transaction."""
+    from ledger_pipeline.reconcile.accounts import link_ledger_account
+
+    target = open_store(store)
+    with handled_errors(), target.transaction() as conn:
+        account_id = create(conn)
+        linked = link_ledger_account(conn, ledger_account, kind, account_id, ledger=ledger, actor="cli") \
+            if ledger_account else None
+    label = kind.split("_")[0].capitalize()
+    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
+         lambda d: console.print(f"{label} account [bold]{name}[/bold]: {d['id']}"
+                                 + (f" (linked to {ledger_account})" if linked and shown_link else "")))
+
+
 @internal_app.command("create")
 def internal_create(
     name: str,
     identifier: Annotated[str, typer.Option(help="Account number / IBAN as the bank's statements write it")],
     currency: Annotated[str, typer.Option()],
-    ledger_account: Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")] = None,
-    ledger: Annotated[str, typer.Option(help="Ledger of --ledger-account")] = "main",
+    ledger_account: LedgerAccountOption = None,
+    ledger: LedgerOption = "main",
     bank_name: Annotated[str | None, typer.Option("--bank-name")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an internal account (idempotent), optionally linked to a ledger account."""
-    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account, link_ledger_account
+    from ledger_pipeline.reconcile.accounts import INTERNAL, ensure_internal_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
-        account_id = ensure_internal_account(conn, name, identifier, currency, bank_name=bank_name, actor="cli")
-        linked = link_ledger_account(conn, ledger_account, INTERNAL, account_id, ledger=ledger, actor="cli") \
-            if ledger_account else None
-    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
-         lambda d: console.print(f"Internal account [bold]{name}[/bold]: {d['id']}"
-                                 + (f" (linked to {ledger_account})" if linked else "")))
+    _create_account(store, as_json, INTERNAL, name, ledger_account, ledger, lambda conn: ensure_internal_account(
+        conn, name, identifier, currency, bank_name=bank_name, actor="cli"), shown_link=True)
 
 
 @external_app.command("create")
 def external_create(
     name: str,
     currency: Annotated[str, typer.Option()],
-    ledger_account: Annotated[str | None, typer.Option("--ledger-account", help="Link this ledger account")] = None,
-    ledger: Annotated[str, typer.Option(help="Ledger of --ledger-account")] = "main",
+    ledger_account: LedgerAccountOption = None,
+    ledger: LedgerOption = "main",
     party_name: Annotated[str | None, typer.Option("--party-name")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an external account (idempotent), optionally linked to a ledger account."""
-    from ledger_pipeline.reconcile.accounts import EXTERNAL, ensure_external_account, link_ledger_account
+    from ledger_pipeline.reconcile.accounts import EXTERNAL, ensure_external_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
-        account_id = ensure_external_account(conn, name, currency, party_name=party_name, actor="cli")
-        linked = link_ledger_account(conn, ledger_account, EXTERNAL, account_id, ledger=ledger, actor="cli") \
-            if ledger_account else None
-    emit({"id": account_id, "name": name, "ledger_account_id": linked}, as_json,
-         lambda d: console.print(f"External account [bold]{name}[/bold]: {d['id']}"))
+    _create_account(store, as_json, EXTERNAL, name, ledger_account, ledger, lambda conn: ensure_external_account(
+        conn, name, currency, party_name=party_name, actor="cli"), shown_link=False)
 
 
 @reconcile_app.command("import-statement")
@@ -165,17 +186,15 @@ def import_statement(
     as_json: JsonOption = False,
 ) -> None:
     """Parse bank statement files and attach them to their internal accounts (a file loaded twice is a no-op)."""
-    from ledger_pipeline.ingest.commands import _options
     from ledger_pipeline.reconcile.statements import load_statement_file
 
     target = open_store(store)
     results = []
-    options = _options(option)
+    options = parser_options(option)
     with handled_errors():
         for path in files:
             if not path.exists():
-                err_console.print(f"[red]error:[/red] {path}: no such file")
-                raise typer.Exit(EXIT_BAD_INPUT)
+                raise fail(f"{path}: no such file")
             with target.transaction() as conn:
                 results.append({"file": str(path), **load_statement_file(
                     conn, str(path), internal_account=internal_account, format=format, actor="cli",
@@ -207,15 +226,15 @@ def payment_orders(
         orders = None
         if file is not None:
             if not file.exists():
-                err_console.print(f"[red]error:[/red] {file}: no such file")
-                raise typer.Exit(EXIT_BAD_INPUT)
+                raise fail(f"{file}: no such file")
             if file.suffix.lower() == ".json":
                 try:
                     orders = json.loads(file.read_text(encoding="utf-8"))
                 except ValueError as exc:
-                    err_console.print(f"[red]error:[/red] {file}: not JSON ({exc})")
-                    raise typer.Exit(EXIT_BAD_INPUT) from exc
+                    raise fail(f"{file}: not JSON ({exc})") from exc
             else:
+                import pyarrow.csv as pacsv
+
                 orders = pacsv.read_csv(file, convert_options=pacsv.ConvertOptions(
                     column_types={}, strings_can_be_null=True, auto_dict_encode=False))
         with target.transaction() as conn:
@@ -234,54 +253,39 @@ def payment_orders(
 
 @reconcile_app.command("unmatched")
 def unmatched(
-    account: Annotated[str | None, typer.Option(help="Internal account (name or id)")] = None,
+    account: InternalAccountOption = None,
     side: Annotated[str | None, typer.Option(help="bank or ledger")] = None,
     limit: int = 100,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open exceptions: bank lines and ledger items left unmatched, oldest first, with their age."""
-    target = open_store(store)
-    with handled_errors(), target.connect(read_only=True) as conn:
-        rows = conn.dicts(
-            "SELECT i.name AS internal_account, u.side, u.item_id, u.item_date, u.amount, u.currency, u.reference, "
-            "u.description, u.reason, u.age_days, u.as_of FROM recon_unmatched u "
-            "JOIN internal_accounts i ON i.id = u.internal_account_id WHERE u.status = 'open' "
-            "AND (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account) "
-            "AND (CAST(:side AS TEXT) IS NULL OR u.side = :side) "
-            f"ORDER BY u.item_date, u.side, u.item_id LIMIT {int(limit)}", {"account": account, "side": side})
-    for row in rows:
-        row["amount"] = int(row["amount"])
-    emit(rows, as_json, lambda rs: console.print(table(
-        "Unmatched", ["account", "side", "date", "age (days)", "amount", "reason", "reference", "description", "id"],
-        [[r["internal_account"], r["side"], r["item_date"], r["age_days"], r["amount"], r["reason"], r["reference"],
-          (r["description"] or "")[:40], r["item_id"]] for r in rs], right={"amount", "age (days)"})))
+    from ledger_pipeline.reconcile.queries import list_unmatched
+
+    list_rows(store, list_unmatched, {"account": account, "side": side, "limit": limit}, as_json,
+              "Unmatched", ["account", "side", "date", "age (days)", "amount", "reason", "reference", "description",
+                            "id"],
+              lambda r: [r["internal_account"], r["side"], r["item_date"], r["age_days"], r["amount"], r["reason"],
+                         r["reference"], (r["description"] or "")[:40], r["item_id"]],
+              right={"amount", "age (days)"})
 
 
 @reconcile_app.command("matches")
 def matches(
-    account: Annotated[str | None, typer.Option(help="Internal account (name or id)")] = None,
+    account: InternalAccountOption = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule")] = None,
     limit: int = 100,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Matches with the rule that made each."""
-    target = open_store(store)
-    with handled_errors(), target.connect(read_only=True) as conn:
-        rows = conn.dicts(
-            "SELECT m.id, i.name AS internal_account, m.rule, m.match_key, m.bank_count, m.ledger_count, m.bank_total, "
-            "m.ledger_total, m.created_by, m.note, m.created_at FROM recon_matches m "
-            "JOIN internal_accounts i ON i.id = m.internal_account_id "
-            "WHERE (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account) "
-            "AND (CAST(:rule AS TEXT) IS NULL OR m.rule = :rule) "
-            f"ORDER BY m.created_at DESC, m.id LIMIT {int(limit)}", {"account": account, "rule": rule})
-    for row in rows:
-        row["bank_total"], row["ledger_total"] = int(row["bank_total"]), int(row["ledger_total"])
-    emit(rows, as_json, lambda rs: console.print(table(
-        "Matches", ["id", "account", "rule", "key", "bank lines", "ledger items", "amount", "by"],
-        [[r["id"], r["internal_account"], r["rule"], r["match_key"], r["bank_count"], r["ledger_count"],
-          r["bank_total"], r["created_by"]] for r in rs], right={"amount"})))
+    from ledger_pipeline.reconcile.queries import list_matches
+
+    list_rows(store, list_matches, {"account": account, "rule": rule, "limit": limit}, as_json,
+              "Matches", ["id", "account", "rule", "key", "bank lines", "ledger items", "amount", "by"],
+              lambda r: [r["id"], r["internal_account"], r["rule"], r["match_key"], r["bank_count"],
+                         r["ledger_count"], r["bank_total"], r["created_by"]],
+              right={"amount"})
 
 
 @reconcile_app.command("match-manual")
@@ -317,6 +321,5 @@ def unmatch(match_id: str, store: StoreOption = None, as_json: JsonOption = Fals
     with handled_errors(), target.transaction() as conn:
         removed = remove_match(conn, match_id)
     if not removed:
-        err_console.print(f"[red]error:[/red] match {match_id} not found")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise fail(f"match {match_id} not found")
     emit({"removed": match_id}, as_json, lambda d: console.print(f"Removed match {d['removed']}."))

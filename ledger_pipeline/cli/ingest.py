@@ -10,35 +10,26 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ledger_pipeline.cli_support import (
-    EXIT_BAD_INPUT,
+from ledger_pipeline.cli.support import (
     JsonOption,
+    OptionOption,
     StoreOption,
     console,
     emit,
     err_console,
+    fail,
     handled_errors,
     open_store,
+    parser_options,
     print_json,
     progress,
     table,
 )
 
+# Domain modules are imported inside the commands (see ``cli.ledger``).
+
 FileOption = Annotated[list[Path] | None, typer.Option("--file", "-f", help="Exported file(s) to read.",
                                                         exists=True, dir_okay=False, readable=True)]
-OptionOption = Annotated[list[str] | None, typer.Option(
-    "--option", "-o", help="Parser option KEY=VALUE (e.g. a CSV statement's column mapping: date=Date).")]
-
-
-def _options(pairs: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--option expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value)
-    return out
-
 
 def _render_ingest(result: dict[str, Any]) -> None:
     rows = [[k, v] for k, v in result.items() if k not in ("batches", "reason_counts", "cursors", "streams")]
@@ -68,8 +59,7 @@ def register(app: typer.Typer) -> None:
         from ledger_pipeline.ingest.pipeline import ingest
 
         if bool(file) == api:
-            err_console.print("[red]error:[/red] give --file PATH (one or more) or --api")
-            raise typer.Exit(EXIT_BAD_INPUT)
+            raise fail("give --file PATH (one or more) or --api")
         target = open_store(store)
         with handled_errors(), progress(not as_json) as bar:
             task = bar.add_task(f"ingest {source}", total=None)
@@ -78,7 +68,7 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=f"{source}: {event} " + ", ".join(f"{k}={v}" for k, v in detail.items()))
 
             result = ingest(target, source, files=file or None, api=api, base_url=base_url, streams=stream,
-                            file_options=_options(option), mapping=mapping, post=not no_post, progress=hook)
+                            file_options=parser_options(option), mapping=mapping, post=not no_post, progress=hook)
         emit(result.as_dict(), as_json, _render_ingest)
 
     @app.command("ingest-replay")
@@ -109,7 +99,7 @@ def register(app: typer.Typer) -> None:
         from ledger_pipeline.ingest.pipeline import to_records_table
         from ledger_pipeline.ingest.sources import get_source
 
-        options = _options(option)
+        options = parser_options(option)
         with handled_errors():
             spec = get_source(source)
             if source == "bank":

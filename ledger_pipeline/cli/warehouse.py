@@ -12,16 +12,18 @@ from typing import Annotated
 
 import typer
 
-from ledger_pipeline.cli_support import (
-    EXIT_BAD_INPUT,
+from ledger_pipeline.cli.support import (
     JsonOption,
     StoreOption,
     console,
     emit,
     err_console,
+    fail,
     open_store,
 )
-from ledger_pipeline.cli_support import table as render_table
+from ledger_pipeline.cli.support import table as render_table
+
+# Domain modules are imported inside the command (see ``cli.ledger``).
 
 EXIT_DESTINATION_DOWN = 3
 DEFAULT_INTERVAL_S = 30.0  # keeps the warehouse within a minute of the ledger
@@ -50,15 +52,12 @@ def sync(
     try:
         targets = load_targets(config)
     except ConfigError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from exc
+        raise fail(str(exc)) from exc
     if target not in targets:
-        err_console.print(f"[red]error:[/red] unknown target {target!r}; configured: {', '.join(sorted(targets))}")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise fail(f"unknown target {target!r}; configured: {', '.join(sorted(targets))}")
     unknown = sorted(set(tables or ()) - set(TABLES_BY_NAME))
     if unknown:
-        err_console.print(f"[red]error:[/red] unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES_BY_NAME)}")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise fail(f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES_BY_NAME)}")
 
     runs = 0
     while True:
@@ -66,8 +65,7 @@ def sync(
         try:
             result = sync_target(source, targets[target], tables=tables)
         except ConfigError as exc:
-            err_console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(EXIT_BAD_INPUT) from exc
+            raise fail(str(exc)) from exc
         except DestinationUnavailable as exc:
             err_console.print(f"[red]destination unavailable:[/red] {exc}")
             if not continuous or (max_runs is not None and runs >= max_runs):

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ledger_pipeline.cli_support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
+from ledger_pipeline.cli.support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
+
+# The demo runner is imported inside the command: it loads pyarrow and the store (see ``cli.ledger``).
 
 
 def _short(text: str | None, width: int = 90) -> str:

@@ -1,0 +1,148 @@
+"""What every ``ledger-pipeline`` command shares: the ``--store``/``--json`` options, output, exit codes, the
+boundary that turns the core's errors into exit codes, and the read-and-list steps of the list commands.
+
+Exit codes (docs/design.md): 0 success, 1 the data broke a rule (details printed), 2 bad usage or unreadable
+input, 3 the store or a server cannot be reached, is locked, or is not a store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError, RuleViolation
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ledger_pipeline.ledger.store import Store
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_RULE_BROKEN = 1
+EXIT_BAD_INPUT = 2
+EXIT_UNREACHABLE = 3  # the store or a server cannot be reached, is locked, or is not a store
+
+console = Console(stderr=False)
+# Errors are never wrapped: "file, line N: rule" stays on one line so it can be grepped and parsed.
+err_console = Console(stderr=True, soft_wrap=True)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", envvar="LEDGER_STORE_URL", help="Store URL (duckdb:///path or postgresql://...).",
+                 show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+OptionOption = Annotated[list[str] | None, typer.Option(
+    "--option", "-o", help="Parser option KEY=VALUE (e.g. a CSV statement's column mapping: date=Date).")]
+
+
+def parser_options(pairs: list[str] | None) -> dict[str, Any]:
+    """``-o KEY=VALUE`` pairs as a dict (``true``/``false`` become booleans)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--option expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value)
+    return out
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> typer.Exit:
+    """Print ``label: message`` on stderr, the message as plain text (``payment_metadata[order_id]`` is a
+    column name, not console markup); returns the exit to raise."""
+    err_console.print(f"[red]{label}:[/red] {escape(message)}")
+    return typer.Exit(code)
+
+
+def open_store(url: str | None) -> Store:
+    # The store module loads pyarrow and the database drivers, which `--help` does not need.
+    from ledger_pipeline.ledger.store import Store, default_store_url
+
+    try:
+        return Store(url or default_store_url())
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if hasattr(value, "as_dict"):
+        return value.as_dict()
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, default=_json_default, indent=2, sort_keys=False))
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON for machines, or with ``render`` for people."""
+    if as_json:
+        print_json(data)
+    else:
+        render(data)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]], right: set[str] | None = None) -> Table:
+    out = Table(title=title, show_lines=False)
+    for name in columns:
+        out.add_column(name, justify="right" if right and name in right else "left")
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out
+
+
+@contextmanager
+def handled_errors() -> Iterator[None]:
+    """Turn the core's errors into a clear message and the documented exit code (the message is printed
+    as text: ``payment_metadata[order_id]`` is a column name, not console markup)."""
+    try:
+        yield
+    except RuleViolation as exc:
+        raise fail(str(exc), EXIT_RULE_BROKEN, "refused") from exc
+    except (InputError, NotFoundError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    except LedgerError as exc:
+        raise fail(str(exc), EXIT_RULE_BROKEN) from exc
+
+
+def read(target: Store, query: Callable[..., T], /, **filters: Any) -> T:
+    """``query(conn, **filters)`` on a read-only connection to ``target``, inside the error boundary."""
+    with handled_errors(), target.connect(read_only=True) as conn:
+        return query(conn, **filters)
+
+
+def show_rows(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[str],
+              cells: Callable[[dict[str, Any]], list[Any]], right: set[str] | None = None) -> None:
+    """``rows`` as JSON, or as a table with one line of ``cells(row)`` per row."""
+    emit(rows, as_json, lambda rs: console.print(table(title, columns, [cells(r) for r in rs], right)))
+
+
+def list_rows(store: str | None, query: Callable[..., list[dict[str, Any]]], filters: dict[str, Any],
+              as_json: bool, title: str, columns: list[str], cells: Callable[[dict[str, Any]], list[Any]],
+              right: set[str] | None = None) -> None:
+    """A list command: the rows ``query(conn, **filters)`` reads from the store, shown by :func:`show_rows`."""
+    show_rows(read(open_store(store), query, **filters), as_json, title, columns, cells, right)
+
+
+def progress(enabled: bool = True) -> Progress:
+    """A progress display on stderr (so ``--json`` output on stdout stays clean)."""
+    # Only `post` and `ingest` show one; `--help` need not load rich.progress.
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True, disable=not enabled)
