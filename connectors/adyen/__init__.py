@@ -25,7 +25,7 @@ from connectors.adyen import settings
 from connectors.common.errors import ParseError
 from connectors.common.files import NumberFormat, amount_to_minor, iter_csv, read_text
 from connectors.common.records import RawRecord
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _PLAIN = NumberFormat(".", None)
 

@@ -22,7 +22,7 @@ from defusedxml import DefusedXmlException
 from connectors.bank.model import Statement, StatementAccount, StatementLine, with_line_totals
 from connectors.common.errors import ParseError
 from connectors.common.files import decimal_to_minor
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _OPENING = ("OPBD", "PRCD")
 _CLOSING = ("CLBD",)

@@ -14,7 +14,7 @@ from typing import Any
 
 from connectors.common.errors import ParseError
 from connectors.common.files import read_text
-from ledger_pipeline.ledger.money import AmountError, currency_exponent, to_minor
+from ledger_common.money import AmountError, currency_exponent, to_minor
 
 
 def minor_units(value: str | int | Decimal | None, currency: str | None = None, *,

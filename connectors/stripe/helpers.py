@@ -11,7 +11,7 @@ from connectors.common.files import amount_to_minor
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.stripe import settings
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _AMOUNT_FIELDS = ("amount", "fee", "net", "amount_refunded", "amount_captured", "amount_reversed")
 _TIME_FIELDS = ("created", "available_on", "arrival_date")
