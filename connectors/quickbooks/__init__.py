@@ -85,74 +85,42 @@ def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
     return ExtractResult(kept, advance(cursor, (r.cursor_value for r in kept)))
 
 
-def extract_journal_entries(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Journal entries (one record per line) changed since ``cursor``, and those deleted (CDC).
+#: Stream -> what its records are, for the docstring of its ``extract_<stream>`` function.
+_WHAT = {
+    "journal_entries": "Journal entries (one record per line)",
+    "payments": "Customer payments",
+    "invoices": "Invoices",
+    "deposits": "Bank deposits",
+    "transfers": "Transfers between accounts",
+    "bill_payments": "Bill payments to vendors",
+    "sales_receipts": "Sales receipts (cash sales)",
+}
+
+
+def _extractor(stream: str):
+    """``extract_<stream>(client, cursor=None)``: ``extract_entity`` on the stream's entity."""
+    entity = settings.STREAMS[stream]
+
+    def extract(client: HttpClient, cursor: str | None = None) -> ExtractResult:
+        return extract_entity(client, cursor, entity)
+
+    extract.__name__ = extract.__qualname__ = f"extract_{stream}"
+    extract.__doc__ = f"""{_WHAT[stream]} changed since ``cursor``, and those deleted (CDC).
 
     Args:
         client: from ``make_client``.
         cursor: the previous run's cursor, or ``None`` for a full load.
     """
-    return extract_entity(client, cursor, "JournalEntry")
+    return extract
 
 
-def extract_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Customer payments changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Payment")
-
-
-def extract_invoices(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Invoices changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Invoice")
-
-
-def extract_deposits(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Bank deposits changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Deposit")
-
-
-def extract_transfers(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Transfers between accounts changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Transfer")
-
-
-def extract_bill_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Bill payments to vendors changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "BillPayment")
-
-
-def extract_sales_receipts(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Sales receipts (cash sales) changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "SalesReceipt")
+extract_journal_entries = _extractor("journal_entries")
+extract_payments = _extractor("payments")
+extract_invoices = _extractor("invoices")
+extract_deposits = _extractor("deposits")
+extract_transfers = _extractor("transfers")
+extract_bill_payments = _extractor("bill_payments")
+extract_sales_receipts = _extractor("sales_receipts")
 
 
 def parse_query_response(entity: str, body: dict) -> list[RawRecord]:
