@@ -8,6 +8,7 @@ from typing import Any
 from connectors.common.amounts import minor_units
 from connectors.common.cursors import format_instant, parse_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging
 from connectors.common.records import RawRecord
 from connectors.peach import settings
 
@@ -15,20 +16,15 @@ from connectors.peach import settings
 def list_pages(get: Callable[[dict], Any], params: dict, page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a list endpoint: ``startingAfter`` the last id until a page is short (or ``nextUrl`` is
     null when the response has it)."""
-    after = None
-    while True:
-        query = {**params, "limit": page_size}
-        if after:
-            query["startingAfter"] = after
-        body = get(query)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ParseError(settings.SOURCE, f"page after {after}", "response has no data list")
-        items = body["data"]
-        yield items
+
+    def following(body: dict, items: list, _after: Any) -> Any:
         more = body["nextUrl"] is not None if "nextUrl" in body else len(items) >= page_size
-        if not items or not more:
-            return
-        after = items[-1]["id"]
+        return items[-1]["id"] if items and more else None
+
+    paging = Paging(settings.SOURCE, "limit", "startingAfter",
+                    items=lambda body: body["data"] if isinstance(body.get("data"), list) else None,
+                    following=following, missing="response has no data list")
+    return paging.pages(get, params, page_size)
 
 
 def _iso(value: str | None) -> str | None:
