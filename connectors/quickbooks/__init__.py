@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 from connectors.common.amounts import load_json_file, unwrap_recorded
 from connectors.common.cursors import advance, window_start
 from connectors.common.errors import ParseError
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 from connectors.quickbooks import helpers, settings
 
 __all__ = ["extract_bill_payments", "extract_deposits", "extract_entity", "extract_invoices",
@@ -39,12 +40,9 @@ def make_client(base_url: str | None = None, *, realm_id: str | None = None, acc
     realm = realm_id or os.environ.get(settings.ENV_REALM_ID) or "0"
     token = access_token or os.environ.get(settings.ENV_ACCESS_TOKEN)
     host = (base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL).rstrip("/")
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     client_options.setdefault("rate_limit_per_second", 8.0)  # 500 requests/minute per realm
-    return HttpClient(host + settings.COMPANY_PATH.format(realm_id=realm), headers=headers,
-                      decimal_floats=True, **client_options)
+    return json_api_client(host + settings.COMPANY_PATH.format(realm_id=realm),
+                           {"Authorization": f"Bearer {token}" if token else None}, **client_options)
 
 
 def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
@@ -85,42 +83,25 @@ def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
     return ExtractResult(kept, advance(cursor, (r.cursor_value for r in kept)))
 
 
-#: Stream -> what its records are, for the docstring of its ``extract_<stream>`` function.
-_WHAT = {
-    "journal_entries": "Journal entries (one record per line)",
-    "payments": "Customer payments",
-    "invoices": "Invoices",
-    "deposits": "Bank deposits",
-    "transfers": "Transfers between accounts",
-    "bill_payments": "Bill payments to vendors",
-    "sales_receipts": "Sales receipts (cash sales)",
-}
-
-
-def _extractor(stream: str):
-    """``extract_<stream>(client, cursor=None)``: ``extract_entity`` on the stream's entity."""
-    entity = settings.STREAMS[stream]
-
-    def extract(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-        return extract_entity(client, cursor, entity)
-
-    extract.__name__ = extract.__qualname__ = f"extract_{stream}"
-    extract.__doc__ = f"""{_WHAT[stream]} changed since ``cursor``, and those deleted (CDC).
+_ARGS = """ changed since ``cursor``, and those deleted (CDC).
 
     Args:
         client: from ``make_client``.
         cursor: the previous run's cursor, or ``None`` for a full load.
     """
-    return extract
 
 
-extract_journal_entries = _extractor("journal_entries")
-extract_payments = _extractor("payments")
-extract_invoices = _extractor("invoices")
-extract_deposits = _extractor("deposits")
-extract_transfers = _extractor("transfers")
-extract_bill_payments = _extractor("bill_payments")
-extract_sales_receipts = _extractor("sales_receipts")
+def _stream(stream: str, what: str):
+    return stream_extractor(stream, extract_entity, what + _ARGS, entity=settings.STREAMS[stream])
+
+
+extract_journal_entries = _stream("journal_entries", "Journal entries (one record per line)")
+extract_payments = _stream("payments", "Customer payments")
+extract_invoices = _stream("invoices", "Invoices")
+extract_deposits = _stream("deposits", "Bank deposits")
+extract_transfers = _stream("transfers", "Transfers between accounts")
+extract_bill_payments = _stream("bill_payments", "Bill payments to vendors")
+extract_sales_receipts = _stream("sales_receipts", "Sales receipts (cash sales)")
 
 
 def parse_query_response(entity: str, body: dict) -> list[RawRecord]:
