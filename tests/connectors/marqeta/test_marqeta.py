@@ -7,24 +7,16 @@ from __future__ import annotations
 import copy
 import json
 
-from werkzeug.wrappers import Response
-
 from connectors.marqeta import extract_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-)
+from tests.connectors import connectors2_support as support
 
-SAMPLE = FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
+SAMPLE = support.FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
 AUTH = "36d04781-d34f-4e0c-b895-2f1af976b565"
 
 
 def _follow_up(kind: str, token: str, amount: str, state: str = "PENDING") -> dict:
-    tx = copy.deepcopy(fixture("marqeta", SAMPLE.name)["transactions"][0])
+    tx = copy.deepcopy(support.fixture("marqeta", SAMPLE.name)["transactions"][0])
     tx.update(type=kind, token=token, amount=amount, state=state, preceding_related_transaction_token=AUTH,
               created_time="2018-08-22T10:00:00Z")
     return tx
@@ -32,7 +24,7 @@ def _follow_up(kind: str, token: str, amount: str, state: str = "PENDING") -> di
 
 def _write(tmp_path, name, transactions):
     path = tmp_path / name
-    path.write_text(dumps({"transactions": transactions}))
+    path.write_text(support.dumps({"transactions": transactions}))
     return path
 
 
@@ -46,7 +38,7 @@ def test_hold_grows_shrinks_and_clears(store, tmp_path):
     def run(path):
         result = ingest(store, "marqeta", files=[path])
         assert result.quarantined == 0, result.as_dict()
-        return {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+        return {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
 
     assert run(SAMPLE) == {f"marqeta:{AUTH}:hold:{AUTH}": ("pending", 1000)}
     txs = run(_write(tmp_path, "incr.json", [_follow_up("authorization.incremental", "inc-1", "5.00")]))
@@ -63,23 +55,23 @@ def test_hold_grows_shrinks_and_clears(store, tmp_path):
     late["transactions"][0]["state"] = "COMPLETION"
     txs = run(_write(tmp_path, "late.json", late["transactions"]))
     assert [k for k, v in txs.items() if v[0] == "pending"] == []
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 def test_clearing_with_a_tip_archives_the_hold_and_posts_the_cleared_amount(store, tmp_path):
     ingest(store, "marqeta", files=[SAMPLE])
     ingest(store, "marqeta", files=[_write(tmp_path, "tip.json", [
         _follow_up("authorization.clearing", "clr-tip", "11.50", "COMPLETION")])])
-    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    txs = {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
     assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("archived", 1000), "marqeta:clr-tip": ("posted", 1150)}
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 def test_authorization_and_clearing_in_one_delivery_post_once(store, tmp_path):
-    auth = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    auth = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
     clearing = _follow_up("authorization.clearing", "clr-2", "10.00", "COMPLETION")
     ingest(store, "marqeta", files=[_write(tmp_path, "both.json", [auth, clearing])])
-    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    txs = {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
     assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("posted", 1000)}
 
 
@@ -87,11 +79,11 @@ def test_full_reversal_and_expiry_release_the_hold(store, tmp_path):
     ingest(store, "marqeta", files=[SAMPLE])
     ingest(store, "marqeta", files=[_write(tmp_path, "exp.json", [
         _follow_up("authorization.reversal.issuerexpiration", "exp-1", "10.00", "COMPLETION")])])
-    assert [v["status"] for v in ledger_transactions(store, "marqeta").values()] == ["archived"]
+    assert [v["status"] for v in support.ledger_transactions(store, "marqeta").values()] == ["archived"]
 
 
 def test_api_pages_by_start_index(httpserver):
-    sample = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    sample = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
     items = [dict(sample, token=f"t{i}", created_time=f"2018-08-2{i}T00:00:00Z") for i in range(3)]
     calls = []
 
@@ -99,9 +91,8 @@ def test_api_pages_by_start_index(httpserver):
         start, count = int(request.args["start_index"]), int(request.args["count"])
         calls.append(start)
         page = items[start:start + count]
-        return Response(dumps({"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
-                               "is_more": start + count < len(items), "data": page}),
-                        content_type="application/json")
+        return support.json_response({"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
+                                      "is_more": start + count < len(items), "data": page})
 
     httpserver.expect_request("/transactions").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), application_token="app", access_token="secret",
@@ -117,8 +108,7 @@ def test_api_cursor_becomes_a_start_date(httpserver):
 
     def handler(request):
         calls.append(dict(request.args))
-        return Response(dumps({"count": 0, "start_index": 0, "end_index": 0, "is_more": False, "data": []}),
-                        content_type="application/json")
+        return support.json_response({"count": 0, "start_index": 0, "end_index": 0, "is_more": False, "data": []})
 
     httpserver.expect_request("/transactions").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), application_token="app", access_token="s", max_retries=0) as client:
