@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 
 from connectors.chargebee import helpers, settings
-from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.amounts import json_objects
 from connectors.common.cursors import advance, as_epoch, window_start
-from connectors.common.errors import ParseError
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.common.streams import stream_extractor
@@ -81,12 +80,8 @@ def parse_file(path, **options) -> list[RawRecord]:
         path: the JSON file.
         options: unused.
     """
-    body = unwrap_recorded(load_json_file(path))
-    items = body if isinstance(body, list) else [body]
     records: list[RawRecord] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ParseError(path, None, "expected JSON objects")
+    for item in json_objects(path):
         if item.get("object") == "event" or "content" in item:
             records.extend(helpers.event_records(item))
         elif "list" in item:

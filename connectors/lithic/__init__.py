@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.amounts import json_objects
 from connectors.common.cursors import advance, window_start
-from connectors.common.errors import ParseError
 from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.common.streams import stream_extractor
@@ -105,15 +104,11 @@ def parse_file(path, **options) -> list[RawRecord]:
         path: the JSON file.
         options: unused.
     """
-    body = unwrap_recorded(load_json_file(path))
-    items = body if isinstance(body, list) else [body]
     records: list[RawRecord] = []
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("data"), list) and "has_more" in item:
+    for item in json_objects(path):
+        if isinstance(item.get("data"), list) and "has_more" in item:
             for obj in item["data"]:
                 records.extend(parse_webhook(obj))
-        elif isinstance(item, dict):
-            records.extend(parse_webhook(item))
         else:
-            raise ParseError(path, None, "expected JSON objects")
+            records.extend(parse_webhook(item))
     return records

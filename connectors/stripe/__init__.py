@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.common.errors import ParseError
-from connectors.common.files import iter_csv, read_text
+from connectors.common.files import iter_csv, json_lines, read_text
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.common.streams import stream_extractor
@@ -64,15 +64,7 @@ def _objects_from_json(path: Path, text: str) -> list[tuple[str, dict]]:
     except json.JSONDecodeError as first:
         if "\n" not in stripped:
             raise ParseError(path, first.lineno, f"malformed JSON: {first.msg}") from None
-        out = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((f"{path}, line {n}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ParseError(path, n, f"malformed JSON line (truncated?): {exc.msg}") from None
-        return out
+        return json_lines(path, text)
     if isinstance(doc, dict) and doc.get("object") == "list":
         doc = doc.get("data", [])
     if isinstance(doc, dict):
