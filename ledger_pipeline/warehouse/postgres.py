@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg.copy import QueuedLibpqWriter
 
-from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.base import SchemaDestination, fault_point
 from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
 
 COPY_CHUNK_ROWS = 100_000
@@ -63,7 +63,7 @@ def copy_arrow(cur: psycopg.Cursor, qualified: str, columns: str, data: pa.Table
     return rows
 
 
-class PostgresDestination(Destination):
+class PostgresDestination(SchemaDestination):
     dialect = "postgres"
     transient_errors = (psycopg.OperationalError, ConnectionError, TimeoutError)
 
@@ -91,14 +91,6 @@ class PostgresDestination(Destination):
             self._columns.setdefault(table_name, set()).add(column_name)
         if STATE_TABLE not in self._columns:  # a new schema (or one this sync has not written yet)
             self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def _name(self, table: str) -> str:
-        return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
         if STATE_TABLE not in self._columns:
@@ -178,10 +170,3 @@ class PostgresDestination(Destination):
     def record_position(self, table: ExportTable, position: int) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
             self._set_position(cur, table, position, 0)
-
-    def fetch_rows(self, table_name: str) -> list[dict]:
-        """Every row of a destination table (for verification: tests, contract checks)."""
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {self._name(table_name)}")
-            names = [d.name.lower() for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

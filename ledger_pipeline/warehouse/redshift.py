@@ -20,7 +20,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.base import SchemaDestination, fault_point
 from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -28,7 +28,7 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_./-]*$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")
 
 
-class RedshiftDestination(Destination):
+class RedshiftDestination(SchemaDestination):
     dialect = "redshift"
     transient_errors = (psycopg.OperationalError, ConnectionError, TimeoutError)
 
@@ -61,17 +61,9 @@ class RedshiftDestination(Destination):
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         self._exec(self.conn, f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
 
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
     def _exec(self, cur, sql: str, params=None):
         self.statements.append(sql)
         return cur.execute(sql, params)
-
-    def _name(self, table: str) -> str:
-        return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
         self._exec(self.conn, self.state_table_sql(self._name(STATE_TABLE)))
@@ -121,10 +113,3 @@ class RedshiftDestination(Destination):
     def record_position(self, table: ExportTable, position: int) -> None:
         with self.conn.transaction(), self.conn.cursor() as cur:
             self._set_position(cur, table, position, 0)
-
-    def fetch_rows(self, table_name: str) -> list[dict]:
-        """Every row of a destination table (for verification: tests, contract checks)."""
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {self._name(table_name)}")
-            names = [d.name.lower() for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
