@@ -83,7 +83,7 @@ def parse_file(path, **options) -> list[RawRecord]:
     records: list[RawRecord] = []
     for item in json_objects(path):
         if item.get("object") == "event" or "content" in item:
-            records.extend(helpers.event_records(item))
+            records.extend(parse_event(item))
         elif "list" in item:
             for entry in item["list"]:
                 records.extend(helpers.PARSERS[k](v) for k, v in entry.items() if k in helpers.PARSERS)

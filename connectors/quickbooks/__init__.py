@@ -23,7 +23,7 @@ from connectors.quickbooks import helpers, settings
 
 __all__ = ["extract_bill_payments", "extract_deposits", "extract_entity", "extract_invoices",
            "extract_journal_entries", "extract_payments", "extract_sales_receipts", "extract_transfers",
-           "make_client", "parse_cdc", "parse_file", "parse_query_response"]
+           "make_client", "parse_cdc", "parse_file"]
 
 
 def make_client(base_url: str | None = None, *, realm_id: str | None = None, access_token: str | None = None,
@@ -102,17 +102,6 @@ extract_deposits = _stream("deposits", "Bank deposits")
 extract_transfers = _stream("transfers", "Transfers between accounts")
 extract_bill_payments = _stream("bill_payments", "Bill payments to vendors")
 extract_sales_receipts = _stream("sales_receipts", "Sales receipts (cash sales)")
-
-
-def parse_query_response(entity: str, body: dict) -> list[RawRecord]:
-    """Records of one recorded query response (for files and tests).
-
-    Args:
-        entity: the entity the query selected (``Invoice``...).
-        body: the response JSON, parsed with ``Decimal`` floats.
-    """
-    return [r for obj in (body.get("QueryResponse") or {}).get(entity) or []
-            for r in helpers.parse_entity(entity, obj)]
 
 
 def parse_cdc(body: dict) -> list[RawRecord]:

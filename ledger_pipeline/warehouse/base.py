@@ -21,7 +21,6 @@ from ledger_pipeline.warehouse.config import TargetConfig
 from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, ExportTable
 
 ENV_FAULT = "LEDGER_WAREHOUSE_FAULT"
-FAULT_POINTS = ("after_stage", "during_merge")
 
 
 class SimulatedCrash(BaseException):
