@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -40,7 +41,7 @@ def open_store(url: str | None) -> Store:
     try:
         return Store(url or default_store_url())
     except ValueError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
 
 
@@ -77,17 +78,18 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], right: s
 
 @contextmanager
 def handled_errors() -> Iterator[None]:
-    """Turn the core's errors into a clear message and the documented exit code."""
+    """Turn the core's errors into a clear message and the documented exit code (the message is printed
+    as text: ``payment_metadata[order_id]`` is a column name, not console markup)."""
     try:
         yield
     except RuleViolation as exc:
-        err_console.print(f"[red]refused:[/red] {exc}")
+        err_console.print(f"[red]refused:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_RULE_BROKEN) from exc
     except (InputError, NotFoundError, ValueError) as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     except LedgerError as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(EXIT_RULE_BROKEN) from exc
 
 

@@ -1,4 +1,5 @@
-"""Adyen: Settlement Details Report columns (mapped by header name; order differs between versions)."""
+"""Adyen: Settlement Details Report and Payments Accounting Report columns (mapped by header name; order
+differs between versions)."""
 
 REQUIRED_COLUMNS = ("Merchant Account", "Psp Reference", "Creation Date", "TimeZone", "Type", "Net Currency",
                     "Net Debit (NC)", "Net Credit (NC)", "Batch Number")
@@ -12,3 +13,11 @@ TIMEZONES = {
     "EDT": "America/New_York", "AEST": "Australia/Sydney", "AEDT": "Australia/Sydney", "SGT": "Asia/Singapore",
     "HKT": "Asia/Hong_Kong", "JST": "Asia/Tokyo", "BRT": "America/Sao_Paulo",
 }
+
+#: Payments Accounting Report: the columns the parser needs; the others are kept raw.
+PAR_REQUIRED_COLUMNS = ("Merchant Account", "Psp Reference", "Booking Date", "TimeZone", "Record Type")
+#: amounts in the payment currency (``Payment Currency``) -> field
+PAR_PC_COLUMNS = {"Received (PC)": "received", "Authorised (PC)": "authorised", "Captured (PC)": "captured"}
+#: amounts in the settlement currency (``Settlement Currency``) -> field
+PAR_SC_COLUMNS = {"Payable (SC)": "payable", "Commission (SC)": "commission", "Markup (SC)": "markup",
+                  "Scheme Fees (SC)": "scheme_fees", "Interchange (SC)": "interchange"}

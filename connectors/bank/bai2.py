@@ -5,10 +5,11 @@ logical records: a physical line that does not start with a record code continue
 and several ``/``-terminated records on one physical line are split. An 88 after a 03 continues its
 summary fields; an 88 after a 16 continues its text. Every trailer is checked: control totals (the sum of
 the 03 summary amounts and 16 amounts below it) and record counts; a mismatch is a ``ParseError`` naming
-the line, unless ``verify=False``.
+the line, unless ``verify=False``, which keeps the file and reports each mismatch as a named warning
+(``control_total_mismatch``, ``record_count_mismatch``) in ``Statement.warnings``.
 
 Amounts are integers in the currency's minor units, as BAI2 writes them (no decimal point). Detail
-amounts are unsigned; the type code says credit or debit (``bai2_type_codes``; 100-399 credit, 400-699
+amounts are unsigned (a signed 16 amount is refused, never flipped); the type code says credit or debit (``bai2_type_codes``; 100-399 credit, 400-699
 debit otherwise). Balances: 010 opening ledger, 015 closing ledger, 040 opening available, 045 closing
 available; the group currency applies when the account record has none (default USD).
 """
@@ -21,7 +22,13 @@ from datetime import date
 from pathlib import Path
 
 from connectors.bank.bai2_type_codes import TYPE_CODES
-from connectors.bank.model import Statement, StatementAccount, StatementLine, with_line_totals
+from connectors.bank.model import (
+    Statement,
+    StatementAccount,
+    StatementLine,
+    StatementWarning,
+    with_line_totals,
+)
 from connectors.common.errors import ParseError
 from connectors.common.files import read_text
 
@@ -105,6 +112,49 @@ def _funds_extra(path: Path, line: int, fields: list[str], i: int) -> int:
     raise ParseError(path, line, f"unknown funds type {funds!r}")
 
 
+def _summary_groups(path: Path, line: int, records: list[list[str]]) -> list[tuple[str, str]]:
+    """The (type code, amount) of each summary group of a 03 record and its 88 continuations.
+
+    A group is type code, amount, item count, funds type (and the funds type's availability fields); a
+    group may run on into the next 88 (``...,190/`` then ``88,500000,,,110,...``). Empty fields left before
+    a record's ``/`` are padding, not a group: ``03,acct,USD,,,/`` then ``88,100,490196,1,,400,000,0,/``
+    is a 100 and a 400 group, as SVB writes them.
+    """
+    groups: list[tuple[str, str]] = []
+    carry: list[str] = []
+    for n, fields in enumerate(records):
+        fields = carry + fields
+        carry = []
+        last = n == len(records) - 1
+        i = 0
+        while i < len(fields):
+            group = fields[i:i + 4]
+            if all(not f.strip() for f in fields[i:]):
+                break  # padding before the "/"
+            type_code, amount_text = group[0].strip(), (group[1] if len(group) > 1 else "")
+            if not type_code:
+                if amount_text.strip():
+                    raise ParseError(path, line, f"summary amount {amount_text.strip()!r} without a type code")
+                i += 4
+                continue
+            if not type_code.isdigit():
+                raise ParseError(path, line, f"summary type code {type_code!r} is not a number")
+            try:
+                nxt = _funds_extra(path, line, fields, i + 3) if len(group) == 4 else i + 4
+            except ParseError:
+                if last:
+                    raise
+                nxt = len(fields) + 1  # a D funds type whose count is in the next 88
+            if nxt > len(fields) and not last:
+                carry = fields[i:]  # the group continues in the next 88
+                break
+            groups.append((type_code, amount_text))
+            i = nxt
+    if carry:
+        raise ParseError(path, line, "summary availability fields cut off at the end of the 03 record")
+    return groups
+
+
 def direction_of(code: int) -> int:
     """+1 for a credit type code, -1 for a debit, 0 for status/non-monetary codes."""
     kind = TYPE_CODES.get(code, (None,))[0]
@@ -124,9 +174,16 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
     accounts: list[StatementAccount] = []
     lines: list[StatementLine] = []
 
-    def check(ok: bool, line: int, message: str) -> None:
-        if verify and not ok:
+    warnings: list[StatementWarning] = []
+
+    def check(ok: bool, line: int, message: str, code: str = "control_total_mismatch",
+              account_id: str | None = None) -> None:
+        if ok:
+            return
+        if verify:
             raise ParseError(path, line, message)
+        warnings.append(StatementWarning(code, f"{path}, line {line}: {message}", account_id, group_date,
+                                         f"line {line}"))
 
     file_total = 0
     file_records = 0
@@ -148,7 +205,8 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             account["records"] += n_physical
         fields = rec.body.split(",")
         if rec.code == "01":
-            check(state == "file" and rec is records[0], rec.line, "unexpected 01 file header")
+            if not (state == "file" and rec is records[0]):
+                raise ParseError(path, rec.line, "unexpected 01 file header")
         elif rec.code == "02":
             if state != "file":
                 raise ParseError(path, rec.line, "02 group header before the previous group's 98 trailer")
@@ -164,22 +222,15 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             if state != "group":
                 raise ParseError(path, rec.line, "03 account record outside a group (or before the last 49)")
             state = "account"
-            all_fields = fields + [f for c in rec.continuations for f in c.split(",")]
-            currency = (all_fields[1].strip() if len(all_fields) > 1 else "") or group_currency
-            account = {"account_id": all_fields[0].strip(), "currency": currency.upper(), "line": rec.line,
+            currency = (fields[1].strip() if len(fields) > 1 else "") or group_currency
+            account = {"account_id": fields[0].strip(), "currency": currency.upper(), "line": rec.line,
                        "total": 0, "records": n_physical, "balances": {}}
-            i = 2
-            while i < len(all_fields):
-                type_code = all_fields[i].strip()
-                amount_text = all_fields[i + 1] if i + 1 < len(all_fields) else ""
-                if not type_code and not amount_text.strip():
-                    i += 4
-                    continue
+            for type_code, amount_text in _summary_groups(path, rec.line, [fields[2:]] + [
+                    c.split(",") for c in rec.continuations]):
                 amount = _amount(path, rec.line, amount_text, f"summary amount for type {type_code}")
                 account["total"] += amount
                 if type_code in BALANCE_CODES and amount_text.strip():
                     account["balances"][BALANCE_CODES[type_code]] = amount
-                i = _funds_extra(path, rec.line, all_fields, i + 3)
             account_lines = []
         elif rec.code == "16":
             if state != "account" or account is None:
@@ -190,6 +241,9 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             type_text = head[0].strip()
             if not type_text.isdigit():
                 raise ParseError(path, rec.line, f"type code {type_text!r} is not a number")
+            if head[1].strip()[:1] in ("+", "-"):
+                raise ParseError(path, rec.line, f"detail amount {head[1].strip()!r} is signed; a 16 amount is "
+                                                 "unsigned and its type code gives the direction")
             amount = _amount(path, rec.line, head[1], "detail amount")
             account["total"] += amount
             rest = rec.body.split(",")
@@ -220,10 +274,10 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             count = _amount(path, rec.line, fields[1] if len(fields) > 1 else "", "record count")
             check(total == account["total"], rec.line,
                   f"account {account['account_id']} control total {total} does not equal the sum of its "
-                  f"amounts {account['total']} (bad checksum)")
+                  f"amounts {account['total']} (bad checksum)", account_id=account["account_id"])
             check(count == account["records"], rec.line,
                   f"account {account['account_id']} record count {count} does not equal the "
-                  f"{account['records']} records found")
+                  f"{account['records']} records found", "record_count_mismatch", account["account_id"])
             group_total += total
             group_accounts += 1
             accounts.append(with_line_totals(StatementAccount(
@@ -240,9 +294,9 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             check(total == group_total, rec.line,
                   f"group control total {total} does not equal the sum of its accounts {group_total} (bad checksum)")
             check(n_accounts == group_accounts, rec.line,
-                  f"group says {n_accounts} accounts, found {group_accounts}")
+                  f"group says {n_accounts} accounts, found {group_accounts}", "record_count_mismatch")
             check(count == group_records, rec.line, f"group record count {count} does not equal the "
-                                                    f"{group_records} records found")
+                                                    f"{group_records} records found", "record_count_mismatch")
             file_total += total
             state = "file"
         elif rec.code == "99":
@@ -253,13 +307,15 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
             count = _amount(path, rec.line, fields[2] if len(fields) > 2 else "", "record count")
             check(total == file_total, rec.line,
                   f"file control total {total} does not equal the sum of its groups {file_total} (bad checksum)")
-            check(n_groups == groups, rec.line, f"file says {n_groups} groups, found {groups}")
+            check(n_groups == groups, rec.line, f"file says {n_groups} groups, found {groups}",
+                  "record_count_mismatch")
             check(count == file_records, rec.line,
-                  f"file record count {count} does not equal the {file_records} records found")
+                  f"file record count {count} does not equal the {file_records} records found",
+                  "record_count_mismatch")
             if rec is not last:
                 raise ParseError(path, rec.line, "records after the 99 file trailer")
             state = "done"
     if state != "done":
         raise ParseError(path, last.line + len(last.continuations),
                          "file ends without a 99 file trailer (truncated?)")
-    return Statement(format="bai2", path=str(path), accounts=accounts, lines=lines)
+    return Statement(format="bai2", path=str(path), accounts=accounts, lines=lines, warnings=warnings)

@@ -54,11 +54,32 @@ LINE_SCHEMA = pa.schema([
 
 
 @dataclass(frozen=True)
+class StatementWarning:
+    """A control of the file's own that did not hold (the statement is kept and flagged, not refused).
+
+    ``code`` names the check: ``balance_mismatch`` (opening + lines != closing: camt, MT940, OFX LEDGERBAL),
+    ``control_total_mismatch`` and ``record_count_mismatch`` (BAI2 trailers taken with ``verify=False``).
+    """
+
+    code: str
+    message: str
+    account_id: str | None = None
+    date: date | None = None
+    location: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["date"] = self.date.isoformat() if self.date else None
+        return d
+
+
+@dataclass(frozen=True)
 class Statement:
     format: str
     path: str
     accounts: list[StatementAccount] = field(default_factory=list)
     lines: list[StatementLine] = field(default_factory=list)
+    warnings: list[StatementWarning] = field(default_factory=list)
 
     def lines_table(self) -> pa.Table:
         return pa.Table.from_pylist([asdict(line) for line in self.lines], schema=LINE_SCHEMA)
@@ -75,6 +96,7 @@ class Statement:
             "lines": len(self.lines),
             "credits_total": sum(a.credits_total for a in self.accounts),
             "debits_total": sum(a.debits_total for a in self.accounts),
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -84,3 +106,18 @@ def with_line_totals(account: StatementAccount, lines: list[StatementLine]) -> S
     debits = [-x.amount_minor for x in lines if x.amount_minor < 0]
     return StatementAccount(**{**asdict(account), "credits_total": sum(credits), "debits_total": sum(debits),
                                "credits_count": len(credits), "debits_count": len(debits)})
+
+
+def balance_warning(path: str, account: StatementAccount, where: str | None = None) -> StatementWarning | None:
+    """A ``balance_mismatch`` warning when opening + credits - debits != closing (both balances given)."""
+    if account.opening_balance is None or account.closing_balance is None:
+        return None
+    expected = account.opening_balance + account.credits_total - account.debits_total
+    if expected == account.closing_balance:
+        return None
+    return StatementWarning(
+        "balance_mismatch",
+        f"{path}: account {account.account_id} {account.currency} on {account.date.isoformat()}: opening "
+        f"{account.opening_balance} + credits {account.credits_total} - debits {account.debits_total} = "
+        f"{expected}, but the closing balance is {account.closing_balance}",
+        account.account_id, account.date, where)

@@ -1,7 +1,7 @@
 """Lithic: card transactions with their events, ACH payments, book transfers and balances.
 
 Card transactions become a *hold* (pending ledger transaction, versioned as the authorised amount moves)
-plus posted settlements; see ``docs/connectors-2.md`` for the lifecycle. List endpoints are paged with
+plus posted settlements; see ``docs/connectors-erp-cards-lending-billing.md`` for the lifecycle. List endpoints are paged with
 ``starting_after``; the cursor is the latest ``created`` seen and every run re-reads a lookback window,
 because objects keep changing after they are created.
 """

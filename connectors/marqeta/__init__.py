@@ -4,7 +4,7 @@ chargebacks) from ``GET /transactions`` and from ``transactions`` webhooks.
 Every Marqeta transaction is its own object linked to the original authorisation by
 ``preceding_related_transaction_token``. Authorisation events adjust a *hold* (a pending ledger
 transaction, versioned as the held amount changes); clearings, refunds and chargebacks post. See
-``docs/connectors-2.md``.
+``docs/connectors-erp-cards-lending-billing.md``.
 """
 
 from __future__ import annotations
@@ -58,18 +58,43 @@ def extract_transactions(client: HttpClient, cursor: str | None = None,
     return ExtractResult(records, advance(cursor, (r.cursor_value for r in records)))
 
 
-def parse_webhook(payload: dict) -> list[RawRecord]:
+def parse_webhook(payload: dict, path=None, where: str | None = None) -> list[RawRecord]:
     """Records from a ``transactions`` webhook delivery (``{"transactions": [...]}``).
 
     Args:
         payload: the delivery body, parsed with ``Decimal`` floats.
+        path: the file it was read from, named by errors.
+        where: the delivery's place in the file (``delivery 3``), named by errors.
     """
-    return [helpers.transaction_record(tx) for tx in payload.get("transactions") or []]
+    items = payload.get("transactions") or []
+    if not isinstance(items, list):
+        raise ParseError(path or settings.SOURCE, where, "transactions is not a list")
+    return _transactions(items, path, f"{where}, " if where else "")
+
+
+def _transactions(items: list, path, prefix: str) -> list[RawRecord]:
+    out = []
+    for i, tx in enumerate(items, start=1):
+        at = f"{prefix}transaction {i}"
+        if not isinstance(tx, dict):
+            raise ParseError(path or settings.SOURCE, at, f"expected an object, got {type(tx).__name__}")
+        try:
+            out.append(helpers.transaction_record(tx))
+        except ParseError as exc:
+            if path is None:
+                raise
+            raise ParseError(path, f"{at} ({tx.get('token') or 'no token'})", exc.message) from None
+    return out
+
+
+def _is_delivery(item: object) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("transactions"), list)
 
 
 def parse_file(path, **options) -> list[RawRecord]:
-    """Records of a saved ``transactions`` webhook delivery, a ``GET /transactions`` page, or a JSON array
-    of transactions.
+    """Records of a saved ``transactions`` webhook delivery, a list of deliveries (a JSON array of them, or
+    an object holding that array under any key, as webhook log exports do), a ``GET /transactions`` page, or
+    a JSON array of transactions. Every error names the file and the delivery and transaction.
 
     Args:
         path: the JSON file.
@@ -77,9 +102,22 @@ def parse_file(path, **options) -> list[RawRecord]:
     """
     body = unwrap_recorded(load_json_file(path))
     if isinstance(body, dict) and "transactions" in body:
-        return parse_webhook(body)
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        return [helpers.transaction_record(tx) for tx in body["data"]]
+        return parse_webhook(body, path)
+    if isinstance(body, dict) and isinstance(body.get("data"), list) and not any(map(_is_delivery, body["data"])):
+        return _transactions(body["data"], path, "")
+    deliveries = None
+    if isinstance(body, list) and body and all(map(_is_delivery, body)):
+        deliveries = body
+    elif isinstance(body, dict):
+        lists = [v for v in body.values() if isinstance(v, list) and v and all(map(_is_delivery, v))]
+        deliveries = lists[0] if len(lists) == 1 else None
+    if deliveries is not None:
+        return [r for n, d in enumerate(deliveries, start=1) for r in parse_webhook(d, path, f"delivery {n}")]
     if isinstance(body, list):
-        return [helpers.transaction_record(tx) for tx in body]
-    raise ParseError(path, None, "expected a transactions webhook, a list page or an array of transactions")
+        if any(map(_is_delivery, body)):
+            bad = next(n for n, d in enumerate(body, start=1) if not _is_delivery(d))
+            raise ParseError(path, f"delivery {bad}", "a list of deliveries whose item has no transactions list")
+        return _transactions(body, path, "")
+    keys = ", ".join(body) if isinstance(body, dict) else type(body).__name__
+    raise ParseError(path, None, "expected a transactions webhook, a list of deliveries, a list page or an array "
+                                 f"of transactions (found: {keys or 'an empty object'})")

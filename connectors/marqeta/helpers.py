@@ -42,7 +42,9 @@ def transaction_record(tx: dict) -> RawRecord:
         raise ParseError(settings.SOURCE, where, "transaction without token")
     kind = str(tx.get("type") or "")
     state = str(tx.get("state") or "").upper()
-    currency = str(tx.get("currency_code") or "USD").upper()
+    currency = str(tx.get("currency_code") or "").upper()
+    if not currency and tx.get("amount") not in (None, ""):
+        raise ParseError(settings.SOURCE, where, "amount without currency_code (the currency is never assumed)")
     try:
         amount = minor_units(tx.get("amount"), currency)
     except ValueError as exc:

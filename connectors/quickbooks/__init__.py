@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from connectors.common.amounts import load_json_file, unwrap_recorded
 from connectors.common.cursors import advance, window_start
@@ -127,8 +128,13 @@ def _keep(records: dict[str, RawRecord], record: RawRecord) -> None:
 
 
 def parse_file(path, **options) -> list[RawRecord]:
-    """Records of a saved QuickBooks response: a query page, a CDC response, or a single-object response
-    (create/update/void/delete), bare or recorded as ``{"request", "response"}``.
+    """Records of a saved QuickBooks response: a query page, a CDC response, a batch response, or an entity
+    response (``{"JournalEntry": {...}, "time": ...}`` as a read by id, create, update, void or delete
+    returns it), bare or recorded as ``{"request", "response"}``.
+
+    An error response (``Fault``), a file holding no entity this parser knows, or an object that yields no
+    record (a JournalEntry without journal lines) is a ``ParseError`` naming the file: never 0 records in
+    silence. An empty query page or CDC response (nothing changed) is 0 records.
 
     Args:
         path: the JSON file.
@@ -136,12 +142,72 @@ def parse_file(path, **options) -> list[RawRecord]:
     """
     body = unwrap_recorded(load_json_file(path))
     if not isinstance(body, dict):
-        raise ParseError(path, None, "expected a JSON object")
+        raise ParseError(path, None, f"expected a JSON object, got a JSON {type(body).__name__}")
+    try:
+        return _parse_body(path, body)
+    except ParseError as exc:
+        if exc.path == str(path):
+            raise
+        raise ParseError(path, exc.location, exc.message) from None
+
+
+def _fault(path, fault: Any, where: str | None = None) -> ParseError:
+    errors = fault.get("Error") if isinstance(fault, dict) else None
+    detail = "; ".join(f"{e.get('code', '')} {e.get('Message', '')}: {e.get('Detail', '')}".strip()
+                       for e in errors if isinstance(e, dict)) if isinstance(errors, list) else str(fault)
+    return ParseError(path, where, f"an error response (Fault), not data: {detail}")
+
+
+def _objects(path, entity: str, value: Any, where: str) -> list[RawRecord]:
+    """Records of one entity key's value (an object or a list of objects); each object yields records."""
+    objects = value if isinstance(value, list) else [value]
+    out = []
+    for i, obj in enumerate(objects, start=1):
+        at = f"{where} {entity}" + (f" #{i}" if isinstance(value, list) else "")
+        if not isinstance(obj, dict):
+            raise ParseError(path, at, f"expected an object, got {type(obj).__name__}")
+        records = helpers.parse_entity(entity, obj)
+        if not records:
+            raise ParseError(path, f"{entity} {obj.get('Id')}", "yields no record (a JournalEntry without "
+                                                                "journal lines?)")
+        out.extend(records)
+    return out
+
+
+def _entity_keys(body: dict) -> list[str]:
+    """Keys naming QBO entities: capitalised, holding an object with an ``Id`` or a list of objects."""
+    return [k for k, v in body.items() if k[:1].isupper() and k not in _NOT_ENTITIES
+            and ((isinstance(v, dict) and "Id" in v) or (isinstance(v, list) and all(isinstance(o, dict) for o in v)))]
+
+
+_NOT_ENTITIES = frozenset({"QueryResponse", "CDCResponse", "BatchItemResponse", "Fault"})
+
+
+def _parse_body(path, body: dict) -> list[RawRecord]:
+    if "Fault" in body:
+        raise _fault(path, body["Fault"])
     if "CDCResponse" in body:
         return parse_cdc(body)
     if "QueryResponse" in body:
         response = body["QueryResponse"]
-        return [r for entity, items in response.items() if isinstance(items, list)
-                for obj in items for r in helpers.parse_entity(entity, obj)]
-    return [r for entity, obj in body.items() if isinstance(obj, dict) and "Id" in obj
-            for r in helpers.parse_entity(entity, obj)]
+        if not isinstance(response, dict):
+            raise ParseError(path, "QueryResponse", "expected an object")
+        return [r for entity in _entity_keys(response) for r in _objects(path, entity, response[entity], "query")]
+    if isinstance(body.get("BatchItemResponse"), list):
+        out = []
+        for i, item in enumerate(body["BatchItemResponse"], start=1):
+            where = f"batch item {item.get('bId', i)}" if isinstance(item, dict) else f"batch item {i}"
+            if not isinstance(item, dict):
+                raise ParseError(path, where, "expected an object")
+            if "Fault" in item:
+                raise _fault(path, item["Fault"], where)
+            keys = _entity_keys(item)
+            if not keys:
+                raise ParseError(path, where, f"no entity in it (keys: {', '.join(item) or 'none'})")
+            out.extend(r for entity in keys for r in _objects(path, entity, item[entity], where))
+        return out
+    keys = _entity_keys(body)
+    if not keys:
+        raise ParseError(path, None, "not a QuickBooks query, CDC, batch or entity response: no entity object "
+                                     f"with an Id (keys: {', '.join(body) or 'none'})")
+    return [r for entity in keys for r in _objects(path, entity, body[entity], "response")]

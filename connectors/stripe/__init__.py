@@ -75,15 +75,22 @@ def _objects_from_json(path: Path, text: str) -> list[tuple[str, dict]]:
 def parse_file(path: Path, **options: Any) -> list[RawRecord] | pa.Table:
     """Read a Stripe export: report CSV (by its header) or API objects as JSON / JSON lines.
 
+    Every balance transaction is checked: gross - fee = net (a row failing it is quarantined on import;
+    ``verify=False`` posts it with the warning).
+
     Large JSON-lines files of balance transactions take the vectorised path (``fast.read_jsonl``)."""
     path = Path(path)
+    verify = options.get("verify", True) is not False
     if path.suffix.lower() == ".csv":
         records = []
         stream = None
         for line, row in iter_csv(path, required=settings.REPORT_REQUIRED):
             if stream is None:
+                if not any(c in row for c in settings.REPORT_TIME_COLUMNS):
+                    raise ParseError(path, 1, "missing column created_utc (or created); header is "
+                                              + ", ".join(row))
                 stream = "payout_reconciliation_report" if "automatic_payout_id" in row else "balance_report"
-            records.append(report_row(stream, row, f"{path}, line {line}", str(path), line))
+            records.append(report_row(stream, row, f"{path}, line {line}", str(path), line, verify))
         return records
     if path.suffix.lower() in (".jsonl", ".ndjson") and path.stat().st_size > options.get("fast_threshold", 8 << 20):
         from connectors.stripe.fast import read_jsonl
@@ -97,5 +104,5 @@ def parse_file(path: Path, **options: Any) -> list[RawRecord] | pa.Table:
         if stream is None:
             raise ParseError(path, ref, f"object type {obj.get('object')!r} is not a Stripe stream this "
                                         f"connector reads ({', '.join(settings.STREAMS)})")
-        out.append(normalise(stream, obj, record_ref=ref))
+        out.append(normalise(stream, obj, record_ref=ref, verify=verify))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.common.cursors import advance, as_epoch, epoch_to_iso, window_start
@@ -13,6 +14,7 @@ from connectors.common.records import ExtractResult, RawRecord
 from connectors.stripe import settings
 from ledger_common.money import currency_exponent
 
+GROSS_FEE_NET_MISMATCH = "gross_fee_net_mismatch"
 _AMOUNT_FIELDS = ("amount", "fee", "net", "amount_refunded", "amount_captured", "amount_reversed")
 _TIME_FIELDS = ("created", "available_on", "arrival_date")
 
@@ -23,7 +25,7 @@ def _id_of(value: Any) -> str | None:
     return value
 
 
-def normalise(stream: str, obj: dict[str, Any], record_ref: str | None = None) -> RawRecord:
+def normalise(stream: str, obj: dict[str, Any], record_ref: str | None = None, verify: bool = True) -> RawRecord:
     """One API object as a raw record; ``fields.type`` is the reporting category for balance transactions
     (``charge``, ``refund``, ``dispute``, ``dispute_reversal``, ``payout``, ``fee``...) so that API objects
     and report rows map with the same templates, and the object name for the other streams."""
@@ -53,6 +55,9 @@ def normalise(stream: str, obj: dict[str, Any], record_ref: str | None = None) -
     if stream == "balance_transactions":
         fields["type"] = obj.get("reporting_category") or obj.get("type")
         fields["bt_type"] = obj.get("type")
+        if all(n in fields for n in ("amount", "fee", "net")) and fields["amount"] - fields["fee"] != fields["net"]:
+            _flag(fields, verify, f"{record_ref or object_id}: amount {fields['amount']} - fee {fields['fee']} "
+                                  f"!= net {fields['net']}")
     else:
         fields["type"] = obj.get("object") or settings.STREAMS[stream][1]
     return RawRecord(source="stripe", stream=stream, object_id=object_id,
@@ -60,8 +65,30 @@ def normalise(stream: str, obj: dict[str, Any], record_ref: str | None = None) -
                      raw=obj, fields=fields, record_ref=record_ref)
 
 
-def report_row(stream: str, row: dict[str, str], record_ref: str, path: str, line: int) -> RawRecord:
-    """A row of the Balance or Itemized payout reconciliation report (amounts in major units, exact)."""
+def _flag(fields: dict[str, Any], verify: bool, detail: str) -> None:
+    """Record a failed gross - fee = net check: quarantined on import, or only a warning when not verifying."""
+    flag = {"code": GROSS_FEE_NET_MISMATCH, "detail": f"{GROSS_FEE_NET_MISMATCH}: {detail}"}
+    if verify:
+        fields["quarantine"] = flag
+    else:
+        fields["warnings"] = [*fields.get("warnings", []), flag]
+
+
+def _report_time(path: str, line: int, column: str, text: str) -> str:
+    """ISO-8601 UTC from a report time (``2024-02-01 10:00:00``, UTC; an explicit offset is honoured)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ParseError(path, line, f"{column} {text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def report_row(stream: str, row: dict[str, str], record_ref: str, path: str, line: int,
+               verify: bool = True) -> RawRecord:
+    """A row of the Balance or Itemized payout reconciliation report (amounts in major units, exact).
+
+    A row whose gross - fee is not its net is flagged ``gross_fee_net_mismatch``: quarantined on import, or
+    (``verify=False``) posted with the warning."""
     currency = row["currency"].strip().upper()
     exponent = currency_exponent(currency)
     fields: dict[str, Any] = {"currency": currency, "type": row["reporting_category"].strip(),
@@ -72,11 +99,12 @@ def report_row(stream: str, row: dict[str, str], record_ref: str, path: str, lin
         except ValueError as exc:
             raise ParseError(path, line, f"column {src!r}: {exc}") from None
     if fields["amount"] - fields["fee"] != fields["net"]:
-        raise ParseError(path, line, f"gross {row['gross']} - fee {row['fee']} != net {row['net']}")
-    created = row["created_utc"].strip()
+        _flag(fields, verify, f"{path}, line {line}: gross {row['gross']} - fee {row['fee']} != net {row['net']}")
+    column = next(c for c in settings.REPORT_TIME_COLUMNS if c in row)
+    created = row[column].strip()
     if not created:
-        raise ParseError(path, line, "created_utc is empty")
-    fields["created"] = created.replace(" ", "T") + ("" if "+" in created or created.endswith("Z") else "+00:00")
+        raise ParseError(path, line, f"{column} is empty")
+    fields["created"] = _report_time(path, line, column, created)
     for name in ("available_on_utc",):
         if row.get(name, "").strip():
             fields["available_on"] = row[name].strip().replace(" ", "T") + "+00:00"

@@ -26,4 +26,7 @@ OBJECT_TO_STREAM = {obj: stream for stream, (_, obj) in STREAMS.items()}
 
 #: Columns of the Balance (balance_change_from_activity.itemized) and Itemized payout reconciliation
 #: (payout_reconciliation.itemized) report CSVs that the parser needs; other columns are kept raw.
-REPORT_REQUIRED = ("balance_transaction_id", "created_utc", "currency", "gross", "fee", "net", "reporting_category")
+#: The time comes from ``created_utc`` or, in exports without it, ``created`` (UTC for these reports when no
+#: timezone was requested; a report run in a timezone also carries ``created_utc``, which is preferred).
+REPORT_REQUIRED = ("balance_transaction_id", "currency", "gross", "fee", "net", "reporting_category")
+REPORT_TIME_COLUMNS = ("created_utc", "created")

@@ -1,4 +1,4 @@
-"""When jobs run on their own: the warehouse sync every 15 minutes (DESIGN.md), reconciliation daily.
+"""When jobs run on their own: the warehouse sync every 15 minutes (docs/design.md), reconciliation daily.
 
 Times are UTC. Reconciliation runs at 07:00, after the banks' prior-day statements (BAI2 / camt.053) have
 usually arrived; it can be run by hand at any time as well. The schedules are on by default in

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from ledger_pipeline.cli_support import (
     EXIT_BAD_INPUT,
@@ -123,6 +124,13 @@ def register(app: typer.Typer) -> None:
                 data = {"source": source, "file": str(file), "records": len(records), "items": [
                     {"stream": r.stream, "object_id": r.object_id, "cursor_value": r.cursor_value,
                      "record_ref": r.record_ref, "fields": r.fields, "raw": r.raw} for r in records]}
+                # the file's own controls: records that fail one are quarantined on import (or, taken
+                # with verify=false, carry the warning)
+                data["warnings"] = [
+                    {"code": w.get("code"), "detail": w.get("detail"), "record_ref": r.record_ref,
+                     "quarantined_on_import": w is r.fields.get("quarantine")}
+                    for r in records
+                    for w in [r.fields.get("quarantine"), *(r.fields.get("warnings") or [])] if w]
         if as_json:
             print_json(data)
             return
@@ -139,3 +147,5 @@ def register(app: typer.Typer) -> None:
                             ["stream", "object_id", "type", "fields"],
                             [[i["stream"], i["object_id"], i["fields"].get("type"),
                               json.dumps(i["fields"], default=str)[:100]] for i in data["items"]]))
+        for w in data["warnings"]:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(w['detail'] or w['code'])}")

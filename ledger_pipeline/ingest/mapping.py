@@ -38,6 +38,11 @@ Records that cannot be mapped are never dropped: an unknown record type is quara
 quarantine payload is the landed record, and ``replay_unmapped`` maps it again after the YAML is fixed.
 Accounts that do not exist (``create: false`` in the chart) are refused by the core (``unknown_account``)
 and quarantined there with the staged rows, replayable by ``quarantine replay``.
+
+A parser that finds a record failing its file's own control (a batch whose net is not its payout, a row
+whose gross - fee is not its net) or a row it cannot read sets ``fields.quarantine = {"code", "detail"}``:
+the record is landed and quarantined with that reason code (even in a stream the mapping ignores), never
+posted.
 """
 
 from __future__ import annotations
@@ -375,7 +380,10 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
             CREATE TEMP TABLE m_recs AS
             SELECT *, {missing_expr} AS missing FROM (
                 SELECT ord, source, stream, object_id, record_type, record_ref, quarantine_id, {values} AS v,
-                       ({ignore_cond}) AS ignored, {tpl_expr} AS tpl
+                       ({ignore_cond}) AND json_extract_string(fields_json, '$.quarantine.code') IS NULL
+                           AS ignored, {tpl_expr} AS tpl,
+                       json_extract_string(fields_json, '$.quarantine.code') AS flag_code,
+                       json_extract_string(fields_json, '$.quarantine.detail') AS flag_detail
                 FROM {latest}
             ) x
         """)
@@ -405,7 +413,7 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
             p.run(con, f"""
                 CREATE TEMP TABLE m_tx AS
                 SELECT ord, tpl, v, record_ref, quarantine_id, {src} || ':' || object_id AS external_id, {computed}
-                FROM m_recs WHERE NOT ignored AND missing = ''
+                FROM m_recs WHERE NOT ignored AND missing = '' AND flag_code IS NULL
             """)
         selects = []
         for i, t in enumerate(mapping.templates):
@@ -442,8 +450,10 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
                    "'cursor_value', cursor_value, 'record_ref', record_ref, "
                    "'fields', CAST(fields_json AS JSON), 'raw', CAST(raw_json AS JSON))) AS VARCHAR)")
         unmapped = p.run(con, f"""
-            SELECT CASE WHEN tpl IS NULL THEN {p(UNMAPPED_RECORD_TYPE)} ELSE {p(UNMAPPED_FIELD)} END AS reason_code,
-                   CASE WHEN tpl IS NULL
+            SELECT CASE WHEN flag_code IS NOT NULL THEN flag_code
+                        WHEN tpl IS NULL THEN {p(UNMAPPED_RECORD_TYPE)} ELSE {p(UNMAPPED_FIELD)} END AS reason_code,
+                   CASE WHEN flag_code IS NOT NULL THEN COALESCE(flag_detail, flag_code)
+                        WHEN tpl IS NULL
                         THEN 'no template for record type ' || COALESCE('''' || record_type || '''', '(none)')
                              || ' of stream ' || stream || ' in ' || {p(mapping.path or mapping.source)}
                         ELSE 'missing or invalid field(s) ' || missing || ' for record type ' || record_type END
@@ -451,9 +461,9 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
                    {src} || ':' || object_id AS external_id,
                    COALESCE(record_ref, stream || ' ' || object_id) AS record_ref,
                    {payload} AS raw_payload, quarantine_id
-            FROM (SELECT m.ord, m.tpl, m.missing, i.*
+            FROM (SELECT m.ord, m.tpl, m.missing, m.flag_code, m.flag_detail, i.*
                   FROM m_recs m JOIN input_records i ON i.ord = m.ord
-                  WHERE NOT m.ignored AND (m.tpl IS NULL OR m.missing <> '')) u
+                  WHERE NOT m.ignored AND (m.tpl IS NULL OR m.missing <> '' OR m.flag_code IS NOT NULL)) u
             ORDER BY ord
         """).to_arrow_table()
         con.register("staged_entries", entries)
@@ -461,11 +471,11 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
             SELECT quarantine_id, CASE WHEN ignored THEN 'ignored by the mapping' ELSE 'no non-zero amount' END
                    AS resolution
             FROM m_recs WHERE quarantine_id IS NOT NULL AND (ignored OR (tpl IS NOT NULL AND missing = ''
-                  AND {src} || ':' || object_id NOT IN (SELECT external_id FROM staged_entries)))
+                  AND flag_code IS NULL AND {src} || ':' || object_id NOT IN (SELECT external_id FROM staged_entries)))
         """).to_arrow_table()
         counts = con.execute("""
             SELECT count(*), count(*) FILTER (WHERE ignored),
-                   count(*) FILTER (WHERE NOT ignored AND tpl IS NOT NULL AND missing = '')
+                   count(*) FILTER (WHERE NOT ignored AND tpl IS NOT NULL AND missing = '' AND flag_code IS NULL)
             FROM m_recs""").fetchone()
         transactions = con.execute("SELECT count(DISTINCT external_id) FROM staged_entries").fetchone()[0]
     finally:

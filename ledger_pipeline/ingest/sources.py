@@ -80,10 +80,11 @@ _SPECS: tuple[SourceSpec, ...] = (
     ),
     SourceSpec(
         name="adyen",
-        description="Adyen: Settlement Details Report CSV and standard webhook notifications",
+        description="Adyen: Settlement Details Report and Payments Accounting Report CSVs, webhook notifications",
         mapping="adyen.yaml",
         file_parser="connectors.adyen:parse_file",
-        file_kinds="settlement_detail_report_batch_N.csv; notification webhook JSON",
+        file_kinds="settlement_detail_report_batch_N.csv; payments_accounting_report_*.csv (landed); "
+                   "notification webhook JSON",
     ),
     SourceSpec(
         name="bank",

@@ -15,6 +15,7 @@ from typing import Annotated
 
 import pyarrow.csv as pacsv
 import typer
+from rich.markup import escape
 
 from ledger_pipeline.cli_support import (
     EXIT_BAD_INPUT,
@@ -156,14 +157,20 @@ def import_statement(
     internal_account: Annotated[str | None, typer.Option("--internal-account",
                                                          help="Attach to this account instead of by identifier")] = None,
     format: Annotated[str | None, typer.Option(help="bai2, camt053, ofx or csv (default: detected)")] = None,
+    option: Annotated[list[str] | None, typer.Option(
+        "--option", "-o", help="Parser option KEY=VALUE, as for `parse bank`: a CSV statement's column mapping "
+                               "(date=Date, amount=Amount, currency_code=EUR...); verify=false takes a file whose "
+                               "own controls fail (e.g. BAI2 trailer totals), flagging its statements")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Parse bank statement files and attach them to their internal accounts (a file loaded twice is a no-op)."""
+    from ledger_pipeline.ingest.commands import _options
     from ledger_pipeline.reconcile.statements import load_statement_file
 
     target = open_store(store)
     results = []
+    options = _options(option)
     with handled_errors():
         for path in files:
             if not path.exists():
@@ -171,7 +178,11 @@ def import_statement(
                 raise typer.Exit(EXIT_BAD_INPUT)
             with target.transaction() as conn:
                 results.append({"file": str(path), **load_statement_file(
-                    conn, str(path), internal_account=internal_account, format=format, actor="cli").as_dict()})
+                    conn, str(path), internal_account=internal_account, format=format, actor="cli",
+                    options=options).as_dict()})
+    for r in results:
+        for warning in r["warnings"]:
+            err_console.print(f"[yellow]warning:[/yellow] {escape(warning)} (statements flagged)")
     emit(results, as_json, lambda rs: console.print(table(
         "Statements", ["file", "statements loaded", "already loaded", "lines"],
         [[r["file"], r["statements_loaded"], r["statements_skipped"], r["lines_loaded"]] for r in rs])))

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS bank_statements (
     source_file TEXT,
     line_count BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
-    change_seq BIGINT NOT NULL
+    change_seq BIGINT NOT NULL,
+    control_warning TEXT
 );
 
 CREATE TABLE IF NOT EXISTS bank_statement_lines (
@@ -248,6 +249,8 @@ def create_reconcile_schema(conn: Connection) -> None:
     if _table_type(conn, "recon_matches"):
         _migrate_match_items(conn)
     conn.execute_script(_TABLES)
+    # a statement taken although its file's own controls failed is flagged (stores made before the flag)
+    conn.execute("ALTER TABLE bank_statements ADD COLUMN IF NOT EXISTS control_warning TEXT")
     if _table_type(conn, "recon_match_items") is None:
         conn.execute(_MATCH_ITEMS_VIEW)
     if conn.is_postgres:

@@ -54,10 +54,14 @@ class LoadResult:
     statements_skipped: int
     lines_loaded: int
     statement_ids: tuple[str, ...]
+    #: the file's own controls that failed and were taken on purpose (``verify=False``); each loaded
+    #: statement of the file carries them in ``bank_statements.control_warning``
+    warnings: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {"statements_loaded": self.statements_loaded, "statements_skipped": self.statements_skipped,
-                "lines_loaded": self.lines_loaded, "statement_ids": list(self.statement_ids)}
+                "lines_loaded": self.lines_loaded, "statement_ids": list(self.statement_ids),
+                "warnings": list(self.warnings)}
 
 
 LINE_COLUMNS = ("statement_id", "line_no", "line_date", "amount", "currency", "type_code", "bank_reference",
@@ -89,9 +93,11 @@ def _lines_table(rows: list[tuple]) -> pa.Table:
 
 
 def load_statements(conn: Connection, statements: Iterable[BankStatement], *, internal_account: str | None = None,
-                    source_file: str | None = None, actor: str = "system") -> LoadResult:
+                    source_file: str | None = None, actor: str = "system",
+                    warnings: Sequence[str] = ()) -> LoadResult:
     """Store statements and their lines, attached to the internal account whose ``account_identifier`` is
-    the statement's (or to ``internal_account``, a name or id, for every statement given).
+    the statement's (or to ``internal_account``, a name or id, for every statement given). ``warnings``
+    (failed controls of the file, taken on purpose) flag every statement stored.
 
     Run it inside a transaction (``store.transaction()``) so that a refused statement leaves nothing."""
     from ledger_pipeline.reconcile.accounts import INTERNAL, resolve_account
@@ -126,23 +132,25 @@ def load_statements(conn: Connection, statements: Iterable[BankStatement], *, in
         conn.execute(
             "INSERT INTO bank_statements (id, internal_account_id, account_identifier, statement_date, opening_balance, "
             "closing_balance, currency, statement_ref, position, source_format, source_file, line_count, created_at, "
-            "change_seq) VALUES (:id, :account_id, :identifier, :statement_date, :opening, :closing, :currency, :ref, "
-            ":position, :format, :file, :lines, :now, :seq)",
+            "change_seq, control_warning) VALUES (:id, :account_id, :identifier, :statement_date, :opening, :closing, "
+            ":currency, :ref, :position, :format, :file, :lines, :now, :seq, :warning)",
             {"id": sid, "account_id": account_id, "identifier": st.account_identifier,
              "statement_date": st.statement_date, "opening": st.opening_balance, "closing": st.closing_balance,
              "currency": currency, "ref": st.statement_ref, "position": len(loaded), "format": st.source_format,
              "file": source_file,
-             "lines": len(st.lines), "now": now, "seq": seq})
+             "lines": len(st.lines), "now": now, "seq": seq, "warning": "; ".join(warnings) or None})
         loaded.append(sid)
         for i, line in enumerate(st.lines, start=1):
             line_rows.append((sid, i, line.date, str(int(line.amount)), (line.currency or currency).upper(),
                               line.type_code, line.bank_reference, line.customer_reference, line.text))
     lines = insert_lines(conn, _lines_table(line_rows), now=now, seq=seq)
     if loaded:
+        detail: dict[str, Any] = {"statements": loaded, "lines": lines, "file": source_file}
+        if warnings:
+            detail["control_warnings"] = list(warnings)
         write_audit(conn, actor=actor, action="load_statements", object_type="bank_statement", object_id=None,
-                    request_hash=None, detail={"statements": loaded, "lines": lines, "file": source_file},
-                    seq=seq, now=now)
-    return LoadResult(len(loaded), skipped, lines, tuple(loaded))
+                    request_hash=None, detail=detail, seq=seq, now=now)
+    return LoadResult(len(loaded), skipped, lines, tuple(loaded), tuple(warnings))
 
 
 def insert_lines(conn: Connection, lines: pa.Table, *, now: datetime, seq: int) -> int:
@@ -208,11 +216,43 @@ def from_connector(parsed: Any) -> list[BankStatement]:
     return out
 
 
-def load_statement_file(conn: Connection, path: str, *, internal_account: str | None = None,
-                        format: str | None = None, actor: str = "system") -> LoadResult:
-    """Parse a bank statement file with ``connectors.bank.parse_statement`` and store it."""
-    from connectors.bank import parse_statement
+def read_statement_file(path: str, *, format: str | None = None, verify: bool = True,
+                        **options: Any) -> tuple[Any, list[str]]:
+    """Parse a bank statement file with ``connectors.bank.parse_statement`` (``options`` are its format
+    options: a CSV statement's column mapping, ``encoding``...).
 
-    parsed = parse_statement(path, format=format) if format else parse_statement(path)
+    Returns the parsed statement and the warnings to flag it with. With ``verify=False`` a file whose own
+    controls fail (BAI2 trailer totals, balances that do not add up) is taken: the refusal it would get
+    becomes a warning. A file that cannot be read is refused either way."""
+    from connectors.bank import parse_statement
+    from connectors.common.errors import ParseError
+
+    if format:
+        options["format"] = format
+    warnings: list[str] = []
+    try:
+        parsed = parse_statement(path, **options)
+    except ParseError as refused:
+        if verify:
+            raise
+        parsed = parse_statement(path, **options, verify=False)
+        warnings.append(str(refused))
+    for w in getattr(parsed, "warnings", None) or ():
+        text = (w.get("detail") or w.get("message") or str(w)) if isinstance(w, dict) else str(w)
+        if text not in warnings:
+            warnings.append(text)
+    return parsed, warnings
+
+
+def load_statement_file(conn: Connection, path: str, *, internal_account: str | None = None,
+                        format: str | None = None, actor: str = "system", verify: bool = True,
+                        options: dict[str, Any] | None = None) -> LoadResult:
+    """Parse a bank statement file (see :func:`read_statement_file`) and store it; statements taken with
+    failed controls (``verify=False``) are stored flagged."""
+    opts = dict(options or {})
+    verify = verify and opts.pop("verify", True) is not False
+    option_format = opts.pop("format", None)
+    format = format or option_format
+    parsed, warnings = read_statement_file(path, format=format, verify=verify, **opts)
     return load_statements(conn, from_connector(parsed), internal_account=internal_account, source_file=str(path),
-                           actor=actor)
+                           actor=actor, warnings=warnings)

@@ -91,3 +91,67 @@ def test_bai2_without_closing_balances_still_matches_lines(store):
     assert result.variances == []  # no 015 closing ledger balance in the file: nothing to compare
     assert _rules(store) == [("amount_date", "erp:chq", -2500)]
     assert result.matching.bank_unmatched == 16
+
+
+def _flags(store) -> list[tuple[str, str | None]]:
+    with store.connect() as conn:
+        return conn.all("SELECT account_identifier, control_warning FROM bank_statements ORDER BY 1")
+
+
+def test_a_file_whose_trailer_totals_are_wrong_is_taken_only_on_purpose_and_flagged(store):
+    scenario.setup_bank_account(store, name="svb", cash="cash_svb", ident="3333333333")
+    bad = str(BANK / "bai2" / "invalid_checksum_eod.bai2")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["reconcile", "import-statement", bad, "--store", store.url, "--json"])
+    assert refused.exit_code == 2 and "control total 8325983 does not equal" in " ".join(refused.output.split())
+    assert _flags(store) == []
+
+    taken = runner.invoke(app, ["reconcile", "import-statement", bad, "-o", "verify=false", "--store", store.url,
+                                "--json"])
+    assert taken.exit_code == 0, taken.output
+    (result,) = json.loads(taken.stdout)
+    assert (result["statements_loaded"], result["lines_loaded"]) == (1, 1)
+    assert len(result["warnings"]) == 1 and "line 15: account 3333333333 control total" in result["warnings"][0]
+    ((account, flag),) = _flags(store)
+    assert account == "3333333333" and "bad checksum" in flag
+
+
+def test_a_csv_statement_is_imported_with_its_column_mapping(store):
+    scenario.setup_bank_account(store, name="de_eur", cash="cash_de", ident="DE89370400440532013000", currency="EUR")
+    path = str(BANK / "csv" / "signed_amount.csv")
+    out = CliRunner().invoke(app, [
+        "reconcile", "import-statement", path, "--format", "csv", "-o", "date=Date", "-o", "amount=Amount",
+        "-o", "account=Account", "-o", "currency=Currency", "-o", "text=Description", "-o", "reference=Reference",
+        "-o", "balance=Balance", "--store", store.url, "--json"])
+    assert out.exit_code == 0, out.output
+    (result,) = json.loads(out.stdout)
+    assert (result["statements_loaded"], result["lines_loaded"], result["warnings"]) == (1, 3, [])
+    with store.connect() as conn:
+        assert conn.one("SELECT CAST(opening_balance AS BIGINT), CAST(closing_balance AS BIGINT), currency, "
+                        "control_warning FROM bank_statements") == (50000, 147351, "EUR", None)
+        assert conn.scalar("SELECT CAST(sum(amount) AS BIGINT) FROM bank_statement_lines") == 100000 - 2550 - 99
+
+
+def test_the_dagster_bank_folder_takes_options_per_file(store, tmp_path):
+    import dagster as dg
+
+    from ledger_pipeline.defs.reconcile.assets import bank_statements
+    from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource
+
+    scenario.setup_bank_account(store, name="svb", cash="cash_svb", ident="3333333333")
+    scenario.setup_bank_account(store, name="de_eur", cash="cash_de", ident="DE89370400440532013000", currency="EUR")
+    folder = tmp_path / "landing" / "bank"
+    folder.mkdir(parents=True)
+    (folder / "svb_2010-08-31.bai2").write_bytes((BANK / "bai2" / "invalid_checksum_eod.bai2").read_bytes())
+    (folder / "commerz_2024-03.csv").write_bytes((BANK / "csv" / "signed_amount.csv").read_bytes())
+    (folder / "options.yaml").write_text(
+        '"svb_*.bai2": {verify: false}\n'
+        '"commerz_*.csv": {format: csv, date: Date, amount: Amount, account: Account, currency: Currency,\n'
+        '                  balance: Balance}\n')
+    with dg.build_asset_context() as context:
+        result = bank_statements(context, LedgerStoreResource(url=store.url),
+                                 LandingFolderResource(path=str(tmp_path / "landing")))
+    assert result.metadata["statements_loaded_this_run"] == 2
+    assert result.metadata["files_flagged_this_run"].data == ["svb_2010-08-31.bai2"]
+    flags = dict(_flags(store))
+    assert flags["DE89370400440532013000"] is None and "control total 8325983" in flags["3333333333"]

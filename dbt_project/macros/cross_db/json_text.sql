@@ -28,3 +28,12 @@
 {% macro redshift__json_text(column, key) -%}
     nullif(json_extract_path_text({{ column }}, '{{ key }}', true), '')
 {%- endmacro %}
+
+{#-
+  The lower-case text of a top-level key of a ``metadata`` column, NULL when the metadata is empty: the
+  JSON is parsed only where there is some (most rows carry ``{}``).
+-#}
+{% macro metadata_key_lower(column, key) -%}
+    case when {{ column }} is not null and {{ column }} <> '{}'
+        then lower({{ ledger_pipeline.json_text(column, key) }}) end
+{%- endmacro %}

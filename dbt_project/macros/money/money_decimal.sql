@@ -50,3 +50,17 @@
 {% macro redshift__money_decimal(amount, exponent) -%}
     {{ ledger_pipeline.default__money_decimal(amount, exponent) }}
 {%- endmacro %}
+
+{#-
+  ``select <relation>.*, <column>_decimal ... from <relation>``: every column of ``relation`` (a CTE) and,
+  for each name in ``columns``, its decimal presentation beside it, scaled by the relation's exponent
+  column. The last step of every mart that shows money.
+-#}
+{% macro with_money_decimals(relation, columns, exponent='currency_exponent') -%}
+    select
+        {{ relation }}.*,
+        {%- for column in columns %}
+        {{ ledger_pipeline.money_decimal(relation ~ '.' ~ column, relation ~ '.' ~ exponent) }} as {{ column }}_decimal{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from {{ relation }}
+{%- endmacro %}

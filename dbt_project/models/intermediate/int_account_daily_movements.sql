@@ -4,14 +4,7 @@
   entries never count. "pending" sums include posted entries, as Modern Treasury's pending balance does.
   One row per account and day with at least one entry; fct_daily_account_balances fills the other days.
 -#}
-with entries as (
-
-    select * from {{ ref('stg_ledger__entries') }}
-    where entry_status in ('pending', 'posted')
-
-),
-
-daily as (
+with daily as (
 
     select
         ledger_account_id,
@@ -22,7 +15,8 @@ daily as (
         sum(credit_amount) as pending_credits,
         count(*) as entry_count
 
-    from entries
+    from {{ ref('stg_ledger__entries') }}
+    where entry_status in ('pending', 'posted')
     group by ledger_account_id, effective_date
 
 )

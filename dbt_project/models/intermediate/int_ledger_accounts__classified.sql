@@ -9,25 +9,14 @@
     * other.
   Cash wins over wallet when both match.
 -#}
-with accounts as (
-
-    select * from {{ ref('stg_ledger__accounts') }}
-
-),
-
-ledgers as (
-
-    select ledger_id, ledger_name from {{ ref('stg_ledger__ledgers') }}
-
-),
-
-typed as (
+with typed as (
 
     select
         accounts.*,
-        case when accounts.account_metadata is not null and accounts.account_metadata <> '{}'
-            then lower({{ json_text('accounts.account_metadata', var('account_type_metadata_key')) }}) end as metadata_account_type
-    from accounts
+        ledgers.ledger_name,
+        {{ metadata_key_lower('accounts.account_metadata', var('account_type_metadata_key')) }} as metadata_account_type
+    from {{ ref('stg_ledger__accounts') }} as accounts
+    left join {{ ref('stg_ledger__ledgers') }} as ledgers on ledgers.ledger_id = accounts.ledger_id
 
 ),
 
@@ -36,7 +25,7 @@ classified as (
     select
         typed.ledger_account_id,
         typed.ledger_id,
-        ledgers.ledger_name,
+        typed.ledger_name,
         typed.account_name,
         typed.account_description,
         typed.normal_balance,
@@ -64,7 +53,6 @@ classified as (
         end as account_category
 
     from typed
-    left join ledgers on ledgers.ledger_id = typed.ledger_id
 
 )
 

@@ -3,19 +3,12 @@
   is_payout when that type is in var payout_transaction_types or ledgerable_type is in
   var payout_ledgerable_types (a processor or bank payout the transaction records).
 -#}
-with transactions as (
-
-    select * from {{ ref('stg_ledger__transactions') }}
-
-),
-
-typed as (
+with typed as (
 
     select
         transactions.*,
-        case when transactions.transaction_metadata is not null and transactions.transaction_metadata <> '{}'
-            then lower({{ json_text('transactions.transaction_metadata', var('transaction_type_metadata_key')) }}) end as transaction_type
-    from transactions
+        {{ metadata_key_lower('transactions.transaction_metadata', var('transaction_type_metadata_key')) }} as transaction_type
+    from {{ ref('stg_ledger__transactions') }} as transactions
 
 ),
 

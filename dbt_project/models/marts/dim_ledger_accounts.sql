@@ -26,17 +26,6 @@ joined as (
     from accounts
     left join balances on balances.ledger_account_id = accounts.ledger_account_id
 
-),
-
-final as (
-
-    select
-        joined.*,
-        {{ money_decimal('joined.posted_balance', 'joined.currency_exponent') }} as posted_balance_decimal,
-        {{ money_decimal('joined.pending_balance', 'joined.currency_exponent') }} as pending_balance_decimal,
-        {{ money_decimal('joined.available_balance', 'joined.currency_exponent') }} as available_balance_decimal
-    from joined
-
 )
 
-select * from final
+{{ with_money_decimals('joined', ['posted_balance', 'pending_balance', 'available_balance']) }}

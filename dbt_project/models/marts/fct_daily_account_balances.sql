@@ -147,17 +147,6 @@ balances as (
     from running
     inner join accounts on accounts.ledger_account_id = running.ledger_account_id
 
-),
-
-final as (
-
-    select
-        balances.*,
-        {{ money_decimal('balances.posted_balance', 'balances.currency_exponent') }} as posted_balance_decimal,
-        {{ money_decimal('balances.pending_balance', 'balances.currency_exponent') }} as pending_balance_decimal,
-        {{ money_decimal('balances.available_balance', 'balances.currency_exponent') }} as available_balance_decimal
-    from balances
-
 )
 
-select * from final
+{{ with_money_decimals('balances', ['posted_balance', 'pending_balance', 'available_balance']) }}

@@ -4,25 +4,7 @@
   Left joins: an entry whose transaction or account is missing stays, with NULLs that the not_null tests
   on ledger_id and normal_balance catch (the referential checks, in the scan that builds the table).
 -#}
-with entries as (
-
-    select * from {{ ref('stg_ledger__entries') }}
-
-),
-
-transactions as (
-
-    select * from {{ ref('int_ledger_transactions__classified') }}
-
-),
-
-accounts as (
-
-    select * from {{ ref('int_ledger_accounts__classified') }}
-
-),
-
-joined as (
+with joined as (
 
     select
         entries.ledger_entry_id,
@@ -51,20 +33,12 @@ joined as (
         entries.effective_date,
         transactions.posted_at,
         entries.created_at
-    from entries
-    left join transactions on transactions.ledger_transaction_id = entries.ledger_transaction_id
-    left join accounts on accounts.ledger_account_id = entries.ledger_account_id
-
-),
-
-final as (
-
-    select
-        joined.*,
-        {{ money_decimal('joined.amount', 'joined.currency_exponent') }} as amount_decimal,
-        {{ money_decimal('joined.signed_amount', 'joined.currency_exponent') }} as signed_amount_decimal
-    from joined
+    from {{ ref('stg_ledger__entries') }} as entries
+    left join {{ ref('int_ledger_transactions__classified') }} as transactions
+        on transactions.ledger_transaction_id = entries.ledger_transaction_id
+    left join {{ ref('int_ledger_accounts__classified') }} as accounts
+        on accounts.ledger_account_id = entries.ledger_account_id
 
 )
 
-select * from final
+{{ with_money_decimals('joined', ['amount', 'signed_amount']) }}

@@ -54,18 +54,6 @@ with_balance as (
         ) as closing_cash_balance
     from monthly
 
-),
-
-final as (
-
-    select
-        with_balance.*,
-        {{ money_decimal('with_balance.inflow', 'with_balance.currency_exponent') }} as inflow_decimal,
-        {{ money_decimal('with_balance.outflow', 'with_balance.currency_exponent') }} as outflow_decimal,
-        {{ money_decimal('with_balance.net_burn', 'with_balance.currency_exponent') }} as net_burn_decimal,
-        {{ money_decimal('with_balance.closing_cash_balance', 'with_balance.currency_exponent') }} as closing_cash_balance_decimal
-    from with_balance
-
 )
 
-select * from final
+{{ with_money_decimals('with_balance', ['inflow', 'outflow', 'net_burn', 'closing_cash_balance']) }}

@@ -26,17 +26,6 @@ daily as (
     from wallet_days
     group by balance_date, ledger_id, currency
 
-),
-
-final as (
-
-    select
-        daily.*,
-        {{ money_decimal('daily.posted_balance', 'daily.currency_exponent') }} as posted_balance_decimal,
-        {{ money_decimal('daily.pending_balance', 'daily.currency_exponent') }} as pending_balance_decimal,
-        {{ money_decimal('daily.available_balance', 'daily.currency_exponent') }} as available_balance_decimal
-    from daily
-
 )
 
-select * from final
+{{ with_money_decimals('daily', ['posted_balance', 'pending_balance', 'available_balance']) }}

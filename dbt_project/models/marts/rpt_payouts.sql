@@ -30,16 +30,6 @@ payouts as (
     group by ledger_transaction_id, ledger_id, external_id, source, transaction_type, transaction_status,
         effective_at, effective_date, posted_at, currency
 
-),
-
-final as (
-
-    select
-        payouts.*,
-        {{ money_decimal('payouts.payout_amount', 'payouts.currency_exponent') }} as payout_amount_decimal,
-        {{ money_decimal('payouts.cash_received', 'payouts.currency_exponent') }} as cash_received_decimal
-    from payouts
-
 )
 
-select * from final
+{{ with_money_decimals('payouts', ['payout_amount', 'cash_received']) }}

@@ -49,17 +49,6 @@ joined as (
     left join accounts on accounts.ledger_account_id = variances.ledger_account_id
     left join internal_accounts on internal_accounts.internal_account_id = variances.internal_account_id
 
-),
-
-final as (
-
-    select
-        joined.*,
-        {{ money_decimal('joined.ledger_balance', 'joined.currency_exponent') }} as ledger_balance_decimal,
-        {{ money_decimal('joined.bank_balance', 'joined.currency_exponent') }} as bank_balance_decimal,
-        {{ money_decimal('joined.variance', 'joined.currency_exponent') }} as variance_decimal
-    from joined
-
 )
 
-select * from final
+{{ with_money_decimals('joined', ['ledger_balance', 'bank_balance', 'variance']) }}

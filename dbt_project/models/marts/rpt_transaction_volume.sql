@@ -3,14 +3,7 @@
   a currency is the sum of its debits in that currency (= the sum of its credits: it is balanced).
   Posted and pending are counted apart; archived transactions do not count.
 -#}
-with entries as (
-
-    select * from {{ ref('fct_ledger_entries') }}
-    where transaction_status in ('pending', 'posted')
-
-),
-
-per_transaction as (
+with per_transaction as (
 
     select
         ledger_transaction_id,
@@ -22,7 +15,8 @@ per_transaction as (
         transaction_status,
         sum(debit_amount) as volume,
         count(*) as entry_count
-    from entries
+    from {{ ref('fct_ledger_entries') }}
+    where transaction_status in ('pending', 'posted')
     group by ledger_transaction_id, ledger_id, effective_date, source, currency, currency_exponent,
         transaction_status
 
@@ -44,16 +38,6 @@ daily as (
     from per_transaction
     group by effective_date, ledger_id, source, currency
 
-),
-
-final as (
-
-    select
-        daily.*,
-        {{ money_decimal('daily.posted_volume', 'daily.currency_exponent') }} as posted_volume_decimal,
-        {{ money_decimal('daily.pending_volume', 'daily.currency_exponent') }} as pending_volume_decimal
-    from daily
-
 )
 
-select * from final
+{{ with_money_decimals('daily', ['posted_volume', 'pending_volume']) }}

@@ -45,16 +45,6 @@ sides as (
         case when total_credits > total_debits then total_credits - total_debits else 0 end as credit_balance
     from lines
 
-),
-
-final as (
-
-    select
-        sides.*,
-        {{ money_decimal('sides.debit_balance', 'sides.currency_exponent') }} as debit_balance_decimal,
-        {{ money_decimal('sides.credit_balance', 'sides.currency_exponent') }} as credit_balance_decimal
-    from sides
-
 )
 
-select * from final
+{{ with_money_decimals('sides', ['debit_balance', 'credit_balance']) }}

@@ -1,29 +1,16 @@
-with source as (
-
-    select * from {{ source('ledger', 'ledger_entries') }}
-
-),
-
-renamed as (
-
-    select
-        id as ledger_entry_id,
-        ledger_transaction_id,
-        ledger_account_id,
-        direction,
-        amount,
-        case when direction = 'debit' then amount else 0 end as debit_amount,
-        case when direction = 'credit' then amount else 0 end as credit_amount,
-        currency,
-        status as entry_status,
-        effective_at,
-        {{ utc_date('effective_at') }} as effective_date,
-        created_at,
-        _version,
-        _synced_at
-
-    from source
-
-)
-
-select * from renamed
+select
+    id as ledger_entry_id,
+    ledger_transaction_id,
+    ledger_account_id,
+    direction,
+    amount,
+    case when direction = 'debit' then amount else 0 end as debit_amount,
+    case when direction = 'credit' then amount else 0 end as credit_amount,
+    currency,
+    status as entry_status,
+    effective_at,
+    {{ utc_date('effective_at') }} as effective_date,
+    created_at,
+    _version,
+    _synced_at
+from {{ source('ledger', 'ledger_entries') }}

@@ -1,23 +1,10 @@
-with source as (
-
-    select * from {{ source('ledger', 'ledgers') }}
-
-),
-
-renamed as (
-
-    select
-        id as ledger_id,
-        name as ledger_name,
-        description as ledger_description,
-        metadata as ledger_metadata,
-        created_at,
-        updated_at,
-        _version,
-        _synced_at
-
-    from source
-
-)
-
-select * from renamed
+select
+    id as ledger_id,
+    name as ledger_name,
+    description as ledger_description,
+    metadata as ledger_metadata,
+    created_at,
+    updated_at,
+    _version,
+    _synced_at
+from {{ source('ledger', 'ledgers') }}

@@ -1,5 +1,5 @@
 -- The trial balance, recomputed from entries in the warehouse, equals the posted sums the ledger stores
--- for every account (the warehouse side of the ledger's rule 8).
+-- for every account (the warehouse side of docs/design.md rule 8).
 select
     trial.ledger_account_id,
     trial.total_debits, ledger.posted_debits,

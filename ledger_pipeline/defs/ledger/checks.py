@@ -53,7 +53,7 @@ def _rule_check(rule: StoredRule) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=TRANSACTIONS,
         name=rule_check_name(rule),
-        description=f"DESIGN.md rule {rule.design_rule}: {rule.description}. Reason codes: {', '.join(codes)}.",
+        description=f"docs/design.md rule {rule.design_rule}: {rule.description}. Reason codes: {', '.join(codes)}.",
         blocking=True,
     )
     def check(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
@@ -81,7 +81,7 @@ def _rule_check(rule: StoredRule) -> dg.AssetChecksDefinition:
 
 
 @dg.asset_check(asset=ENTRIES, blocking=True,
-                description="DESIGN.md rule 8: per ledger and currency, total debits equal total credits "
+                description="docs/design.md rule 8: per ledger and currency, total debits equal total credits "
                             "over posted entries (and over pending ones).")
 def trial_balance_zero(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
     with ledger_store.store().connect(read_only=True) as conn:
@@ -99,7 +99,7 @@ def trial_balance_zero(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult
 
 
 @dg.asset_check(asset=BALANCES, blocking=True,
-                description="DESIGN.md rule 8: every stored balance equals the balance recomputed from the "
+                description="docs/design.md rule 8: every stored balance equals the balance recomputed from the "
                             "account's entries.")
 def balances_match_entries(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
     with ledger_store.store().connect(read_only=True) as conn:

@@ -2,7 +2,11 @@
 
 * ``recon/bank_statements``: the statement files of the landing folder's ``bank/`` sub-folder (BAI2,
   camt.053, OFX, CSV), attached to the internal account whose identifier they name. Loading the same
-  statement again is a no-op, so files simply stay where they were dropped.
+  statement again is a no-op, so files simply stay where they were dropped. Parser options per file come
+  from ``bank/options.yaml``: file-name patterns to the options ``parse bank -o`` takes (the first pattern
+  that matches wins), e.g. ``"acme_*.csv": {date: Date, amount: Amount, currency_code: EUR}`` for a CSV
+  statement's column mapping, or ``"svb_2024-06-03.bai2": {verify: false}`` to take a file whose own
+  controls fail; its statements are then flagged (``bank_statements.control_warning``).
 * ``recon/recon_runs``, ``recon/recon_balance_variances``, ``recon/recon_matches``,
   ``recon/recon_match_items``, ``recon/recon_unmatched``: one ``run_reconciliation`` (default ledgering of
   payment orders, balance variances per linked account and statement date, transaction matching by
@@ -13,9 +17,11 @@ bank's closing balance by more than the configured tolerance. It is not blocking
 to investigate, and the warehouse sync must still carry it to the reports that show it.
 """
 
+import fnmatch
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource, ReconciliationSettings
 from ledger_pipeline.reconcile import processor_breaks, run_reconciliation, variance_breaches
@@ -23,6 +29,8 @@ from ledger_pipeline.reconcile.statements import load_statement_file
 from ledger_pipeline.store_setup import initialize_store
 
 BANK_FOLDER = "bank"
+#: in the bank folder: file-name patterns mapped to parser options
+OPTIONS_FILE = "options.yaml"
 STATEMENT_SUFFIXES = (".bai", ".bai2", ".txt", ".xml", ".ofx", ".qfx", ".csv")
 RECON_TABLES = ("recon_runs", "recon_balance_variances", "recon_matches", "recon_match_items", "recon_unmatched")
 #: what reconciliation reads from the ledger; depending on all three puts it behind their blocking checks
@@ -32,6 +40,21 @@ BANK_STATEMENTS = dg.AssetKey(["recon", "bank_statements"])
 
 def recon_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["recon", table])
+
+
+def statement_options(landing: Path) -> list[tuple[str, dict]]:
+    """``bank/options.yaml``: (file-name pattern, parser options), in file order."""
+    path = landing / BANK_FOLDER / OPTIONS_FILE
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ValueError(f"{path}: expected file-name patterns mapped to parser options")
+    return [(str(pattern), dict(options)) for pattern, options in data.items()]
+
+
+def options_for(path: Path, patterns: list[tuple[str, dict]]) -> dict:
+    return next((dict(options) for pattern, options in patterns if fnmatch.fnmatch(path.name, pattern)), {})
 
 
 def statement_files(landing: Path) -> list[Path]:
@@ -48,17 +71,24 @@ def bank_statements(context: dg.AssetExecutionContext, ledger_store: LedgerStore
     store = ledger_store.store()
     initialize_store(store)
     loaded = skipped = lines = 0
+    flagged: list[str] = []
+    patterns = statement_options(landing.folder())
     for path in statement_files(landing.folder()):
         with store.transaction() as conn:
-            result = load_statement_file(conn, str(path), actor="dagster")
+            result = load_statement_file(conn, str(path), actor="dagster", options=options_for(path, patterns))
         context.log.info(f"{path.name}: {result.statements_loaded} statement(s), {result.lines_loaded} line(s)")
+        for warning in result.warnings:
+            context.log.warning(f"{path.name}: taken with a failed control (statements flagged): {warning}")
+        if result.warnings and result.statements_loaded:
+            flagged.append(path.name)
         loaded, skipped, lines = loaded + result.statements_loaded, skipped + result.statements_skipped, lines + result.lines_loaded
     with store.connect(read_only=True) as conn:
         total = int(conn.scalar("SELECT count(*) FROM bank_statements") or 0)
         total_lines = int(conn.scalar("SELECT count(*) FROM bank_statement_lines") or 0)
     return dg.MaterializeResult(metadata={
         "dagster/row_count": total, "statement_lines": total_lines, "statements_loaded_this_run": loaded,
-        "statements_already_loaded": skipped, "lines_loaded_this_run": lines})
+        "statements_already_loaded": skipped, "lines_loaded_this_run": lines,
+        "files_flagged_this_run": dg.MetadataValue.json(flagged)})
 
 
 @dg.multi_asset(

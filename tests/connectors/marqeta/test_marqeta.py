@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
+import pytest
+
+from connectors.common.errors import ParseError
 from connectors.marqeta import extract_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
 from tests.connectors import connectors2_support as support
@@ -115,3 +119,44 @@ def test_api_cursor_becomes_a_start_date(httpserver):
         result = extract_transactions(client, "2018-08-22T00:30:00+00:00")
     assert calls[0]["start_date"] == "2018-08-21" and calls[0]["sort_by"] == "createdTime"
     assert result.cursor == "2018-08-22T00:30:00+00:00"  # nothing new: the cursor stays
+
+
+def test_a_list_of_deliveries_is_read_and_errors_name_the_file(store, tmp_path):
+    auth = support.fixture("marqeta", SAMPLE.name)
+    deliveries = [auth, {"transactions": [_follow_up("authorization.clearing", "clr-0001", "10.00", "COMPLETION")]}]
+    as_array = tmp_path / "deliveries.json"
+    as_array.write_text(support.dumps(deliveries))
+    as_object = tmp_path / "webhook_log.json"
+    as_object.write_text(support.dumps({"deliveries": deliveries, "count": 2}))
+    for path in (as_array, as_object):
+        assert [(r.object_id, r.fields["type"]) for r in parse_file(path)] == [
+            (AUTH, "card_hold"), ("clr-0001", "card_settlement")]
+    result = ingest(store, "marqeta", files=[as_array])
+    assert (result.landed, result.quarantined) == (2, 0)
+
+    bad = copy.deepcopy(deliveries)
+    bad[1]["transactions"][0]["amount"] = "10.001"
+    path = tmp_path / "bad.json"
+    path.write_text(support.dumps(bad))
+    with pytest.raises(ParseError, match=rf"^{re.escape(str(path))}, delivery 2, transaction 1 \(clr-0001\): "):
+        parse_file(path)
+    no_token = tmp_path / "no_token.json"
+    no_token.write_text(support.dumps([{"transactions": [{**deliveries[1]["transactions"][0], "token": None}]}]))
+    with pytest.raises(ParseError, match=rf"^{re.escape(str(no_token))}, delivery 1, transaction 1 .*without token"):
+        parse_file(no_token)
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(support.dumps([deliveries[0], {"event": "ping"}]))
+    with pytest.raises(ParseError, match=rf"^{re.escape(str(mixed))}, delivery 2: "):
+        parse_file(mixed)
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(support.dumps({"cardholders": []}))
+    with pytest.raises(ParseError, match=rf"^{re.escape(str(unknown))}: expected a transactions webhook"):
+        parse_file(unknown)
+
+
+def test_a_transaction_without_currency_is_refused_not_taken_as_usd(tmp_path):
+    tx = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
+    tx.pop("currency_code")
+    path = _write(tmp_path, "no_currency.json", [tx])
+    with pytest.raises(ParseError, match=r"no_currency.json, transaction 1 .*without currency_code"):
+        parse_file(path)

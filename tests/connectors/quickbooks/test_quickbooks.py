@@ -4,11 +4,13 @@ with a deleted invoice that the ledger then reverses, plus a void."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from connectors.common.errors import ParseError
 from connectors.quickbooks import extract_entity, helpers, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
 from tests.connectors import connectors2_support as support
@@ -163,3 +165,58 @@ def test_deletion_redelivered_or_of_an_unknown_object_reverses_once(store, tmp_p
     txs = support.ledger_transactions(store, "quickbooks")
     assert sorted(txs) == ["quickbooks:Invoice:266", "quickbooks:Invoice:266:reversal"]
     support.assert_ledger_invariants(store)
+
+
+# A JournalEntry as GET /v3/company/<realm>/journalentry/<id> returns it: no QueryResponse or CDC wrapper.
+_JOURNAL_ENTRY = {
+    "Adjustment": False, "TotalAmt": 1250.00, "domain": "QBO", "sparse": False, "Id": "227", "SyncToken": "0",
+    "MetaData": {"CreateTime": "2024-03-05T10:12:09-08:00", "LastUpdatedTime": "2024-03-05T10:12:09-08:00"},
+    "DocNumber": "JE-0042", "TxnDate": "2024-03-05", "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
+    "Line": [
+        {"Id": "0", "Description": "March rent", "Amount": 1250.00, "DetailType": "JournalEntryLineDetail",
+         "JournalEntryLineDetail": {"PostingType": "Debit", "AccountRef": {"value": "7", "name": "Rent or Lease"}}},
+        {"Id": "1", "Description": "March rent", "Amount": 1250.00, "DetailType": "JournalEntryLineDetail",
+         "JournalEntryLineDetail": {"PostingType": "Credit", "AccountRef": {"value": "35", "name": "Checking"}}},
+    ],
+}
+
+
+def _write(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text(support.dumps(body) if not isinstance(body, str) else body)
+    return path
+
+
+def test_an_entity_read_by_id_is_read_and_posted(store, tmp_path):
+    path = _write(tmp_path, "journalentry_227.json", {"JournalEntry": _JOURNAL_ENTRY,
+                                                      "time": "2024-03-05T10:15:44.171-08:00"})
+    records = parse_file(path)
+    assert [(r.object_id, r.fields["signed_amount"]) for r in records] == [
+        ("JournalEntry:227:line:0", 125000), ("JournalEntry:227:line:1", -125000)]
+    listed = _write(tmp_path, "journalentries.json", {"JournalEntry": [_JOURNAL_ENTRY], "time": "2024-03-05T10:15:44Z"})
+    assert [r.object_id for r in parse_file(listed)] == [r.object_id for r in records]
+    batch = _write(tmp_path, "batch.json", {"BatchItemResponse": [{"JournalEntry": _JOURNAL_ENTRY, "bId": "bid1"}],
+                                            "time": "2024-03-05T10:15:44Z"})
+    assert [r.object_id for r in parse_file(batch)] == [r.object_id for r in records]
+    result = ingest(store, "quickbooks", files=[path])
+    assert (result.landed, result.created, result.quarantined) == (2, 2, 0)
+
+
+@pytest.mark.parametrize("name, body, message", [
+    ("fault.json", {"Fault": {"Error": [{"Message": "Object Not Found", "Detail": "Object Not Found : Something you're "
+                    "trying to use has been made inactive.", "code": "610"}], "type": "ValidationFault"},
+                    "time": "2024-03-05T10:15:44.171-08:00"}, r"an error response \(Fault\), not data: 610 Object Not Found"),
+    ("other.json", {"Report": "ProfitAndLoss", "time": "2024-03-05T10:15:44Z"}, "not a QuickBooks query, CDC, batch or "
+                   "entity response"),
+    ("no_lines.json", {"JournalEntry": {**_JOURNAL_ENTRY, "Line": []}, "time": "2024-03-05T10:15:44Z"},
+     r"JournalEntry 227: yields no record"),
+    ("batch_fault.json", {"BatchItemResponse": [{"Fault": {"Error": [{"Message": "Duplicate Document Number Error",
+                                                                     "code": "6140"}]}, "bId": "bid7"}]},
+     r"batch item bid7: an error response \(Fault\)"),
+    ("bad_amount.json", {"JournalEntry": {**_JOURNAL_ENTRY, "Line": [{**_JOURNAL_ENTRY["Line"][0], "Amount": 12.345}]}},
+     "JournalEntry 227: "),
+])
+def test_anything_unrecognised_is_an_error_naming_the_file(tmp_path, name, body, message):
+    path = _write(tmp_path, name, body)
+    with pytest.raises(ParseError, match=rf"^{re.escape(str(path))}, .*{message}|^{re.escape(str(path))}: .*{message}"):
+        parse_file(path)

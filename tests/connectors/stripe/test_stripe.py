@@ -179,3 +179,70 @@ def test_api_failure_after_retries_keeps_the_cursor(store, httpserver):
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM connector_cursors") == 0
         assert conn.scalar("SELECT count(*) FROM raw_records") == 0
+
+
+# A Balance report export made without a timezone: `created` (UTC) and no `created_utc`, with the
+# payment metadata columns a Dashboard export adds.
+EXPORT_HEADER = ("balance_transaction_id,created,available_on,currency,gross,fee,net,reporting_category,source_id,"
+                 "description,payment_metadata[order_id],payment_metadata[customer_ref]")
+
+
+def test_report_export_with_created_and_no_created_utc_is_read_as_utc(tmp_path):
+    export = tmp_path / "Balance_change_from_activity_USD_2024-03-01_to_2024-03-31_UTC.csv"
+    export.write_text(EXPORT_HEADER + "\n"
+                      "txn_3OkQ2x,2024-03-04 21:17:09,2024-03-06 00:00:00,usd,49.00,1.72,47.28,charge,ch_3OkQ2x,"
+                      "Subscription update,A-1009,cus_PaYb\n"
+                      "txn_3OkR7c,2024-03-05 08:02:44,2024-03-07 00:00:00,usd,-49.00,0.00,-49.00,refund,re_3OkR7c,"
+                      "REFUND FOR CHARGE,A-1009,cus_PaYb\n")
+    records = parse_file(export)
+    assert [(r.object_id, r.fields["created"], r.fields["amount"], r.fields["fee"], r.fields["net"]) for r in records] == [
+        ("txn_3OkQ2x", "2024-03-04T21:17:09+00:00", 4900, 172, 4728),
+        ("txn_3OkR7c", "2024-03-05T08:02:44+00:00", -4900, 0, -4900)]
+    assert not any(r.fields.get("quarantine") for r in records)
+
+
+def test_missing_column_error_shows_metadata_column_names_whole(tmp_path):
+    from typer.testing import CliRunner
+
+    from ledger_pipeline.cli import app
+
+    export = tmp_path / "export.csv"
+    export.write_text(EXPORT_HEADER.replace("reporting_category,", "") + "\n")
+    result = CliRunner().invoke(app, ["parse", "stripe", str(export)])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "missing column(s) reporting_category" in message
+    assert "payment_metadata[order_id], payment_metadata[customer_ref]" in message
+
+
+def test_gross_minus_fee_not_net_is_a_named_warning_and_quarantined(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from ledger_pipeline.cli import app
+
+    report = tmp_path / "report.csv"
+    lines = (REPORTS / "balance_change_from_activity_itemized.csv").read_text().splitlines()
+    report.write_text("\n".join(lines[:2] + [lines[2].replace('36.55,"1,213.45"', '36.55,"1,214.45"')]) + "\n")
+    result = CliRunner().invoke(app, ["parse", "stripe", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert [(w["code"], w["record_ref"]) for w in warnings] == [("gross_fee_net_mismatch", f"{report}, line 3")]
+    assert "gross 1,250.00 - fee 36.55 != net 1,214.45" in warnings[0]["detail"]
+
+    got = ingest(store, "stripe", files=[report])
+    assert (got.landed, got.created, got.quarantined) == (2, 1, 1)
+    with store.connect() as conn:
+        assert conn.all("SELECT reason_code, external_id FROM quarantine") == [("gross_fee_net_mismatch",
+                                                                                "stripe:txn_1B")]
+    assert unbalanced(store) == 0
+    taken = parse_file(report, verify=False)
+    assert taken[1].fields["warnings"][0]["code"] == "gross_fee_net_mismatch" and "quarantine" not in taken[1].fields
+
+
+def test_api_balance_transaction_whose_amount_minus_fee_is_not_net_is_flagged(tmp_path):
+    bt = json.loads((FIXTURES / "balance_transaction.json").read_text())
+    bt.update(amount=1000, fee=59, net=940)
+    path = tmp_path / "bt.json"
+    path.write_text(json.dumps(bt))
+    (record,) = parse_file(path)
+    assert record.fields["quarantine"]["code"] == "gross_fee_net_mismatch"
