@@ -43,7 +43,7 @@ from connectors.adyen import settings
 from connectors.common.errors import ParseError
 from connectors.common.files import NumberFormat, amount_to_minor, read_text
 from connectors.common.records import RawRecord
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _PLAIN = NumberFormat(".", None)
 #: ``.11`` and ``-.5``: Adyen's reports may drop the leading zero of an amount under one

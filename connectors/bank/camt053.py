@@ -34,7 +34,7 @@ from connectors.bank.model import (
 )
 from connectors.common.errors import ParseError
 from connectors.common.files import decimal_to_minor
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _OPENING = ("OPBD", "PRCD")
 _CLOSING = ("CLBD",)

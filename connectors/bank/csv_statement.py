@@ -31,7 +31,7 @@ from connectors.bank.model import (
 )
 from connectors.common.errors import ParseError
 from connectors.common.files import NumberFormat, amount_to_minor, iter_csv
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 
 def _date(path: Path, line: int, text: str, fmt: str | None, column: str) -> date:

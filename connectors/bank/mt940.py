@@ -37,7 +37,7 @@ from connectors.bank.model import (
 )
 from connectors.common.errors import ParseError
 from connectors.common.files import decimal_to_minor, read_text
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 # a field tag (:61:, :60F:) or a bank's own (Rabobank's :NS:), which then is no continuation of the field before
 _TAG = re.compile(r"^:(\d{2}[A-Z]?|[A-Z]{2}):(.*)$")

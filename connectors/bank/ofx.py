@@ -25,7 +25,7 @@ from connectors.bank.model import (
 )
 from connectors.common.errors import ParseError
 from connectors.common.files import NumberFormat, amount_to_minor, read_text
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 _TOKEN = re.compile(r"<(/?)([A-Za-z0-9_.]+)>([^<]*)")
 _PLAIN = NumberFormat(".", None)

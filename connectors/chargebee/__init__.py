@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 
 from connectors.chargebee import helpers, settings
-from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.amounts import json_objects
 from connectors.common.cursors import advance, as_epoch, window_start
-from connectors.common.errors import ParseError
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 
 __all__ = ["extract_credit_notes", "extract_invoices", "extract_transactions", "make_client", "parse_event",
            "parse_file"]
@@ -36,7 +36,7 @@ def make_client(base_url: str | None = None, *, api_key: str | None = None, **cl
                       headers={"Accept": "application/json"}, decimal_floats=True, **client_options)
 
 
-def _extract(client: HttpClient, cursor: str | None, stream: str, page_size: int) -> ExtractResult:
+def _extract(client: HttpClient, cursor: str | None, stream: str, page_size: int = settings.PAGE_SIZE) -> ExtractResult:
     since = window_start(cursor, settings.LOOKBACK)
     params: dict = {"include_deleted": "true", "sort_by[asc]": "updated_at"}
     if since is not None:
@@ -49,39 +49,18 @@ def _extract(client: HttpClient, cursor: str | None, stream: str, page_size: int
     return ExtractResult(records, advance(cursor, (r.cursor_value for r in records)))
 
 
-def extract_invoices(client: HttpClient, cursor: str | None = None, page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Invoices updated since ``cursor`` minus the lookback, deleted ones included.
+_ARGS = """ updated since ``cursor`` minus the lookback, deleted ones included.
 
     Args:
         client: from ``make_client``.
         cursor: the latest ``updated_at`` (ISO-8601) of the previous run, or ``None``.
         page_size: ``limit`` per page (at most 100).
     """
-    return _extract(client, cursor, "invoices", page_size)
 
-
-def extract_transactions(client: HttpClient, cursor: str | None = None,
-                         page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Transactions (payments, refunds) updated since ``cursor`` minus the lookback, deleted ones included.
-
-    Args:
-        client: from ``make_client``.
-        cursor: the latest ``updated_at`` (ISO-8601) of the previous run, or ``None``.
-        page_size: ``limit`` per page (at most 100).
-    """
-    return _extract(client, cursor, "transactions", page_size)
-
-
-def extract_credit_notes(client: HttpClient, cursor: str | None = None,
-                         page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Credit notes updated since ``cursor`` minus the lookback, deleted ones included.
-
-    Args:
-        client: from ``make_client``.
-        cursor: the latest ``updated_at`` (ISO-8601) of the previous run, or ``None``.
-        page_size: ``limit`` per page (at most 100).
-    """
-    return _extract(client, cursor, "credit_notes", page_size)
+extract_invoices = stream_extractor("invoices", _extract, "Invoices" + _ARGS, stream="invoices")
+extract_transactions = stream_extractor("transactions", _extract, "Transactions (payments, refunds)" + _ARGS,
+                                        stream="transactions")
+extract_credit_notes = stream_extractor("credit_notes", _extract, "Credit notes" + _ARGS, stream="credit_notes")
 
 
 def parse_event(event: dict) -> list[RawRecord]:
@@ -101,14 +80,10 @@ def parse_file(path, **options) -> list[RawRecord]:
         path: the JSON file.
         options: unused.
     """
-    body = unwrap_recorded(load_json_file(path))
-    items = body if isinstance(body, list) else [body]
     records: list[RawRecord] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise ParseError(path, None, "expected JSON objects")
+    for item in json_objects(path):
         if item.get("object") == "event" or "content" in item:
-            records.extend(helpers.event_records(item))
+            records.extend(parse_event(item))
         elif "list" in item:
             for entry in item["list"]:
                 records.extend(helpers.PARSERS[k](v) for k, v in entry.items() if k in helpers.PARSERS)

@@ -9,24 +9,19 @@ from typing import Any
 from connectors.chargebee import settings
 from connectors.common.cursors import epoch_to_iso
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging
 from connectors.common.records import RawRecord
 
 
 def list_pages(get: Callable[[dict], Any], params: dict, key: str,
                page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a list endpoint: ``offset`` is the previous page's ``next_offset`` until there is none."""
-    offset = None
-    while True:
-        query = {**params, "limit": page_size}
-        if offset:
-            query["offset"] = offset
-        body = get(query)
-        if not isinstance(body, dict) or "list" not in body:
-            raise ParseError(settings.SOURCE, f"page at offset {offset}", "response has no list")
-        yield [entry[key] for entry in body["list"] if key in entry]
-        offset = body.get("next_offset")
-        if not offset:
-            return
+    paging = Paging(settings.SOURCE, "limit", "offset",
+                    items=lambda body: [entry[key] for entry in body["list"] if key in entry] if "list" in body
+                    else None,
+                    following=lambda body, _items, _offset: body.get("next_offset") or None,
+                    where="page at offset {}", missing="response has no list")
+    return paging.pages(get, params, page_size)
 
 
 def _int(value: Any, where: str) -> int:

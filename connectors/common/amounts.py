@@ -8,13 +8,14 @@ or ``json.loads(text, parse_float=Decimal)``); a Python ``float`` is refused, ne
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from connectors.common.errors import ParseError
 from connectors.common.files import read_text
-from ledger_pipeline.ledger.money import AmountError, currency_exponent, to_minor
+from ledger_common.money import AmountError, currency_exponent, to_minor
 
 
 def minor_units(value: str | int | Decimal | None, currency: str | None = None, *,
@@ -38,6 +39,16 @@ def load_json_file(path: str | Path) -> Any:
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise ParseError(path, f"line {exc.lineno}, column {exc.colno}", f"not valid JSON: {exc.msg}") from None
+
+
+def json_objects(path: str | Path) -> Iterator[dict]:
+    """The objects of a saved JSON file holding one object or an array of them (a recorded exchange is
+    unwrapped first); an item that is not an object is a ``ParseError`` when it is reached."""
+    body = unwrap_recorded(load_json_file(path))
+    for item in body if isinstance(body, list) else [body]:
+        if not isinstance(item, dict):
+            raise ParseError(path, None, "expected JSON objects")
+        yield item
 
 
 def unwrap_recorded(body: Any) -> Any:

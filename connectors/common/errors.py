@@ -1,10 +1,11 @@
-"""Errors raised by connectors. Both subclass the core's ``InputError`` so the CLI maps them to exit code 2."""
+"""Errors raised by connectors. Both subclass the shared ``ledger_common.errors.InputError``, so the CLI maps
+them to exit code 2."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ledger_pipeline.ledger.errors import InputError
+from ledger_common.errors import InputError
 
 
 class SourceError(InputError):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from connectors.common.errors import ParseError
 
@@ -122,3 +124,17 @@ def iter_csv(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
             raise ParseError(path, line, f"{len(row)} fields where the header has {len(names)} "
                                          "(truncated or malformed row)")
         yield line, dict(zip(names, row, strict=True))
+
+
+def json_lines(path: str | Path, text: str) -> list[tuple[str, Any]]:
+    """``(record_ref, value)`` of each non-blank line of a JSON-lines text; a line that is not JSON (a
+    truncated write) is a ``ParseError`` naming it."""
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((f"{path}, line {n}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ParseError(path, n, f"malformed JSON line (truncated?): {exc.msg}") from None
+    return out

@@ -161,3 +161,16 @@ class HttpClient:
         except ValueError as exc:
             raise SourceError(f"{method} {url} returned a body that is not JSON: {response.text[:200]!r}",
                               method=method, url=str(url), status=response.status_code) from exc
+
+
+def json_api_client(base_url: str, headers: Mapping[str, str | None], **client_options: Any) -> HttpClient:
+    """A client that asks for JSON and reads fractions as ``Decimal``, sending each of ``headers`` that
+    has a value (an API key or token that is not configured is left out, not sent empty).
+
+    Args:
+        base_url: the API root.
+        headers: header name -> value or ``None``.
+        client_options: passed to ``HttpClient`` (timeouts, retries, transport, auth...).
+    """
+    sent = {"Accept": "application/json", **{name: value for name, value in headers.items() if value}}
+    return HttpClient(base_url, headers=sent, decimal_floats=True, **client_options)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.common.errors import ParseError
+from connectors.common.files import json_lines, read_text
 from connectors.common.records import RawRecord
 
 _TIME_KEYS = ("created_at", "occurred_at", "created", "timestamp")
@@ -77,20 +78,12 @@ def parse_file(path: Path, *, id_field: str = "id", type_field: str = "type", en
         id_field / type_field: where the event's id and type are (dotted for nested keys).
     """
     path = Path(path)
-    from connectors.common.files import read_text
-
     text = read_text(path, encoding)
     if not text.strip():
         raise ParseError(path, 1, "empty file")
-    events: list[tuple[str, Any]] = []
+    events: list[tuple[str, Any]]
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                events.append((f"{path}, line {n}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ParseError(path, n, f"malformed JSON line (truncated?): {exc.msg}") from None
+        events = json_lines(path, text)
     else:
         try:
             doc = json.loads(text)

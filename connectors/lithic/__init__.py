@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.amounts import json_objects
 from connectors.common.cursors import advance, window_start
-from connectors.common.errors import ParseError
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 from connectors.lithic import helpers, settings
 
 __all__ = ["extract_balances", "extract_book_transfers", "extract_card_transactions", "extract_payments",
@@ -30,16 +30,12 @@ def make_client(base_url: str | None = None, *, api_key: str | None = None, **cl
         api_key: default ``$LITHIC_API_KEY``.
         client_options: passed to ``HttpClient``.
     """
-    key = api_key or os.environ.get(settings.ENV_API_KEY)
-    headers = {"Accept": "application/json"}
-    if key:
-        headers["Authorization"] = key
-    return HttpClient(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL, headers=headers,
-                      decimal_floats=True, **client_options)
+    return json_api_client(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL,
+                           {"Authorization": api_key or os.environ.get(settings.ENV_API_KEY)}, **client_options)
 
 
 def _extract(client: HttpClient, cursor: str | None, path: str,
-             parse: Callable[[dict], list[RawRecord]], page_size: int) -> ExtractResult:
+             parse: Callable[[dict], list[RawRecord]], page_size: int = settings.PAGE_SIZE) -> ExtractResult:
     since = window_start(cursor, settings.LOOKBACK)
     params = {} if since is None else {"begin": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
     records: list[RawRecord] = []
@@ -51,41 +47,24 @@ def _extract(client: HttpClient, cursor: str | None, path: str,
     return ExtractResult(records, advance(cursor, newest))
 
 
-def extract_card_transactions(client: HttpClient, cursor: str | None = None,
-                              page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Card transactions created since ``cursor`` minus the lookback, with all their events.
+_ARGS = """
 
     Args:
         client: from ``make_client``.
         cursor: the latest ``created`` of the previous run, or ``None``.
         page_size: items per page (at most 100).
     """
-    return _extract(client, cursor, settings.TRANSACTIONS_PATH, helpers.card_transaction_records, page_size)
 
-
-def extract_payments(client: HttpClient, cursor: str | None = None,
-                     page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """ACH payments (origination credits and debits, receipts).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the latest ``created`` of the previous run, or ``None``.
-        page_size: items per page (at most 100).
-    """
-    return _extract(client, cursor, settings.PAYMENTS_PATH, lambda p: [helpers.payment_record(p)], page_size)
-
-
-def extract_book_transfers(client: HttpClient, cursor: str | None = None,
-                           page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Book transfers between financial accounts.
-
-    Args:
-        client: from ``make_client``.
-        cursor: the latest ``created`` of the previous run, or ``None``.
-        page_size: items per page (at most 100).
-    """
-    return _extract(client, cursor, settings.BOOK_TRANSFERS_PATH,
-                    lambda t: [helpers.book_transfer_record(t)], page_size)
+extract_card_transactions = stream_extractor(
+    "card_transactions", _extract,
+    "Card transactions created since ``cursor`` minus the lookback, with all their events." + _ARGS,
+    path=settings.TRANSACTIONS_PATH, parse=helpers.card_transaction_records)
+extract_payments = stream_extractor(
+    "payments", _extract, "ACH payments (origination credits and debits, receipts)." + _ARGS,
+    path=settings.PAYMENTS_PATH, parse=lambda p: [helpers.payment_record(p)])
+extract_book_transfers = stream_extractor(
+    "book_transfers", _extract, "Book transfers between financial accounts." + _ARGS,
+    path=settings.BOOK_TRANSFERS_PATH, parse=lambda t: [helpers.book_transfer_record(t)])
 
 
 def extract_balances(client: HttpClient, cursor: str | None = None) -> ExtractResult:
@@ -125,15 +104,11 @@ def parse_file(path, **options) -> list[RawRecord]:
         path: the JSON file.
         options: unused.
     """
-    body = unwrap_recorded(load_json_file(path))
-    items = body if isinstance(body, list) else [body]
     records: list[RawRecord] = []
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("data"), list) and "has_more" in item:
+    for item in json_objects(path):
+        if isinstance(item.get("data"), list) and "has_more" in item:
             for obj in item["data"]:
                 records.extend(parse_webhook(obj))
-        elif isinstance(item, dict):
-            records.extend(parse_webhook(item))
         else:
-            raise ParseError(path, None, "expected JSON objects")
+            records.extend(parse_webhook(item))
     return records

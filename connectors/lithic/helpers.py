@@ -8,25 +8,16 @@ from typing import Any
 
 from connectors.common.cursors import format_instant, parse_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging, after_last, data_items
 from connectors.common.records import RawRecord
 from connectors.lithic import settings
+
+_PAGING = Paging(settings.SOURCE, "page_size", "starting_after", data_items, after_last("token"))
 
 
 def list_pages(get: Callable[[dict], Any], params: dict, page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a list endpoint: ``starting_after`` the last token while ``has_more``."""
-    after = None
-    while True:
-        query = {**params, "page_size": page_size}
-        if after:
-            query["starting_after"] = after
-        body = get(query)
-        if not isinstance(body, dict) or "data" not in body:
-            raise ParseError(settings.SOURCE, f"page after {after}", "response has no data")
-        items = body["data"]
-        yield items
-        if not body.get("has_more") or not items:
-            return
-        after = items[-1]["token"]
+    return _PAGING.pages(get, params, page_size)
 
 
 def _int(value: Any, where: str) -> int:

@@ -11,7 +11,7 @@ import os
 
 from connectors.common.amounts import load_json_file, unwrap_recorded
 from connectors.common.errors import ParseError
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.loanpro import helpers, settings
 
@@ -28,15 +28,11 @@ def make_client(base_url: str | None = None, *, token: str | None = None, instan
         instance_id: default ``$LOANPRO_INSTANCE_ID``.
         client_options: passed to ``HttpClient``.
     """
-    headers = {"Accept": "application/json"}
     token = token or os.environ.get(settings.ENV_TOKEN)
-    instance = instance_id or os.environ.get(settings.ENV_INSTANCE)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if instance:
-        headers["Autopal-Instance-Id"] = instance
-    return HttpClient(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL, headers=headers,
-                      decimal_floats=True, **client_options)
+    return json_api_client(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL,
+                           {"Authorization": f"Bearer {token}" if token else None,
+                            "Autopal-Instance-Id": instance_id or os.environ.get(settings.ENV_INSTANCE)},
+                           **client_options)
 
 
 def extract_loan_transactions(client: HttpClient, cursor: str | None = None,

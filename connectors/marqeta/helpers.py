@@ -8,23 +8,20 @@ from typing import Any
 from connectors.common.amounts import minor_units
 from connectors.common.cursors import format_instant, parse_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging, data_items
 from connectors.common.records import RawRecord
 from connectors.marqeta import settings
+
+_PAGING = Paging(
+    settings.SOURCE, "count", "start_index", data_items, start=0, where="page at {}",
+    following=lambda body, items, start: int(body.get("end_index", start + len(items) - 1)) + 1
+    if body.get("is_more") and items else None)
 
 
 def transaction_pages(get: Callable[[dict], Any], params: dict,
                       page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of ``GET /transactions``: ``start_index`` advances by ``count`` while ``is_more``."""
-    start = 0
-    while True:
-        body = get({**params, "count": page_size, "start_index": start})
-        if not isinstance(body, dict) or "data" not in body:
-            raise ParseError(settings.SOURCE, f"page at {start}", "response has no data")
-        items = body["data"] or []
-        yield items
-        if not body.get("is_more") or not items:
-            return
-        start = int(body.get("end_index", start + len(items) - 1)) + 1
+    return _PAGING.pages(get, params, page_size)
 
 
 def _iso(value: str | None) -> str | None:

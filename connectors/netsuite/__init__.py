@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from connectors.common.cursors import advance, window_start
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult
 from connectors.netsuite import helpers, settings
 
@@ -27,13 +27,11 @@ def make_client(base_url: str | None = None, *, access_token: str | None = None,
         client_options: passed to ``HttpClient``.
     """
     token = access_token or os.environ.get(settings.ENV_ACCESS_TOKEN)
-    headers = {"Prefer": "transient", "Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     host = base_url or os.environ.get(settings.ENV_BASE_URL)
     if not host:
         raise ValueError(f"NetSuite needs a base URL: --base-url or ${settings.ENV_BASE_URL}")
-    return HttpClient(host, headers=headers, decimal_floats=True, **client_options)
+    return json_api_client(host, {"Prefer": "transient", "Authorization": f"Bearer {token}" if token else None},
+                           **client_options)
 
 
 def extract_transactions(client: HttpClient, cursor: str | None = None) -> ExtractResult:

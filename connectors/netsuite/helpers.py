@@ -9,6 +9,7 @@ from typing import Any
 from connectors.common.amounts import minor_units
 from connectors.common.cursors import format_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging
 from connectors.common.records import RawRecord
 from connectors.netsuite import settings
 
@@ -36,22 +37,24 @@ def iso_from_ns(value: str | None) -> str | None:
     return format_instant(datetime.fromisoformat(text).replace(tzinfo=UTC))
 
 
+def _next_offset(body: dict, items: list, offset: int) -> int | None:
+    if not body.get("hasMore") or not items:
+        return None
+    offset += len(items)
+    if offset >= settings.MAX_OFFSET:
+        raise ParseError(settings.SOURCE, f"suiteql offset {offset}",
+                         "more than 100,000 rows changed in one window; shorten the window (cursor)")
+    return offset
+
+
+_PAGING = Paging(settings.SOURCE, "limit", "offset", lambda body: body["items"] if "items" in body else None,
+                 _next_offset, start=0, where="suiteql offset {}", missing="response has no items")
+
+
 def suiteql_pages(post: Callable[[str, dict], dict], query: str,
                   page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a SuiteQL query: ``limit``/``offset`` until ``hasMore`` is false."""
-    offset = 0
-    while True:
-        body = post(query, {"limit": page_size, "offset": offset})
-        if not isinstance(body, dict) or "items" not in body:
-            raise ParseError(settings.SOURCE, f"suiteql offset {offset}", "response has no items")
-        items = body["items"]
-        yield items
-        if not body.get("hasMore") or not items:
-            return
-        offset += len(items)
-        if offset >= settings.MAX_OFFSET:
-            raise ParseError(settings.SOURCE, f"suiteql offset {offset}",
-                             "more than 100,000 rows changed in one window; shorten the window (cursor)")
+    return _PAGING.pages(lambda params: post(query, params), {}, page_size)
 
 
 def group_transactions(rows: Iterable[dict], currency: str = settings.DEFAULT_CURRENCY) -> list[RawRecord]:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 
 from connectors.common.cursors import advance, parse_instant, window_start
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.peach import helpers, settings
 
@@ -26,12 +26,8 @@ def make_client(base_url: str | None = None, *, api_key: str | None = None, **cl
         api_key: default ``$PEACH_API_KEY``.
         client_options: passed to ``HttpClient``.
     """
-    key = api_key or os.environ.get(settings.ENV_API_KEY)
-    headers = {"Accept": "application/json"}
-    if key:
-        headers["X-API-KEY"] = key
-    return HttpClient(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL, headers=headers,
-                      decimal_floats=True, **client_options)
+    return json_api_client(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL,
+                           {"X-API-KEY": api_key or os.environ.get(settings.ENV_API_KEY)}, **client_options)
 
 
 def _loans(client: HttpClient, page_size: int) -> list[dict]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from connectors.common.amounts import minor_units
 from connectors.common.cursors import format_instant, parse_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging
 from connectors.common.records import RawRecord
 from connectors.peach import settings
 
@@ -15,20 +16,15 @@ from connectors.peach import settings
 def list_pages(get: Callable[[dict], Any], params: dict, page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a list endpoint: ``startingAfter`` the last id until a page is short (or ``nextUrl`` is
     null when the response has it)."""
-    after = None
-    while True:
-        query = {**params, "limit": page_size}
-        if after:
-            query["startingAfter"] = after
-        body = get(query)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise ParseError(settings.SOURCE, f"page after {after}", "response has no data list")
-        items = body["data"]
-        yield items
+
+    def following(body: dict, items: list, _after: Any) -> Any:
         more = body["nextUrl"] is not None if "nextUrl" in body else len(items) >= page_size
-        if not items or not more:
-            return
-        after = items[-1]["id"]
+        return items[-1]["id"] if items and more else None
+
+    paging = Paging(settings.SOURCE, "limit", "startingAfter",
+                    items=lambda body: body["data"] if isinstance(body.get("data"), list) else None,
+                    following=following, missing="response has no data list")
+    return paging.pages(get, params, page_size)
 
 
 def _iso(value: str | None) -> str | None:
@@ -50,6 +46,22 @@ def _undo(stream: str, object_id: str, obj: dict, reason: str, updated: str | No
               "loan_id": loan_id, "updated_at": updated}
     return RawRecord(settings.SOURCE, stream, f"{object_id}:{reason}", updated, obj, fields,
                      record_ref=f"{stream} {object_id} ({reason})")
+
+
+def _state(stream: str, kind: str, obj: dict, loan_id: str, default_status: str,
+           undone: Collection[str]) -> tuple[RawRecord | None, str, str, str | None, str]:
+    """``(reversal, where, status, updated, object_id)`` of a transaction or fee; ``reversal`` is set when
+    the object was deleted or its status undoes it."""
+    oid = str(obj.get("id"))
+    status = str(obj.get("status") or default_status)
+    updated = _iso(obj.get("updatedAt") or obj.get("createdAt"))
+    object_id = f"{kind}:{oid}"
+    reversal = None
+    if obj.get("deletedAt"):
+        reversal = _undo(stream, object_id, obj, "deleted", updated, loan_id)
+    elif status in undone:
+        reversal = _undo(stream, object_id, obj, status, updated, loan_id)
+    return reversal, f"{kind} {oid}", status, updated, object_id
 
 
 def loan_record(loan: dict, currency: str = "USD") -> RawRecord | None:
@@ -76,21 +88,16 @@ def loan_record(loan: dict, currency: str = "USD") -> RawRecord | None:
 
 def transaction_record(tx: dict, loan_id: str, currency: str = "USD") -> RawRecord:
     """A payment (money from the borrower) or a service credit (an adjustment that lowers the balance)."""
-    tid = str(tx.get("id"))
-    where = f"transaction {tid}"
-    status = str(tx.get("status") or "")
-    updated = _iso(tx.get("updatedAt") or tx.get("createdAt"))
-    object_id = f"transaction:{tid}"
-    if tx.get("deletedAt"):
-        return _undo("transactions", object_id, tx, "deleted", updated, loan_id)
-    if status in settings.UNDONE:
-        return _undo("transactions", object_id, tx, status, updated, loan_id)
+    reversal, where, status, updated, object_id = _state("transactions", "transaction", tx, loan_id, "",
+                                                         settings.UNDONE)
+    if reversal is not None:
+        return reversal
     kind = str(tx.get("transactionType") or tx.get("type") or "payment")
     record_type = "loan_credit" if kind in settings.CREDIT_TYPES else "loan_payment"
     if status in settings.NOT_YET:
         record_type += "_scheduled"
     fields = {"type": record_type, "peach_type": kind, "peach_status": status, "loan_id": loan_id,
-              "transaction_id": tid, "external_id": tx.get("externalId"),
+              "transaction_id": str(tx.get("id")), "external_id": tx.get("externalId"),
               "status": settings.TRANSACTION_STATUS.get(status, "pending"),
               "amount": _minor(tx.get("actualAmount") if tx.get("actualAmount") is not None else tx.get("amount"),
                                currency, where),
@@ -103,17 +110,11 @@ def transaction_record(tx: dict, loan_id: str, currency: str = "USD") -> RawReco
 
 def fee_record(fee: dict, loan_id: str, currency: str = "USD") -> RawRecord:
     """A fee charged to the loan (origination, late, NSF, modification...); canceled or waived fees undo."""
-    fid = str(fee.get("id"))
-    where = f"fee {fid}"
-    status = str(fee.get("status") or "booked")
-    updated = _iso(fee.get("updatedAt") or fee.get("createdAt"))
-    object_id = f"fee:{fid}"
-    if fee.get("deletedAt"):
-        return _undo("fees", object_id, fee, "deleted", updated, loan_id)
-    if status in settings.FEE_UNDONE:
-        return _undo("fees", object_id, fee, status, updated, loan_id)
+    reversal, where, status, updated, object_id = _state("fees", "fee", fee, loan_id, "booked", settings.FEE_UNDONE)
+    if reversal is not None:
+        return reversal
     amount = next((fee.get(k) for k in ("amount", "feeAmount", "originalAmount") if fee.get(k) is not None), None)
-    fields = {"type": "loan_fee", "loan_id": loan_id, "fee_id": fid,
+    fields = {"type": "loan_fee", "loan_id": loan_id, "fee_id": str(fee.get("id")),
               "fee_type": fee.get("feeType") or fee.get("type") or fee.get("displayName") or "fee",
               "amount": _minor(amount, currency, where), "currency": currency, "peach_status": status,
               "effective_at": _iso(fee.get("chargedAt") or fee.get("effectiveDate") or fee.get("createdAt")),

@@ -17,13 +17,14 @@ from typing import Any
 from connectors.common.amounts import load_json_file, unwrap_recorded
 from connectors.common.cursors import advance, window_start
 from connectors.common.errors import ParseError
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 from connectors.quickbooks import helpers, settings
 
 __all__ = ["extract_bill_payments", "extract_deposits", "extract_entity", "extract_invoices",
            "extract_journal_entries", "extract_payments", "extract_sales_receipts", "extract_transfers",
-           "make_client", "parse_cdc", "parse_file", "parse_query_response"]
+           "make_client", "parse_cdc", "parse_file"]
 
 
 def make_client(base_url: str | None = None, *, realm_id: str | None = None, access_token: str | None = None,
@@ -40,12 +41,9 @@ def make_client(base_url: str | None = None, *, realm_id: str | None = None, acc
     realm = realm_id or os.environ.get(settings.ENV_REALM_ID) or "0"
     token = access_token or os.environ.get(settings.ENV_ACCESS_TOKEN)
     host = (base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL).rstrip("/")
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     client_options.setdefault("rate_limit_per_second", 8.0)  # 500 requests/minute per realm
-    return HttpClient(host + settings.COMPANY_PATH.format(realm_id=realm), headers=headers,
-                      decimal_floats=True, **client_options)
+    return json_api_client(host + settings.COMPANY_PATH.format(realm_id=realm),
+                           {"Authorization": f"Bearer {token}" if token else None}, **client_options)
 
 
 def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
@@ -86,85 +84,25 @@ def extract_entity(client: HttpClient, cursor: str | None, entity: str, *,
     return ExtractResult(kept, advance(cursor, (r.cursor_value for r in kept)))
 
 
-def extract_journal_entries(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Journal entries (one record per line) changed since ``cursor``, and those deleted (CDC).
+_ARGS = """ changed since ``cursor``, and those deleted (CDC).
 
     Args:
         client: from ``make_client``.
         cursor: the previous run's cursor, or ``None`` for a full load.
     """
-    return extract_entity(client, cursor, "JournalEntry")
 
 
-def extract_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Customer payments changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Payment")
+def _stream(stream: str, what: str):
+    return stream_extractor(stream, extract_entity, what + _ARGS, entity=settings.STREAMS[stream])
 
 
-def extract_invoices(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Invoices changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Invoice")
-
-
-def extract_deposits(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Bank deposits changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Deposit")
-
-
-def extract_transfers(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Transfers between accounts changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "Transfer")
-
-
-def extract_bill_payments(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Bill payments to vendors changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "BillPayment")
-
-
-def extract_sales_receipts(client: HttpClient, cursor: str | None = None) -> ExtractResult:
-    """Sales receipts (cash sales) changed since ``cursor``, and those deleted (CDC).
-
-    Args:
-        client: from ``make_client``.
-        cursor: the previous run's cursor, or ``None`` for a full load.
-    """
-    return extract_entity(client, cursor, "SalesReceipt")
-
-
-def parse_query_response(entity: str, body: dict) -> list[RawRecord]:
-    """Records of one recorded query response (for files and tests).
-
-    Args:
-        entity: the entity the query selected (``Invoice``...).
-        body: the response JSON, parsed with ``Decimal`` floats.
-    """
-    return [r for obj in (body.get("QueryResponse") or {}).get(entity) or []
-            for r in helpers.parse_entity(entity, obj)]
+extract_journal_entries = _stream("journal_entries", "Journal entries (one record per line)")
+extract_payments = _stream("payments", "Customer payments")
+extract_invoices = _stream("invoices", "Invoices")
+extract_deposits = _stream("deposits", "Bank deposits")
+extract_transfers = _stream("transfers", "Transfers between accounts")
+extract_bill_payments = _stream("bill_payments", "Bill payments to vendors")
+extract_sales_receipts = _stream("sales_receipts", "Sales receipts (cash sales)")
 
 
 def parse_cdc(body: dict) -> list[RawRecord]:

@@ -10,18 +10,13 @@ QUERY_PATH = "query"
 CDC_PATH = "cdc"
 MINOR_VERSION = "75"
 
-#: The money-moving entities (the issue's list, plus SalesReceipt: cash sales move money too).
-ENTITIES = ("JournalEntry", "Payment", "Invoice", "Deposit", "Transfer", "BillPayment", "SalesReceipt")
-
 #: MAXRESULTS is capped at 1000 by the query endpoint.
 PAGE_SIZE = 1000
 CURSOR_FIELD = "MetaData.LastUpdatedTime"
 #: Re-read this much before the cursor: QBO timestamps are seconds and commits land late.
 LOOKBACK = timedelta(minutes=10)
-#: The CDC endpoint only answers for changes within the last 30 days.
+#: The CDC endpoint only answers for changes within the last 30 days (at most 1000 objects per entity).
 CDC_MAX_AGE = timedelta(days=30)
-#: The CDC endpoint returns at most this many objects per entity; more means the window must shrink.
-CDC_MAX_OBJECTS = 1000
 
 DEFAULT_CURRENCY = "USD"
 #: The account id used when a payment names no deposit account (QBO then holds it in Undeposited Funds).
@@ -30,7 +25,7 @@ UNDEPOSITED_FUNDS = "undeposited"
 UNSPECIFIED_BANK = "unspecified_bank"
 SOURCE = "quickbooks"
 
-#: Stream name (one cursor each) -> entity.
+#: Stream name (one cursor each) -> entity: the money-moving entities (cash sales, SalesReceipt, too).
 STREAMS = {
     "journal_entries": "JournalEntry", "payments": "Payment", "invoices": "Invoice", "deposits": "Deposit",
     "transfers": "Transfer", "bill_payments": "BillPayment", "sales_receipts": "SalesReceipt",

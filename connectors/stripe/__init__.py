@@ -17,9 +17,10 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.common.errors import ParseError
-from connectors.common.files import iter_csv, read_text
+from connectors.common.files import iter_csv, json_lines, read_text
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 from connectors.stripe import settings
 from connectors.stripe.helpers import extract_stream, normalise, report_row
 
@@ -32,25 +33,25 @@ def make_client(base_url: str | None = None, api_key: str | None = None, **kwarg
     return HttpClient(base_url or settings.API_BASE_URL, headers=headers, **kwargs)
 
 
-def _extractor(stream: str):
-    def extract(client: HttpClient, cursor: str | None) -> ExtractResult:
-        """Args:
-            client: an ``HttpClient`` (see ``make_client``).
-            cursor: the last ``created`` seen (Unix seconds as text), or ``None`` for everything.
-        """
+def _stream(stream: str):
+    def run(client: HttpClient, cursor: str | None) -> ExtractResult:
         return extract_stream(stream, client, cursor)
 
-    extract.__name__ = f"extract_{stream}"
-    return extract
+    return stream_extractor(stream, run, f"""Stripe ``{stream}`` created since ``cursor`` minus the lookback.
+
+    Args:
+        client: an ``HttpClient`` (see ``make_client``).
+        cursor: the last ``created`` seen (Unix seconds as text), or ``None`` for everything.
+    """)
 
 
-extract_balance_transactions = _extractor("balance_transactions")
-extract_charges = _extractor("charges")
-extract_refunds = _extractor("refunds")
-extract_payouts = _extractor("payouts")
-extract_disputes = _extractor("disputes")
-extract_transfers = _extractor("transfers")
-extract_application_fees = _extractor("application_fees")
+extract_balance_transactions = _stream("balance_transactions")
+extract_charges = _stream("charges")
+extract_refunds = _stream("refunds")
+extract_payouts = _stream("payouts")
+extract_disputes = _stream("disputes")
+extract_transfers = _stream("transfers")
+extract_application_fees = _stream("application_fees")
 
 
 def _objects_from_json(path: Path, text: str) -> list[tuple[str, dict]]:
@@ -63,15 +64,7 @@ def _objects_from_json(path: Path, text: str) -> list[tuple[str, dict]]:
     except json.JSONDecodeError as first:
         if "\n" not in stripped:
             raise ParseError(path, first.lineno, f"malformed JSON: {first.msg}") from None
-        out = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((f"{path}, line {n}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise ParseError(path, n, f"malformed JSON line (truncated?): {exc.msg}") from None
-        return out
+        return json_lines(path, text)
     if isinstance(doc, dict) and doc.get("object") == "list":
         doc = doc.get("data", [])
     if isinstance(doc, dict):

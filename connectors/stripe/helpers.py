@@ -12,7 +12,7 @@ from connectors.common.files import amount_to_minor
 from connectors.common.http import HttpClient
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.stripe import settings
-from ledger_pipeline.ledger.money import currency_exponent
+from ledger_common.money import currency_exponent
 
 GROSS_FEE_NET_MISMATCH = "gross_fee_net_mismatch"
 _AMOUNT_FIELDS = ("amount", "fee", "net", "amount_refunded", "amount_captured", "amount_reversed")

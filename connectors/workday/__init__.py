@@ -11,8 +11,9 @@ import os
 from collections.abc import Callable
 
 from connectors.common.cursors import advance, format_instant, window_start
-from connectors.common.http import HttpClient
+from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
+from connectors.common.streams import stream_extractor
 from connectors.workday import helpers, settings
 
 __all__ = ["extract_journal_entries", "extract_settlement_runs", "make_client"]
@@ -31,14 +32,11 @@ def make_client(base_url: str | None = None, *, access_token: str | None = None,
     if not url:
         raise ValueError(f"Workday needs a base URL: --base-url or ${settings.ENV_BASE_URL}")
     token = access_token or os.environ.get(settings.ENV_ACCESS_TOKEN)
-    headers = {"Accept": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return HttpClient(url, headers=headers, decimal_floats=True, **client_options)
+    return json_api_client(url, {"Authorization": f"Bearer {token}" if token else None}, **client_options)
 
 
 def _extract(client: HttpClient, cursor: str | None, path: str, parse: Callable[[dict], list[RawRecord]],
-             page_size: int) -> ExtractResult:
+             page_size: int = settings.PAGE_SIZE) -> ExtractResult:
     since = window_start(cursor, settings.LOOKBACK)
     params = {} if since is None else {settings.CURSOR_PARAM: format_instant(since)}
     records: list[RawRecord] = []
@@ -48,26 +46,16 @@ def _extract(client: HttpClient, cursor: str | None, path: str, parse: Callable[
     return ExtractResult(records, advance(cursor, (r.cursor_value for r in records)))
 
 
-def extract_journal_entries(client: HttpClient, cursor: str | None = None,
-                            page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Journal entries updated since ``cursor`` minus the lookback.
+_ARGS = """ updated since ``cursor`` minus the lookback.
 
     Args:
         client: from ``make_client``.
         cursor: the latest ``lastUpdated`` of the previous run, or ``None`` for a full load.
         page_size: ``limit`` per page (at most 100).
     """
-    return _extract(client, cursor, settings.JOURNALS_PATH, helpers.journal_records, page_size)
 
-
-def extract_settlement_runs(client: HttpClient, cursor: str | None = None,
-                            page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """Settlement runs (payments made from a bank account) updated since ``cursor`` minus the lookback.
-
-    Args:
-        client: from ``make_client``.
-        cursor: the latest ``lastUpdated`` of the previous run, or ``None`` for a full load.
-        page_size: ``limit`` per page (at most 100).
-    """
-    return _extract(client, cursor, settings.SETTLEMENT_RUNS_PATH, lambda r: [helpers.settlement_record(r)],
-                    page_size)
+extract_journal_entries = stream_extractor("journal_entries", _extract, "Journal entries" + _ARGS,
+                                           path=settings.JOURNALS_PATH, parse=helpers.journal_records)
+extract_settlement_runs = stream_extractor(
+    "settlement_runs", _extract, "Settlement runs (payments made from a bank account)" + _ARGS,
+    path=settings.SETTLEMENT_RUNS_PATH, parse=lambda r: [helpers.settlement_record(r)])

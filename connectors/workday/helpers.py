@@ -8,23 +8,23 @@ from typing import Any
 from connectors.common.amounts import minor_units
 from connectors.common.cursors import format_instant, parse_instant
 from connectors.common.errors import ParseError
+from connectors.common.paging import Paging, data_items
 from connectors.common.records import RawRecord
 from connectors.workday import settings
+
+
+def _next_offset(body: dict, items: list, offset: int) -> int | None:
+    offset += len(items)
+    return None if not items or offset >= int(body.get("total") or 0) else offset
+
+
+_PAGING = Paging(settings.SOURCE, "limit", "offset", data_items, _next_offset, start=0, where="page at offset {}")
 
 
 def collection_pages(get: Callable[[dict], Any], params: dict,
                      page_size: int = settings.PAGE_SIZE) -> Iterator[list[dict]]:
     """Pages of a Workday collection: ``offset`` advances until ``total`` items were read."""
-    offset = 0
-    while True:
-        body = get({**params, "limit": page_size, "offset": offset})
-        if not isinstance(body, dict) or "data" not in body:
-            raise ParseError(settings.SOURCE, f"page at offset {offset}", "response has no data")
-        items = body["data"] or []
-        yield items
-        offset += len(items)
-        if not items or offset >= int(body.get("total") or 0):
-            return
+    return _PAGING.pages(get, params, page_size)
 
 
 def _text(ref: Any, key: str = "descriptor") -> str | None:

@@ -1,15 +1,12 @@
 """Errors raised by the core. Rule violations are values (see ``rules.Violation``), not exceptions;
-exceptions are for input that cannot be read at all or for a single write that was refused."""
+exceptions are for input that cannot be read at all or for a single write that was refused. ``LedgerError``
+and ``InputError`` live in ``ledger_common.errors`` so the connectors raise the same classes."""
 
 from __future__ import annotations
 
+from ledger_common.errors import InputError, LedgerError
 
-class LedgerError(Exception):
-    """Base class for every error the core raises."""
-
-
-class InputError(LedgerError):
-    """A file or record that cannot be read (bad format, missing column). CLI exit code 2."""
+__all__ = ["InputError", "LedgerError", "NotFoundError", "RuleViolation"]
 
 
 class NotFoundError(LedgerError):

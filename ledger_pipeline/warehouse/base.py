@@ -12,15 +12,15 @@ import os
 import signal
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.warehouse.config import TargetConfig
-from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, ExportTable
 
 ENV_FAULT = "LEDGER_WAREHOUSE_FAULT"
-FAULT_POINTS = ("after_stage", "during_merge")
 
 
 class SimulatedCrash(BaseException):
@@ -130,4 +130,31 @@ class Destination(ABC):
         return [(n, k) for n, k in table.all_columns if n.lower() not in existing]
 
 
-STATE_TABLE_NAME = STATE_TABLE
+def rows_as_dicts(cursor: Any) -> list[dict]:
+    """The rows of an executed DB-API cursor, keyed by lower-case column name."""
+    names = [d[0].lower() for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class SchemaDestination(Destination):
+    """A SQL destination reached through one DB-API connection (``conn``), its tables in ``schema``."""
+
+    conn: Any = None
+    schema: str = ""
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _name(self, table: str) -> str:
+        return f"{self.q(self.schema)}.{self.q(table)}"
+
+    def fetch_rows(self, table_name: str) -> list[dict]:
+        """Every row of a destination table (for verification: tests, contract checks)."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute(f"SELECT * FROM {self._name(table_name)}")
+            return rows_as_dicts(cur)
+        finally:
+            cur.close()

@@ -13,11 +13,11 @@ import duckdb
 import pyarrow as pa
 
 from ledger_pipeline import paths
-from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.base import SchemaDestination, fault_point, rows_as_dicts
 from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
 
 
-class DuckDBDestination(Destination):
+class DuckDBDestination(SchemaDestination):
     dialect = "duckdb"
     transient_errors = (duckdb.IOException,)  # the file is locked by another writer
 
@@ -36,14 +36,6 @@ class DuckDBDestination(Destination):
         self.conn = duckdb.connect(str(self.path))
         self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def _name(self, table: str) -> str:
-        return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
         self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
@@ -91,6 +83,4 @@ class DuckDBDestination(Destination):
 
     def fetch_rows(self, table_name: str) -> list[dict]:
         """Every row of a destination table (for verification: tests, contract checks)."""
-        result = self.conn.execute(f"SELECT * FROM {self._name(table_name)}")
-        names = [d[0].lower() for d in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return rows_as_dicts(self.conn.execute(f"SELECT * FROM {self._name(table_name)}"))

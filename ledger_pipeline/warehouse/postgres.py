@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from abc import abstractmethod
 from collections.abc import Iterable
 
 import psycopg
@@ -25,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg.copy import QueuedLibpqWriter
 
-from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.base import SchemaDestination, fault_point
 from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
 
 COPY_CHUNK_ROWS = 100_000
@@ -63,21 +64,42 @@ def copy_arrow(cur: psycopg.Cursor, qualified: str, columns: str, data: pa.Table
     return rows
 
 
-class PostgresDestination(Destination):
-    dialect = "postgres"
+class PsycopgDestination(SchemaDestination):
+    """A destination on PostgreSQL's protocol (PostgreSQL, Redshift): a libpq ``url`` and a ``schema``
+    (default ``ledger``); ``_set_position`` writes the state row on a cursor inside a transaction."""
+
     transient_errors = (psycopg.OperationalError, ConnectionError, TimeoutError)
+    #: shown by ``describe`` when the URL names no host or port
+    default_host = "localhost"
+    default_port = 5432
 
     def __init__(self, config):
         super().__init__(config)
         self.url = str(config.option("url", required=True))
         self.schema = str(config.option("schema", "ledger"))
-        self.connect_timeout = int(config.option("connect_timeout", 10))
         self.conn: psycopg.Connection | None = None
-        self._columns: dict[str, set[str]] = {}  # this schema's tables and their columns, read at open
 
     def describe(self) -> str:
         info = psycopg.conninfo.conninfo_to_dict(self.url)
-        return f"postgres {info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}, schema {self.schema}"
+        return (f"{self.dialect} {info.get('host', self.default_host)}:{info.get('port', self.default_port)}/"
+                f"{info.get('dbname', '')}, schema {self.schema}")
+
+    @abstractmethod
+    def _set_position(self, cur: psycopg.Cursor, table: ExportTable, position: int, rows: int) -> None:
+        """Write ``table``'s state row on ``cur``, inside the caller's transaction."""
+
+    def record_position(self, table: ExportTable, position: int) -> None:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            self._set_position(cur, table, position, 0)
+
+
+class PostgresDestination(PsycopgDestination):
+    dialect = "postgres"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.connect_timeout = int(config.option("connect_timeout", 10))
+        self._columns: dict[str, set[str]] = {}  # this schema's tables and their columns, read at open
 
     def open(self) -> None:
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
@@ -91,14 +113,6 @@ class PostgresDestination(Destination):
             self._columns.setdefault(table_name, set()).add(column_name)
         if STATE_TABLE not in self._columns:  # a new schema (or one this sync has not written yet)
             self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def _name(self, table: str) -> str:
-        return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
         if STATE_TABLE not in self._columns:
@@ -175,13 +189,3 @@ class PostgresDestination(Destination):
         cur.execute(f"ALTER TABLE {target} ADD PRIMARY KEY ({', '.join(self.q(c) for c in table.primary_key)})")
         return rows
 
-    def record_position(self, table: ExportTable, position: int) -> None:
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            self._set_position(cur, table, position, 0)
-
-    def fetch_rows(self, table_name: str) -> list[dict]:
-        """Every row of a destination table (for verification: tests, contract checks)."""
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {self._name(table_name)}")
-            names = [d.name.lower() for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

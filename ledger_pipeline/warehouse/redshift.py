@@ -20,7 +20,8 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ledger_pipeline.warehouse.base import Destination, fault_point
+from ledger_pipeline.warehouse.base import fault_point
+from ledger_pipeline.warehouse.postgres import PsycopgDestination
 from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -28,14 +29,13 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_./-]*$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$")
 
 
-class RedshiftDestination(Destination):
+class RedshiftDestination(PsycopgDestination):
     dialect = "redshift"
-    transient_errors = (psycopg.OperationalError, ConnectionError, TimeoutError)
+    default_host = "?"
+    default_port = 5439
 
     def __init__(self, config):
         super().__init__(config)
-        self.url = str(config.option("url", required=True))
-        self.schema = str(config.option("schema", "ledger"))
         self.bucket = str(config.option("s3_bucket", required=True))
         self.prefix = str(config.option("s3_prefix", "ledger-sync")).strip("/")
         self.iam_role = str(config.option("iam_role", required=True))
@@ -46,13 +46,8 @@ class RedshiftDestination(Destination):
         if not _ROLE.match(self.iam_role):
             raise ValueError(f"target {config.name!r}: iam_role must be an IAM role ARN")
         self.q(self.schema)
-        self.conn: psycopg.Connection | None = None
         self.s3 = None
         self.statements: list[str] = []  # every SQL statement sent, in order (the tests parse them)
-
-    def describe(self) -> str:
-        info = psycopg.conninfo.conninfo_to_dict(self.url)
-        return f"redshift {info.get('host', '?')}:{info.get('port', 5439)}/{info.get('dbname', '')}, schema {self.schema}"
 
     def open(self) -> None:
         import boto3
@@ -61,17 +56,9 @@ class RedshiftDestination(Destination):
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         self._exec(self.conn, f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
 
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
     def _exec(self, cur, sql: str, params=None):
         self.statements.append(sql)
         return cur.execute(sql, params)
-
-    def _name(self, table: str) -> str:
-        return f"{self.q(self.schema)}.{self.q(table)}"
 
     def positions(self) -> dict[str, int]:
         self._exec(self.conn, self.state_table_sql(self._name(STATE_TABLE)))
@@ -118,13 +105,3 @@ class RedshiftDestination(Destination):
             self._exec(cur, f"DROP TABLE {stage}")
         self.s3.delete_object(Bucket=self.bucket, Key=key)
 
-    def record_position(self, table: ExportTable, position: int) -> None:
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            self._set_position(cur, table, position, 0)
-
-    def fetch_rows(self, table_name: str) -> list[dict]:
-        """Every row of a destination table (for verification: tests, contract checks)."""
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT * FROM {self._name(table_name)}")
-            names = [d.name.lower() for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

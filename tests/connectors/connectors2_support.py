@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from werkzeug.wrappers import Response
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
@@ -23,6 +25,11 @@ def dumps(body: Any) -> str:
     """JSON text with each ``Decimal`` written as the number it is (no float on the way)."""
     text = json.dumps(body, default=lambda v: f"__DEC__{v}__" if isinstance(v, Decimal) else str(v))
     return re.sub(r'"__DEC__([-0-9.Ee+]+)__"', r"\1", text)
+
+
+def json_response(body: Any, **options: Any) -> Response:
+    """A JSON response for a local test server, with each ``Decimal`` written as the number it is."""
+    return Response(dumps(body), content_type="application/json", **options)
 
 
 def ledger_transactions(store, source: str | None = None) -> dict[str, dict[str, Any]]:

@@ -4,21 +4,11 @@ the cursor and deleted objects."""
 
 from __future__ import annotations
 
-from werkzeug.wrappers import Response
-
 from connectors.chargebee import extract_invoices, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-    net,
-)
+from tests.connectors import connectors2_support as support
 
-CB = FIXTURES / "chargebee"
+CB = support.FIXTURES / "chargebee"
 
 
 def test_every_fixture_parses_with_integer_amounts():
@@ -39,29 +29,29 @@ def test_webhooks_post_transition_and_reverse(store):
 
     run("unbilled_charges_invoiced.json")  # invoice 21, payment due 324.00
     receivable = "chargebee:accounts_receivable:USD"
-    assert net(account_balances(store, receivable)[receivable]) == 32400
+    assert support.net(support.account_balances(store, receivable)[receivable]) == 32400
     run("invoice_deleted.json")  # the same invoice, deleted: reversed
-    txs = ledger_transactions(store, "chargebee")
+    txs = support.ledger_transactions(store, "chargebee")
     assert txs["chargebee:invoice:21:reversal"]["reverses_id"] == txs["chargebee:invoice:21"]["id"]
-    assert net(account_balances(store, receivable)[receivable]) == 0
+    assert support.net(support.account_balances(store, receivable)[receivable]) == 0
 
     run("payment_initiated.json")  # invoice 4 and its payment, in progress
-    assert ledger_transactions(store, "chargebee")["chargebee:transaction:txn_3Nl7oGgQqGG4tN3n"]["status"] == "pending"
+    assert support.ledger_transactions(store, "chargebee")["chargebee:transaction:txn_3Nl7oGgQqGG4tN3n"]["status"] == "pending"
     second = run("transaction_updated.json")  # the payment succeeded: pending -> posted
     assert second.transitioned == 1
-    txs = ledger_transactions(store, "chargebee")
+    txs = support.ledger_transactions(store, "chargebee")
     assert txs["chargebee:transaction:txn_3Nl7oGgQqGG4tN3n"]["status"] == "posted"
-    assert net(account_balances(store, receivable)[receivable]) == 0  # invoice 4 (10.00) paid
+    assert support.net(support.account_balances(store, receivable)[receivable]) == 0  # invoice 4 (10.00) paid
 
     again = run("unbilled_charges_invoiced.json", "invoice_deleted.json", "payment_initiated.json")
     assert again.landed == 0 and again.created == 0  # the same events again change nothing
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 def test_list_api_pages_with_next_offset_and_cursor(httpserver):
-    invoices = [fixture("chargebee", "unbilled_charges_invoiced.json")["content"]["invoice"],
-                fixture("chargebee", "invoice_generated.json")["content"]["invoice"],
-                fixture("chargebee", "invoice_deleted.json")["content"]["invoice"]]
+    invoices = [support.fixture("chargebee", "unbilled_charges_invoiced.json")["content"]["invoice"],
+                support.fixture("chargebee", "invoice_generated.json")["content"]["invoice"],
+                support.fixture("chargebee", "invoice_deleted.json")["content"]["invoice"]]
     calls = []
 
     def handler(request):
@@ -71,7 +61,7 @@ def test_list_api_pages_with_next_offset_and_cursor(httpserver):
         body = {"list": [{"invoice": i} for i in page]}
         if start + 2 < len(invoices):
             body["next_offset"] = str(start + 2)
-        return Response(dumps(body), content_type="application/json")
+        return support.json_response(body)
 
     httpserver.expect_request("/api/v2/invoices").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), api_key="k", max_retries=0) as client:

@@ -6,35 +6,28 @@ from __future__ import annotations
 
 import copy
 
-from werkzeug.wrappers import Response
+import pytest
 
 from connectors.lithic import extract_payments, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-)
+from tests.connectors import connectors2_support as support
 
 FA = "lithic:financial_account:a3b113e8-01fe-42d3-b900-b9adf3f15496:USD"
 
 
 def test_fixtures_parse_with_exact_amounts():
-    (hold,) = parse_file(FIXTURES / "lithic" / "card_transaction.examples.json")
+    (hold,) = parse_file(support.FIXTURES / "lithic" / "card_transaction.examples.json")
     assert hold.fields["type"] == "card_hold" and hold.fields["hold_amount"] == 1800
-    payments = parse_file(FIXTURES / "lithic" / "payment_transaction.examples.json")
+    payments = parse_file(support.FIXTURES / "lithic" / "payment_transaction.examples.json")
     assert [(p.fields["type"], p.fields["amount"], p.fields["status"]) for p in payments] == [
         ("payment_credit", 1588, "pending"), ("payment_debit", 1588, "pending"),
         ("payment_debit", 1000, "posted"), ("payment_credit", 1588, "pending")]
-    (transfer,) = parse_file(FIXTURES / "lithic" / "book_transfer_transaction_created.examples.json")
+    (transfer,) = parse_file(support.FIXTURES / "lithic" / "book_transfer_transaction_created.examples.json")
     assert transfer.fields["amount"] == 4103 and transfer.fields["status"] == "posted"
 
 
 def test_list_pages_follow_starting_after(httpserver):
-    payments = fixture("lithic", "payment_transaction.examples.json")
+    payments = support.fixture("lithic", "payment_transaction.examples.json")
     calls = []
 
     def handler(request):
@@ -42,8 +35,7 @@ def test_list_pages_follow_starting_after(httpserver):
         after = request.args.get("starting_after")
         start = 0 if after is None else [p["token"] for p in payments].index(after) + 1
         page = payments[start:start + 2]
-        return Response(dumps({"data": page, "has_more": start + 2 < len(payments)}),
-                        content_type="application/json")
+        return support.json_response({"data": page, "has_more": start + 2 < len(payments)})
 
     httpserver.expect_request("/v1/payments").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), api_key="k", max_retries=0) as client:
@@ -60,8 +52,11 @@ def _event(token, kind, amount, created, polarity="DEBIT"):
 
 
 class _CardServer:
-    def __init__(self):
-        self.base = fixture("lithic", "card_transaction.examples.json")[0]
+    """One card transaction served by ``GET /v1/transactions``; ``step`` adds an event to it."""
+
+    def __init__(self, url):
+        self.url = url
+        self.base = support.fixture("lithic", "card_transaction.examples.json")[0]
         self.tx = copy.deepcopy(self.base)
 
     def step(self, kind, amount, hold, status="PENDING", token=None):
@@ -72,21 +67,29 @@ class _CardServer:
         self.tx["updated"] = f"2023-08-0{3 + n}T10:00:00Z"
 
     def handler(self, request):
-        return Response(dumps({"data": [self.tx], "has_more": False}), content_type="application/json")
+        return support.json_response({"data": [self.tx], "has_more": False})
+
+    def ingest(self, store):
+        return ingest(store, "lithic", api=True, base_url=self.url, streams=["card_transactions"])
 
 
-def test_card_hold_moves_then_clears(store, httpserver, monkeypatch):
-    server = _CardServer()
+@pytest.fixture
+def card_server(httpserver, monkeypatch):
+    server = _CardServer(httpserver.url_for(""))
     httpserver.expect_request("/v1/transactions").respond_with_handler(server.handler)
     monkeypatch.setenv("LITHIC_API_KEY", "test-key")
-    url = httpserver.url_for("")
+    return server
+
+
+def test_card_hold_moves_then_clears(store, card_server):
+    server = card_server
     token = server.tx["token"]
     auth_event = server.tx["events"][0]["token"]
 
     def run():
-        result = ingest(store, "lithic", api=True, base_url=url, streams=["card_transactions"])
+        result = server.ingest(store)
         assert result.quarantined == 0, result.as_dict()
-        return {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "lithic").items()}
+        return {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "lithic").items()}
 
     assert run() == {f"lithic:{token}:hold:{auth_event}": ("pending", 1800)}
     server.step("AUTHORIZATION_ADVICE", 700, hold=2500)  # incremental authorization
@@ -100,37 +103,33 @@ def test_card_hold_moves_then_clears(store, httpserver, monkeypatch):
     assert txs[f"lithic:{token}:hold:evt-3"] == ("posted", 2000)  # the hold itself posts on clearing
     assert f"lithic:{token}:evt-4" not in txs
     assert [k for k, v in txs.items() if v[0] == "pending"] == []
-    balance = account_balances(store, FA)[FA]
+    balance = support.account_balances(store, FA)[FA]
     assert balance.get("posted_debit") == 2000 and "pending_debit" not in balance
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
-def test_expired_authorization_archives_its_hold(store, httpserver, monkeypatch):
-    server = _CardServer()
-    httpserver.expect_request("/v1/transactions").respond_with_handler(server.handler)
-    monkeypatch.setenv("LITHIC_API_KEY", "test-key")
-    url = httpserver.url_for("")
-    ingest(store, "lithic", api=True, base_url=url, streams=["card_transactions"])
-    server.step("AUTHORIZATION_EXPIRY", 1800, hold=0, status="EXPIRED")
-    ingest(store, "lithic", api=True, base_url=url, streams=["card_transactions"])
-    txs = ledger_transactions(store, "lithic")
+def test_expired_authorization_archives_its_hold(store, card_server):
+    card_server.ingest(store)
+    card_server.step("AUTHORIZATION_EXPIRY", 1800, hold=0, status="EXPIRED")
+    card_server.ingest(store)
+    txs = support.ledger_transactions(store, "lithic")
     assert [v["status"] for v in txs.values()] == ["archived"]
 
 
 def test_payments_and_transfers_post(store, tmp_path):
-    result = ingest(store, "lithic", files=[FIXTURES / "lithic" / "payment_transaction.examples.json",
-                                           FIXTURES / "lithic" / "book_transfer_transaction_created.examples.json"])
+    result = ingest(store, "lithic", files=[support.FIXTURES / "lithic" / "payment_transaction.examples.json",
+                                           support.FIXTURES / "lithic" / "book_transfer_transaction_created.examples.json"])
     assert result.created == 5 and result.quarantined == 0, result.as_dict()
-    txs = ledger_transactions(store, "lithic")
+    txs = support.ledger_transactions(store, "lithic")
     assert txs["lithic:dd72f435-9633-46f3-b871-47d4af684654"]["status"] == "posted"
     assert txs["lithic:bd4efddb-771b-49e3-9af9-49b077ab5eb8"]["status"] == "pending"
     assert txs["lithic:147595d7-45f4-4c91-a950-3436d16847e5"]["debits"] == 4103
 
 
 def test_balances_are_landed_not_posted(store, httpserver, monkeypatch):
-    body = fixture("lithic", "balance_updated.examples.json")[0]
+    body = support.fixture("lithic", "balance_updated.examples.json")[0]
     httpserver.expect_request("/v1/balances").respond_with_response(
-        Response(dumps(body), content_type="application/json"))
+        support.json_response(body))
     monkeypatch.setenv("LITHIC_API_KEY", "k")
     result = ingest(store, "lithic", api=True, base_url=httpserver.url_for(""), streams=["balances"])
     assert result.landed == 1 and result.created == 0 and result.quarantined == 0
@@ -140,16 +139,13 @@ def test_balances_are_landed_not_posted(store, httpserver, monkeypatch):
     assert '"available_amount":10000' in fields
 
 
-def test_clearing_for_another_amount_archives_the_hold_and_posts_the_clearing(store, httpserver, monkeypatch):
-    server = _CardServer()
-    httpserver.expect_request("/v1/transactions").respond_with_handler(server.handler)
-    monkeypatch.setenv("LITHIC_API_KEY", "test-key")
-    url = httpserver.url_for("")
+def test_clearing_for_another_amount_archives_the_hold_and_posts_the_clearing(store, card_server):
+    server = card_server
     token = server.tx["token"]
-    ingest(store, "lithic", api=True, base_url=url, streams=["card_transactions"])
+    server.ingest(store)
     server.step("CLEARING", 2160, hold=0, status="SETTLED")  # 18.00 authorised, 21.60 cleared (a tip)
-    ingest(store, "lithic", api=True, base_url=url, streams=["card_transactions"])
-    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "lithic").items()}
+    server.ingest(store)
+    txs = {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "lithic").items()}
     assert txs == {f"lithic:{token}:hold:{server.base['events'][0]['token']}": ("archived", 1800),
                    f"lithic:{token}:evt-2": ("posted", 2160)}
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)

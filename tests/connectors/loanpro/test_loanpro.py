@@ -4,20 +4,11 @@ mapping (disbursement, payment split, fee), OData paging and the id cursor throu
 
 from __future__ import annotations
 
-from werkzeug.wrappers import Response
-
 from connectors.loanpro import extract_loan_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    net,
-)
+from tests.connectors import connectors2_support as support
 
-SAMPLE = FIXTURES / "loanpro" / "loanpro-mcp-server_mockTransactionsResponse.json"
+SAMPLE = support.FIXTURES / "loanpro" / "loanpro-mcp-server_mockTransactionsResponse.json"
 
 
 def test_transactions_parse_exactly():
@@ -34,25 +25,24 @@ def test_transactions_parse_exactly():
 def test_default_mapping_balances_the_loan(store):
     result = ingest(store, "loanpro", files=[SAMPLE])
     assert result.created == 3 and result.quarantined == 0, result.as_dict()
-    balances = account_balances(store, "loanpro:")
-    assert net(balances["loanpro:loan:630:principal:USD"]) == 0  # disbursed 75,000.00, paid off
-    assert net(balances["loanpro:cash:USD"]) == 11198  # 75,111.98 in, 75,000.00 out
-    assert net(balances["loanpro:interest_income:USD"]) == -11198
-    assert net(balances["loanpro:loan:630:fees:USD"]) == 100000
-    assert_ledger_invariants(store)
+    balances = support.account_balances(store, "loanpro:")
+    assert support.net(balances["loanpro:loan:630:principal:USD"]) == 0  # disbursed 75,000.00, paid off
+    assert support.net(balances["loanpro:cash:USD"]) == 11198  # 75,111.98 in, 75,000.00 out
+    assert support.net(balances["loanpro:interest_income:USD"]) == -11198
+    assert support.net(balances["loanpro:loan:630:fees:USD"]) == 100000
+    support.assert_ledger_invariants(store)
 
 
 def test_odata_paging_and_id_cursor(httpserver):
-    rows = fixture("loanpro", SAMPLE.name)["d"]["results"]
+    rows = support.fixture("loanpro", SAMPLE.name)["d"]["results"]
     calls = []
 
     def handler(request):
         calls.append(dict(request.args))
         start, top = int(request.args["$start"]), int(request.args["$top"])
         page = rows[start:start + top]
-        return Response(dumps({"d": {"results": page, "summary": {"start": start, "pageSize": top,
-                                                                  "total": len(rows)}}}),
-                        content_type="application/json")
+        return support.json_response({"d": {"results": page, "summary": {"start": start, "pageSize": top,
+                                                                         "total": len(rows)}}})
 
     httpserver.expect_request("/odata.svc/LoanTransactions").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), token="t", instance_id="5200243", max_retries=0) as client:

@@ -9,25 +9,18 @@ import json
 import re
 
 import pytest
-from werkzeug.wrappers import Response
 
 from connectors.common.errors import ParseError
 from connectors.marqeta import extract_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-)
+from tests.connectors import connectors2_support as support
 
-SAMPLE = FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
+SAMPLE = support.FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
 AUTH = "36d04781-d34f-4e0c-b895-2f1af976b565"
 
 
 def _follow_up(kind: str, token: str, amount: str, state: str = "PENDING") -> dict:
-    tx = copy.deepcopy(fixture("marqeta", SAMPLE.name)["transactions"][0])
+    tx = copy.deepcopy(support.fixture("marqeta", SAMPLE.name)["transactions"][0])
     tx.update(type=kind, token=token, amount=amount, state=state, preceding_related_transaction_token=AUTH,
               created_time="2018-08-22T10:00:00Z")
     return tx
@@ -35,7 +28,7 @@ def _follow_up(kind: str, token: str, amount: str, state: str = "PENDING") -> di
 
 def _write(tmp_path, name, transactions):
     path = tmp_path / name
-    path.write_text(dumps({"transactions": transactions}))
+    path.write_text(support.dumps({"transactions": transactions}))
     return path
 
 
@@ -49,7 +42,7 @@ def test_hold_grows_shrinks_and_clears(store, tmp_path):
     def run(path):
         result = ingest(store, "marqeta", files=[path])
         assert result.quarantined == 0, result.as_dict()
-        return {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+        return {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
 
     assert run(SAMPLE) == {f"marqeta:{AUTH}:hold:{AUTH}": ("pending", 1000)}
     txs = run(_write(tmp_path, "incr.json", [_follow_up("authorization.incremental", "inc-1", "5.00")]))
@@ -66,23 +59,23 @@ def test_hold_grows_shrinks_and_clears(store, tmp_path):
     late["transactions"][0]["state"] = "COMPLETION"
     txs = run(_write(tmp_path, "late.json", late["transactions"]))
     assert [k for k, v in txs.items() if v[0] == "pending"] == []
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 def test_clearing_with_a_tip_archives_the_hold_and_posts_the_cleared_amount(store, tmp_path):
     ingest(store, "marqeta", files=[SAMPLE])
     ingest(store, "marqeta", files=[_write(tmp_path, "tip.json", [
         _follow_up("authorization.clearing", "clr-tip", "11.50", "COMPLETION")])])
-    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    txs = {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
     assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("archived", 1000), "marqeta:clr-tip": ("posted", 1150)}
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 def test_authorization_and_clearing_in_one_delivery_post_once(store, tmp_path):
-    auth = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    auth = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
     clearing = _follow_up("authorization.clearing", "clr-2", "10.00", "COMPLETION")
     ingest(store, "marqeta", files=[_write(tmp_path, "both.json", [auth, clearing])])
-    txs = {k: (v["status"], v["debits"]) for k, v in ledger_transactions(store, "marqeta").items()}
+    txs = {k: (v["status"], v["debits"]) for k, v in support.ledger_transactions(store, "marqeta").items()}
     assert txs == {f"marqeta:{AUTH}:hold:{AUTH}": ("posted", 1000)}
 
 
@@ -90,11 +83,11 @@ def test_full_reversal_and_expiry_release_the_hold(store, tmp_path):
     ingest(store, "marqeta", files=[SAMPLE])
     ingest(store, "marqeta", files=[_write(tmp_path, "exp.json", [
         _follow_up("authorization.reversal.issuerexpiration", "exp-1", "10.00", "COMPLETION")])])
-    assert [v["status"] for v in ledger_transactions(store, "marqeta").values()] == ["archived"]
+    assert [v["status"] for v in support.ledger_transactions(store, "marqeta").values()] == ["archived"]
 
 
 def test_api_pages_by_start_index(httpserver):
-    sample = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    sample = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
     items = [dict(sample, token=f"t{i}", created_time=f"2018-08-2{i}T00:00:00Z") for i in range(3)]
     calls = []
 
@@ -102,9 +95,8 @@ def test_api_pages_by_start_index(httpserver):
         start, count = int(request.args["start_index"]), int(request.args["count"])
         calls.append(start)
         page = items[start:start + count]
-        return Response(dumps({"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
-                               "is_more": start + count < len(items), "data": page}),
-                        content_type="application/json")
+        return support.json_response({"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
+                                      "is_more": start + count < len(items), "data": page})
 
     httpserver.expect_request("/transactions").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), application_token="app", access_token="secret",
@@ -120,8 +112,7 @@ def test_api_cursor_becomes_a_start_date(httpserver):
 
     def handler(request):
         calls.append(dict(request.args))
-        return Response(dumps({"count": 0, "start_index": 0, "end_index": 0, "is_more": False, "data": []}),
-                        content_type="application/json")
+        return support.json_response({"count": 0, "start_index": 0, "end_index": 0, "is_more": False, "data": []})
 
     httpserver.expect_request("/transactions").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), application_token="app", access_token="s", max_retries=0) as client:
@@ -131,12 +122,12 @@ def test_api_cursor_becomes_a_start_date(httpserver):
 
 
 def test_a_list_of_deliveries_is_read_and_errors_name_the_file(store, tmp_path):
-    auth = fixture("marqeta", SAMPLE.name)
+    auth = support.fixture("marqeta", SAMPLE.name)
     deliveries = [auth, {"transactions": [_follow_up("authorization.clearing", "clr-0001", "10.00", "COMPLETION")]}]
     as_array = tmp_path / "deliveries.json"
-    as_array.write_text(dumps(deliveries))
+    as_array.write_text(support.dumps(deliveries))
     as_object = tmp_path / "webhook_log.json"
-    as_object.write_text(dumps({"deliveries": deliveries, "count": 2}))
+    as_object.write_text(support.dumps({"deliveries": deliveries, "count": 2}))
     for path in (as_array, as_object):
         assert [(r.object_id, r.fields["type"]) for r in parse_file(path)] == [
             (AUTH, "card_hold"), ("clr-0001", "card_settlement")]
@@ -146,25 +137,25 @@ def test_a_list_of_deliveries_is_read_and_errors_name_the_file(store, tmp_path):
     bad = copy.deepcopy(deliveries)
     bad[1]["transactions"][0]["amount"] = "10.001"
     path = tmp_path / "bad.json"
-    path.write_text(dumps(bad))
+    path.write_text(support.dumps(bad))
     with pytest.raises(ParseError, match=rf"^{re.escape(str(path))}, delivery 2, transaction 1 \(clr-0001\): "):
         parse_file(path)
     no_token = tmp_path / "no_token.json"
-    no_token.write_text(dumps([{"transactions": [{**deliveries[1]["transactions"][0], "token": None}]}]))
+    no_token.write_text(support.dumps([{"transactions": [{**deliveries[1]["transactions"][0], "token": None}]}]))
     with pytest.raises(ParseError, match=rf"^{re.escape(str(no_token))}, delivery 1, transaction 1 .*without token"):
         parse_file(no_token)
     mixed = tmp_path / "mixed.json"
-    mixed.write_text(dumps([deliveries[0], {"event": "ping"}]))
+    mixed.write_text(support.dumps([deliveries[0], {"event": "ping"}]))
     with pytest.raises(ParseError, match=rf"^{re.escape(str(mixed))}, delivery 2: "):
         parse_file(mixed)
     unknown = tmp_path / "unknown.json"
-    unknown.write_text(dumps({"cardholders": []}))
+    unknown.write_text(support.dumps({"cardholders": []}))
     with pytest.raises(ParseError, match=rf"^{re.escape(str(unknown))}: expected a transactions webhook"):
         parse_file(unknown)
 
 
 def test_a_transaction_without_currency_is_refused_not_taken_as_usd(tmp_path):
-    tx = fixture("marqeta", SAMPLE.name)["transactions"][0]
+    tx = support.fixture("marqeta", SAMPLE.name)["transactions"][0]
     tx.pop("currency_code")
     path = _write(tmp_path, "no_currency.json", [tx])
     with pytest.raises(ParseError, match=r"no_currency.json, transaction 1 .*without currency_code"):

@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from werkzeug.wrappers import Response
 
 from connectors.netsuite import extract, helpers, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import assert_ledger_invariants, dumps, fixture, ledger_transactions
+from tests.connectors import connectors2_support as support
 
 SUITEQL = "/services/rest/query/v1/suiteql"
 
 
 def suiteql_rows(name: str, tx_id: str, modified: str, *, voided: str = "F") -> list[dict]:
-    je = fixture("netsuite", name)
+    je = support.fixture("netsuite", name)
     return [{"links": [], "id": tx_id, "tranid": je["externalId"], "type": "Journal", "trandate": "2024-01-15",
              "lastmodified": modified, "voided": voided, "memo": je["memo"], "line": str(i),
              "account": line["account"]["internalId"],
@@ -41,9 +40,8 @@ class _Server:
         self.offsets.append(offset)
         rows = self.deleted if "FROM deletedrecord" in query else self.rows
         page = rows[offset:offset + limit]
-        return Response(dumps({"links": [], "count": len(page), "hasMore": offset + limit < len(rows),
-                               "offset": offset, "totalResults": len(rows), "items": page}),
-                        content_type="application/json")
+        return support.json_response({"links": [], "count": len(page), "hasMore": offset + limit < len(rows),
+                                      "offset": offset, "totalResults": len(rows), "items": page})
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ def test_overlap_dedup_void_and_delete(store, httpserver, server):
     second = ingest(store, "netsuite", api=True, base_url=url)
     assert "TO_TIMESTAMP('2024-01-15T09:45:00'" in server.queries[-2]  # cursor minus the 15-minute overlap
     assert second.created == 4 and second.quarantined == 0, second.as_dict()
-    txs = ledger_transactions(store, "netsuite")
+    txs = support.ledger_transactions(store, "netsuite")
     assert len(txs) == 6 and {v["debits"] for v in txs.values()} == {50000}
 
     # Third run: 1001 was voided, 2001 deleted: every line of both is reversed.
@@ -93,7 +91,7 @@ def test_overlap_dedup_void_and_delete(store, httpserver, server):
     server.deleted = [{"links": [], "id": "2001", "type": "journalentry", "deleted": "2024-01-16T09:00:00"}]
     third = ingest(store, "netsuite", api=True, base_url=url)
     assert third.quarantined == 0, third.as_dict()
-    txs = ledger_transactions(store, "netsuite")
+    txs = support.ledger_transactions(store, "netsuite")
     reversals = {k for k in txs if k.endswith(":reversal")}
     assert len(reversals) == 6
     assert all(txs[k]["reverses_id"] == txs[k.removesuffix(":reversal")]["id"] for k in reversals)
@@ -103,4 +101,4 @@ def test_overlap_dedup_void_and_delete(store, httpserver, server):
             "FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.ledger_account_id "
             "WHERE a.name LIKE 'netsuite:%' GROUP BY a.name")
     assert per_account and all(int(total) == 0 for _, total in per_account)
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)

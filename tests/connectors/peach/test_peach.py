@@ -7,18 +7,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-from werkzeug.wrappers import Response
 
 from connectors.peach import extract_transactions, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-    net,
-)
+from tests.connectors import connectors2_support as support
 
 LOAN = "LN-ABCD-1234"
 PERSON = "BO-WXYZ-5678"
@@ -26,9 +18,9 @@ PERSON = "BO-WXYZ-5678"
 
 class _Server:
     def __init__(self):
-        self.loans = fixture("peach", "loans.json")["data"]
-        self.transactions = fixture("peach", "transactions.json")["data"]
-        self.fees = fixture("peach", "fees.json")["data"]
+        self.loans = support.fixture("peach", "loans.json")["data"]
+        self.transactions = support.fixture("peach", "transactions.json")["data"]
+        self.fees = support.fixture("peach", "fees.json")["data"]
         self.after: list[str | None] = []
 
     def lister(self, name):
@@ -40,9 +32,8 @@ class _Server:
             start = 0 if after is None else [i["id"] for i in items].index(after) + 1
             limit = int(request.args["limit"])
             page = items[start:start + limit]
-            return Response(dumps({"status": 200, "message": "Success", "data": page,
-                                   "nextUrl": "next" if start + limit < len(items) else None}),
-                            content_type="application/json")
+            return support.json_response({"status": 200, "message": "Success", "data": page,
+                                          "nextUrl": "next" if start + limit < len(items) else None})
         return handler
 
 
@@ -52,8 +43,8 @@ def server(httpserver, monkeypatch):
     httpserver.expect_request("/loans").respond_with_handler(s.lister("loans"))
     for loan in s.loans:
         base = f"/people/{PERSON}/loans/{loan['id']}"
-        txs = s.lister("transactions") if loan["id"] == LOAN else (lambda r: Response(dumps({"data": []})))
-        fees = s.lister("fees") if loan["id"] == LOAN else (lambda r: Response(dumps({"data": []})))
+        txs = s.lister("transactions") if loan["id"] == LOAN else (lambda r: support.json_response({"data": []}))
+        fees = s.lister("fees") if loan["id"] == LOAN else (lambda r: support.json_response({"data": []}))
         httpserver.expect_request(f"{base}/transactions").respond_with_handler(txs)
         httpserver.expect_request(f"{base}/fees").respond_with_handler(fees)
     monkeypatch.setenv("PEACH_API_KEY", "k")
@@ -70,10 +61,10 @@ def test_loans_payments_credits_and_fees(store, httpserver, server):
 
     first = ingest(store, "peach", api=True, base_url=httpserver.url_for(""))
     assert first.quarantined == 0 and first.created == 5, first.as_dict()
-    txs = ledger_transactions(store, "peach")
+    txs = support.ledger_transactions(store, "peach")
     assert txs["peach:transaction:TX-0003-AAAA"]["status"] == "pending"
     loan_account = f"peach:loan:{LOAN}:receivable:USD"
-    assert net(account_balances(store, loan_account)[loan_account]) == 500000 + 1500 - 41237 - 2550
+    assert support.net(support.account_balances(store, loan_account)[loan_account]) == 500000 + 1500 - 41237 - 2550
 
     # The pending payment fails and the late fee is waived: the payment archives, the fee reverses.
     failed = copy.deepcopy(server.transactions[0])
@@ -82,8 +73,8 @@ def test_loans_payments_credits_and_fees(store, httpserver, server):
     server.fees = [dict(server.fees[0], status="waived", updatedAt="2024-03-03T08:00:00Z")]
     second = ingest(store, "peach", api=True, base_url=httpserver.url_for(""))
     assert second.quarantined == 0, second.as_dict()
-    txs = ledger_transactions(store, "peach")
+    txs = support.ledger_transactions(store, "peach")
     assert txs["peach:transaction:TX-0003-AAAA"]["status"] == "archived"
     assert txs["peach:fee:FE-0001-AAAA:reversal"]["reverses_id"] == txs["peach:fee:FE-0001-AAAA"]["id"]
-    assert net(account_balances(store, loan_account)[loan_account]) == 500000 - 41237 - 2550
-    assert_ledger_invariants(store)
+    assert support.net(support.account_balances(store, loan_account)[loan_account]) == 500000 - 41237 - 2550
+    support.assert_ledger_invariants(store)

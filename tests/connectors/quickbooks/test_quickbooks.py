@@ -9,41 +9,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from werkzeug.wrappers import Response
 
 from connectors.common.errors import ParseError
 from connectors.quickbooks import extract_entity, helpers, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    FIXTURES,
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-    net,
-)
+from tests.connectors import connectors2_support as support
 
 REALM = "4620816365"
 COMPANY = f"/v3/company/{REALM}"
 
 
 def _sales_receipts():
-    return fixture("quickbooks", "all__sales_receipts__0.json")["QueryResponse"]["SalesReceipt"]
+    return support.fixture("quickbooks", "all__sales_receipts__0.json")["QueryResponse"]["SalesReceipt"]
 
 
 def test_every_fixture_parses_with_exact_amounts():
-    for path in sorted((FIXTURES / "quickbooks").glob("*.json")):
+    for path in sorted((support.FIXTURES / "quickbooks").glob("*.json")):
         for record in parse_file(path):
             assert record.source == "quickbooks"
             amount = record.fields.get("amount")
             assert amount is None or isinstance(amount, int)
-    receipts = parse_file(FIXTURES / "quickbooks" / "all__sales_receipts__0.json")
+    receipts = parse_file(support.FIXTURES / "quickbooks" / "all__sales_receipts__0.json")
     assert [r.fields["amount"] for r in receipts] == [33750, 33750, 14000, 7875]  # 337.5, 337.5, 140, 78.75
-    deleted = parse_file(FIXTURES / "quickbooks" / "delete__invoice__1.json")
+    deleted = parse_file(support.FIXTURES / "quickbooks" / "delete__invoice__1.json")
     assert [(r.fields["type"], r.fields["action"], r.fields["reverses_object_id"]) for r in deleted] == [
         ("reversal", "reverse", "Invoice:266")]
-    voided = parse_file(FIXTURES / "quickbooks" / "void__invoice__1.json")
+    voided = parse_file(support.FIXTURES / "quickbooks" / "void__invoice__1.json")
     assert voided[0].fields["reason"] == "voided" and voided[0].fields["reverses_object_id"] == "Invoice:264"
 
 
@@ -71,8 +62,7 @@ def test_query_pages_follow_startposition(httpserver):
         seen.append(statement)
         start = int(statement.split("STARTPOSITION ")[1].split()[0])
         page = receipts[start - 1:start + 1]
-        return Response(dumps({"QueryResponse": {"SalesReceipt": page} if page else {}}),
-                        content_type="application/json")
+        return support.json_response({"QueryResponse": {"SalesReceipt": page} if page else {}})
 
     httpserver.expect_request(f"{COMPANY}/query").respond_with_handler(handler)
     with make_client(httpserver.url_for(""), realm_id=REALM, max_retries=0) as client:
@@ -97,19 +87,18 @@ class _QboServer:
         entity = request.args["query"].split(" FROM ")[1].split()[0]
         items = []
         if entity == "Invoice":
-            items = ([fixture("quickbooks", "void__invoice__0.json")["Invoice"],
-                      fixture("quickbooks", "create__invoice__0.json")["Invoice"]] if self.run == 1
-                     else [fixture("quickbooks", "void__invoice__1.json")["Invoice"]])
-        return Response(dumps({"QueryResponse": {entity: items} if items else {}}),
-                        content_type="application/json")
+            items = ([support.fixture("quickbooks", "void__invoice__0.json")["Invoice"],
+                      support.fixture("quickbooks", "create__invoice__0.json")["Invoice"]] if self.run == 1
+                     else [support.fixture("quickbooks", "void__invoice__1.json")["Invoice"]])
+        return support.json_response({"QueryResponse": {entity: items} if items else {}})
 
     def cdc(self, request):
         self.cdc_calls.append(dict(request.args))
-        body = fixture("quickbooks", "cdc__basic__0.json")
+        body = support.fixture("quickbooks", "cdc__basic__0.json")
         if request.args["entities"] == "Invoice":
-            deleted = fixture("quickbooks", "delete__invoice__1.json")["Invoice"]
+            deleted = support.fixture("quickbooks", "delete__invoice__1.json")["Invoice"]
             body["CDCResponse"][0]["QueryResponse"].append({"Invoice": [deleted]})
-        return Response(dumps(body), content_type="application/json")
+        return support.json_response(body)
 
 
 @pytest.fixture
@@ -127,26 +116,26 @@ def test_cdc_deletion_and_void_reverse_the_ledger(store, httpserver, qbo):
     first = ingest(store, "quickbooks", api=True, base_url=base_url, streams=["invoices"])
     assert first.created == 2 and first.quarantined == 0, first.as_dict()
     assert qbo.cdc_calls == []  # nothing to capture on a full load
-    txs = ledger_transactions(store, "quickbooks")
+    txs = support.ledger_transactions(store, "quickbooks")
     assert {k: v["debits"] for k, v in txs.items()} == {"quickbooks:Invoice:264": 10000,
                                                          "quickbooks:Invoice:266": 10000}
     receivable = "quickbooks:accounts_receivable:USD"
-    assert net(account_balances(store, receivable)[receivable]) == 20000
+    assert support.net(support.account_balances(store, receivable)[receivable]) == 20000
 
     qbo.run = 2
     second = ingest(store, "quickbooks", api=True, base_url=base_url, streams=["invoices"])
     assert qbo.cdc_calls and qbo.cdc_calls[0]["entities"] == "Invoice"
     assert "LastUpdatedTime >= '2020-09-29T12:48:07+00:00'" in qbo.queries[-1]  # cursor minus the lookback
-    txs = ledger_transactions(store, "quickbooks")
+    txs = support.ledger_transactions(store, "quickbooks")
     assert txs["quickbooks:Invoice:266:reversal"]["reverses_id"] == txs["quickbooks:Invoice:266"]["id"]
     assert txs["quickbooks:Invoice:264:reversal"]["reverses_id"] == txs["quickbooks:Invoice:264"]["id"]
     assert second.created == 2, second.as_dict()
-    assert net(account_balances(store, receivable)[receivable]) == 0
+    assert support.net(support.account_balances(store, receivable)[receivable]) == 0
 
     third = ingest(store, "quickbooks", api=True, base_url=base_url, streams=["invoices"])
     assert third.landed == 0 and third.created == 0  # the same pages again change nothing
-    assert len(ledger_transactions(store, "quickbooks")) == 4
-    assert_ledger_invariants(store)
+    assert len(support.ledger_transactions(store, "quickbooks")) == 4
+    support.assert_ledger_invariants(store)
 
 
 def test_cdc_window_is_clamped_to_thirty_days(httpserver, qbo):
@@ -156,26 +145,26 @@ def test_cdc_window_is_clamped_to_thirty_days(httpserver, qbo):
 
 
 def test_fixture_files_exist():
-    assert (Path(FIXTURES) / "quickbooks" / "cdc__basic__0.json").exists()
+    assert (Path(support.FIXTURES) / "quickbooks" / "cdc__basic__0.json").exists()
 
 
 def test_deletion_redelivered_or_of_an_unknown_object_reverses_once(store, tmp_path):
-    created = FIXTURES / "quickbooks" / "create__invoice__0.json"
-    deleted = fixture("quickbooks", "delete__invoice__1.json")
+    created = support.FIXTURES / "quickbooks" / "create__invoice__0.json"
+    deleted = support.fixture("quickbooks", "delete__invoice__1.json")
     first = tmp_path / "deleted.json"
-    first.write_text(dumps(deleted))
+    first.write_text(support.dumps(deleted))
     again = tmp_path / "deleted_again.json"  # the same deletion with another response time: lands anew
-    again.write_text(dumps({**deleted, "time": "2020-09-29T06:09:00.000-07:00",
+    again.write_text(support.dumps({**deleted, "time": "2020-09-29T06:09:00.000-07:00",
                             "Invoice": {**deleted["Invoice"], "MetaData": {"LastUpdatedTime": "2020-09-29T06:02:35-07:00"}}}))
     unknown = tmp_path / "unknown.json"
-    unknown.write_text(dumps({"Invoice": {"domain": "QBO", "status": "Deleted", "Id": "999"}}))
+    unknown.write_text(support.dumps({"Invoice": {"domain": "QBO", "status": "Deleted", "Id": "999"}}))
     ingest(store, "quickbooks", files=[created])
     for path in (first, again, unknown):
         result = ingest(store, "quickbooks", files=[path])
         assert result.quarantined == 0, result.as_dict()
-    txs = ledger_transactions(store, "quickbooks")
+    txs = support.ledger_transactions(store, "quickbooks")
     assert sorted(txs) == ["quickbooks:Invoice:266", "quickbooks:Invoice:266:reversal"]
-    assert_ledger_invariants(store)
+    support.assert_ledger_invariants(store)
 
 
 # A JournalEntry as GET /v3/company/<realm>/journalentry/<id> returns it: no QueryResponse or CDC wrapper.
@@ -194,7 +183,7 @@ _JOURNAL_ENTRY = {
 
 def _write(tmp_path, name, body):
     path = tmp_path / name
-    path.write_text(dumps(body) if not isinstance(body, str) else body)
+    path.write_text(support.dumps(body) if not isinstance(body, str) else body)
     return path
 
 

@@ -7,33 +7,24 @@ from __future__ import annotations
 import copy
 
 import pytest
-from werkzeug.wrappers import Response
 
 from connectors.workday import extract_journal_entries, helpers, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors.connectors2_support import (
-    account_balances,
-    assert_ledger_invariants,
-    dumps,
-    fixture,
-    ledger_transactions,
-    net,
-)
+from tests.connectors import connectors2_support as support
 
 
 class _Server:
     def __init__(self):
-        self.journals = (fixture("workday", "journal_entries_page1.json")["data"]
-                         + fixture("workday", "journal_entries_page2.json")["data"])
-        self.runs = fixture("workday", "settlement_runs.json")["data"]
+        self.journals = (support.fixture("workday", "journal_entries_page1.json")["data"]
+                         + support.fixture("workday", "journal_entries_page2.json")["data"])
+        self.runs = support.fixture("workday", "settlement_runs.json")["data"]
         self.calls: list[dict] = []
 
     def page(self, items):
         def handler(request):
             self.calls.append(dict(request.args))
             offset, limit = int(request.args["offset"]), int(request.args["limit"])
-            return Response(dumps({"total": len(items), "data": items[offset:offset + limit]}),
-                            content_type="application/json")
+            return support.json_response({"total": len(items), "data": items[offset:offset + limit]})
         return handler
 
 
@@ -60,7 +51,7 @@ def test_paging_and_cursor(httpserver, server):
 
 
 def test_unbalanced_journal_is_refused():
-    journal = fixture("workday", "journal_entries_page1.json")["data"][0]
+    journal = support.fixture("workday", "journal_entries_page1.json")["data"][0]
     journal["journalEntryLines"][1]["creditAmount"] = "1234.55"
     with pytest.raises(Exception, match="do not balance"):
         helpers.journal_records(journal)
@@ -70,17 +61,17 @@ def test_journals_and_settlements_post_and_a_reversal_undoes(store, httpserver, 
     url = httpserver.url_for("")
     result = ingest(store, "workday", api=True, base_url=url)
     assert result.quarantined == 0 and result.created == 6, result.as_dict()  # 5 journal lines + 1 settlement
-    balances = account_balances(store, "workday:")
-    assert net(balances["workday:ledger_account:6000:USD"]) == 123456
-    assert net(balances["workday:bank_account:BA-001:USD"]) == -1523075
-    assert net(balances["workday:journal_clearing:EUR"]) == 0
+    balances = support.account_balances(store, "workday:")
+    assert support.net(balances["workday:ledger_account:6000:USD"]) == 123456
+    assert support.net(balances["workday:bank_account:BA-001:USD"]) == -1523075
+    assert support.net(balances["workday:journal_clearing:EUR"]) == 0
 
     reversed_journal = copy.deepcopy(server.journals[0])
     reversed_journal.update(status={"id": "st9", "descriptor": "Reversed"}, lastUpdated="2024-04-10T08:00:00Z")
     server.journals = [reversed_journal]
     ingest(store, "workday", api=True, base_url=url, streams=["journal_entries"])
-    txs = ledger_transactions(store, "workday")
+    txs = support.ledger_transactions(store, "workday")
     line = "workday:3c9a6f0d1e4b4a0c9d2f7e1a5b6c7d80:line:1"
     assert txs[f"{line}:reversal"]["reverses_id"] == txs[line]["id"]
-    assert net(account_balances(store, "workday:ledger_account:6000:USD")["workday:ledger_account:6000:USD"]) == 0
-    assert_ledger_invariants(store)
+    assert support.net(support.account_balances(store, "workday:ledger_account:6000:USD")["workday:ledger_account:6000:USD"]) == 0
+    support.assert_ledger_invariants(store)
