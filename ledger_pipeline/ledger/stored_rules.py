@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger_pipeline.ledger.rules import Violation
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.ledger.violations import Violation
 
 _DEBITS = "sum(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END)"
 _CREDITS = "sum(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END)"

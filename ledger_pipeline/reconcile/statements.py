@@ -20,9 +20,11 @@ from typing import Any
 
 import pyarrow as pa
 
+from connectors.bank import parse_statement
 from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.posting import write_audit
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.reconcile.accounts import INTERNAL, resolve_account
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,6 @@ def load_statements(conn: Connection, statements: Iterable[BankStatement], *, in
     the statement's (or to ``internal_account``, a name or id, for every statement given).
 
     Run it inside a transaction (``store.transaction()``) so that a refused statement leaves nothing."""
-    from ledger_pipeline.reconcile.accounts import INTERNAL, resolve_account
-
     forced = resolve_account(conn, INTERNAL, internal_account) if internal_account else None
     identifiers = dict(conn.all("SELECT account_identifier, id FROM internal_accounts"))
     currencies = dict(conn.all("SELECT id, currency FROM internal_accounts"))
@@ -211,8 +211,6 @@ def from_connector(parsed: Any) -> list[BankStatement]:
 def load_statement_file(conn: Connection, path: str, *, internal_account: str | None = None,
                         format: str | None = None, actor: str = "system") -> LoadResult:
     """Parse a bank statement file with ``connectors.bank.parse_statement`` and store it."""
-    from connectors.bank import parse_statement
-
     parsed = parse_statement(path, format=format) if format else parse_statement(path)
     return load_statements(conn, from_connector(parsed), internal_account=internal_account, source_file=str(path),
                            actor=actor)
