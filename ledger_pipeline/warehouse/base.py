@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.warehouse.config import TargetConfig
-from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, ExportTable
 
 ENV_FAULT = "LEDGER_WAREHOUSE_FAULT"
 FAULT_POINTS = ("after_stage", "during_merge")
@@ -128,6 +128,3 @@ class Destination(ABC):
     def missing_columns(self, table: ExportTable, existing: set[str]) -> list[tuple[str, str]]:
         existing = {c.lower() for c in existing}
         return [(n, k) for n, k in table.all_columns if n.lower() not in existing]
-
-
-STATE_TABLE_NAME = STATE_TABLE
