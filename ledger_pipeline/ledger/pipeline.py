@@ -1,13 +1,13 @@
-"""The validation pipeline that bulk posts and single writes both run: the same staged
-pipeline (``staging.py``) and the same rules (``rules.py``), in set operations, inside one database
-transaction:
+"""The validation pipeline that bulk posts and single writes both run, in set operations inside one
+database transaction, on the staged relations (``staging.py``) under the same rules (``rules.py``):
 
 1. stage the raw rows; normalise them and resolve accounts (``batch_entries``); aggregate per transaction
    (``batch_txs``); run the rule registry into ``batch_violations``;
 2. classify each transaction: ``create``, ``transition`` (pending -> posted | archived), ``noop`` (the same
    payload again) or ``reject``;
-3. on PostgreSQL lock the touched accounts' balance rows in id order (no deadlock, no overdraft), then check
-   balance limits (rule 7) on the running balance in batch order;
+3. lock the touched accounts' balance rows where the engine has row locks (PostgreSQL, in id order: no
+   deadlock, no overdraft; ``StoreEngine.lock_touched_balances``), then check balance limits (rule 7) on
+   the running balance in batch order;
 4. insert transactions and entries, apply transitions, move balances, quarantine the refused with their raw
    rows, write the audit log.
 
@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import pyarrow as pa
+
 from ledger_pipeline.ledger import apply_sql, staging
+from ledger_pipeline.ledger.batch_input import ParquetSource
 from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.inputs import MAX_REPORTED_VIOLATIONS, BatchResult
@@ -48,7 +51,7 @@ class PreparedBatch:
     """A batch staged (steps 1-2 of the pipeline) and committed before its writing transaction: the
     connection's staging tables hold it. ``now`` is the batch time the staging used."""
 
-    batch: object  # the Arrow table or ``batch_input.ParquetSource`` it was staged from
+    batch: pa.Table | ParquetSource  # what it was staged from
     now: datetime
     counts: Mapping[str, ActionCount]
 

@@ -1,4 +1,4 @@
-"""The double-entry rules (DESIGN.md, rules 1-8), each a named function returning the SQL that selects its
+"""The double-entry rules (docs/design.md, rules 1-8), each a named function returning the SQL that selects its
 violating rows from a staged batch.
 
 A batch is staged in three temporary relations (see ``staging.py``):

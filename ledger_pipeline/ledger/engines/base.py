@@ -60,8 +60,6 @@ class StoreEngine(ABC):
     name: str
     #: for the DDL modules, which still branch on it
     is_postgres: bool = False
-    #: whether a bulk post stages its batch before the writing transaction (see ``staged_write``)
-    stages_before_writing: bool = False
 
     def __init__(self, target: str, url: str):
         self.target = target

@@ -57,7 +57,6 @@ class DuckDBEngine(StoreEngine):
     def __init__(self, target: str, url: str):
         super().__init__(target, url)
         self.in_memory = target == MEMORY
-        self.stages_before_writing = not self.in_memory
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:
@@ -331,7 +330,7 @@ class DuckDBEngine(StoreEngine):
 
     def utc_day(self, expr: str) -> str:
         """By arithmetic on the epoch (a cast goes through the ICU calendar, several times slower over a
-        million rows); sessions run in UTC."""
+        million rows); connections run in UTC."""
         return f"(DATE '1970-01-01' + CAST(epoch_us({expr}) // 86400000000 AS INTEGER))"
 
     def regex_extract(self, expr: str, pattern: str, group: bool) -> str:
