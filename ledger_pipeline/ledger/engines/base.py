@@ -12,7 +12,6 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -43,14 +42,6 @@ def in_scan_batches(table: pa.Table, rows: int = ARROW_SCAN_BATCH_ROWS) -> pa.Ta
     if table.num_rows <= rows or all(len(b) <= rows for b in table.to_batches()):
         return table
     return pa.Table.from_batches(table.to_batches(max_chunksize=rows), table.schema)
-
-
-@dataclass(frozen=True)
-class ChangeMark:
-    """A change position taken by a connection, and how many that connection had taken by then."""
-
-    position: int
-    taken: int
 
 
 class StoreEngine(ABC):

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +16,6 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger.engines.base import (
     _PARAM,
-    ChangeMark,
     StoreEngine,
     in_scan_batches,
     quote_identifier,
@@ -35,6 +35,14 @@ _LIMB = 10**19
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ChangeMark:
+    """A change position taken by a connection, and how many that connection had taken by then."""
+
+    position: int
+    taken: int
 
 
 @functools.lru_cache(maxsize=1024)  # the same few statements run again and again (every single write)
