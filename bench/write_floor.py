@@ -38,7 +38,7 @@ class _Batch(NamedTuple):
 def _rows_sql(parquet: Path, kind: str, b: _Batch) -> str:
     """The rows the post of ``parquet`` writes into ``ledger_transactions`` (``kind`` ``transactions``) or
     ``ledger_entries`` (``entries``), in their table's column order. Accounts come from ``accounts``
-    (name, id); time-ordered ids as ``ids.id_sql`` makes them."""
+    (name, id); time-ordered ids as ``StoreEngine.id_sql`` makes them."""
     path = "'" + str(parquet.resolve()).replace("'", "''") + "'"
     ledger_id, seq, now, tx_prefix, entry_prefix = b
     batch = f"""

@@ -48,7 +48,7 @@ def land_records(conn: Connection, records: pa.Table, *, batch_id: str, seq: int
 
 def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> pa.Table:
     """The first half of ``land_records``: find the new records and return them. It only reads the store, so
-    it may run before the writing transaction (see ``pipeline._land_map_post_staged``). With ``keep`` they
+    it may run before the writing transaction (see ``pipeline._LandMapPost``). With ``keep`` they
     also stay in the temporary table ``ingest_new`` for ``commit_landing``; without, the caller passes the
     returned table to ``commit_landing`` (no second copy of the raw JSON in the store's memory)."""
     records = as_records_table(records)

@@ -29,7 +29,6 @@ These events are rare next to the records the mapper posts in bulk, so they are 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -43,9 +42,10 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_
 from ledger_pipeline.ledger.posting import (
     BatchResult,
     EntryInput,
+    PostRequest,
     TransactionInput,
     load_transaction_input,
-    post_batch_rows,
+    post,
 )
 from ledger_pipeline.ledger.store import Connection, params_list
 
@@ -285,8 +285,8 @@ class _Plan:
             return None
         table = pa.concat_tables(tables).combine_chunks()
         table = table.set_column(0, "line", pa.array(range(1, table.num_rows + 1), pa.int64()))
-        return post_batch_rows(self.conn, table, default_ledger=self.rules.ledger, source=self.rules.source,
-                               actor=f"ingest:{self.rules.source}:lifecycle")
+        return post(self.conn, PostRequest(table, default_ledger=self.rules.ledger, source=self.rules.source,
+                                           actor=f"ingest:{self.rules.source}:lifecycle"))
 
 
 def _like_escape(text: str) -> str:
@@ -312,8 +312,3 @@ def apply_lifecycle(conn: Connection, rules: mapping_mod.Mapping, records: pa.Ta
         elif f.get("type") == "card_settlement":
             plan.settle(record)
     return plan.result, plan.post()
-
-
-def lifecycle_fields(fields: MappingABC[str, Any]) -> bool:
-    """Whether a record's fields carry a lifecycle action (used by tests and the ``parse`` command)."""
-    return fields.get("action") == "reverse" or fields.get("type") in ("card_hold", "card_settlement")

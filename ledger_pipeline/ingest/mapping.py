@@ -47,7 +47,6 @@ posted.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -65,7 +64,7 @@ from ledger_pipeline.ledger.store import in_scan_batches
 
 UNMAPPED_RECORD_TYPE = "unmapped_record_type"
 UNMAPPED_FIELD = "unmapped_field"
-MAPPING_REASON_CODES: tuple[str, ...] = (UNMAPPED_RECORD_TYPE, UNMAPPED_FIELD)
+
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -274,7 +273,7 @@ class _Params:
 
 @dataclass(frozen=True)
 class MappedBatch:
-    """The mapper's output: staged entry rows for ``post_batch_rows`` plus what could not be mapped."""
+    """The mapper's output: staged entry rows for the core's ``post`` plus what could not be mapped."""
 
     entries: pa.Table  # STAGED_SCHEMA plus ``chart_key`` and ``account_currency``
     unmapped: pa.Table  # quarantine rows: reason_code, reason, external_id, record_ref, raw_payload, quarantine_id
@@ -487,16 +486,5 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
 
 
 def staged_rows(batch: MappedBatch) -> pa.Table:
-    """The entries in the exact shape ``post_batch_rows`` stages."""
+    """The entries in the exact shape the core's ``post`` stages."""
     return batch.entries.select(STAGED_SCHEMA.names)
-
-
-def describe_mapping(mapping: Mapping) -> dict[str, Any]:
-    """A plain summary (for ``--json`` output and docs)."""
-    return json.loads(json.dumps({
-        "source": mapping.source, "ledger": mapping.ledger,
-        "accounts": {k: {"name": a.name, "normal_balance": a.normal_balance, "currency": a.currency or "from_record"}
-                     for k, a in mapping.accounts.items()},
-        "record_types": sorted({t for tpl in mapping.templates for t in tpl.types}),
-        "ignored_streams": sorted(mapping.ignore_streams), "ignored_types": sorted(mapping.ignore_types),
-    }))

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,7 +28,6 @@ from ledger_pipeline.ingest import mapping as mapping_mod
 from ledger_pipeline.ingest.landing import (
     as_records_table,
     commit_landing,
-    land_records,
     plan_landing,
     read_cursor,
     save_cursor,
@@ -38,15 +36,9 @@ from ledger_pipeline.ingest.lifecycle import apply_lifecycle
 from ledger_pipeline.ingest.mapping import MAP_INPUT_COLUMNS
 from ledger_pipeline.ingest.mapping import Mapping as MappingRules
 from ledger_pipeline.ingest.sources import SourceSpec, get_source
+from ledger_pipeline.ledger import posting
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
-from ledger_pipeline.ledger.posting import (
-    BatchResult,
-    PreparedBatch,
-    bulk_memory_limit,
-    post_batch_rows,
-    post_prepared,
-    prepare_batch,
-)
+from ledger_pipeline.ledger.posting import BatchResult, PostRequest
 from ledger_pipeline.ledger.store import Connection, Store
 
 ProgressHook = Callable[[str, Mapping[str, Any]], None]
@@ -171,21 +163,33 @@ def map_and_post(conn: Connection, rules: MappingRules, records: pa.Table, resul
     """Map landed records (``MAP_INPUT_COLUMNS``) and post them, on the caller's transaction."""
     if records.num_rows == 0:
         return
-    mapped = _map(rules, records, result, progress)
+    mapped = _map(rules, records, progress)
+    _count_mapped(result, mapped)
     seq = conn.change_seq()
     _ensure_chart(conn, rules, mapped)
-    _post_mapped(conn, rules, mapped, records, result, batch_id=batch_id, seq=seq, progress=progress)
+    staged = mapping_mod.staged_rows(mapped)
+
+    def post_staged() -> BatchResult | None:
+        if not staged.num_rows:
+            return None
+        return posting.post(conn, PostRequest(staged, default_ledger=rules.ledger, source=rules.source,
+                                      actor=f"ingest:{rules.source}"))
+
+    _post_mapped(conn, rules, mapped, records, result, batch_id=batch_id, seq=seq, progress=progress,
+                 post_batch=post_staged)
 
 
-def _map(rules: MappingRules, records: pa.Table, result: IngestResult,
-         progress: ProgressHook) -> mapping_mod.MappedBatch:
+def _map(rules: MappingRules, records: pa.Table, progress: ProgressHook) -> mapping_mod.MappedBatch:
     mapped = mapping_mod.map_records(rules, records)
-    result.transactions_mapped += mapped.transactions
-    result.ignored += mapped.ignored
-    result.zero_amount += mapped.zero
     progress("mapped", {"records": mapped.records, "transactions": mapped.transactions,
                         "unmapped": mapped.unmapped.num_rows})
     return mapped
+
+
+def _count_mapped(result: IngestResult, mapped: mapping_mod.MappedBatch) -> None:
+    result.transactions_mapped += mapped.transactions
+    result.ignored += mapped.ignored
+    result.zero_amount += mapped.zero
 
 
 def _ensure_chart(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch) -> None:
@@ -199,9 +203,9 @@ def _ensure_chart(conn: Connection, rules: MappingRules, mapped: mapping_mod.Map
 
 def _post_mapped(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch, records: pa.Table,
                  result: IngestResult, *, batch_id: str, seq: int, progress: ProgressHook,
-                 prepared: PreparedBatch | None = None) -> None:
-    """Quarantine what could not be mapped and post the rest (staged already when ``prepared`` is given),
-    then the lifecycle of earlier transactions, on the caller's transaction."""
+                 post_batch: Callable[[], BatchResult | None]) -> None:
+    """Quarantine what could not be mapped and post the rest (``post_batch``), then the lifecycle of earlier
+    transactions, on the caller's transaction."""
     now = datetime.now(UTC)
     new_unmapped = _insert_unmapped(conn, mapped.unmapped, source=rules.source, ledger=rules.ledger,
                                     batch_id=batch_id, seq=seq, now=now)
@@ -209,14 +213,7 @@ def _post_mapped(conn: Connection, rules: MappingRules, mapped: mapping_mod.Mapp
     result.quarantined += new_unmapped
     result.replayed += _resolve_replayed(conn, mapped.resolved_without_entries, batch_id=batch_id, seq=seq,
                                          now=now)
-    pipeline = {"default_ledger": rules.ledger, "source": rules.source, "actor": f"ingest:{rules.source}"}
-    batch = None
-    if prepared is not None:
-        batch = post_prepared(conn, prepared, seq=seq, request_hash=None, **pipeline)
-    else:
-        staged = mapping_mod.staged_rows(mapped)
-        if staged.num_rows:
-            batch = post_batch_rows(conn, staged, **pipeline)
+    batch = post_batch()
     if batch is not None:
         result.add_batch(batch)
         progress("posted", {"created": batch.created, "quarantined": batch.quarantined})
@@ -227,74 +224,58 @@ def _post_mapped(conn: Connection, rules: MappingRules, mapped: mapping_mod.Mapp
         progress("lifecycle", {"created": lifecycle_batch.created, "transitioned": lifecycle_batch.transitioned})
 
 
+class _LandMapPost:
+    """One unit of ingest as the core's ``BatchWork``: land the new records, map them, post the mapped batch,
+    quarantine the unmapped, apply the lifecycle and save the cursor, all in the batch's writing transaction.
+
+    ``read`` finds the new records and maps them (and creates the accounts the mapping needs); the counts it
+    takes are added to the result only by ``write``, because the core may call ``read`` twice (again inside
+    the writing transaction, when another connection wrote in between)."""
+
+    def __init__(self, spec: SourceSpec, rules: MappingRules | None, records: pa.Table, result: IngestResult, *,
+                 cursor: tuple[str, str | None] | None, progress: ProgressHook):
+        self.spec, self.rules, self.records, self.result = spec, rules, records, result
+        self.cursor, self.progress = cursor, progress
+        self.landed: pa.Table | None = None
+        self.kept = False
+        self.mapped: mapping_mod.MappedBatch | None = None
+
+    def read(self, conn: Connection, *, before_write: bool) -> pa.Table | None:
+        # before the writing transaction the new records come back as Arrow (no second copy of the raw JSON
+        # in the store); inside it they stay in the store's temporary table for ``commit_landing``
+        self.kept = not before_write
+        self.landed = plan_landing(conn, self.records, keep=self.kept)
+        self.progress("landed", {"records": self.records.num_rows, "new": self.landed.num_rows})
+        self.mapped = None
+        if self.rules is None or self.landed.num_rows == 0:
+            return None
+        self.mapped = _map(self.rules, self.landed, self.progress)
+        _ensure_chart(conn, self.rules, self.mapped)
+        return mapping_mod.staged_rows(self.mapped)
+
+    def write(self, conn: Connection, seq: int, post_batch: Callable[[], BatchResult | None]) -> None:
+        assert self.landed is not None
+        batch_id = str(uuid.uuid4())
+        commit_landing(conn, batch_id=batch_id, seq=seq, landed=None if self.kept else self.landed)
+        self.result.records_in += self.records.num_rows
+        self.result.landed += self.landed.num_rows
+        if self.rules is not None and self.mapped is not None:
+            _count_mapped(self.result, self.mapped)
+            _post_mapped(conn, self.rules, self.mapped, self.landed, self.result, batch_id=batch_id, seq=seq,
+                         progress=self.progress, post_batch=post_batch)
+        if self.cursor is not None:
+            save_cursor(conn, self.spec.name, self.cursor[0], self.cursor[1], seq=seq)
+
+
 def _land_map_post(store: Store, spec: SourceSpec, rules: MappingRules | None, records: pa.Table,
                    result: IngestResult, *, cursor: tuple[str, str | None] | None,
                    progress: ProgressHook) -> None:
-    if rules is not None and not store.is_postgres and store.target != ":memory:":
-        before = copy.deepcopy(result)
-        if _land_map_post_staged(store, spec, rules, records, result, cursor=cursor, progress=progress):
-            return
-        result.__dict__.update(before.__dict__)  # counted again below
-    batch_id = str(uuid.uuid4())
-    with store.transaction() as conn:
-        seq = conn.change_seq()
-        landed = land_records(conn, records, batch_id=batch_id, seq=seq)
-        result.records_in += records.num_rows
-        result.landed += landed.num_rows
-        progress("landed", {"records": records.num_rows, "new": landed.num_rows})
-        if rules is not None:
-            map_and_post(conn, rules, landed, result, batch_id=batch_id, progress=progress)
-        if cursor is not None:
-            save_cursor(conn, spec.name, cursor[0], cursor[1], seq=seq)
-
-
-class _StaleReading(Exception):
-    """Another connection wrote the ledger between the reading and the writing of a staged ingest."""
-
-
-def _land_map_post_staged(store: Store, spec: SourceSpec, rules: MappingRules, records: pa.Table,
-                          result: IngestResult, *, cursor: tuple[str, str | None] | None,
-                          progress: ProgressHook) -> bool:
-    """``_land_map_post`` for a DuckDB file, with the reading done before the writing transaction.
-
-    DuckDB scans what the open transaction wrote on one thread, so the landing's new rows and the post's
-    staging are computed first, outside it (as ``posting.post_batch`` does; see ``posting.prepare_batch``):
-    which records are new, their mapping, and the post's staging. The accounts the mapping may create are
-    created then too, in a transaction of their own (an account without entries, created once). The writing
-    transaction then appends the landed records, quarantines the unmapped, posts the staged batch and
-    saves the cursor, all or nothing. The store's write lock is held throughout. Returns False, having
-    written nothing but those accounts, when another connection wrote the ledger in between (a write that
-    bypassed the lock): the caller then does it all in one transaction.
-    """
-    batch_id = str(uuid.uuid4())
-    with store.write_lock(), store.connect() as conn, bulk_memory_limit(conn):
-        mark = conn.change_mark()
-        landed = plan_landing(conn, records, keep=False)
-        result.records_in += records.num_rows
-        result.landed += landed.num_rows
-        progress("landed", {"records": records.num_rows, "new": landed.num_rows})
-        mapped = prepared = None
-        if landed.num_rows:
-            mapped = _map(rules, landed, result, progress)
-            with conn.transaction():
-                _ensure_chart(conn, rules, mapped)
-            staged = mapping_mod.staged_rows(mapped)
-            if staged.num_rows:
-                prepared = prepare_batch(conn, staged, rules.ledger, since=mark)
-        try:
-            with conn.transaction():
-                seq = conn.change_seq()
-                if not conn.only_own_changes_since(mark, seq):
-                    raise _StaleReading
-                commit_landing(conn, batch_id=batch_id, seq=seq, landed=landed)
-                if mapped is not None:
-                    _post_mapped(conn, rules, mapped, landed, result, batch_id=batch_id, seq=seq,
-                                 progress=progress, prepared=prepared)
-                if cursor is not None:
-                    save_cursor(conn, spec.name, cursor[0], cursor[1], seq=seq)
-        except _StaleReading:
-            return False
-    return True
+    work = _LandMapPost(spec, rules, records, result, cursor=cursor, progress=progress)
+    if rules is None:  # land only: nothing is posted
+        posting.post(store, PostRequest(work=work, actor=f"ingest:{spec.name}"))
+    else:
+        posting.post(store, PostRequest(work=work, default_ledger=rules.ledger, source=rules.source,
+                                actor=f"ingest:{rules.source}"))
 
 
 def ingest(

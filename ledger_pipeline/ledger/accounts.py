@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger_pipeline.ledger.errors import LedgerError, NotFoundError
 from ledger_pipeline.ledger.money import currency_exponent
-from ledger_pipeline.ledger.posting import write_audit
+from ledger_pipeline.ledger.pipeline import write_audit
 from ledger_pipeline.ledger.store import Connection
 
 

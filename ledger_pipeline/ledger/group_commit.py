@@ -12,7 +12,7 @@ last group had several writes (writers are concurrent) does it wait ``GATHER_S``
 writer is never held back.
 
 This module is only the combining; what "running a group" means is the caller's ``run_group`` (see
-``posting.LedgerWriter``), which must finish every request it is given. A thread that holds a lock the
+``writer.LedgerWriter``), which must finish every request it is given. A thread that holds a lock the
 leader needs (``Store.write_lock``) must not submit, or it would wait for a leader that waits for it.
 """
 

@@ -7,7 +7,7 @@ than by ``row_number() OVER ()`` spares a window that DuckDB runs on one thread 
 batch (2.6 s of a million-transaction post). Why not one random (v4) UUID per row: random keys land all over a B-tree, so PostgreSQL's
 primary-key index turns every insert of a large batch into a random page write; time-ordered keys append
 at the right edge, and the ids sort in the order they were written. Uniqueness: within a batch by the
-counter (``posting.post_batch_rows`` refuses lines that repeat or lie outside 0 .. 2**32 - 1), across
+counter (``batch_post`` refuses lines that repeat or lie outside 0 .. 2**32 - 1), across
 batches by the time and the 42 random bits.
 """
 
@@ -19,7 +19,7 @@ import time
 
 def id_prefix(now_ms: int | None = None) -> str:
     """The first 24 hex digits of a batch's ids, formatted ``tttttttt-tttt-7rrr-vrrr-rrrr``; a row's id is
-    this prefix followed by its counter as 8 hex digits (``id_sql``)."""
+    this prefix followed by its counter as 8 hex digits (``StoreEngine.id_sql``)."""
     millis = int(time.time() * 1000) if now_ms is None else now_ms
     rand_a = secrets.randbits(12)
     variant = 0b10 << 2 | secrets.randbits(2)  # RFC 9562 variant bits 10, then 2 random bits
@@ -27,9 +27,3 @@ def id_prefix(now_ms: int | None = None) -> str:
     digits = f"{millis & (2**48 - 1):012x}7{rand_a:03x}{variant:x}{rand_b:07x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:24]}"
 
-
-def id_sql(is_postgres: bool, prefix_param: str, counter_sql: str) -> str:
-    """SQL for ``prefix || counter as 8 lowercase hex digits`` on either engine."""
-    if is_postgres:
-        return f"(:{prefix_param} || lpad(to_hex(CAST({counter_sql} AS BIGINT)), 8, '0'))"
-    return f"(:{prefix_param} || printf('%08x', CAST({counter_sql} AS BIGINT)))"

@@ -9,21 +9,8 @@ These back the Dagster asset checks; they also serve as a test oracle.
 from __future__ import annotations
 
 from ledger_pipeline.ledger.balances import recomputed_balance_sums_sql
-from ledger_pipeline.ledger.rules import Violation
 from ledger_pipeline.ledger.store import Connection
-
-_TRIAL_BALANCE = """
-SELECT l.name AS ledger, e.currency,
-    sum(CASE WHEN e.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END) AS posted_debits,
-    sum(CASE WHEN e.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END) AS posted_credits,
-    sum(CASE WHEN e.status <> 'archived' AND e.direction = 'debit' THEN e.amount ELSE 0 END) AS pending_debits,
-    sum(CASE WHEN e.status <> 'archived' AND e.direction = 'credit' THEN e.amount ELSE 0 END) AS pending_credits
-FROM ledger_entries e
-JOIN ledger_accounts a ON a.id = e.ledger_account_id
-JOIN ledgers l ON l.id = a.ledger_id
-GROUP BY l.name, e.currency
-ORDER BY l.name, e.currency
-"""
+from ledger_pipeline.ledger.violations import Violation
 
 _BALANCE_DRIFT = f"""
 SELECT a.name, a.id, b.posted_debits, b.posted_credits, b.pending_debits, b.pending_credits,
@@ -43,38 +30,20 @@ _KINDS = {
     "pending_debits": "e.status <> 'archived' AND e.direction = 'debit'",
     "pending_credits": "e.status <> 'archived' AND e.direction = 'credit'",
 }
-_LIMB = 10**19
-
-# DuckDB sums DECIMAL(38,0) in DECIMAL(38,0) and fails past 38 digits, which a whole ledger's total in one
-# currency may exceed even when every account's balance fits. There the amounts are summed in two 19-digit
-# limbs (exact in HUGEINT for any realistic number of entries) and recombined in Python.
-_TRIAL_BALANCE_LIMBS = "SELECT l.name AS ledger, e.currency, " + ", ".join(
-    f"sum(CASE WHEN {cond} THEN CAST(e.amount AS HUGEINT) // {_LIMB} ELSE 0 END) AS {kind}_hi, "
-    f"sum(CASE WHEN {cond} THEN CAST(e.amount AS HUGEINT) % {_LIMB} ELSE 0 END) AS {kind}_lo"
-    for kind, cond in _KINDS.items()
-) + """
-FROM ledger_entries e
-JOIN ledger_accounts a ON a.id = e.ledger_account_id
-JOIN ledgers l ON l.id = a.ledger_id
-GROUP BY l.name, e.currency
-ORDER BY l.name, e.currency
-"""
 
 
 def trial_balance(conn: Connection) -> list[dict]:
-    """Per ledger and currency, total debits and credits of posted and of pending entries (exact ints)."""
-    if not conn.is_postgres:
-        rows = conn.dicts(_TRIAL_BALANCE_LIMBS)
-        return [
-            {"ledger": row["ledger"], "currency": row["currency"],
-             **{kind: int(row[f"{kind}_hi"]) * _LIMB + int(row[f"{kind}_lo"]) for kind in _KINDS}}
-            for row in rows
-        ]
-    rows = conn.dicts(_TRIAL_BALANCE)
-    for row in rows:
-        for key in _KINDS:
-            row[key] = int(row[key])
-    return rows
+    """Per ledger and currency, total debits and credits of posted and of pending entries (exact ints,
+    whatever the totals' size: ``StoreEngine.exact_sums``)."""
+    sums, as_ints = conn.engine.exact_sums(_KINDS, "e.amount")
+    rows = conn.dicts(f"""
+        SELECT l.name AS ledger, e.currency, {sums}
+        FROM ledger_entries e
+        JOIN ledger_accounts a ON a.id = e.ledger_account_id
+        JOIN ledgers l ON l.id = a.ledger_id
+        GROUP BY l.name, e.currency
+        ORDER BY l.name, e.currency""")
+    return [{"ledger": row["ledger"], "currency": row["currency"], **as_ints(row)} for row in rows]
 
 
 def check_trial_balance(conn: Connection) -> list[Violation]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from ledger_pipeline.ledger.posting import MAX_REPORTED_VIOLATIONS, BatchResult, post_batch_rows
+from ledger_pipeline.ledger.batch_post import PostRequest, post
+from ledger_pipeline.ledger.inputs import MAX_REPORTED_VIOLATIONS, BatchResult
 from ledger_pipeline.ledger.staging import RAW_COLUMNS
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -111,7 +112,7 @@ def replay_quarantine(store: Store, *, ids: list[str] | None = None, reason_code
             ) if wanted is None or row[0] in wanted
         ]
         rounds = _rounds(items) or [[]]
-        return _merge([post_batch_rows(conn, _replay_table(group), actor=actor) for group in rounds])
+        return _merge([post(conn, PostRequest(_replay_table(group), actor=actor)) for group in rounds])
 
 
 def discard_quarantine(conn: Connection, quarantine_id: str, resolution: str) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pyarrow.csv as pacsv
-
 from ledger_pipeline.ledger.store import Connection, quote_identifier
 
 
@@ -28,14 +26,4 @@ def currency_exponents(conn: Connection) -> dict[str, int]:
 def export_table_csv(conn: Connection, table_name: str, path: Path) -> int:
     """Write every row of ``table_name``, ordered by its first column, to the CSV file ``path`` with a header
     line; returns the number of rows. Amounts stay exact integers of minor units."""
-    name = quote_identifier(table_name)
-    if conn.is_postgres:
-        with open(path, "wb") as handle, conn.raw.cursor() as cur, cur.copy(
-            f"COPY (SELECT * FROM {name} ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER true)"
-        ) as copy:
-            for chunk in copy:
-                handle.write(chunk)
-        return int(conn.scalar(f"SELECT count(*) FROM {name}"))
-    data = conn.arrow(f"SELECT * FROM {name} ORDER BY 1")
-    pacsv.write_csv(data, path)
-    return data.num_rows
+    return conn.engine.export_csv(conn, f"SELECT * FROM {quote_identifier(table_name)} ORDER BY 1", path)

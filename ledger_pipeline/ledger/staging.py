@@ -25,8 +25,8 @@ plus optional ``description``, ``metadata`` (a JSON object as text), ``source``,
 from __future__ import annotations
 
 import functools
+import re
 
-from ledger_pipeline.ledger.ids import id_sql
 from ledger_pipeline.ledger.store import Connection
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -89,54 +89,19 @@ def stage_record_ref_prefix(conn: Connection, prefix: str | None) -> None:
 def reset_staging(conn: Connection, *, new_transaction: bool = False, writer: bool = False) -> None:
     """Create the staging tables for this connection if needed and make sure they are empty.
 
-    On PostgreSQL they are created once per connection and emptied in one round trip. By default with
-    ``ON COMMIT DELETE ROWS`` (every pipeline runs inside one database transaction): ``new_transaction`` says
-    the caller has just begun one, in which the tables are already empty, so no round trip at all. A
-    ``writer`` connection (``LedgerWriter``: many small writes) creates them with ``ON COMMIT PRESERVE
-    ROWS`` instead and deletes the previous write's rows at the start of the next: truncating five
-    temporary tables at every commit cost 1-2 ms, more than the rest of the commit and half of a small
-    write's server time; the delete costs one round trip (~0.2 ms), and every ``TRUNCATE_STAGING_EVERY``
-    writes a truncate bounds the tables' dead rows. Inside the caller's ``conn.pipelined()`` block this
-    costs no round trip of its own.
+    ``new_transaction``: the caller has just begun the database transaction the pipeline runs in. A
+    ``writer`` connection (``LedgerWriter``: many small writes) keeps its staged rows past commit and
+    deletes them at its next write. How the tables are created and emptied is the engine's business
+    (``StoreEngine.reset_staging``); inside the caller's ``conn.pipelined()`` block this costs no round trip
+    of its own on PostgreSQL.
     """
-    if conn.is_postgres:
-        preserve = conn.staging_preserved
-        if preserve is not None:
-            if not preserve:
-                if new_transaction:
-                    return
-                # a second batch in the same database transaction must not see the first one's rows
-                conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in _TEMP_TABLES))
-                return
-            conn.staging_writes += 1
-            with conn.pipelined():  # one round trip (or none, inside the caller's pipelined block)
-                if conn.staging_writes % TRUNCATE_STAGING_EVERY == 0:
-                    conn.execute(f"TRUNCATE {', '.join(_TEMP_TABLES)}")
-                else:
-                    for name in _TEMP_TABLES:
-                        conn.execute(f"DELETE FROM {name}")
-            return
-        on_commit = "PRESERVE ROWS" if writer else "DELETE ROWS"
-        for name, columns in _TEMP_TABLES.items():
-            conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT {on_commit}")
-            conn.execute(f"DELETE FROM {name}")
-        conn.staging_preserved = writer
-        return
-    for name, columns in _TEMP_TABLES.items():
-        conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
-        conn.execute(f"DELETE FROM {name}")
+    conn.engine.reset_staging(conn, _TEMP_TABLES, new_transaction=new_transaction, writer=writer,
+                              truncate_every=TRUNCATE_STAGING_EVERY)
 
 
 def create_helper_functions(conn: Connection) -> None:
     """``try_timestamptz(text)``: NULL instead of an error for text that is not a timestamp."""
-    if conn.is_postgres:
-        conn.execute(
-            """CREATE OR REPLACE FUNCTION try_timestamptz(value TEXT) RETURNS TIMESTAMPTZ
-            LANGUAGE plpgsql IMMUTABLE AS $$
-            BEGIN RETURN value::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$"""
-        )
-    else:
-        conn.execute("CREATE OR REPLACE MACRO try_timestamptz(value) AS TRY_CAST(value AS TIMESTAMPTZ)")
+    conn.execute(conn.engine.helper_functions_sql)
 
 
 _ACCOUNT_KEYS = """(
@@ -220,11 +185,9 @@ FROM (
 
 
 def prepare_entries_sql(conn: Connection) -> str:
-    """``_PREPARE_ENTRIES`` for this engine. Digits (validated: at most 38) become NUMERIC(38,0) through
-    HUGEINT on DuckDB, whose direct text -> DECIMAL(38,0) cast is two orders of magnitude slower."""
-    if conn.is_postgres:
-        return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", "CAST(digits AS NUMERIC(38,0))")
-    return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", "CAST(CAST(digits AS HUGEINT) AS NUMERIC(38,0))")
+    """``_PREPARE_ENTRIES`` for this engine: digits (validated: at most 38) become NUMERIC(38,0) as the
+    engine does it fastest (``StoreEngine.digits_to_numeric``)."""
+    return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
 
 
 # The payload hash covers what makes two submissions "the same transaction": ledger, effective time,
@@ -236,10 +199,8 @@ def prepare_entries_sql(conn: Connection) -> str:
 # reverses_id) are read from the transaction's first row; other rows may repeat them or leave them empty,
 # but must not disagree on ledger, status, effective_at, description or metadata (rule 1).
 #
-# Engine-specific parts, both exact and deterministic within one store:
-# * the multiset signature: PostgreSQL aggregates the sorted entry strings; DuckDB adds up the md5 of each
-#   entry string (an order-independent sum that avoids DuckDB's slow ordered aggregates);
-# * "do the rows agree": PostgreSQL compares min and max of the text; DuckDB of its hash.
+# Engine-specific parts (``StoreEngine.entries_signature`` and ``values_differ``), both exact and
+# deterministic within one store: the multiset signature of the entries, and whether the rows agree.
 _PREPARE_TXS = """
 INSERT INTO batch_txs
 SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
@@ -276,22 +237,14 @@ LEFT JOIN ledger_transactions t ON t.ledger_id = h.ledger_id AND t.external_id =
 
 def prepare_txs_sql(conn: Connection) -> str:
     """``_PREPARE_TXS`` for this engine (see the comment above it)."""
-    return _prepare_txs_sql(conn.is_postgres)
+    engine = conn.engine
+    return _prepare_txs_sql(engine.values_differ, engine.entries_signature,
+                            engine.id_sql("tx_id_prefix", "g.first_line"))  # lines are unique in a batch
 
 
-@functools.lru_cache(maxsize=2)  # built once per engine: every write runs it
-def _prepare_txs_sql(is_postgres: bool) -> str:
-    import re
-
-    if is_postgres:
-        differs = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
-        signature = "string_agg(entry, ',' ORDER BY entry)"
-    else:
-        differs = (r"CASE WHEN min(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) "
-                   r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")
-        signature = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
+@functools.lru_cache(maxsize=4)  # built once per engine: every write runs it
+def _prepare_txs_sql(differs: str, signature: str, new_id: str) -> str:
     sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
-    new_id = id_sql(is_postgres, "tx_id_prefix", "g.first_line")  # lines are unique in a batch
     return sql.replace("__SIGNATURE__", signature).replace("__NEW_TX_ID__", new_id)
 
 
@@ -342,174 +295,4 @@ STALE_TRANSITIONS = """
 SELECT count(*) FROM batch_txs b
 LEFT JOIN ledger_transactions t ON t.id = b.existing_id
 WHERE b.action = 'transition' AND (t.status IS NULL OR t.status <> b.existing_status)
-"""
-
-INSERT_TRANSACTIONS = """
-INSERT INTO ledger_transactions (id, ledger_id, external_id, status, description, effective_at, posted_at,
-    archived_at, created_at, updated_at, source, ledgerable_type, ledgerable_id, reverses_id, metadata,
-    payload_hash, batch_id, version, change_seq)
-SELECT new_id, ledger_id, external_id, status, description, effective_at,
-       CASE WHEN status = 'posted' THEN CAST(:now AS TIMESTAMPTZ) END, NULL,
-       CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ), COALESCE(source, :source), ledgerable_type,
-       ledgerable_id, reverses_id, metadata, payload_hash, :batch_id, 1, :seq
-FROM batch_txs WHERE action = 'create'
-"""
-
-_INSERT_ENTRIES = """
-INSERT INTO ledger_entries (id, ledger_transaction_id, ledger_account_id, direction, amount, currency, status,
-    effective_at, created_at, change_seq)
-SELECT __NEW_ENTRY_ID__, t.new_id, e.ledger_account_id, e.direction, e.amount, e.currency,
-       t.status, t.effective_at, CAST(:now AS TIMESTAMPTZ), :seq
-FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
-WHERE t.action = 'create'
-"""
-
-
-
-def insert_entries_sql(conn: Connection) -> str:
-    """New entries of the created transactions, with time-ordered ids (``ids.py``) numbered by line."""
-    return _INSERT_ENTRIES.replace("__NEW_ENTRY_ID__", id_sql(conn.is_postgres, "entry_id_prefix", "e.line"))
-
-
-TRANSITION_TRANSACTIONS = """
-UPDATE ledger_transactions SET status = b.status,
-    posted_at = CASE WHEN b.status = 'posted' THEN CAST(:now AS TIMESTAMPTZ) END,
-    archived_at = CASE WHEN b.status = 'archived' THEN CAST(:now AS TIMESTAMPTZ) END,
-    updated_at = CAST(:now AS TIMESTAMPTZ), version = ledger_transactions.version + 1, change_seq = :seq
-FROM batch_txs b
-WHERE b.action = 'transition' AND ledger_transactions.id = b.existing_id AND ledger_transactions.status = 'pending'
-"""
-
-TRANSITION_ENTRIES = """
-UPDATE ledger_entries SET status = b.status, change_seq = :seq
-FROM batch_txs b
-WHERE b.action = 'transition' AND ledger_entries.ledger_transaction_id = b.existing_id
-"""
-
-# Balances move in the same database transaction as the entries: new entries add to pending (and to
-# posted when posted); a pending -> posted transition adds to posted; pending -> archived removes from pending.
-_NEW_ENTRY_MOVES = """
-        SELECT e.ledger_account_id AS account_id,
-            CASE WHEN t.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END AS pd,
-            CASE WHEN t.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END AS pc,
-            CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END AS qd,
-            CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END AS qc
-        FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
-        WHERE t.action = 'create'"""
-
-_TRANSITION_MOVES = """
-        SELECT le.ledger_account_id AS account_id,
-            CASE WHEN b.status = 'posted' AND le.direction = 'debit' THEN le.amount ELSE 0 END AS pd,
-            CASE WHEN b.status = 'posted' AND le.direction = 'credit' THEN le.amount ELSE 0 END AS pc,
-            CASE WHEN b.status = 'archived' AND le.direction = 'debit' THEN -le.amount ELSE 0 END AS qd,
-            CASE WHEN b.status = 'archived' AND le.direction = 'credit' THEN -le.amount ELSE 0 END AS qc
-        FROM ledger_entries le JOIN batch_txs b ON b.existing_id = le.ledger_transaction_id
-        WHERE b.action = 'transition'"""
-
-
-@functools.lru_cache(maxsize=3)
-def update_balances_sql(created: bool, transitioned: bool) -> str:
-    """Move the touched accounts' balances by the batch's new entries and/or its transitions.
-
-    Only the parts that have rows are read: on DuckDB (no index on ``ledger_entries``) the transitions'
-    part scans every stored entry even when the batch has no transition (0.56 s of a million-transaction
-    post into an empty store, and growing with the store)."""
-    parts = [sql for sql, wanted in ((_NEW_ENTRY_MOVES, created), (_TRANSITION_MOVES, transitioned)) if wanted]
-    if not parts:
-        raise ValueError("update_balances_sql needs new entries or transitions")
-    moves = "\n        UNION ALL".join(parts)
-    return f"""
-UPDATE ledger_account_balances SET
-    posted_debits = posted_debits + d.pd, posted_credits = posted_credits + d.pc,
-    pending_debits = pending_debits + d.qd, pending_credits = pending_credits + d.qc,
-    lock_version = lock_version + 1, updated_at = CAST(:now AS TIMESTAMPTZ), change_seq = :seq
-FROM (
-    SELECT account_id, sum(pd) AS pd, sum(pc) AS pc, sum(qd) AS qd, sum(qc) AS qc FROM ({moves}
-    ) u GROUP BY account_id
-) d
-WHERE ledger_account_balances.ledger_account_id = d.account_id
-"""
-
-
-def _reason_rank_sql() -> str:
-    from ledger_pipeline.ledger.rules import REASON_CODES
-
-    whens = " ".join(f"WHEN '{code}' THEN {i}" for i, code in enumerate(REASON_CODES))
-    return f"CASE reason_code {whens} ELSE 999 END"
-
-
-def _raw_payload_sql(conn: Connection) -> str:
-    """A JSON array of the raw input rows of each transaction, exactly as given (for quarantine/replay)."""
-    columns = ("line", "record_ref", *RAW_COLUMNS)
-    pairs = ", ".join(
-        f"'{c}', COALESCE(r.effective_at, CAST(r.effective_at_ts AS TEXT))" if c == "effective_at"
-        else f"'{c}', {record_ref_sql('r')}" if c == "record_ref" else f"'{c}', r.{c}"
-        for c in columns
-    )
-    if conn.is_postgres:
-        return f"CAST(json_agg(json_build_object({pairs}) ORDER BY r.line) AS TEXT)"
-    return f"CAST(to_json(list(json_object({pairs}) ORDER BY r.line)) AS TEXT)"
-
-
-def quarantine_rejected_sql(conn: Connection) -> str:
-    """New quarantine rows for refused transactions (those not already in quarantine, i.e. not a replay).
-
-    ``reason_code`` is the first broken rule in DESIGN.md order; ``reason`` lists every violation;
-    ``record_ref`` locates the transaction's first input line. A refused payload that is already open in
-    quarantine with the same raw rows (the same file posted again) is not added twice, so re-running a
-    batch changes nothing.
-    """
-    return f"""
-INSERT INTO quarantine (id, batch_id, source, ledger_name, external_id, reason_code, reason, record_ref,
-    raw_payload, status, attempts, created_at, change_seq)
-SELECT CAST(gen_random_uuid() AS TEXT), :batch_id, COALESCE(t.source, :source), t.ledger_name, t.external_id,
-       v.reason_code, v.reason, p.first_ref, p.payload, 'open', 1,
-       CAST(:now AS TIMESTAMPTZ), :seq
-FROM batch_txs t
-JOIN ({violation_summary_sql()}) v ON v.tx_key = t.tx_key
-JOIN (
-    SELECT e.tx_key, {_raw_payload_sql(conn)} AS payload,
-           min(CASE WHEN e.line = f.first_line THEN {record_ref_sql('e')} END) AS first_ref
-    FROM batch_entries e JOIN stage_raw r ON r.line = e.line
-    JOIN batch_txs f ON f.tx_key = e.tx_key AND f.action = 'reject' AND f.quarantine_id IS NULL
-    GROUP BY e.tx_key
-) p ON p.tx_key = t.tx_key
-WHERE t.action = 'reject' AND t.quarantine_id IS NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM quarantine q
-      WHERE q.status = 'open' AND q.raw_payload = p.payload
-        AND COALESCE(q.ledger_name, '') = COALESCE(t.ledger_name, '')
-  )
-"""
-
-
-def violation_summary_sql() -> str:
-    """One row per refused transaction: its first reason code and every violation's detail."""
-    return f"""
-SELECT tx_key, max(CASE WHEN rn = 1 THEN reason_code END) AS reason_code,
-       string_agg(detail, '; ' ORDER BY rn) AS reason
-FROM (
-    SELECT tx_key, reason_code, reason_code || ': ' || detail AS detail,
-           row_number() OVER (PARTITION BY tx_key ORDER BY {_reason_rank_sql()}, line, detail) AS rn
-    FROM batch_violations
-) ranked
-GROUP BY tx_key
-"""
-
-
-UPDATE_REPLAYED_QUARANTINE = """
-UPDATE quarantine SET status = 'replayed', resolved_at = CAST(:now AS TIMESTAMPTZ),
-    resolution = 'replayed in batch ' || :batch_id || ' (' || b.action || ')', attempts = attempts + 1,
-    change_seq = :seq
-FROM batch_txs b
-WHERE b.quarantine_id = quarantine.id AND b.action IN ('create', 'transition', 'noop')
-"""
-
-
-def update_still_rejected_sql() -> str:
-    return f"""
-UPDATE quarantine SET attempts = attempts + 1, reason_code = v.reason_code, reason = v.reason,
-    change_seq = :seq
-FROM batch_txs b JOIN ({violation_summary_sql()}) v ON v.tx_key = b.tx_key
-WHERE b.quarantine_id = quarantine.id AND b.action = 'reject'
 """

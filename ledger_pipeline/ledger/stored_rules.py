@@ -1,4 +1,4 @@
-"""The double-entry rules (DESIGN.md 1-7) checked over what is already stored, each in one query.
+"""The double-entry rules (docs/design.md, rules 1-7) checked over what is already stored, each in one query.
 
 ``rules.py`` refuses a bad proposed transaction before it is written; these queries verify afterwards that
 nothing in the store breaks a rule anyway (a bug in a write path, a hand edit, a restore gone wrong). They
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger_pipeline.ledger.rules import Violation
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.ledger.violations import Violation
 
 _DEBITS = "sum(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END)"
 _CREDITS = "sum(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END)"
@@ -101,7 +101,7 @@ STORED_RULES: tuple[StoredRule, ...] = (
 
 
 def stored_rule_violations(conn: Connection, design_rule: int, limit: int = 100) -> list[Violation]:
-    """Stored rows that break DESIGN.md rule ``design_rule`` (1-7)."""
+    """Stored rows that break rule ``design_rule`` (1-7) of docs/design.md."""
     sql = _RULE_QUERIES[design_rule]
     return [Violation(str(key), None, code, detail)
             for key, code, detail in conn.all(f"{sql}\nLIMIT {int(limit)}")]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,19 +21,6 @@ from ledger_pipeline.ledger.store import Connection
 INTERNAL = "internal_account"
 EXTERNAL = "external_account"
 _TABLES = {INTERNAL: "internal_accounts", EXTERNAL: "external_accounts"}
-
-
-@dataclass(frozen=True)
-class LinkedAccount:
-    """An internal account with the ledger account linked to it (None when not linked yet)."""
-
-    id: str
-    name: str
-    account_identifier: str
-    currency: str
-    ledger_account_id: str | None
-    ledger_account_name: str | None
-    normal_balance: str | None
 
 
 def _now() -> datetime:
@@ -146,8 +132,3 @@ LEFT JOIN ledger_accounts a ON a.ledgerable_type = 'internal_account' AND a.ledg
 WHERE CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account OR a.name = :account
 ORDER BY i.name
 """
-
-
-def linked_internal_accounts(conn: Connection, account: str | None = None) -> list[LinkedAccount]:
-    """Internal accounts (optionally one, by its name or id or its ledger account's name) with their link."""
-    return [LinkedAccount(**row) for row in conn.dicts(LINKED_INTERNAL_SQL, {"account": account})]

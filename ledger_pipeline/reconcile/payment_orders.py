@@ -21,7 +21,7 @@ order that already names a ledger transaction of its own is left alone. Every cr
 transaction records ``ledger_transaction.posted`` or ``ledger_transaction.archived``.
 
 All of it runs in set operations: the eligible orders become one staged batch for the core's bulk
-``post_batch_rows``, which creates, transitions or no-ops each transaction under the double-entry rules.
+the core's ``post``, which creates, transitions or no-ops each transaction under the double-entry rules.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.errors import InputError
-from ledger_pipeline.ledger.posting import BatchResult, post_batch_rows
+from ledger_pipeline.ledger.posting import BatchResult, PostRequest, post
 from ledger_pipeline.ledger.store import Connection
 from ledger_pipeline.reconcile.processors import landed_field, latest_landed_sql
 
@@ -195,11 +195,9 @@ def auto_ledger_payment_orders(conn: Connection, *, actor: str = "reconcile") ->
     staged = conn.arrow(_STAGE)
     if staged.num_rows == 0:
         return AutoLedgerResult(0, 0, 0, 0, 0)
-    if conn.is_postgres:  # rows come back as Python values; the staging table wants text
-        staged = pa.table({c: pa.array([None if v is None else str(v) for v in staged.column(c).to_pylist()],
-                                       pa.string()) for c in staged.column_names})
-    result = post_batch_rows(conn, normalise_entries(staged, source_name="payment_orders"), source="payment_order",
-                             actor=actor)
+    staged = conn.engine.text_columns(staged)
+    result = post(conn, PostRequest(normalise_entries(staged, source_name="payment_orders"), source="payment_order",
+                                    actor=actor))
     now = datetime.now(UTC)
     seq = conn.change_seq()
     # batch_txs (the core's staging of this batch) says what happened to each transaction.
@@ -208,11 +206,11 @@ def auto_ledger_payment_orders(conn: Connection, *, actor: str = "reconcile") ->
         "FROM ledger_transactions t WHERE payment_orders.ledger_transaction_id IS NULL "
         f"AND t.external_id = '{EXTERNAL_ID_PREFIX}' || payment_orders.id AND t.source = 'payment_order'",
         {"now": now, "seq": seq})
-    json_object = "json_build_object" if conn.is_postgres else "json_object"
     outcome = f"""
         SELECT COALESCE(b.existing_id, b.new_id) AS tx_id, substr(b.external_id, {len(EXTERNAL_ID_PREFIX) + 1}) AS po_id,
                b.action, b.status FROM batch_txs b WHERE b.action IN ('create', 'transition')"""
-    data = f"CAST({json_object}('ledger_transaction_id', o.tx_id, 'payment_order_id', o.po_id, 'status', o.status) AS TEXT)"
+    data = "CAST(" + conn.engine.json_object(
+        "'ledger_transaction_id', o.tx_id, 'payment_order_id', o.po_id, 'status', o.status") + " AS TEXT)"
     events = 0
     for event_type, object_type, object_id, where in (
         ("'ledger_transaction.created'", "ledger_transaction", "o.tx_id", "o.action = 'create'"),

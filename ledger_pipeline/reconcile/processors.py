@@ -52,10 +52,7 @@ def latest_landed_sql(sources: str) -> str:
 
 def landed_field(conn: Connection, key: str) -> str:
     """SQL for field ``key`` of a landed record ``r`` (its ``fields_json``), as text; empty text is NULL."""
-    assert key.isidentifier()
-    if conn.is_postgres:
-        return f"NULLIF(CAST(r.fields_json AS jsonb) ->> '{key}', '')"
-    return f"NULLIF(json_extract_string(r.fields_json, '$.{key}'), '')"
+    return conn.engine.json_text("r.fields_json", key)
 
 
 def _amount(conn: Connection, key: str) -> str:

@@ -20,9 +20,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from connectors.bank import parse_statement
+from connectors.common.errors import ParseError
 from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.posting import write_audit
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.reconcile.accounts import INTERNAL, resolve_account
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,6 @@ def load_statements(conn: Connection, statements: Iterable[BankStatement], *, in
     (failed controls of the file, taken on purpose) flag every statement stored.
 
     Run it inside a transaction (``store.transaction()``) so that a refused statement leaves nothing."""
-    from ledger_pipeline.reconcile.accounts import INTERNAL, resolve_account
-
     forced = resolve_account(conn, INTERNAL, internal_account) if internal_account else None
     identifiers = dict(conn.all("SELECT account_identifier, id FROM internal_accounts"))
     currencies = dict(conn.all("SELECT id, currency FROM internal_accounts"))
@@ -224,9 +225,6 @@ def read_statement_file(path: str, *, format: str | None = None, verify: bool = 
     Returns the parsed statement and the warnings to flag it with. With ``verify=False`` a file whose own
     controls fail (BAI2 trailer totals, balances that do not add up) is taken: the refusal it would get
     becomes a warning. A file that cannot be read is refused either way."""
-    from connectors.bank import parse_statement
-    from connectors.common.errors import ParseError
-
     if format:
         options["format"] = format
     refusal: str | None = None

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.reconcile.matching import utc_day
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,6 @@ GROUP BY e.ledger_account_id, {day}
 def compute_variances(conn: Connection, *, run_id: str, seq: int, now: datetime) -> int:
     """Store the variance of every statement date of the accounts in ``rc_scope``; returns how many."""
     conn.execute("DROP TABLE IF EXISTS rc_daily")
-    from ledger_pipeline.reconcile.matching import utc_day
-
     conn.execute(f"CREATE TEMPORARY TABLE rc_daily AS {_DAILY.format(day=utc_day(conn, 'e.effective_at'))}")
     conn.execute(_COMPUTE, {"run_id": run_id, "now": now, "seq": seq})
     return int(conn.scalar("SELECT count(*) FROM recon_balance_variances WHERE run_id = :run_id", {"run_id": run_id}))

@@ -133,35 +133,36 @@ def test_a_write_between_reading_and_writing_sends_the_ingest_back_to_one_transa
     write by another connection in between (one that bypassed the store's write lock) is noticed: the
     ingest then runs in one transaction, with the same counts and nothing landed or posted twice."""
     from ledger_pipeline.ingest import pipeline
+    from ledger_pipeline.ledger import batch_post
     from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_transaction
     from ledger_pipeline.ledger.store import Store
     from ledger_pipeline.store_setup import initialize_store
 
     store = Store(duckdb_url)
     initialize_store(store)
-    staged_runs: list[bool] = []
-    original_staged = pipeline._land_map_post_staged
-    original_prepare = pipeline.prepare_batch
+    reads: list[bool] = []  # before_write of each reading of the ingest's records
+    original_read = pipeline._LandMapPost.read
+    original_prepare = batch_post._stage_first
 
-    def prepare_then_intervene(conn, table, default_ledger, since=None):
-        prepared = original_prepare(conn, table, default_ledger, since=since)
+    def prepare_then_intervene(conn, request):
+        prepared = original_prepare(conn, request)
         # the same external_id as the file's first wallet event, with other content
         post_transaction(store, TransactionInput(
             [EntryInput("events:cash:USD", "debit", 1), EntryInput("events:wallet:u_1:USD", "credit", 1)],
             external_id="events:evt_001"))
         return prepared
 
-    def staged(*args, **kwargs):
-        staged_runs.append(original_staged(*args, **kwargs))
-        return staged_runs[-1]
+    def read(self, conn, *, before_write):
+        reads.append(before_write)
+        return original_read(self, conn, before_write=before_write)
 
-    monkeypatch.setattr(pipeline, "prepare_batch", prepare_then_intervene)
-    monkeypatch.setattr(pipeline, "_land_map_post_staged", staged)
+    monkeypatch.setattr(batch_post, "_stage_first", prepare_then_intervene)
+    monkeypatch.setattr(pipeline._LandMapPost, "read", read)
     result = ingest(store, "events", files=[EVENTS])
     with store.connect() as conn:  # the intervening write was seen: no second transaction of the same id
         assert conn.scalar("SELECT count(*) FROM ledger_transactions WHERE external_id = 'events:evt_001'") == 1
         assert conn.scalar("SELECT count(*) FROM raw_records") == result.landed == result.records_in
-    assert staged_runs == [False]  # the staged attempt gave way to one transaction
+    assert reads == [True, False]  # the staged reading gave way to one inside the writing transaction
     assert result.reason_counts == {"external_id_conflict": 1}
     assert (result.created, result.quarantined) == (4 - 1, 1 + 1)  # evt_001 refused as a conflict
     again = ingest(store, "events", files=[EVENTS])
@@ -175,16 +176,16 @@ def test_an_undisturbed_ingest_on_duckdb_writes_once_outside_the_staging(duckdb_
 
     store = Store(duckdb_url)
     initialize_store(store)
-    staged_runs: list[bool] = []
-    original_staged = pipeline._land_map_post_staged
+    reads: list[bool] = []  # before_write of each reading of the ingest's records
+    original_read = pipeline._LandMapPost.read
 
-    def staged(*args, **kwargs):
-        staged_runs.append(original_staged(*args, **kwargs))
-        return staged_runs[-1]
+    def read(self, conn, *, before_write):
+        reads.append(before_write)
+        return original_read(self, conn, before_write=before_write)
 
-    monkeypatch.setattr(pipeline, "_land_map_post_staged", staged)
+    monkeypatch.setattr(pipeline._LandMapPost, "read", read)
     result = ingest(store, "events", files=[EVENTS])
-    assert staged_runs == [True]
+    assert reads == [True]
     assert (result.landed, result.created, result.unmapped) == (6, 4, 1)
 
 

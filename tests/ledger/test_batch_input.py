@@ -250,25 +250,25 @@ def test_a_row_without_external_id_is_named_by_its_file_and_row(store, chart, tm
 
 
 def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, chart, monkeypatch):
-    from ledger_pipeline.ledger import posting
+    from ledger_pipeline.ledger import batch_post, posting
 
     seen = []
-    original = posting._run_pipeline
+    original = batch_post.run_pipeline
 
     def spy(conn, **kwargs):
         if not conn.is_postgres:
             seen.append(conn.scalar("SELECT current_setting('memory_limit')"))
         return original(conn, **kwargs)
 
-    monkeypatch.setattr(posting, "_run_pipeline", spy)
+    monkeypatch.setattr(batch_post, "run_pipeline", spy)
     monkeypatch.setenv("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", "300MB")
     with store.transaction() as conn:
         if conn.is_postgres:
             pytest.skip("a DuckDB setting")
         before = conn.scalar("SELECT current_setting('memory_limit')")
-        result = posting.post_batch_rows(conn, normalise_entries(pa.table({
+        result = posting.post(conn, posting.PostRequest(normalise_entries(pa.table({
             "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
-            "amount": ["1.00", "1.00"]})))
+            "amount": ["1.00", "1.00"]}))))
         after = conn.scalar("SELECT current_setting('memory_limit')")
     assert result.created == 1
     assert seen and seen[0] != before and seen[0].startswith("28") and after == before  # 300 MB = 286.1 MiB

@@ -1,4 +1,4 @@
-"""A bulk post into a DuckDB file stages the batch before its writing transaction (``posting._post_batch_duckdb``):
+"""A bulk post into a DuckDB file stages the batch before its writing transaction (``DuckDBEngine.staged_write``):
 the staging commits into the connection's temporary tables so that the writing transaction scans it in
 parallel. These tests pin what makes that sound: a write between staging and writing (one that bypassed the
 store's write lock) is noticed and the batch is staged again, so it never acts on a stale reading; and a
@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ledger_pipeline.ledger import posting
+from ledger_pipeline.ledger import batch_post, posting
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_batch, post_batch_file
 from ledger_pipeline.ledger.store import Store
 from tests.ledger.conftest import amounts, batch, invariant_violations, tx
@@ -29,13 +29,13 @@ def duckdb_store(duckdb_url) -> Store:
 
 def _spy_restaging(monkeypatch) -> list[int]:
     calls: list[int] = []
-    original = posting._stage_and_run
+    original = batch_post._stage_and_run
 
-    def spy(conn, table, **pipeline):
+    def spy(conn, table, request, **kwargs):
         calls.append(table.num_rows if isinstance(table, pa.Table) else len(pq.read_table(table.path)))
-        return original(conn, table, **pipeline)
+        return original(conn, table, request, **kwargs)
 
-    monkeypatch.setattr(posting, "_stage_and_run", spy)
+    monkeypatch.setattr(batch_post, "_stage_and_run", spy)
     return calls
 
 
@@ -58,16 +58,16 @@ def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch, 
 
     create_chart(duckdb_store)
     restaged = _spy_restaging(monkeypatch)
-    original = posting.prepare_batch
-    original_stage = posting._stage
+    original = batch_post._stage_first
+    original_stage = batch_post.stage
 
-    def prepare_then_intervene(conn, table, default_ledger):
-        prepared = original(conn, table, default_ledger)
+    def prepare_then_intervene(conn, request):
+        prepared = original(conn, request)
         posting.post_transaction(duckdb_store, TransactionInput(
             [EntryInput("cash", "debit", 700), EntryInput("revenue", "credit", 700)], external_id="a"))
         return prepared
 
-    monkeypatch.setattr(posting, "prepare_batch", prepare_then_intervene)
+    monkeypatch.setattr(batch_post, "_stage_first", prepare_then_intervene)
     rows = batch([
         *tx("a", ("cash", "debit", "1"), ("revenue", "credit", "1")),
         *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2")),
@@ -77,7 +77,7 @@ def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch, 
     else:
         pq.write_table(rows, tmp_path / "batch.parquet")
         staged_from = []
-        monkeypatch.setattr(posting, "_stage", lambda conn, b, **kw: (staged_from.append(type(b).__name__),
+        monkeypatch.setattr(batch_post, "stage", lambda conn, b, **kw: (staged_from.append(type(b).__name__),
                                                                       original_stage(conn, b, **kw))[1])
         result = post_batch_file(duckdb_store, tmp_path / "batch.parquet")
         assert staged_from == ["ParquetSource", "ParquetSource"]

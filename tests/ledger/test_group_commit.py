@@ -14,7 +14,8 @@ import pytest
 
 from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
-from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, _PendingWrite, group_for, open_writer
+from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, group_for, open_writer
+from ledger_pipeline.ledger.writer import _PendingWrite
 from tests.ledger.conftest import amounts, counts, invariant_violations
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
-from ledger_pipeline.ledger.rules import REASON_CODES, RULES
+from ledger_pipeline.ledger.rules import RULES
+from ledger_pipeline.ledger.violations import REASON_CODES
 from tests.ledger.conftest import amounts, balances, counts, invariant_violations, post, reasons, tx
 
 BIG38 = "9" * 38

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.warehouse import EXPORT_TABLES, sync_target
-from ledger_pipeline.warehouse.extract import _duckdb_watermark, existing_tables, snapshot
+from ledger_pipeline.warehouse.extract import existing_tables, export_watermark, snapshot
 from tests.warehouse.conftest import post
 
 
@@ -26,7 +26,7 @@ def test_duckdb_watermark_is_the_cores_rule_over_the_exported_tables(duckdb_ledg
             highest = conn.scalar("SELECT max(m) FROM (" + " UNION ALL ".join(
                 f"SELECT max(change_seq) AS m FROM {quote_identifier(t.source_table)}"
                 for t in EXPORT_TABLES if t.source_table in present) + ") u")
-            ours = _duckdb_watermark(conn)
+            ours = export_watermark(conn)
             assert ours == highest + 1
             assert ours <= conn.safe_change_watermark()
         with snapshot(duckdb_ledger) as (_, watermark):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ledger_pipeline.defs.ingest.assets import FILE_STREAMS, raw_key
 from ledger_pipeline.defs.ledger.metrics import ledger_table_metadata
 from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource
 from ledger_pipeline.ledger.batch_input import file_sha256
@@ -81,8 +82,6 @@ def batch_summary(results: list[BatchResult]) -> dict[str, int | dict[str, int]]
 
 
 def _raw_inputs() -> list[dg.AssetKey]:
-    from ledger_pipeline.defs.ingest.assets import FILE_STREAMS, raw_key
-
     return [raw_key(source, stream) for source, streams in FILE_STREAMS.items() for stream in streams]
 
 

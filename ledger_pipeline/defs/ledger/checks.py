@@ -20,13 +20,13 @@ import dagster as dg
 from ledger_pipeline.defs.resources import LedgerStoreResource
 from ledger_pipeline.ledger.invariants import check_balance_drift, check_trial_balance, trial_balance
 from ledger_pipeline.ledger.quarantine import quarantine_counts
-from ledger_pipeline.ledger.rules import REASON_CODES, Violation
 from ledger_pipeline.ledger.stored_rules import (
     STORED_RULES,
     StoredRule,
     count_stored_rule_violations,
     stored_rule_violations,
 )
+from ledger_pipeline.ledger.violations import REASON_CODES, Violation
 
 TRANSACTIONS = dg.AssetKey(["ledger", "ledger_transactions"])
 ENTRIES = dg.AssetKey(["ledger", "ledger_entries"])

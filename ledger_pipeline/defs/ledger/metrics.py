@@ -8,8 +8,8 @@ import dagster as dg
 
 from ledger_pipeline.ledger.invariants import trial_balance
 from ledger_pipeline.ledger.quarantine import quarantine_counts
-from ledger_pipeline.ledger.rules import REASON_CODES
 from ledger_pipeline.ledger.store import Connection, Store, quote_identifier
+from ledger_pipeline.ledger.violations import REASON_CODES
 
 
 def row_count(conn: Connection, table: str) -> int:

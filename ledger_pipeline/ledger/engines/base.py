@@ -1,0 +1,261 @@
+"""What every store engine provides: the one place that knows how DuckDB and PostgreSQL differ.
+
+A ``Store`` picks its engine once, from its URL (``engines.engine_for``); its ``Connection`` hands every
+call to that engine, and the rest of the package asks the engine for whatever differs: connecting, the
+driver's parameter style, SQL fragments, how a batch is staged, locks, memory limits, which errors only
+mean "another writer got there first", and the change watermark.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+if TYPE_CHECKING:
+    from ledger_pipeline.ledger.store import Connection
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ARROW_SCAN_BATCH_ROWS = 64 * 1024
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an identifier that came from code or configuration, refusing anything unusual."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+def in_scan_batches(table: pa.Table, rows: int = ARROW_SCAN_BATCH_ROWS) -> pa.Table:
+    """``table`` as record batches of at most ``rows`` rows (zero-copy slices), for registering with DuckDB,
+    which scans an Arrow table one batch per thread: a table built or fetched as one big batch (a parser's
+    or a mapping's output, a query result) was otherwise read on one core."""
+    if table.num_rows <= rows or all(len(b) <= rows for b in table.to_batches()):
+        return table
+    return pa.Table.from_batches(table.to_batches(max_chunksize=rows), table.schema)
+
+
+class StoreEngine(ABC):
+    """One store engine. Instances are cheap and stateless beyond the store's target."""
+
+    #: the store URL's dialect, ``duckdb`` or ``postgresql``
+    name: str
+    #: for the DDL modules, which still branch on it
+    is_postgres: bool = False
+
+    def __init__(self, target: str, url: str):
+        self.target = target
+        self.url = url
+
+    # -- connecting and running statements ---------------------------------------------------------------
+
+    @abstractmethod
+    def connect(self, read_only: bool = False) -> AbstractContextManager[Any]:
+        """A raw driver connection (autocommit), closed when the block ends."""
+
+    @abstractmethod
+    def convert(self, sql: str) -> str:
+        """``:name`` placeholders in the driver's style."""
+
+    def _sql(self, sql: str, params: Mapping[str, Any] | None) -> str:
+        return self.convert(sql) if params else sql
+
+    @abstractmethod
+    def execute(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> int:
+        """Run a statement; the affected row count where the driver reports it, else -1."""
+
+    @abstractmethod
+    def fetch_all(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[tuple]: ...
+
+    @abstractmethod
+    def fetch_dicts(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def fetch_arrow(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> pa.Table: ...
+
+    @abstractmethod
+    def load_arrow(self, conn: Connection, name: str, data: pa.Table, columns_sql: str) -> None:
+        """Create temporary table ``name`` (``columns_sql``, already quoted) and bulk-load ``data``."""
+
+    @abstractmethod
+    def arrow_relation(self, conn: Connection, name: str, data: pa.Table,
+                       columns_sql: str) -> AbstractContextManager[None]: ...
+
+    @abstractmethod
+    def transaction(self, conn: Connection) -> AbstractContextManager[None]: ...
+
+    @abstractmethod
+    def snapshot(self, conn: Connection) -> AbstractContextManager[None]:
+        """A read-only transaction on one consistent snapshot, rolled back at the end."""
+
+    def pipelined(self, conn: Connection) -> AbstractContextManager[None]:
+        """Statements sent without waiting for each one's result, where the engine can (see
+        ``Connection.pipelined``)."""
+        return nullcontext()
+
+    def unordered_appends(self, conn: Connection) -> AbstractContextManager[None]:
+        """Appends that may land in any order, where that lets the engine write on every core."""
+        return nullcontext()
+
+    def bulk_memory_limit(self, conn: Connection, *, batch_in_python: bool = True) -> AbstractContextManager[None]:
+        """A cap on the engine's memory while a batch posts, where the engine needs one."""
+        return nullcontext()
+
+    # -- writers, locks, retries ------------------------------------------------------------------------
+
+    def write_lock(self) -> AbstractContextManager[Any]:
+        """What a writing transaction holds within this process (see ``Store.write_lock``)."""
+        return nullcontext()
+
+    def group_key(self) -> str | None:
+        """The key that writers of one database share for group commit; None: no sharing."""
+        return self.url
+
+    @abstractmethod
+    def change_seq(self, conn: Connection) -> int:
+        """The change position of the current write (see ``Connection.change_seq``)."""
+
+    @abstractmethod
+    def safe_change_watermark(self, conn: Connection, tables: Iterable[str] | None = None) -> int:
+        """Every write with ``change_seq`` below this value is committed and visible to ``conn``. ``tables``:
+        the tables whose rows the caller reads (by default every table with a ``change_seq`` column)."""
+
+    @abstractmethod
+    def existing_tables_sql(self) -> str:
+        """SQL for the names of the tables and views in the store's current schema."""
+
+    def staged_write(self, conn: Connection, stage: Callable[[Connection], S],
+                     write: Callable[[Connection, int, S | None], T]) -> T:
+        """Run a write in one database transaction on ``conn`` (the caller holds the write lock):
+        ``write(conn, seq, staged)``, where ``staged`` is what ``stage(conn)`` returned when the engine
+        stages before writing and nobody else wrote in between, else None (``write`` then does it all inside).
+        Engines that stage inside the writing transaction never call ``stage``."""
+        with conn.transaction():
+            return write(conn, conn.change_seq(), None)
+
+    @abstractmethod
+    def is_retryable(self, exc: BaseException) -> bool:
+        """Errors that only mean "another writer got there first": retrying the whole write is safe."""
+
+    @abstractmethod
+    def is_numeric_overflow(self, exc: BaseException) -> bool:
+        """A sum or value past NUMERIC(38,0)."""
+
+    # -- the posting pipeline's staging -----------------------------------------------------------------
+
+    @abstractmethod
+    def reset_staging(self, conn: Connection, tables: Mapping[str, str], *, new_transaction: bool,
+                      writer: bool, truncate_every: int) -> None:
+        """Create the staging tables (name -> column list) for ``conn`` if needed and make sure they are empty
+        (see ``staging.reset_staging``)."""
+
+    @abstractmethod
+    def stage_arrow(self, conn: Connection, table: pa.Table, present: list[str], columns: tuple[str, ...],
+                    ddl: str, *, copy: bool) -> None:
+        """Make ``table`` (its ``present`` columns of ``columns``) the ``stage_raw`` relation."""
+
+    def unstage_arrow(self, conn: Connection) -> None:  # noqa: B027 - most engines leave nothing behind
+        """Undo what ``stage_arrow`` left besides the staging tables."""
+
+    def stage_parquet(self, conn: Connection, path: Path, select_sql: str) -> bool:
+        """Append the rows of ``select_sql`` (a scan of the Parquet file ``path``) to ``stage_raw``, where the
+        engine reads the file itself; False when it does not (the caller reads the file into Arrow)."""
+        return False
+
+    @property
+    @abstractmethod
+    def helper_functions_sql(self) -> str:
+        """``try_timestamptz(text)``: NULL instead of an error for text that is not a timestamp."""
+
+    @abstractmethod
+    def lock_touched_balances(self, conn: Connection, lock_sql: str, limited_sql: str) -> tuple[int, bool]:
+        """Before a batch moves balances: how many of the accounts it touches have a balance limit, and
+        whether the statuses read before must be read again (they were read before the locks were taken)."""
+
+    # -- SQL fragments --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def id_sql(self, prefix_param: str, counter_sql: str) -> str:
+        """SQL for ``prefix || counter as 8 lowercase hex digits``."""
+
+    #: digits (text, at most 38) as NUMERIC(38,0)
+    digits_to_numeric: str
+    #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
+    values_differ: str
+    #: an exact, deterministic signature of a transaction's multiset of ``entry`` strings
+    entries_signature: str
+
+    @abstractmethod
+    def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
+        """A SELECT of one row per array position, columns ``names`` from the array expressions ``arrays``."""
+
+    @abstractmethod
+    def json_rows_agg(self, pairs: str, order_by: str) -> str:
+        """Aggregate: a JSON array (as text) of one object per row, built from ``'key', value`` ``pairs``."""
+
+    @abstractmethod
+    def json_object(self, pairs: str) -> str:
+        """A JSON object from ``'key', value`` pairs."""
+
+    @abstractmethod
+    def row_json(self, alias: str) -> str:
+        """A whole row of relation ``alias`` as JSON text."""
+
+    @abstractmethod
+    def json_text(self, expr: str, key: str) -> str:
+        """Field ``key`` of the JSON text ``expr``, as text; empty text is NULL."""
+
+    @abstractmethod
+    def utc_day(self, expr: str) -> str:
+        """The UTC calendar day of a TIMESTAMPTZ."""
+
+    @abstractmethod
+    def regex_extract(self, expr: str, pattern: str, group: bool) -> str:
+        """The first match of ``pattern`` (its first group, with ``group``) in ``expr``, NULL if none."""
+
+    @abstractmethod
+    def after_last(self, expr: str, separator: str) -> str:
+        """The text of ``expr`` after the last ``separator``."""
+
+    @abstractmethod
+    def exact_sums(self, kinds: Mapping[str, str], amount: str) -> tuple[str, Callable[[Mapping[str, Any]], dict]]:
+        """Select-list items summing ``amount`` under each condition of ``kinds`` exactly, whatever the total's
+        size, and a function turning a result row into ``{kind: int}``."""
+
+    def text_columns(self, table: pa.Table) -> pa.Table:
+        """A query result with every column as text, as the staging wants it."""
+        return table
+
+    @abstractmethod
+    def read_arrow_batches(self, conn: Connection, sql: str, schema: pa.Schema,
+                           batch_rows: int) -> Iterable[pa.RecordBatch]:
+        """The rows of ``sql`` (no parameters) typed as ``schema``, in batches of at most ``batch_rows``."""
+
+    def export_csv(self, conn: Connection, select_sql: str, path: Path) -> int:
+        """Write the rows of ``select_sql`` (no parameters) to the CSV file ``path`` with a header line;
+        returns the number of rows. Amounts stay exact integers of minor units."""
+        data = self.fetch_arrow(conn, select_sql, None)
+        pacsv.write_csv(data, path)
+        return data.num_rows
+
+
+
+class EngineBound:
+    """``is_postgres`` for objects bound to an engine (``Store``, ``Connection``): the DDL modules and some
+    tests still branch on it."""
+
+    engine: StoreEngine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.is_postgres

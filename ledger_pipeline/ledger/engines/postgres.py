@@ -1,0 +1,266 @@
+"""PostgreSQL: the production engine, with row locks, unique indexes and many writers."""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ledger_pipeline.ledger.engines.base import _PARAM, StoreEngine, quote_identifier
+
+if TYPE_CHECKING:
+    from ledger_pipeline.ledger.store import Connection
+
+
+@functools.lru_cache(maxsize=1024)  # the same few statements run again and again (every single write)
+def _to_psycopg_params(sql: str) -> str:
+    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class PostgresEngine(StoreEngine):
+    """PostgreSQL through psycopg. Writers need no lock of this process: they lock the balance rows they move
+    and rely on unique indexes; a batch is staged inside its writing transaction."""
+
+    name = "postgresql"
+    is_postgres = True
+    digits_to_numeric = "CAST(digits AS NUMERIC(38,0))"
+    values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
+    entries_signature = "string_agg(entry, ',' ORDER BY entry)"
+
+    def conninfo(self) -> tuple[str, str]:
+        """Split off ``?schema=NAME`` (the ledger's own schema, set as search_path) from the libpq URL."""
+        parts = urlsplit(self.target)
+        query = parse_qsl(parts.query)
+        schema = next((v for k, v in query if k == "schema"), None)
+        options = "-c TimeZone=UTC"
+        if schema:
+            options += f" -c search_path={quote_identifier(schema).strip(chr(34))}"
+        rest = urlencode([(k, v) for k, v in query if k != "schema"])
+        return urlunsplit(parts._replace(query=rest)), options
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
+        conninfo, options = self.conninfo()
+        raw = psycopg.connect(conninfo, autocommit=True, options=options)
+        try:
+            yield raw
+        finally:
+            raw.close()
+
+    def convert(self, sql: str) -> str:
+        return _to_psycopg_params(sql)
+
+    def execute(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> int:
+        with conn.raw.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+            return cur.rowcount
+
+    def fetch_all(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[tuple]:
+        with conn.raw.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+            return cur.fetchall()
+
+    def fetch_dicts(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        with conn.raw.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+            names = [d.name for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def fetch_arrow(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> pa.Table:
+        """Built from rows."""
+        with conn.raw.cursor() as cur:
+            cur.execute(self._sql(sql, params), params or None)
+            names = [d.name for d in cur.description]
+            rows = cur.fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+        return pa.table({name: list(col) for name, col in zip(names, columns, strict=True)})
+
+    def load_arrow(self, conn: Connection, name: str, data: pa.Table, columns_sql: str) -> None:
+        """``COPY ... FROM STDIN`` as CSV written by Arrow (no Python loop per row)."""
+        column_list = ", ".join(quote_identifier(c) for c in data.column_names)
+        copy_sql = f"COPY {name} ({column_list}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+        with conn.raw.cursor() as cur, cur.copy(copy_sql) as copy:
+            for i, batch in enumerate(data.to_batches(max_chunksize=200_000)):
+                buffer = io.BytesIO()  # the header once: a multi-chunk table must not repeat it as data
+                pacsv.write_csv(pa.Table.from_batches([batch]), buffer,
+                                write_options=pacsv.WriteOptions(include_header=i == 0))
+                copy.write(buffer.getvalue())
+
+    @contextmanager
+    def arrow_relation(self, conn: Connection, name: str, data: pa.Table, columns_sql: str) -> Iterator[None]:
+        """A temporary table (``Connection.load_arrow``), dropped at the end."""
+        conn.load_arrow(name, data, columns_sql)
+        try:
+            yield
+        finally:
+            conn.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+
+    @contextmanager
+    def transaction(self, conn: Connection) -> Iterator[None]:
+        with conn.raw.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self, conn: Connection) -> Iterator[None]:
+        conn.raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            yield
+        finally:
+            conn.raw.execute("ROLLBACK")
+
+    @contextmanager
+    def pipelined(self, conn: Connection) -> Iterator[None]:
+        """psycopg's pipeline mode (unless nested in one already)."""
+        if conn.raw.pgconn.pipeline_status:
+            yield
+            return
+        with conn.raw.pipeline():
+            yield
+
+    def change_seq(self, conn: Connection) -> int:
+        """The writing transaction's id, so a reader can tell from its snapshot which positions are certainly
+        committed (see :meth:`safe_change_watermark`)."""
+        return int(conn.scalar("SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)"))
+
+    def safe_change_watermark(self, conn: Connection, tables: Iterable[str] | None = None) -> int:
+        """The snapshot's xmin: every transaction id below it has ended."""
+        return int(conn.scalar("SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT)"))
+
+    def existing_tables_sql(self) -> str:
+        return ("SELECT c.relname FROM pg_class c WHERE c.relnamespace = CAST(current_schema() AS regnamespace) "
+                "AND c.relkind IN ('r', 'p', 'v', 'm', 'f')")
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """A concurrent insert of the same external_id (the unique index), a serialization failure or a
+        deadlock."""
+        return isinstance(exc, psycopg.errors.UniqueViolation | psycopg.errors.SerializationFailure
+                          | psycopg.errors.DeadlockDetected)
+
+    def is_numeric_overflow(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.NumericValueOutOfRange)
+
+    def reset_staging(self, conn: Connection, tables: Mapping[str, str], *, new_transaction: bool,
+                      writer: bool, truncate_every: int) -> None:
+        """Created once per connection and emptied in one round trip: by default with ``ON COMMIT DELETE
+        ROWS`` (every pipeline runs inside one database transaction), so a caller that has just begun one
+        (``new_transaction``) costs no round trip at all. A ``writer`` connection (many small writes) creates
+        them with ``ON COMMIT PRESERVE ROWS`` instead and deletes the previous write's rows at the start of
+        the next: truncating five temporary tables at every commit cost more than the rest of the commit;
+        every ``truncate_every`` writes a truncate bounds the tables' dead rows."""
+        preserve = conn.staging_preserved
+        if preserve is not None:
+            if not preserve:
+                if new_transaction:
+                    return
+                # a second batch in the same database transaction must not see the first one's rows
+                conn.raw.execute("; ".join(f"DELETE FROM {name}" for name in tables))
+                return
+            conn.staging_writes += 1
+            with conn.pipelined():  # one round trip (or none, inside the caller's pipelined block)
+                if conn.staging_writes % truncate_every == 0:
+                    conn.execute(f"TRUNCATE {', '.join(tables)}")
+                else:
+                    for name in tables:
+                        conn.execute(f"DELETE FROM {name}")
+            return
+        on_commit = "PRESERVE ROWS" if writer else "DELETE ROWS"
+        for name, columns in tables.items():
+            conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT {on_commit}")
+            conn.execute(f"DELETE FROM {name}")
+        conn.staging_preserved = writer
+
+    def stage_arrow(self, conn: Connection, table: pa.Table, present: list[str], columns: tuple[str, ...],
+                    ddl: str, *, copy: bool) -> None:
+        """``COPY`` into a temporary table, then into ``stage_raw``."""
+        conn.load_arrow("stage_raw_in", table.select(present), ddl)
+        targets = ", ".join(present)
+        conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {targets} FROM stage_raw_in")
+        conn.execute("DROP TABLE stage_raw_in")
+
+    @property
+    def helper_functions_sql(self) -> str:
+        return """CREATE OR REPLACE FUNCTION try_timestamptz(value TEXT) RETURNS TIMESTAMPTZ
+            LANGUAGE plpgsql IMMUTABLE AS $$
+            BEGIN RETURN value::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$"""
+
+    def lock_touched_balances(self, conn: Connection, lock_sql: str, limited_sql: str) -> tuple[int, bool]:
+        """Lock the touched accounts' balance rows in id order (no deadlock, no overdraft); the same round
+        trip says whether any of them has a balance limit. Statuses were read before the locks: a concurrent
+        writer holding them may have moved one of the batch's pending transactions meanwhile, so they must be
+        read again."""
+        return sum(1 for _, limited in conn.all(lock_sql) if limited), True
+
+    def id_sql(self, prefix_param: str, counter_sql: str) -> str:
+        return f"(:{prefix_param} || lpad(to_hex(CAST({counter_sql} AS BIGINT)), 8, '0'))"
+
+    def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
+        return f"SELECT * FROM unnest({', '.join(arrays)}) AS z({', '.join(names)})"
+
+    def json_rows_agg(self, pairs: str, order_by: str) -> str:
+        return f"CAST(json_agg(json_build_object({pairs}) ORDER BY {order_by}) AS TEXT)"
+
+    def json_object(self, pairs: str) -> str:
+        return f"json_build_object({pairs})"
+
+    def row_json(self, alias: str) -> str:
+        return f"CAST(row_to_json({alias}) AS TEXT)"
+
+    def json_text(self, expr: str, key: str) -> str:
+        assert key.isidentifier()
+        return f"NULLIF(CAST({expr} AS jsonb) ->> '{key}', '')"
+
+    def utc_day(self, expr: str) -> str:
+        return f"CAST({expr} AS DATE)"
+
+    def regex_extract(self, expr: str, pattern: str, group: bool) -> str:
+        assert "'" not in pattern
+        return f"substring({expr} from '{pattern}')"
+
+    def after_last(self, expr: str, separator: str) -> str:
+        assert "'" not in separator and separator.isprintable()
+        return f"regexp_replace({expr}, '^.*{separator}', '')"
+
+    def exact_sums(self, kinds: Mapping[str, str], amount: str) -> tuple[str, Callable[[Mapping[str, Any]], dict]]:
+        """NUMERIC sums are exact whatever their size."""
+        select = ", ".join(f"sum(CASE WHEN {cond} THEN {amount} ELSE 0 END) AS {kind}" for kind, cond in kinds.items())
+        return select, lambda row: {kind: int(row[kind]) for kind in kinds}
+
+    def text_columns(self, table: pa.Table) -> pa.Table:
+        """Rows come back as Python values; the staging wants text."""
+        return pa.table({c: pa.array([None if v is None else str(v) for v in table.column(c).to_pylist()],
+                                     pa.string()) for c in table.column_names})
+
+    def export_csv(self, conn: Connection, select_sql: str, path: Path) -> int:
+        """``COPY ... TO STDOUT`` straight into the file: the server formats the CSV."""
+        with open(path, "wb") as handle, conn.raw.cursor() as cur, cur.copy(
+            f"COPY ({select_sql}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        ) as copy:
+            for chunk in copy:
+                handle.write(chunk)
+        return int(conn.scalar(f"SELECT count(*) FROM ({select_sql}) AS exported"))
+
+    def read_arrow_batches(self, conn: Connection, sql: str, schema: pa.Schema,
+                           batch_rows: int) -> Iterable[pa.RecordBatch]:
+        """``COPY (query) TO STDOUT`` as CSV that Arrow parses with the exact column types (no row loop)."""
+        buffer = io.BytesIO()
+        with conn.raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+            for chunk in copy:
+                buffer.write(chunk)
+        buffer.seek(0)
+        data = pacsv.read_csv(
+            buffer,
+            convert_options=pacsv.ConvertOptions(
+                column_types={f.name: f.type for f in schema},
+                strings_can_be_null=True, quoted_strings_can_be_null=False,
+            ),
+        )
+        return data.select(schema.names).to_batches(max_chunksize=batch_rows)
