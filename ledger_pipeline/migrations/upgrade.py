@@ -43,17 +43,9 @@ def script_directory() -> ScriptDirectory:
 
 def sqlalchemy_engine(store: Store) -> sa.Engine:
     """An engine on the store's database (and, on PostgreSQL, its ``?schema=`` as the search path)."""
-    if store.dialect == "duckdb":
-        if not Path(store.target).is_file():  # connecting would create an empty file
-            raise StoreNotInitialised(f"{store.redacted_url} does not exist: run `ledger-pipeline init`")
-        return sa.create_engine(f"duckdb:///{store.target}", poolclass=sa.pool.NullPool)
-    url = sa.make_url(store.target).set(drivername="postgresql+psycopg")
-    options = "-c TimeZone=UTC"
-    schema = url.query.get("schema")
-    if schema:
-        options += f" -c search_path={schema}"
-    url = url.difference_update_query(["schema"])
-    return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"options": options})
+    if not store.engine.store_exists():
+        raise StoreNotInitialised(f"{store.redacted_url} does not exist: run `ledger-pipeline init`")
+    return store.engine.sqlalchemy_engine()
 
 
 def _connect(store: Store, engine: sa.Engine) -> sa.Connection:

@@ -59,6 +59,14 @@ class StoreEngine(ABC):
 
     # -- connecting and running statements ---------------------------------------------------------------
 
+    def store_exists(self) -> bool:
+        """Whether the store's database is there to connect to (connecting may create an empty DuckDB file)."""
+        return True
+
+    @abstractmethod
+    def sqlalchemy_engine(self) -> Any:
+        """A SQLAlchemy engine on the store's database (schema migrations run over it); no pooling."""
+
     @abstractmethod
     def connect(self, read_only: bool = False) -> AbstractContextManager[Any]:
         """A raw driver connection (autocommit), closed when the block ends."""

@@ -80,6 +80,14 @@ class DuckDBEngine(StoreEngine):
     def convert(self, sql: str) -> str:
         return _to_duckdb_params(sql)
 
+    def store_exists(self) -> bool:
+        return self.in_memory or Path(self.target).is_file()
+
+    def sqlalchemy_engine(self) -> Any:
+        import sqlalchemy as sa  # only migrations need SQLAlchemy's engine; start-up of other commands does not
+
+        return sa.create_engine(f"duckdb:///{self.target}", poolclass=sa.pool.NullPool)
+
     def _run(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> Any:
         return conn.raw.execute(self._sql(sql, params), dict(params) if params else None)
 

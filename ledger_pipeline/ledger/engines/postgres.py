@@ -47,6 +47,13 @@ class PostgresEngine(StoreEngine):
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         return urlunsplit(parts._replace(query=rest)), options
 
+    def sqlalchemy_engine(self) -> Any:
+        import sqlalchemy as sa  # only migrations need SQLAlchemy's engine; start-up of other commands does not
+
+        conninfo, options = self.conninfo()
+        url = sa.make_url(conninfo).set(drivername="postgresql+psycopg")
+        return sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args={"options": options})
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:
         conninfo, options = self.conninfo()
