@@ -62,11 +62,11 @@ _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def _t(name: str) -> str:
-    return f"t[{_AT[name]}]"
+    return f"t_{_AT[name]}"
 
 
 def _s(name: str) -> str:
-    return f"s[{_AT[name]}]"
+    return f"s_{_AT[name]}"
 
 
 def _absent(name: str) -> str:
@@ -89,7 +89,7 @@ def _checks() -> list[str]:
         "j IS NOT NULL",
         "json_type(j) = 'OBJECT'",
         # json.loads keeps the last of duplicate keys, DuckDB the first
-        "len(json_keys(j)) = len(list_distinct(json_keys(j)))",
+        "len(keys) = len(list_distinct(keys))",
         f"{_is_text('id')} AND {_s('id')} <> ''",
         f"{_is_text('object')} AND {_s('object')} = 'balance_transaction'",
         # str.upper and DuckDB's upper agree on ASCII only
@@ -101,49 +101,58 @@ def _checks() -> list[str]:
     out += [f"({_absent(n)} OR ({_is_int64(n)} AND TRY_CAST({_s(n)} AS BIGINT) BETWEEN 0 AND {_MAX_EPOCH}))"
             for n in _TIMES]
     out += [f"({_absent(n)} OR {_is_text(n)})" for n in _TEXTS]
-    out += [f"({_absent(n)} OR {_is_text(n)} OR ({_t(n)} = 'OBJECT' AND {_is_text(n + '.id')} "
-            f"AND len(json_keys(j, '$.{n}')) = len(list_distinct(json_keys(j, '$.{n}')))))" for n in _REFS]
+    out += [f"({_absent(n)} OR {_is_text(n)} OR CASE WHEN {_t(n)} = 'OBJECT' AND {_is_text(n + '.id')} "
+            f"THEN len(json_keys(j, '$.{n}')) = len(list_distinct(json_keys(j, '$.{n}'))) ELSE false END)"
+            for n in _REFS]
     return out
 
 
 def _entries() -> list[str]:
-    """``fields`` as (key, JSON value) entries; a NULL value is left out, as ``normalise`` leaves it out."""
+    """``fields`` as ``"key":value`` texts; a NULL one is left out, as ``normalise`` leaves the key out."""
     iso = "strftime(to_timestamp(TRY_CAST({v} AS BIGINT)) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S+00:00')"
-    out = [f"{{'k': '{n}', 'v': to_json(TRY_CAST({_s(n)} AS BIGINT))}}" for n in _AMOUNTS]
-    out += [f"{{'k': '{n}', 'v': to_json({iso.format(v=_s(n))})}}" for n in _TIMES]
-    out.append(f"{{'k': 'currency', 'v': to_json(upper(NULLIF({_s('currency')}, '')))}}")
-    out += [f"{{'k': '{n}', 'v': to_json({_s(n)})}}" for n in _TEXTS]
-    out += [f"{{'k': '{n}_id', 'v': to_json(CASE {_t(n)} WHEN 'OBJECT' THEN {_s(n + '.id')} ELSE {_s(n)} END)}}"
-            for n in _REFS]
+
+    def text(value: str) -> str:
+        return f"CAST(to_json({value}) AS VARCHAR)"
+
+    out = [f"'\"{n}\":' || CAST(TRY_CAST({_s(n)} AS BIGINT) AS VARCHAR)" for n in _AMOUNTS]
+    out += [f"'\"{n}\":' || {text(iso.format(v=_s(n)))}" for n in _TIMES]
+    currency = "upper(NULLIF({}, ''))".format(_s("currency"))
+    out.append(f"'\"currency\":' || {text(currency)}")
+    out += [f"'\"{n}\":' || {text(_s(n))}" for n in _TEXTS]
+    for n in _REFS:
+        value = "CASE {} WHEN 'OBJECT' THEN {} ELSE {} END".format(_t(n), _s(n + ".id"), _s(n))
+        out.append(f"'\"{n}_id\":' || {text(value)}")
     # type and bt_type are always there, null or not
-    out.append("{'k': 'type', 'v': COALESCE(to_json(rtype), 'null'::JSON)}")
-    out.append(f"{{'k': 'bt_type', 'v': COALESCE(to_json({_s('type')}), 'null'::JSON)}}")
+    out.append(f"'\"type\":' || COALESCE({text('rtype')}, 'null')")
+    out.append(f"'\"bt_type\":' || COALESCE({text(_s('type'))}, 'null')")
     return out
 
 
 def _sql() -> str:
     paths = ", ".join(f"'$.{p}'" for p in _PATHS)
+    columns = ", ".join(f"t[{i}] AS t_{i}, s[{i}] AS s_{i}" for i in _AT.values())
     return f"""
 WITH src AS (
     SELECT line_no, line,
         CASE WHEN json_valid(line) AND NOT regexp_matches(line, $odd) THEN CAST(line AS JSON) END AS j
     FROM lines
-), typed AS (
-    SELECT line_no, line, j, json_type(j, [{paths}]) AS t, json_extract_string(j, [{paths}]) AS s
+), lists AS MATERIALIZED (
+    SELECT line_no, line, j, json_keys(j) AS keys, json_type(j, [{paths}]) AS t,
+        json_extract_string(j, [{paths}]) AS s
     FROM src
+), typed AS MATERIALIZED (
+    SELECT line_no, line, j, keys, {columns} FROM lists
 ), read AS (
     SELECT *, CASE WHEN {_s('reporting_category')} <> '' THEN {_s('reporting_category')}
-                   ELSE {_s('type')} END AS rtype,
-        COALESCE({' AND '.join(_checks())}, false) AS usual
+                   ELSE {_s('type')} END AS rtype
     FROM typed
 )
 SELECT 'stripe' AS source, 'balance_transactions' AS stream, {_s('id')} AS object_id,
     CAST(TRY_CAST({_s('created')} AS BIGINT) AS VARCHAR) AS cursor_value, line AS raw_json,
-    CAST(to_json(map_from_entries(list_filter([{', '.join(_entries())}], e -> e.v IS NOT NULL))) AS VARCHAR)
-        AS fields_json,
-    $path || ', line ' || CAST(line_no AS VARCHAR) AS record_ref, rtype AS record_type, usual
+    '{{' || concat_ws(',', {', '.join(_entries())}) || '}}' AS fields_json,
+    $path || ', line ' || CAST(line_no AS VARCHAR) AS record_ref, rtype AS record_type
 FROM read
-WHERE usual
+WHERE {' AND '.join(_checks())}
 ORDER BY line_no
 """
 

@@ -35,10 +35,13 @@ FAST = {"fast_threshold": 0}
 @pytest.fixture(autouse=True, scope="module")
 def _print_seed(pytestconfig):
     reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
     line = f"stripe fast path parity: hypothesis seed {SEED} (replay with DIFFERENTIAL_SEED={SEED})"
-    if reporter is not None:
-        reporter.write_line(line)
-    print(line)
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("\n" + line)
+    else:
+        print(line)
     yield
 
 
