@@ -34,11 +34,11 @@ from connectors.common.records import RECORD_SCHEMA
 #: ``json.loads``), and the extra line breaks of ``splitlines``
 _NEEDS_ROW_READER = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]")
 
-#: lines DuckDB's JSON reader accepts and ``json.loads`` refuses: trailing commas, ``nan`` / ``inf`` in any
+#: text DuckDB's JSON reader accepts and ``json.loads`` refuses: trailing commas, ``nan`` / ``inf`` in any
 #: case (``NaN`` and ``Infinity`` are accepted by both and are matched too, which only costs the fast path).
-#: (An escaped lone UTF-16 surrogate, which ``json.loads`` accepts, is invalid to DuckDB: such a line is not
-#: read here either.)
-_ODD_LINE = r"(,\s*[\]}])|([\[:,]\s*[-+]?(?i:nan|inf))"
+#: (An escaped lone UTF-16 surrogate, which ``json.loads`` accepts, is invalid to DuckDB, and so is any
+#: other malformed line: the query fails and the file goes to the row-by-row reader.)
+_ODD_JSON = r",\s*[\]}]|[\[:,]\s*[-+]?(?i:nan|inf)"
 
 #: (JSON path, name) of every value read; the position in this tuple is the index into the lists below
 _PATHS = (
@@ -86,10 +86,10 @@ def _is_text(name: str) -> str:
 def _checks() -> list[str]:
     """Conditions every line must meet for this reader to read it as ``normalise`` does."""
     out = [
-        "j IS NOT NULL",
-        "json_type(j) = 'OBJECT'",
+        "NOT regexp_matches(line, $odd)",
         # json.loads keeps the last of duplicate keys, DuckDB the first
         "len(keys) = len(list_distinct(keys))",
+        # (an id read as text also means the line is a JSON object)
         f"{_is_text('id')} AND {_s('id')} <> ''",
         f"{_is_text('object')} AND {_s('object')} = 'balance_transaction'",
         # str.upper and DuckDB's upper agree on ASCII only
@@ -133,9 +133,7 @@ def _sql() -> str:
     columns = ", ".join(f"t[{i}] AS t_{i}, s[{i}] AS s_{i}" for i in _AT.values())
     return f"""
 WITH src AS (
-    SELECT line_no, line,
-        CASE WHEN json_valid(line) AND NOT regexp_matches(line, $odd) THEN CAST(line AS JSON) END AS j
-    FROM lines
+    SELECT line_no, line, line AS j FROM lines
 ), lists AS MATERIALIZED (
     SELECT line_no, line, j, json_keys(j) AS keys, json_type(j, [{paths}]) AS t,
         json_extract_string(j, [{paths}]) AS s
@@ -180,7 +178,7 @@ def read_fast(path: Path) -> pa.Table | None:
     con = duckdb.connect()
     try:
         con.register("lines", table)
-        result = con.execute(_SQL, {"path": str(path), "odd": _ODD_LINE}).to_arrow_table()
+        result = con.execute(_SQL, {"path": str(path), "odd": _ODD_JSON}).to_arrow_table()
     except duckdb.Error:
         # whatever DuckDB cannot read is read (or refused) by the row-by-row reader
         return None
