@@ -168,7 +168,7 @@ def read_fast(path: Path) -> pa.Table | None:
     # physical lines, numbered as ``splitlines`` numbers them; blank ones are skipped, as there
     lines = pc.list_flatten(pc.split_pattern(pa.array([text], pa.large_string()), "\n"))
     del text
-    numbers = pa.array(range(1, len(lines) + 1), pa.int64())
+    numbers = pc.cumulative_sum(pa.nulls(len(lines), pa.int64()).fill_null(1))  # 1, 2, ... without a loop
     lines = pc.utf8_rtrim(lines, "\r")
     keep = pc.not_equal(pc.utf8_trim(lines, " \r\n"), "")
     table = pa.table({"line_no": numbers, "line": lines}).filter(keep)
