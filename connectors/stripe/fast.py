@@ -40,7 +40,8 @@ _NEEDS_ROW_READER = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f\x85\u2028\u2029]
 #: other malformed line: the query fails and the file goes to the row-by-row reader.)
 _ODD_JSON = r",\s*[\]}]|[\[:,]\s*[-+]?(?i:nan|inf)"
 
-#: (JSON path, name) of every value read; the position in this tuple is the index into the lists below
+#: the JSON paths of every value read; the value at position i (from 1) is read into columns t_i (its JSON
+#: type) and s_i (as text)
 _PATHS = (
     "id", "object",
     "amount", "fee", "net", "amount_refunded", "amount_captured", "amount_reversed",
