@@ -6,13 +6,19 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 
 import dagster as dg
+import psycopg
+import pytest
+import yaml
 
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.events import list_events
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
+from ledger_pipeline.warehouse import TargetConfig, create_destination
+from tests.conftest import PG_URL
 
 BALANCED_AND_UNBALANCED = """external_id,account,direction,amount,currency
 ok-1,cash,debit,10.00,USD
@@ -139,3 +145,63 @@ def test_the_landing_sensor_requests_one_run_per_new_settled_file(definitions, p
     (landing / "entries" / "posted").mkdir()
     (landing / "entries" / "posted" / "c.csv").write_text("x")
     assert isinstance(tick(second.cursor), dg.SkipReason)  # archived files are not new work
+
+
+@pytest.fixture
+def postgres_pipeline(tmp_path, monkeypatch, pg_schema_url):
+    """The environment switch's settings for a PostgreSQL store (``pg_schema_url``), a PostgreSQL warehouse
+    target (a targets file) and dbt's postgres target, each in a scratch schema dropped afterwards."""
+    schema = f"pipe_{uuid.uuid4().hex[:10]}"
+    warehouse = TargetConfig("pg_wh", "postgres", {"url": PG_URL, "schema": f"{schema}_wh",
+                                                   "retry": {"attempts": 1}})
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"targets": {warehouse.name: {"type": warehouse.type, **warehouse.options}}}))
+    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
+    settings = {
+        "LEDGER_ENV": "local", "LEDGER_STORE_URL": pg_schema_url, "LEDGER_LANDING_DIR": str(tmp_path / "landing"),
+        "LEDGER_WAREHOUSE_TARGET": warehouse.name, "LEDGER_WAREHOUSE_CONFIG": str(targets),
+        "LEDGER_DBT_TARGET": "postgres", "LEDGER_DBT_PG_HOST": info.get("host", "127.0.0.1"),
+        "LEDGER_DBT_PG_PORT": str(info.get("port", 5432)), "LEDGER_DBT_PG_USER": info.get("user", "postgres"),
+        "LEDGER_DBT_PG_PASSWORD": info.get("password", ""), "LEDGER_DBT_PG_DBNAME": info.get("dbname", "test"),
+        "LEDGER_DBT_SCHEMA": schema, "LEDGER_WAREHOUSE_SCHEMA": f"{schema}_wh", "LEDGER_DBT_THREADS": "2",
+        "DBT_LOG_PATH": str(tmp_path / "dbt_logs"),
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    try:
+        yield {"store_url": pg_schema_url, "landing": tmp_path / "landing", "warehouse": warehouse,
+               "reporting_schema": schema}
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            for name in (schema, f"{schema}_wh"):
+                admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_the_graph_runs_on_a_postgresql_store_and_warehouse(postgres_pipeline, instance):
+    """Ingest, then the warehouse sync and dbt build, as Dagster runs them, on PostgreSQL throughout: the
+    warehouse equals the store (plain SQL over both) and the reports hold the posted entries."""
+    from ledger_pipeline.definitions import defs
+    from tests.warehouse.oracle import assert_warehouse_equals_store
+    from tests.warehouse.settle import wait_until_settled
+
+    store = _accounts(postgres_pipeline["store_url"])
+    _drop(postgres_pipeline["landing"], "good.csv", "external_id,account,direction,amount,currency\n"
+          "g-1,cash,debit,1.00,USD\ng-1,revenue,credit,1.00,USD\n"
+          "g-2,cash,debit,2.50,USD\ng-2,revenue,credit,2.50,USD\n")
+    definitions = defs()
+    ingest = definitions.resolve_job_def("ingest_job").execute_in_process(instance=instance)
+    assert ingest.success
+    wait_until_settled(store)  # the shared server's xmin has passed every write: the sync moves them all
+    result = definitions.resolve_job_def("warehouse_sync_job").execute_in_process(instance=instance)
+    assert result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert dg.AssetKey(["warehouse", "ledger_entries"]) in materialized
+    assert dg.AssetKey(["reporting", "rpt_trial_balance"]) in materialized
+    synced = next(e for e in result.get_asset_materialization_events()
+                  if e.asset_key == dg.AssetKey(["warehouse", "ledger_entries"]))
+    assert synced.materialization.metadata["rows_synced"].value == 4
+    assert_warehouse_equals_store(store, create_destination(postgres_pipeline["warehouse"]))
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        entries = conn.execute(f'SELECT count(*), sum(amount) FROM "{postgres_pipeline["reporting_schema"]}"'
+                               ".fct_ledger_entries").fetchone()
+    assert (entries[0], int(entries[1])) == (4, 2 * (100 + 250))

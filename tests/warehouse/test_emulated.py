@@ -1,6 +1,7 @@
 """Snowflake (fakesnow server + snowflake-connector-python), BigQuery (bqemulator + google-cloud-bigquery)
 and Redshift (S3 on moto's server, SQL parsed with sqlglot's redshift dialect, staging and MERGE run on
-PostgreSQL): initial load, no-op re-sync, incremental changes, equality with the ledger."""
+PostgreSQL): initial load, no-op re-sync, incremental changes, equality with the ledger; from a DuckDB store
+and from a PostgreSQL store."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from ledger_pipeline.warehouse import sync_target
 from tests.conftest import PG_URL
 from tests.warehouse.conftest import assert_equal_to_ledger, post, settle_pending
 from tests.warehouse.emulated import RedshiftOnPostgres, bigquery_target, redshift_target, snowflake_target
+from tests.warehouse.settle import wait_until_settled
 
 pytestmark = pytest.mark.slow
 
 
 def _exercise(store, target, destination_factory=lambda: None):
+    wait_until_settled(store)
     first = sync_target(store, target, destination=destination_factory())
     assert first.rows["ledger_transactions"] == 300 and first.rows["ledger_account_balances"] == 48
     assert_equal_to_ledger(store, target, destination_factory())
@@ -26,14 +29,15 @@ def _exercise(store, target, destination_factory=lambda: None):
 
     batch = post(store, 30, seed=7, prefix="c", pending_every=3)
     settle_pending(store, batch)
+    wait_until_settled(store)
     moved = sync_target(store, target, destination=destination_factory())
     assert moved.rows["ledger_transactions"] == 30 and moved.rows["ledger_entries"] == batch.num_rows
     assert_equal_to_ledger(store, target, destination_factory())
     assert sync_target(store, target, destination=destination_factory()).total_rows == 0
 
 
-def test_snowflake_on_fakesnow(duckdb_ledger, snowflake_server):
-    _exercise(duckdb_ledger, snowflake_target(snowflake_server))
+def test_snowflake_on_fakesnow(ledger, snowflake_server):
+    _exercise(ledger, snowflake_target(snowflake_server))
 
 
 def test_snowflake_merge_statements_parse_as_snowflake():
@@ -50,8 +54,8 @@ def test_snowflake_merge_statements_parse_as_snowflake():
                 assert isinstance(parsed, exp.Merge if strategy == "merge" else (exp.Delete, exp.Insert))
 
 
-def test_bigquery_on_bqemulator(duckdb_ledger, bigquery_endpoint):
-    _exercise(duckdb_ledger, bigquery_target(bigquery_endpoint))
+def test_bigquery_on_bqemulator(ledger, bigquery_endpoint):
+    _exercise(ledger, bigquery_target(bigquery_endpoint))
 
 
 def test_bigquery_script_parses_as_bigquery():
@@ -79,9 +83,9 @@ def redshift(s3_endpoint):
         admin.execute(f'DROP SCHEMA IF EXISTS "{target.options["schema"]}" CASCADE')
 
 
-def test_redshift_s3_copy_merge(duckdb_ledger, redshift):
+def test_redshift_s3_copy_merge(ledger, redshift):
     target, factory, made = redshift
-    _exercise(duckdb_ledger, target, factory)
+    _exercise(ledger, target, factory)
 
     statements = [s for d in made for s in d.statements]
     kinds = {}

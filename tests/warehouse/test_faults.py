@@ -1,6 +1,7 @@
 """Crashes: a sync killed (SIGKILL) between staging and merge, and one killed during the merge, then run
-again, leaves every destination table equal to the ledger (primary keys and versions, row counts,
-per-currency sums); one more sync then moves nothing. Run through the real CLI in a child process."""
+again, leaves every destination table equal to the ledger (every row and column, ``tests.warehouse.oracle``);
+one more sync then moves nothing. Run through the real CLI in a child process, from a DuckDB store and from
+a PostgreSQL store (whose watermark is the snapshot's xmin)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ledger_pipeline.warehouse.base import ENV_FAULT, SimulatedCrash
 from tests.conftest import PG_URL
 from tests.warehouse.conftest import assert_equal_to_ledger, post, settle_pending, warehouse_state
 from tests.warehouse.emulated import RedshiftOnPostgres, bigquery_target, redshift_target, snowflake_target
+from tests.warehouse.settle import wait_until_settled
 
 
 def run_sync(store, target, tmp_path, fault: str | None = None) -> subprocess.CompletedProcess:
@@ -41,6 +43,7 @@ def _entries_in_warehouse(target) -> int:
 
 def crash_and_recover(store, target, tmp_path, merge_is_server_side: bool = False) -> None:
     # 1. the initial load dies after staging the entries, before they are merged
+    wait_until_settled(store)  # so the killed sync has the entries in its window
     killed = run_sync(store, target, tmp_path, fault="ledger_entries:after_stage")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert _entries_in_warehouse(target) == 0
@@ -52,6 +55,7 @@ def crash_and_recover(store, target, tmp_path, merge_is_server_side: bool = Fals
     before = _entries_in_warehouse(target)
     batch = post(store, 25, seed=11, prefix="f", pending_every=2)
     settle_pending(store, batch)
+    wait_until_settled(store)
     killed = run_sync(store, target, tmp_path, fault="ledger_entries:during_merge")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     if not merge_is_server_side:  # BigQuery runs the submitted script to its end on the server
@@ -65,26 +69,26 @@ def crash_and_recover(store, target, tmp_path, merge_is_server_side: bool = Fals
     assert again.returncode == 0 and json.loads(again.stdout)["total_rows"] == 0
 
 
-def test_crash_duckdb_file(duckdb_ledger, duckdb_warehouse, tmp_path):
-    crash_and_recover(duckdb_ledger, duckdb_warehouse, tmp_path)
+def test_crash_duckdb_file(ledger, duckdb_warehouse, tmp_path):
+    crash_and_recover(ledger, duckdb_warehouse, tmp_path)
 
 
-def test_crash_postgres(duckdb_ledger, pg_warehouse, tmp_path):
-    crash_and_recover(duckdb_ledger, pg_warehouse, tmp_path)
-
-
-@pytest.mark.slow
-def test_crash_snowflake(duckdb_ledger, snowflake_server, tmp_path):
-    crash_and_recover(duckdb_ledger, snowflake_target(snowflake_server), tmp_path)
+def test_crash_postgres(ledger, pg_warehouse, tmp_path):
+    crash_and_recover(ledger, pg_warehouse, tmp_path)
 
 
 @pytest.mark.slow
-def test_crash_bigquery(duckdb_ledger, bigquery_endpoint, tmp_path):
-    crash_and_recover(duckdb_ledger, bigquery_target(bigquery_endpoint), tmp_path, merge_is_server_side=True)
+def test_crash_snowflake(ledger, snowflake_server, tmp_path):
+    crash_and_recover(ledger, snowflake_target(snowflake_server), tmp_path)
 
 
 @pytest.mark.slow
-def test_crash_redshift_in_process(duckdb_ledger, s3_endpoint, monkeypatch):
+def test_crash_bigquery(ledger, bigquery_endpoint, tmp_path):
+    crash_and_recover(ledger, bigquery_target(bigquery_endpoint), tmp_path, merge_is_server_side=True)
+
+
+@pytest.mark.slow
+def test_crash_redshift_in_process(ledger, s3_endpoint, monkeypatch):
     """Redshift's stand-in (RedshiftOnPostgres) lives in the tests, so the crash is raised in-process at the
     same points; the open transaction is abandoned exactly as a killed process's would be."""
     target = redshift_target(s3_endpoint, "ledger-wh")
@@ -92,14 +96,15 @@ def test_crash_redshift_in_process(duckdb_ledger, s3_endpoint, monkeypatch):
         monkeypatch.setenv("LEDGER_WAREHOUSE_FAULT_ACTION", "raise")
         for fault in ("ledger_entries:after_stage", "ledger_entries:during_merge"):
             if fault.endswith("during_merge"):
-                settle_pending(duckdb_ledger, post(duckdb_ledger, 25, seed=12, prefix="g", pending_every=2))
+                settle_pending(ledger, post(ledger, 25, seed=12, prefix="g", pending_every=2))
+            wait_until_settled(ledger)
             monkeypatch.setenv(ENV_FAULT, fault)
             with pytest.raises(SimulatedCrash):
-                sync_target(duckdb_ledger, target, destination=RedshiftOnPostgres(target))
+                sync_target(ledger, target, destination=RedshiftOnPostgres(target))
             monkeypatch.delenv(ENV_FAULT)
-            sync_target(duckdb_ledger, target, destination=RedshiftOnPostgres(target))
-            assert_equal_to_ledger(duckdb_ledger, target, RedshiftOnPostgres(target))
-        assert sync_target(duckdb_ledger, target, destination=RedshiftOnPostgres(target)).total_rows == 0
+            sync_target(ledger, target, destination=RedshiftOnPostgres(target))
+            assert_equal_to_ledger(ledger, target, RedshiftOnPostgres(target))
+        assert sync_target(ledger, target, destination=RedshiftOnPostgres(target)).total_rows == 0
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as admin:
             admin.execute(f'DROP SCHEMA IF EXISTS "{target.options["schema"]}" CASCADE')

@@ -10,6 +10,7 @@ import pytest
 
 from ledger_pipeline.warehouse import DestinationUnavailable, TargetConfig, create_destination, sync_target
 from tests.warehouse.conftest import assert_equal_to_ledger, post, settle_pending, sync
+from tests.warehouse.settle import wait_until_settled
 
 
 def test_initial_sync_copies_every_table_and_second_sync_moves_nothing(ledger, warehouse):
@@ -102,8 +103,7 @@ def test_missing_columns_are_added(ledger, warehouse):
     assert "description" in _rows(warehouse, "ledgers")[0]
 
 
-def test_destination_down_is_retried_with_backoff_then_reported(duckdb_ledger, caplog):
-    ledger = duckdb_ledger
+def test_destination_down_is_retried_with_backoff_then_reported(ledger, caplog):
     target = TargetConfig("analytics", "postgres", {
         "url": "postgresql://postgres@127.0.0.1:1/none", "schema": "wh_down", "connect_timeout": 2,
         "retry": {"attempts": 3, "wait_initial": 0.05, "wait_max": 0.2}})
@@ -116,12 +116,13 @@ def test_destination_down_is_retried_with_backoff_then_reported(duckdb_ledger, c
     assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 2
 
 
-def test_destination_that_comes_back_is_synced_on_a_retry(duckdb_ledger, pg_warehouse, monkeypatch):
+def test_destination_that_comes_back_is_synced_on_a_retry(ledger, pg_warehouse, monkeypatch):
     """The first two connection attempts fail (down), the third reaches it: one sync, no error."""
     import psycopg
 
     from ledger_pipeline.warehouse import postgres
 
+    wait_until_settled(ledger)  # a PostgreSQL store: every row below the next snapshot's xmin
     real_connect, calls = psycopg.connect, []
 
     def flaky(*args, **kwargs):
@@ -133,7 +134,7 @@ def test_destination_that_comes_back_is_synced_on_a_retry(duckdb_ledger, pg_ware
     monkeypatch.setattr(postgres.psycopg, "connect", flaky)
     target = TargetConfig(pg_warehouse.name, "postgres", {**pg_warehouse.options,
                                                           "retry": {"attempts": 4, "wait_initial": 0.01}})
-    result = sync_target(duckdb_ledger, target)
+    result = sync_target(ledger, target)
     assert result.attempts == 3 and result.rows["ledger_transactions"] == 300
     monkeypatch.undo()
-    assert_equal_to_ledger(duckdb_ledger, pg_warehouse)
+    assert_equal_to_ledger(ledger, pg_warehouse)
