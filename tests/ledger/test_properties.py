@@ -20,7 +20,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, note, seed, settings
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
 from ledger_pipeline.ledger.invariants import trial_balance
@@ -35,7 +35,10 @@ print(f"property tests: hypothesis seed {SEED} (LEDGER_PROPERTY_SEED={SEED} draw
 def settings_for(max_examples: int):
     """Hypothesis settings of this module with ``max_examples``, and ``SEED`` (noted with any failure)."""
     def apply(test):
+        # no shrinking: every example hits a database, so shrinking a failure took minutes; the failing
+        # example is reported as drawn, and its seed draws it again
         test = settings(max_examples=max_examples, deadline=None, database=None,
+                        phases=[Phase.explicit, Phase.reuse, Phase.generate],
                         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])(test)
         return seed(SEED)(test)
     return apply
