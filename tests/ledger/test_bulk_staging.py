@@ -6,7 +6,9 @@ store's write transactions hold the write lock."""
 
 from __future__ import annotations
 
+import sys
 import threading
+import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -90,8 +92,16 @@ def test_a_write_between_staging_and_writing_is_seen(duckdb_store, monkeypatch, 
     assert invariant_violations(duckdb_store) == []
 
 
+def _waiting_in_store_transaction(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is stopped inside ``Store.transaction`` itself (taking its locks), not in a block
+    it runs nor in a function it calls."""
+    frame = sys._current_frames().get(thread.ident)
+    return frame is not None and frame.f_code is Store.transaction.__wrapped__.__code__
+
+
 def test_a_store_transaction_holds_the_write_lock(duckdb_store):
-    """While one thread is inside ``Store.transaction()``, another thread's transaction waits for it."""
+    """While one thread is inside ``Store.transaction()``, another thread's transaction waits for it, and
+    enters once the first is done."""
     order: list[str] = []
     inside = threading.Event()
     release = threading.Event()
@@ -100,20 +110,27 @@ def test_a_store_transaction_holds_the_write_lock(duckdb_store):
         with duckdb_store.transaction():
             order.append("first in")
             inside.set()
-            release.wait(5)
+            assert release.wait(60)
             order.append("first out")
 
     def second() -> None:
-        inside.wait(5)
+        assert inside.wait(60)
         with duckdb_store.transaction():
             order.append("second in")
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
-    inside.wait(5)
-    threads[1].join(0.3)  # the second thread is blocked on the lock, not finished
+    assert inside.wait(60)
+    # the second thread reaches the lock and stays there (or, without a lock, gets in): poll for either
+    deadline = time.monotonic() + 60
+    while not (_waiting_in_store_transaction(threads[1]) or "second in" in order):
+        assert time.monotonic() < deadline, "the second thread never reached Store.transaction"
+        time.sleep(0.001)
+    assert order == ["first in"], "the second transaction began while the first held the write lock"
+    assert threads[1].is_alive()
     release.set()
     for thread in threads:
-        thread.join(5)
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads)
     assert order == ["first in", "first out", "second in"]

@@ -7,6 +7,7 @@ that what ends up together is not left to thread timing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -24,6 +25,20 @@ def _wait_for(condition, timeout=10.0):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
+
+
+@contextlib.contextmanager
+def _held_up(store):
+    """Hold back every write to ``store`` while the block runs: the store's write lock on DuckDB (a writer
+    takes it for its transaction), a lock on every balance row on PostgreSQL (a writer locks the rows it
+    touches)."""
+    if not store.is_postgres:
+        with store.write_lock():
+            yield
+        return
+    with store.connect() as conn, conn.transaction():
+        conn.execute("SELECT 1 FROM ledger_account_balances FOR UPDATE")
+        yield
 
 
 def _queued(group: GroupCommit) -> int:
@@ -159,9 +174,13 @@ def test_a_refused_write_sends_its_group_back_to_single_writes(store, chart):
 
 
 @pytest.mark.parametrize("writers, per_writer", [(8, 20)])
-def test_concurrent_writers_share_groups_and_each_gets_its_transaction(store, chart, writers, per_writer):
+def test_concurrent_writers_share_groups_and_each_gets_its_transaction(store, chart, writers, per_writer,
+                                                                      monkeypatch):
     group = group_for(store)
     before = (group.groups_run, group.requests_run)
+    taken: list[int] = []  # the size of each group a leader took
+    take = group._take
+    monkeypatch.setattr(group, "_take", lambda: (lambda g: taken.append(len(g)) or g)(take()))
     barrier = threading.Barrier(writers)
     results: dict[str, str] = {}
     errors: list[BaseException] = []
@@ -179,13 +198,17 @@ def test_concurrent_writers_share_groups_and_each_gets_its_transaction(store, ch
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(writers)]
+    with _held_up(store):  # the first group cannot finish until every other writer has queued behind it
+        for thread in threads:
+            thread.start()
+        # the first group is held up; every other writer's first write has queued behind it
+        _wait_for(lambda: len(taken) == 1 and taken[0] + _queued(group) == writers, timeout=120)
     for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+        thread.join(300)
     assert not errors and not any(t.is_alive() for t in threads)
     groups, requests = group.groups_run - before[0], group.requests_run - before[1]
-    assert requests == writers * per_writer and groups < requests  # some writes did share a group
+    assert requests == writers * per_writer and groups < requests  # the queued writes did share a group
+    assert max(taken) > 1
     with store.connect() as conn:
         stored = dict(conn.all("SELECT external_id, id FROM ledger_transactions"))
         audited = conn.scalar("SELECT count(*) FROM audit_log WHERE action = 'post_transaction'")

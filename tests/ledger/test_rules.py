@@ -7,7 +7,6 @@ import pytest
 
 from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
-from ledger_pipeline.ledger.rules import RULES
 from ledger_pipeline.ledger.violations import REASON_CODES
 from tests.ledger.conftest import amounts, balances, counts, invariant_violations, post, reasons, tx
 
@@ -98,16 +97,29 @@ def test_batch_rule_refuses_with_reason_code(store, chart, rows, code):
     assert invariant_violations(store) == []
 
 
-def test_every_reason_code_of_rules_is_exercised():
-    """The table above covers every code a batch rule can return (rules 7 and 8 are tested elsewhere)."""
-    covered = {code for _, _, code in REFUSED}
-    rule_codes = {code for code, (rule, _) in REASON_CODES.items() if rule not in (7, 8)}
-    # need an existing transaction (test_posting.py) or refuse a whole write (below)
-    later = {"external_id_conflict", "immutable_posted", "balance_overflow"}
-    assert rule_codes - covered == later
-    assert all(rule.design_rule in range(1, 7) for rule in RULES)
-    assert any(rule.name == "balanced_per_currency" for rule in RULES)
-    assert isinstance(RULES, tuple)
+def test_every_reason_code_of_rules_is_exercised(store, chart):
+    """Every reason code a write can be refused with (rules 1-7 of the registry) is produced here by some
+    input: each case of ``REFUSED``, and the codes that need stored state or a whole write. Rule 8's codes
+    come from the invariant check over stored data (``test_invariants.py``), not from a write."""
+    cases = [dict(r, external_id=f"bad-{case}" if "external_id" in r else None)
+             for case, rows, _ in REFUSED for r in rows]  # independent transactions: one batch
+    produced = {v.reason_code for v in post(store, cases).violations}
+    post(store, tx("kept", ("cash", "debit", "1"), ("revenue", "credit", "1")))
+    produced |= {v.reason_code for v in post(store, tx("kept", ("cash", "debit", "2"), ("revenue", "credit", "2")))
+                 .violations}  # external_id_conflict
+    produced |= {v.reason_code for v in post(store, tx("kept", ("cash", "debit", "1"), ("revenue", "credit", "1"),
+                                                        status="pending")).violations}  # immutable_posted
+    produced |= {v.reason_code for v in post(store, tx("overdraw", ("wallet", "debit", "1"),
+                                                        ("payable", "credit", "1"))).violations}
+    big = [EntryInput("points_pool", "debit", int(BIG38)), EntryInput("points", "credit", int(BIG38))]
+    with open_writer(store) as writer:
+        writer.post(TransactionInput(big, external_id="big-1"))
+        with pytest.raises(RuleViolation) as refused:
+            writer.post(TransactionInput(big, external_id="big-2"))  # the balance would pass 38 digits
+        produced |= set(refused.value.reason_codes)
+    registry = {code for code, (rule, _) in REASON_CODES.items() if rule != 8}
+    assert produced == registry, (registry - produced, produced - registry)
+    assert invariant_violations(store) == []
 
 
 def test_violations_are_all_collected_not_just_the_first(store, chart):

@@ -29,13 +29,29 @@ def test_429_with_retry_after_then_success(httpserver):
 
 
 def test_500_then_success_backs_off(httpserver):
-    httpserver.expect_ordered_request("/x").respond_with_data("boom", status=500)
-    httpserver.expect_ordered_request("/x").respond_with_data("boom", status=503)
+    for status in (500, 503, 500):
+        httpserver.expect_ordered_request("/x").respond_with_data("boom", status=status)
     httpserver.expect_ordered_request("/x").respond_with_json([1, 2])
     sleeps: list[float] = []
-    with _client(httpserver, sleeps, backoff_initial=0.5) as client:
+    with _client(httpserver, sleeps, backoff_initial=4, backoff_max=30) as client:
         assert client.get_json("/x") == [1, 2]
-    assert len(sleeps) == 2 and all(0 < s <= 30 for s in sleeps)
+        assert client.requests_made == 4
+    # exponential from the initial wait, plus at most one second of jitter: 4, 8, 16 s
+    assert len(sleeps) == 3
+    for wait, base in zip(sleeps, (4, 8, 16), strict=True):
+        assert base <= wait <= base + 1, sleeps
+    assert sleeps[0] < sleeps[1] < sleeps[2]
+
+
+def test_backoff_stops_growing_at_its_cap(httpserver):
+    for _ in range(4):
+        httpserver.expect_ordered_request("/x").respond_with_data("boom", status=502)
+    httpserver.expect_ordered_request("/x").respond_with_json([])
+    sleeps: list[float] = []
+    with _client(httpserver, sleeps, backoff_initial=4, backoff_max=10, max_retries=5) as client:
+        assert client.get_json("/x") == []
+    assert len(sleeps) == 4
+    assert 4 <= sleeps[0] <= 5 and 8 <= sleeps[1] <= 9 and sleeps[2:] == [10, 10]
 
 
 def test_gives_up_with_a_source_error_naming_method_url_status(httpserver):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -142,10 +141,6 @@ def test_cdc_window_is_clamped_to_thirty_days(httpserver, qbo):
     with make_client(httpserver.url_for(""), realm_id=REALM, max_retries=0) as client:
         extract_entity(client, "2020-01-01T00:00:00+00:00", "Invoice", now=datetime(2024, 3, 31, tzinfo=UTC))
     assert qbo.cdc_calls[0]["changedSince"] == "2024-03-01T00:01:00+00:00"
-
-
-def test_fixture_files_exist():
-    assert (Path(support.FIXTURES) / "quickbooks" / "cdc__basic__0.json").exists()
 
 
 def test_deletion_redelivered_or_of_an_unknown_object_reverses_once(store, tmp_path):
