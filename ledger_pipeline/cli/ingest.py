@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         if bool(file) == api:
             raise fail("give --file PATH (one or more) or --api")
         target = open_store(store)
-        with handled_errors(), progress(not as_json) as bar:
+        with handled_errors(files=file), progress(not as_json) as bar:
             task = bar.add_task(f"ingest {source}", total=None)
 
             def hook(event: str, detail: dict) -> None:
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         from ledger_pipeline.ingest.sources import get_source
 
         options = parser_options(option)
-        with handled_errors():
+        with handled_errors(files=file):
             spec = get_source(source)
             if source == "bank":
                 from connectors.bank import parse_statement

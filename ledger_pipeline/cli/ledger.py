@@ -11,7 +11,6 @@ import typer
 
 from ledger_pipeline.cli.support import (
     EXIT_RULE_BROKEN,
-    EXIT_UNREACHABLE,
     JsonOption,
     StoreOption,
     console,
@@ -26,6 +25,7 @@ from ledger_pipeline.cli.support import (
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
+from ledger_pipeline.redact import redact_url
 
 if TYPE_CHECKING:
     from ledger_pipeline.ledger.posting import BatchResult
@@ -49,20 +49,17 @@ def init(store: StoreOption = None, ledger: Annotated[str, typer.Option(help="De
     target = open_store(store)
     with handled_errors():
         initialize_store(target, default_ledger=ledger)
-    emit({"store": target.redacted_url, "ledger": ledger, "initialized": True}, as_json,
+    emit({"store": redact_url(target.url), "ledger": ledger, "initialized": True}, as_json,
          lambda d: console.print(f"Initialised [bold]{d['store']}[/bold] with ledger [bold]{d['ledger']}[/bold]."))
 
 
 def migrate(store: StoreOption = None, as_json: JsonOption = False) -> None:
     """Upgrade an existing store in place to the current schema (safe to run again)."""
-    from ledger_pipeline.migrations import StoreNotInitialised
     from ledger_pipeline.store_setup import migrate_store
 
     target = open_store(store)
-    try:
+    with handled_errors():  # a store never initialised: exit 3 (ledger.store_errors)
         result = migrate_store(target)
-    except StoreNotInitialised as exc:
-        raise fail(str(exc), EXIT_UNREACHABLE) from exc
     head = result.applied[-1] if result.applied else result.start
 
     def show(d: dict) -> None:
@@ -70,7 +67,7 @@ def migrate(store: StoreOption = None, as_json: JsonOption = False) -> None:
         done = f"applied {', '.join(d['applied'])}" if d["applied"] else "already current, nothing to do"
         console.print(f"{d['store']}: {found}; {done}; now at {d['to']}.", soft_wrap=True)
 
-    emit({"store": target.redacted_url, "from": result.start, "stamped": result.stamped,
+    emit({"store": redact_url(target.url), "from": result.start, "stamped": result.stamped,
           "applied": result.applied, "to": head}, as_json, show)
 
 
@@ -146,7 +143,7 @@ def post(
     from ledger_pipeline.ledger.posting import post_batch_file
 
     target = open_store(store)
-    with handled_errors(), progress(not as_json) as bar:
+    with handled_errors(files=file), progress(not as_json) as bar:
         task = bar.add_task(f"posting {file.name}", total=1)
         result = post_batch_file(target, file, default_ledger=ledger, source=source, actor="cli",
                                  request_hash=file_sha256(file))

@@ -191,7 +191,7 @@ def import_statement(
     target = open_store(store)
     results = []
     options = parser_options(option)
-    with handled_errors():
+    with handled_errors(files=files):
         for path in files:
             if not path.exists():
                 raise fail(f"{path}: no such file")
@@ -222,7 +222,7 @@ def payment_orders(
     )
 
     target = open_store(store)
-    with handled_errors():
+    with handled_errors(files=file):
         orders = None
         if file is not None:
             if not file.exists():
