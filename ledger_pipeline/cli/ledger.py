@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 account_app = typer.Typer(help="Ledger accounts: create and list.", no_args_is_help=True)
 
+TRANSACTION_STATUSES = ("pending", "posted", "archived")
 EXPORTABLE_TABLES = (
     "ledgers", "ledger_accounts", "ledger_account_balances", "ledger_transactions", "ledger_entries",
     "quarantine", "audit_log", "events",
@@ -193,6 +194,9 @@ def transactions(
     """The most recent ledger transactions with their entries."""
     from ledger_pipeline.ledger.transactions import list_transactions
 
+    if status is not None and status not in TRANSACTION_STATUSES:
+        raise fail(f"--status {status!r}: choose one of {', '.join(TRANSACTION_STATUSES)}")
+
     list_rows(store, list_transactions,
               {"status": status, "external_id": external_id, "ledger": ledger, "limit": limit}, as_json,
               "Ledger transactions", ["effective_at", "external_id", "status", "entries"],
@@ -204,16 +208,21 @@ def transactions(
 def export_csv(
     table_name: Annotated[str, typer.Argument(metavar="TABLE", help=f"One of: {', '.join(EXPORTABLE_TABLES)}")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: TABLE.csv)")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Write text cells verbatim, even those a spreadsheet would "
+                                                    "run as a formula")] = False,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Export a ledger table to CSV (amounts as exact integers of minor units)."""
+    """Export a ledger table to CSV (amounts as exact integers of minor units).
+
+    Spreadsheet-safe by default: a text cell starting with =, +, -, @, a tab or a carriage return gets a
+    leading ' so that a spreadsheet shows it instead of running it as a formula; --raw writes cells verbatim."""
     from ledger_pipeline.ledger.queries import export_table_csv
 
     if table_name not in EXPORTABLE_TABLES:
         raise fail(f"unknown table {table_name!r}; choose one of {', '.join(EXPORTABLE_TABLES)}")
     path = output or Path(f"{table_name}.csv")
-    rows = read(open_store(store), export_table_csv, table_name=table_name, path=path)
+    rows = read(open_store(store), export_table_csv, table_name=table_name, path=path, raw=raw)
     emit({"table": table_name, "rows": int(rows), "file": str(path)}, as_json,
          lambda d: console.print(f"Wrote {d['rows']:,} rows of {table_name} to {d['file']}"))
 

@@ -13,12 +13,15 @@ from ledger_pipeline.cli.support import (
     StoreOption,
     console,
     emit,
+    fail,
     handled_errors,
     list_rows,
     open_store,
 )
 
 # Domain modules are imported inside the commands (see ``cli.ledger``).
+
+QUARANTINE_STATUSES = ("open", "replayed", "discarded", "all")
 
 quarantine_app = typer.Typer(help="Records that could not be posted: list and replay.", no_args_is_help=True)
 
@@ -33,6 +36,9 @@ def quarantine_list(
 ) -> None:
     """Quarantined transactions with their reason and where they came from."""
     from ledger_pipeline.ledger.quarantine import list_quarantine
+
+    if status not in QUARANTINE_STATUSES:
+        raise fail(f"--status {status!r}: choose one of {', '.join(QUARANTINE_STATUSES)}")
 
     list_rows(store, list_quarantine,
               {"status": None if status == "all" else status, "reason_code": reason, "limit": limit}, as_json,
