@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
     @app.command("parse")
     def parse_command(
         source: Annotated[str, typer.Argument(help="Source name (stripe, adyen, bank, events, ...).")],
-        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                             help="Exported file or bank statement to read")],
         option: OptionOption = None,
         as_json: JsonOption = False,
     ) -> None:

@@ -74,14 +74,14 @@ def migrate(store: StoreOption = None, as_json: JsonOption = False) -> None:
 
 @account_app.command("create")
 def account_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Account name, unique in its ledger")],
     normal_balance: Annotated[str, typer.Option("--normal-balance", help="credit or debit")],
     currency: Annotated[str, typer.Option(help="ISO 4217 or custom code (POINTS, BTC...)")],
     exponent: Annotated[int | None, typer.Option(help="Currency exponent (default: ISO 4217's, else 2)")] = None,
     ledger: Annotated[str, typer.Option(help="Ledger name")] = "main",
     min_available: Annotated[int | None, typer.Option(help="Balance limit: available >= this (minor units)")] = None,
     max_available: Annotated[int | None, typer.Option(help="Balance limit: available <= this (minor units)")] = None,
-    description: str | None = None,
+    description: Annotated[str | None, typer.Option(help="What the account is for")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -100,7 +100,7 @@ def account_create(
 
 
 @account_app.command("list")
-def account_list(ledger: str | None = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
+def account_list(ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
     """List ledger accounts with their definitions."""
     from ledger_pipeline.ledger.queries import list_accounts
 
@@ -185,8 +185,8 @@ def balances(
 
 def transactions(
     status: Annotated[str | None, typer.Option(help="pending, posted or archived")] = None,
-    external_id: Annotated[str | None, typer.Option("--external-id")] = None,
-    ledger: str | None = None,
+    external_id: Annotated[str | None, typer.Option("--external-id", help="Only the transaction with this external id")] = None,
+    ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None,
     limit: Annotated[int, typer.Option(help="Most recent N")] = 20,
     store: StoreOption = None,
     as_json: JsonOption = False,

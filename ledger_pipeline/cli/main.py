@@ -22,8 +22,10 @@ def _tidy_help(command: Any) -> None:
     for param in command.params:
         if isinstance(param, TyperOption) and param.metavar is None:
             param.metavar = "" if param.is_flag else param.name.upper().replace("_", "-")
-        elif isinstance(param, TyperArgument) and param.metavar is None:
-            param.metavar = param.name.upper()
+        elif isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: None  # the name says it: no <str>/<path> beside it
     help_option = command.get_help_option(typer.Context(command))
     if help_option is not None:
         help_option.metavar = ""

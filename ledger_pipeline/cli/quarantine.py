@@ -30,7 +30,7 @@ quarantine_app = typer.Typer(help="Records that could not be posted: list and re
 def quarantine_list(
     status: Annotated[str, typer.Option(help="open, replayed, discarded or all")] = "open",
     reason: Annotated[str | None, typer.Option(help="Only this reason code")] = None,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="At most N items, oldest first")] = 100,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -77,7 +77,7 @@ def sync(
             raise error_exit(exc) from exc
         else:
             emit(result.as_dict(), as_json, lambda d: console.print(render_table(
-                f"Sync to {d['target']} ({d['destination']}) in {d['duration_s']}s",
+                f"Sync to {d['target']} ({redact_url(d['destination'])}) in {d['duration_s']}s",
                 ["table", "rows", "from_position", "to_position"],
                 [[t["table"], t["rows"], t["from_position"], t["to_position"]] for t in d["tables"]],
                 right={"rows", "from_position", "to_position"})))
