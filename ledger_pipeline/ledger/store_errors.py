@@ -19,7 +19,7 @@ class StoreError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message}; {self.hint}"
+        return self.message if "ledger-pipeline init" in self.message else f"{self.message}; {self.hint}"
 
 
 class StoreUnavailable(StoreError):

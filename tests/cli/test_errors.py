@@ -76,3 +76,21 @@ def test_debug_shows_the_traceback(tmp_path, duck_url):
     assert run.code == 3
     assert "Traceback" in run.err
     assert time.monotonic() - started < 60
+
+
+def test_ingest_into_a_store_never_initialised_says_to_run_init(duck_url, tmp_path):
+    from tests.conftest import FIXTURES
+
+    run = run_cli("ingest", "stripe", "--file", str(FIXTURES / "stripe" / "application_fee.json"), "--store", duck_url,
+                  cwd=tmp_path)
+    assert run.code == 3
+    assert "ledger-pipeline init" in run.one_error_line()
+
+
+def test_init_on_a_postgresql_schema_that_does_not_exist(tmp_path):
+    from tests.conftest import PG_URL
+
+    sep = "&" if "?" in PG_URL else "?"
+    run = run_cli("init", "--store", f"{PG_URL}{sep}schema=no_such_schema_ops19", cwd=tmp_path)
+    assert run.code == 3
+    assert "CREATE SCHEMA" in run.one_error_line()
