@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -94,11 +95,14 @@ def open_store(url: str | None) -> Store:
     return target
 
 
-def _where(files: Any) -> str:
+def _file_list(files: Any) -> list[Any]:
     if files is None:
-        return ""
-    names = [str(f) for f in (files if isinstance(files, list | tuple) else [files])]
-    return ", ".join(names)
+        return []
+    return list(files) if isinstance(files, list | tuple) else [files]
+
+
+def _where(files: Any) -> str:
+    return ", ".join(str(f) for f in _file_list(files))
 
 
 def error_exit(exc: BaseException, files: Any = None) -> typer.Exit:
@@ -111,13 +115,17 @@ def error_exit(exc: BaseException, files: Any = None) -> typer.Exit:
         return fail(str(store_error), EXIT_UNREACHABLE, "store unavailable")
     if isinstance(exc, RuleViolation):
         return fail(str(exc), EXIT_RULE_BROKEN, "refused")
+    where = _where(files)
     if isinstance(exc, InputError | NotFoundError | ValueError):
-        return fail(str(exc))
+        message = str(exc)
+        if where and not isinstance(exc, LedgerError) and not any(
+                Path(str(f)).name in message for f in _file_list(files)):
+            message = f"{where}: {message}"  # a parser's own ValueError: say which file
+        return fail(message)
     if isinstance(exc, LedgerError):
         return fail(str(exc), EXIT_RULE_BROKEN)
     if isinstance(exc, OSError) and exc.filename is not None:
         return fail(f"{exc.filename}: {exc.strerror or exc}")
-    where = _where(files)
     if where and isinstance(exc, ArithmeticError | RecursionError | TypeError | LookupError | AttributeError
                             | UnicodeError | OverflowError):
         line = getattr(exc, "lineno", None)

@@ -36,3 +36,16 @@ def test_help_names_values_not_python_types(tmp_path):
         assert run.code == 0
         for soup in ("<bool>", "<str>", "<int>", "list[", "%Y"):
             assert soup not in run.out, (args, soup, run.out)
+
+
+def test_no_command_help_shows_python_types(capsys):
+    command = typer.main.get_command(app)
+    _tidy_help(command)
+    for path, _ in _commands(command):
+        try:
+            command.main(args=[*path, "--help"], prog_name="ledger-pipeline", standalone_mode=False)
+        except SystemExit:
+            pass
+        out = capsys.readouterr().out
+        assert "Usage:" in out, path
+        assert not re.findall(r"<[a-z][\w\[\]]*>|list\[|%Y", out), (path, out)
