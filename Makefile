@@ -5,6 +5,7 @@ export DAGSTER_TELEMETRY_DISABLED := true
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
+PORT ?= 3000
 
 .PHONY: install demo test bench ui lint
 
@@ -26,7 +27,7 @@ bench: install
 
 ui: install
 	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 600\n' > $(DAGSTER_HOME)/dagster.yaml
-	uv run dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	uv run dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 lint: install
 	uv run ruff check .

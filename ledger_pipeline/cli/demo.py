@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ledger_pipeline.cli.support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
+from ledger_pipeline.redact import redact_url
 
 # The demo runner is imported inside the command: it loads pyarrow and the store (see ``cli.ledger``).
 
@@ -21,7 +22,7 @@ def render(result: dict) -> None:
     status = "[green]succeeded[/green]" if result["success"] else "[red]FAILED[/red]"
     console.print(f"\n[bold]Northwind Market demo[/bold] {status} in {result['seconds']} s "
                   f"(Dagster run {result['dagster_run_id'][:8]})")
-    console.print(f"store: {result['store']}\nwarehouse: {result['warehouse']}\nscenario files: {result['landing']}\n")
+    console.print(f"store: {redact_url(result['store'])}\nwarehouse: {result['warehouse']}\nscenario files: {result['landing']}\n")
     console.print(table("Records ingested", ["source", "records"],
                         [[k, v] for k, v in result["records_ingested"].items()], right={"records"}))
     console.print(table("Ledger", ["transactions posted", "pending", "archived", "entries"], [[

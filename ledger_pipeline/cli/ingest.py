@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         if bool(file) == api:
             raise fail("give --file PATH (one or more) or --api")
         target = open_store(store)
-        with handled_errors(), progress(not as_json) as bar:
+        with handled_errors(files=file), progress(not as_json) as bar:
             task = bar.add_task(f"ingest {source}", total=None)
 
             def hook(event: str, detail: dict) -> None:
@@ -90,7 +90,8 @@ def register(app: typer.Typer) -> None:
     @app.command("parse")
     def parse_command(
         source: Annotated[str, typer.Argument(help="Source name (stripe, adyen, bank, events, ...).")],
-        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+        file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                             help="Exported file or bank statement to read")],
         option: OptionOption = None,
         as_json: JsonOption = False,
     ) -> None:
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
         from ledger_pipeline.ingest.sources import get_source
 
         options = parser_options(option)
-        with handled_errors():
+        with handled_errors(files=file):
             spec = get_source(source)
             if source == "bank":
                 from connectors.bank import parse_statement

@@ -139,12 +139,12 @@ def _create_account(store: str | None, as_json: bool, kind: str, name: str, ledg
 
 @internal_app.command("create")
 def internal_create(
-    name: str,
+    name: Annotated[str, typer.Argument(help="Internal account name")],
     identifier: Annotated[str, typer.Option(help="Account number / IBAN as the bank's statements write it")],
-    currency: Annotated[str, typer.Option()],
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency code")],
     ledger_account: LedgerAccountOption = None,
     ledger: LedgerOption = "main",
-    bank_name: Annotated[str | None, typer.Option("--bank-name")] = None,
+    bank_name: Annotated[str | None, typer.Option("--bank-name", help="Bank that holds the account")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -157,11 +157,11 @@ def internal_create(
 
 @external_app.command("create")
 def external_create(
-    name: str,
-    currency: Annotated[str, typer.Option()],
+    name: Annotated[str, typer.Argument(help="External account name")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency code")],
     ledger_account: LedgerAccountOption = None,
     ledger: LedgerOption = "main",
-    party_name: Annotated[str | None, typer.Option("--party-name")] = None,
+    party_name: Annotated[str | None, typer.Option("--party-name", help="Counterparty's legal name")] = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -191,7 +191,7 @@ def import_statement(
     target = open_store(store)
     results = []
     options = parser_options(option)
-    with handled_errors():
+    with handled_errors(files=files):
         for path in files:
             if not path.exists():
                 raise fail(f"{path}: no such file")
@@ -222,7 +222,7 @@ def payment_orders(
     )
 
     target = open_store(store)
-    with handled_errors():
+    with handled_errors(files=file):
         orders = None
         if file is not None:
             if not file.exists():
@@ -255,7 +255,7 @@ def payment_orders(
 def unmatched(
     account: InternalAccountOption = None,
     side: Annotated[str | None, typer.Option(help="bank or ledger")] = None,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="At most N rows")] = 100,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -274,7 +274,7 @@ def unmatched(
 def matches(
     account: InternalAccountOption = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule")] = None,
-    limit: int = 100,
+    limit: Annotated[int, typer.Option(help="At most N rows")] = 100,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -313,7 +313,7 @@ def match_manual(
 
 
 @reconcile_app.command("unmatch")
-def unmatch(match_id: str, store: StoreOption = None, as_json: JsonOption = False) -> None:
+def unmatch(match_id: Annotated[str, typer.Argument(help="Match id (see `reconcile matches`)")], store: StoreOption = None, as_json: JsonOption = False) -> None:
     """Remove a match; its items are reported unmatched by the next run (an automatic one may be made again)."""
     from ledger_pipeline.reconcile.matching import remove_match
 

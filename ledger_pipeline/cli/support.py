@@ -2,16 +2,20 @@
 boundary that turns the core's errors into exit codes, and the read-and-list steps of the list commands.
 
 Exit codes (docs/design.md): 0 success, 1 the data broke a rule (details printed), 2 bad usage or unreadable
-input, 3 the store or a server cannot be reached, is locked, or is not a store.
+input, 3 the store or a server cannot be reached, is locked, or is not a store (yet), 70 an internal error
+(a bug; ``--debug`` shows its traceback). Every error is one line on stderr; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -20,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError, RuleViolation
+from ledger_pipeline.ledger.store_errors import classify
+from ledger_pipeline.redact import redact_url
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -32,6 +38,10 @@ EXIT_OK = 0
 EXIT_RULE_BROKEN = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNREACHABLE = 3  # the store or a server cannot be reached, is locked, or is not a store
+EXIT_INTERNAL = 70  # a bug (EX_SOFTWARE); the message says to run again with --debug
+
+# Set by the global ``--debug`` option: errors then also print their traceback.
+DEBUG = False
 
 console = Console(stderr=False)
 # Errors are never wrapped: "file, line N: rule" stays on one line so it can be grepped and parsed.
@@ -61,7 +71,8 @@ def parser_options(pairs: list[str] | None) -> dict[str, Any]:
 def fail(message: str, code: int = EXIT_BAD_INPUT, label: str = "error") -> typer.Exit:
     """Print ``label: message`` on stderr, the message as plain text (``payment_metadata[order_id]`` is a
     column name, not console markup); returns the exit to raise."""
-    err_console.print(f"[red]{label}:[/red] {escape(message)}")
+    one_line = " ".join(redact_url(message).split())
+    err_console.print(f"[red]{label}:[/red] {escape(one_line)}")
     return typer.Exit(code)
 
 
@@ -70,9 +81,52 @@ def open_store(url: str | None) -> Store:
     from ledger_pipeline.ledger.store import Store, default_store_url
 
     try:
-        return Store(url or default_store_url())
+        target = Store(url or default_store_url())
     except ValueError as exc:
         raise fail(str(exc)) from exc
+    return target
+
+
+def _file_list(files: Any) -> list[Any]:
+    if files is None:
+        return []
+    return list(files) if isinstance(files, list | tuple) else [files]
+
+
+def _where(files: Any) -> str:
+    return ", ".join(str(f) for f in _file_list(files))
+
+
+def error_exit(exc: BaseException, files: Any = None) -> typer.Exit:
+    """Print the one-line message for ``exc`` (the traceback too with ``--debug``) and return the exit to
+    raise, with the documented code. ``files``: the input file(s) being read, named when a parser fails."""
+    if DEBUG:
+        traceback.print_exception(exc, file=sys.stderr)
+    store_error = classify(exc)
+    if store_error is not None:
+        return fail(str(store_error), EXIT_UNREACHABLE, "store unavailable")
+    if isinstance(exc, RuleViolation):
+        return fail(str(exc), EXIT_RULE_BROKEN, "refused")
+    where = _where(files)
+    if isinstance(exc, InputError | NotFoundError | ValueError):
+        message = str(exc)
+        if where and not isinstance(exc, LedgerError) and not any(
+                Path(str(f)).name in message for f in _file_list(files)):
+            message = f"{where}: {message}"  # a parser's own ValueError: say which file
+        return fail(message)
+    if isinstance(exc, LedgerError):
+        return fail(str(exc), EXIT_RULE_BROKEN)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return fail(f"{exc.filename}: {exc.strerror or exc}")
+    if where and isinstance(exc, ArithmeticError | RecursionError | TypeError | LookupError | AttributeError
+                            | UnicodeError | OverflowError):
+        line = getattr(exc, "lineno", None)
+        location = f", line {line}" if line else ", line unknown"
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return fail(f"{where}{location}: cannot be parsed ({type(exc).__name__}{': ' + detail if detail else ''})")
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return fail(f"{type(exc).__name__}: {detail} (a bug; run again with --debug for the traceback)",
+                EXIT_INTERNAL, "internal error")
 
 
 def _json_default(value: Any) -> Any:
@@ -107,17 +161,16 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]], right: s
 
 
 @contextmanager
-def handled_errors() -> Iterator[None]:
-    """Turn the core's errors into a clear message and the documented exit code (the message is printed
-    as text: ``payment_metadata[order_id]`` is a column name, not console markup)."""
+def handled_errors(files: Any = None) -> Iterator[None]:
+    """Turn the core's errors into a clear one-line message and the documented exit code (the message is
+    printed as text: ``payment_metadata[order_id]`` is a column name, not console markup). ``files``: the
+    input file(s) the block reads, named when their parser fails in an unforeseen way."""
     try:
         yield
-    except RuleViolation as exc:
-        raise fail(str(exc), EXIT_RULE_BROKEN, "refused") from exc
-    except (InputError, NotFoundError, ValueError) as exc:
-        raise fail(str(exc)) from exc
-    except LedgerError as exc:
-        raise fail(str(exc), EXIT_RULE_BROKEN) from exc
+    except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors and exits: Typer reports them
+        raise
+    except Exception as exc:  # noqa: BLE001 - the boundary: every error becomes a message and an exit code
+        raise error_exit(exc, files) from exc
 
 
 def read(target: Store, query: Callable[..., T], /, **filters: Any) -> T:

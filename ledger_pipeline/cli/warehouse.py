@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ledger_pipeline.cli.support import (
     JsonOption,
@@ -18,10 +19,12 @@ from ledger_pipeline.cli.support import (
     console,
     emit,
     err_console,
+    error_exit,
     fail,
     open_store,
 )
 from ledger_pipeline.cli.support import table as render_table
+from ledger_pipeline.redact import redact_url
 
 # Domain modules are imported inside the command (see ``cli.ledger``).
 
@@ -67,12 +70,14 @@ def sync(
         except ConfigError as exc:
             raise fail(str(exc)) from exc
         except DestinationUnavailable as exc:
-            err_console.print(f"[red]destination unavailable:[/red] {exc}")
+            err_console.print(f"[red]destination unavailable:[/red] {escape(redact_url(str(exc)))}")
             if not continuous or (max_runs is not None and runs >= max_runs):
                 raise typer.Exit(EXIT_DESTINATION_DOWN) from exc
+        except Exception as exc:  # noqa: BLE001 - the store's errors, an invalid schema name: one line, an exit code
+            raise error_exit(exc) from exc
         else:
             emit(result.as_dict(), as_json, lambda d: console.print(render_table(
-                f"Sync to {d['target']} ({d['destination']}) in {d['duration_s']}s",
+                f"Sync to {d['target']} ({redact_url(d['destination'])}) in {d['duration_s']}s",
                 ["table", "rows", "from_position", "to_position"],
                 [[t["table"], t["rows"], t["from_position"], t["to_position"]] for t in d["tables"]],
                 right={"rows", "from_position", "to_position"})))

@@ -224,6 +224,15 @@ class StoreEngine(ABC):
         """Field ``key`` of the JSON text ``expr``, as text; empty text is NULL."""
 
     @abstractmethod
+    def json_text_at(self, expr: str, key_param: str) -> str:
+        """The field of the JSON text ``expr`` that the bound parameter ``key_param`` names, as text (the
+        parameter's value is :meth:`json_key` of the field's name: a caller's key is never SQL text)."""
+
+    def json_key(self, key: str) -> str:
+        """The bound value that names the field ``key`` for :meth:`json_text_at`."""
+        return key
+
+    @abstractmethod
     def utc_day(self, expr: str) -> str:
         """The UTC calendar day of a TIMESTAMPTZ."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -343,6 +344,12 @@ class DuckDBEngine(StoreEngine):
     def json_text(self, expr: str, key: str) -> str:
         assert key.isidentifier()
         return f"NULLIF(json_extract_string({expr}, '$.{key}'), '')"
+
+    def json_text_at(self, expr: str, key_param: str) -> str:
+        return f"json_extract_string({expr}, :{key_param})"
+
+    def json_key(self, key: str) -> str:
+        return "$." + json.dumps(key)  # a JSON path with the name quoted: any key, dots included
 
     def utc_day(self, expr: str) -> str:
         """By arithmetic on the epoch (a cast goes through the ICU calendar, several times slower over a

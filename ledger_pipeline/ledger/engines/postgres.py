@@ -36,6 +36,14 @@ class PostgresEngine(StoreEngine):
     values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
     entries_signature = "string_agg(entry, ',' ORDER BY entry)"
 
+    def __init__(self, target: str, url: str):
+        super().__init__(target, url)
+        schema = next((v for k, v in parse_qsl(urlsplit(target).query) if k == "schema"), None)
+        if schema is not None and schema != schema.lower():
+            # the search_path option is unquoted, so PostgreSQL would fold it: refuse rather than use another schema
+            raise ValueError(f"store URL: schema {schema!r} has upper-case letters; PostgreSQL would use "
+                             f"{schema.lower()!r} instead. Use a lower-case schema name")
+
     def conninfo(self) -> tuple[str, str]:
         """Split off ``?schema=NAME`` (the ledger's own schema, set as search_path) from the libpq URL."""
         parts = urlsplit(self.target)
@@ -224,6 +232,9 @@ class PostgresEngine(StoreEngine):
     def json_text(self, expr: str, key: str) -> str:
         assert key.isidentifier()
         return f"NULLIF(CAST({expr} AS jsonb) ->> '{key}', '')"
+
+    def json_text_at(self, expr: str, key_param: str) -> str:
+        return f"CAST({expr} AS jsonb) ->> :{key_param}"
 
     def utc_day(self, expr: str) -> str:
         return f"CAST({expr} AS DATE)"
