@@ -12,12 +12,15 @@ import uuid
 from collections import defaultdict
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger_pipeline.ledger.invariants import trial_balance
 from ledger_pipeline.ledger.money import AmountError, to_minor
 from tests.ledger.conftest import CHART, balances, invariant_violations, post
+
+pytestmark = pytest.mark.slow
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
