@@ -4,11 +4,11 @@ PostgreSQL is expected at ``LEDGER_TEST_PG_URL`` (default ``postgresql://postgre
 each test gets its own schema, dropped afterwards. When PostgreSQL cannot be reached the PostgreSQL half
 fails loudly (it is not skipped), unless ``LEDGER_TEST_SKIP_POSTGRES=1`` is set on a developer machine.
 
-``make test`` runs the suite on pytest-xdist workers (``--dist loadgroup``). Everything a test writes is
+``make test`` runs the suite on pytest-xdist workers, the slow tests first. Everything a test writes is
 its own (``tmp_path``, a schema named by a fresh uuid, a free port), and each worker has its own
-``DAGSTER_HOME``. What is shared is prepared once under a file lock: the dbt manifest in
-``dbt_project/target`` (``dbt_manifest``) and the BigQuery emulator's virtualenv (tests/warehouse/emulators.py).
-Tests that use an emulator process are grouped per emulator, so each emulator starts once per run.
+``DAGSTER_HOME`` and starts the emulator processes its tests need. What is shared is prepared once under a
+file lock: the dbt manifest in ``dbt_project/target`` (``dbt_manifest``) and the BigQuery emulator's
+virtualenv (tests/warehouse/emulators.py).
 """
 
 from __future__ import annotations
@@ -88,17 +88,7 @@ def store(store_url) -> Store:
 
 # -- running on several xdist workers
 
-# Tests that use one of these session fixtures (an emulator process) run on one worker, so the emulator
-# starts once per run rather than once per worker.
-EMULATOR_GROUPS = {"snowflake_server": "fakesnow", "bigquery_endpoint": "bqemulator", "s3_endpoint": "moto"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the group markers
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for fixture, group in EMULATOR_GROUPS.items():
-            if fixture in getattr(item, "fixturenames", ()):
-                item.add_marker(pytest.mark.xdist_group(group))
     # The slow tests first (a stable sort keeps the rest in file order): a worker that picks one up last
     # would otherwise leave the other idle at the end of the run.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
