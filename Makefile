@@ -6,6 +6,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 PORT ?= 3000
+# `make test` runs on pytest-xdist workers, one per core. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: install demo test bench ui lint
 
@@ -18,7 +20,7 @@ demo: install
 	uv run ledger-pipeline demo
 
 test: install
-	uv run pytest $(PYTEST_ARGS)
+	uv run pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
 bench: install
 	@command -v ledger >/dev/null 2>&1 && test -x /usr/bin/time || \

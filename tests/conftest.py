@@ -3,6 +3,12 @@
 PostgreSQL is expected at ``LEDGER_TEST_PG_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
 each test gets its own schema, dropped afterwards. When PostgreSQL cannot be reached the PostgreSQL half
 fails loudly (it is not skipped), unless ``LEDGER_TEST_SKIP_POSTGRES=1`` is set on a developer machine.
+
+``make test`` runs the suite on pytest-xdist workers, the slow tests first. Everything a test writes is
+its own (``tmp_path``, a schema named by a fresh uuid, a free port), and each worker has its own
+``DAGSTER_HOME`` and starts the emulator processes its tests need. What is shared is prepared once under a
+file lock: the dbt manifest in ``dbt_project/target`` (``dbt_manifest``) and the BigQuery emulator's
+virtualenv (tests/warehouse/emulators.py).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
+from ledger_pipeline import paths
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 
@@ -76,3 +84,37 @@ def store(store_url) -> Store:
     store = Store(store_url)
     initialize_store(store)
     return store
+
+
+# -- running on several xdist workers
+
+def pytest_collection_modifyitems(config, items):
+    # The slow tests first (a stable sort keeps the rest in file order): a worker that picks one up last
+    # would otherwise leave the other idle at the end of the run.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_dagster_home(tmp_path_factory):
+    """A ``DAGSTER_HOME`` per worker (``make test`` exports the checkout's ``.dagster_home``, which the
+    Dagster UI of a developer uses), so no test writes runs or storage there."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAGSTER_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    """The dbt project with a current ``target/manifest.json`` (``dbt parse`` when it is missing or stale).
+
+    dagster-dbt reads the manifest when the definitions load, so tests that load them take this first. The
+    file lock makes one worker parse while the others wait, and they then find the manifest current;
+    without it a worker could read the manifest while another one rewrites it.
+    """
+    from ledger_pipeline.defs.reporting.project import prepared_reporting_project
+
+    target = paths.DBT_PROJECT_DIR / "target"
+    target.mkdir(exist_ok=True)
+    with FileLock(str(target / "tests-prepare.lock"), timeout=900):
+        return prepared_reporting_project()

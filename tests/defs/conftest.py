@@ -7,6 +7,11 @@ import dagster as dg
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _manifest(dbt_manifest):
+    """The definitions include the dbt assets, read from the manifest prepared once per run."""
+
+
 @pytest.fixture
 def pipeline_paths(tmp_path, monkeypatch):
     paths = {

@@ -3,7 +3,9 @@ and checks, and headless Chromium renders the ledger layer's asset graph with it
 
 Needs Debian's ``chromium`` (``apt-get install -y chromium``). Without it the test fails (it does not
 skip) unless ``LEDGER_TEST_ALLOW_NO_BROWSER=1`` says the machine cannot have one.
-The server runs with a temporary DAGSTER_HOME (telemetry off) and a temporary store, and is stopped by its
+The server runs with a temporary DAGSTER_HOME (telemetry off), a temporary store and its own copy of the dbt
+project (``LEDGER_HOME``: ``dagster dev`` re-parses the project, and other tests running alongside read the
+checkout's manifest), and is stopped by its
 PID (SIGINT, then SIGTERM / SIGKILL of its process group if it does not stop). The screenshot is kept at
 ``$LEDGER_UI_SCREENSHOT`` when set (``var/ui/asset_graph.png`` is a good place to look at it).
 """
@@ -90,9 +92,12 @@ def dagster_dev(tmp_path):
     home.mkdir()
     (home / "dagster.yaml").write_text(
         f"telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: {STARTUP_TIMEOUT_S}\n")
+    ledger_home = tmp_path / "ledger_home"
+    shutil.copytree(paths.DBT_PROJECT_DIR, ledger_home / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     port = _free_port()
     env = {**os.environ, "DAGSTER_HOME": str(home), "DAGSTER_TELEMETRY_DISABLED": "true",
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "LEDGER_ENV": "local",
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "LEDGER_ENV": "local", "LEDGER_HOME": str(ledger_home),
            "LEDGER_STORE_URL": f"duckdb:///{tmp_path / 'ledger.duckdb'}",
            "LEDGER_WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
            "LEDGER_LANDING_DIR": str(tmp_path / "landing"),
@@ -123,7 +128,7 @@ def _wait_for_assets(port: int, process: subprocess.Popen, log: Path) -> list[di
                 return nodes
         except OSError:
             pass
-        time.sleep(3)
+        time.sleep(0.5)
     pytest.fail(f"dagster dev did not serve the assets within {STARTUP_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 

@@ -138,6 +138,11 @@ def _filled_warehouse(store: Store, tmp_path: Path):
             cleanup()
 
 
+@pytest.fixture(autouse=True)
+def _manifest(dbt_manifest):
+    """The reporting assets are read from the manifest prepared once per run."""
+
+
 @pytest.fixture
 def warehouse(store, tmp_path):
     """The scenario ledger (on each engine in turn) synced to a warehouse on the same engine."""

@@ -54,6 +54,7 @@ def test_dbt_tests_are_asset_checks(reporting_graph):
                if asset == "fct_daily_account_balances")
 
 
+@pytest.mark.slow
 def test_preparer_parses_when_the_manifest_is_missing_or_stale(tmp_path):
     project_dir = tmp_path / "dbt_project"
     shutil.copytree(paths.DBT_PROJECT_DIR, project_dir, ignore=shutil.ignore_patterns("target", "logs"))

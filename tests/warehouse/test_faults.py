@@ -69,10 +69,12 @@ def crash_and_recover(store, target, tmp_path, merge_is_server_side: bool = Fals
     assert again.returncode == 0 and json.loads(again.stdout)["total_rows"] == 0
 
 
+@pytest.mark.slow
 def test_crash_duckdb_file(ledger, duckdb_warehouse, tmp_path):
     crash_and_recover(ledger, duckdb_warehouse, tmp_path)
 
 
+@pytest.mark.slow
 def test_crash_postgres(ledger, pg_warehouse, tmp_path):
     crash_and_recover(ledger, pg_warehouse, tmp_path)
 

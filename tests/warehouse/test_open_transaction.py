@@ -2,7 +2,7 @@
 transaction's rows exactly once: not before the commit (they are not visible), not lost after it (the
 watermark the sync acknowledged stayed below the open transaction's writes), never twice.
 
-The open transaction is the public write path (``post_batch_rows`` on ``Store.transaction``) in a thread
+The open transaction is the public write path (the write entry ``post`` on a connection of ``Store.transaction``) in a thread
 that waits on an event before its COMMIT. A second write commits while the first is still open: its
 ``change_seq`` (transaction id) is higher, and a sync that took it would move its acknowledged position past
 the open transaction's rows, which would then never be delivered.
@@ -18,8 +18,8 @@ import threading
 
 import pytest
 
+from ledger_pipeline.ledger import posting
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
-from ledger_pipeline.ledger.posting import post_batch_rows
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 from ledger_pipeline.warehouse import create_destination, sync_target
@@ -59,7 +59,7 @@ def test_a_sync_during_an_open_write_transaction_delivers_its_rows_once_after_co
     def write_and_wait() -> None:
         try:
             with store.transaction() as conn:
-                outcome["result"] = post_batch_rows(conn, batch)
+                outcome["result"] = posting.post(conn, posting.PostRequest(batch))
                 written.set()
                 assert release.wait(120), "never released"
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
