@@ -102,7 +102,7 @@ def schema_ddl(dialect_name: str) -> tuple[str, ...]:
 
 def create_schema(conn: Connection) -> None:
     """Create every table, index and view at ``HEAD`` in an empty store, and record its versions."""
-    for statement in schema_ddl(conn.dialect):
+    for statement in schema_ddl(conn.engine.name):
         conn.execute(statement)
     for component, version in COMPONENT_VERSIONS.items():
         conn.execute("INSERT INTO schema_info (component, version) VALUES (:c, :v) ON CONFLICT (component) "
