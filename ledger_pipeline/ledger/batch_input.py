@@ -182,6 +182,9 @@ def normalise_entries(table: pa.Table, *, source_name: str = "batch", first_line
     return pa.table(columns).replace_schema_metadata({RECORD_REF_PREFIX: (source_name + ":").encode()})
 
 
+_GLOB_CHARACTERS = frozenset("*?[]{}")  # what DuckDB's read_parquet expands in a path
+
+
 class ParquetSource(NamedTuple):
     """A Parquet batch that a DuckDB store stages by reading the file itself (see ``parquet_source``):
     ``sql`` selects the staged columns (``line``, ``effective_at_ts`` and the known columns as text) from it;
@@ -200,12 +203,16 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
 
     Refuses what ``read_entries_file`` refuses, with the same errors (``InputError``). Returns ``None``
     when a column's type is one whose text only Arrow's conversion defines (anything but text, integers,
-    decimals of up to 38 digits, and an ``effective_at`` timestamp of microseconds or coarser), or when two
-    column names differ only in case: the caller then reads the file the usual way.
+    decimals of up to 38 digits, and an ``effective_at`` timestamp of microseconds or coarser), when two
+    column names differ only in case, or when the path holds a character DuckDB reads as a glob pattern
+    (``*?[]{}``: a file name is a file name, never a pattern over its neighbours): the caller then reads the
+    file the usual way.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if _GLOB_CHARACTERS.intersection(str(path.resolve())):
+        return None
     try:
         parquet = pq.ParquetFile(path)
         schema, rows = parquet.schema_arrow, parquet.metadata.num_rows

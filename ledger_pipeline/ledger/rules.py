@@ -87,9 +87,19 @@ def ledger_exists() -> str:
 
 def account_exists() -> str:
     return _entry_rule(
-        "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL",
+        "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL AND NOT account_ambiguous",
         "unknown_account",
         f"{_REF} || ': account ' || account_ref || ' does not exist in ledger ' || ledger_name",
+    )
+
+
+def account_unambiguous() -> str:
+    """A reference that is one account's id and another account's name names neither (``staging.py``)."""
+    return _entry_rule(
+        "account_ambiguous",
+        "ambiguous_account",
+        f"{_REF} || ': account ' || account_ref || ' is the id of one account and the name of another in ledger ' "
+        "|| ledger_name || '; name the account meant by its id'",
     )
 
 
@@ -207,6 +217,7 @@ RULES: tuple[Rule, ...] = (
     Rule("positive_exact_amounts", 3, positive_exact_amounts),
     Rule("ledger_exists", 4, ledger_exists),
     Rule("account_exists", 4, account_exists),
+    Rule("account_unambiguous", 4, account_unambiguous),
     Rule("account_open", 4, account_open),
     Rule("account_currency", 4, account_currency),
     Rule("unique_external_id", 5, unique_external_id),

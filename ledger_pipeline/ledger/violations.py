@@ -22,6 +22,7 @@ REASON_CODES: dict[str, tuple[int, str]] = {
     "balance_overflow": (3, "a transaction's per-currency sum or an account balance would exceed 38 digits"),
     "unknown_ledger": (4, "the ledger does not exist"),
     "unknown_account": (4, "the account does not exist in the ledger"),
+    "ambiguous_account": (4, "the account reference is one account's id and another account's name"),
     "archived_account": (4, "the account is archived"),
     "currency_mismatch": (4, "the entry's currency differs from the account's"),
     "external_id_conflict": (5, "the external_id exists in the ledger with different content"),

@@ -1,0 +1,58 @@
+"""Inputs that must never post wrong money (issue 22): each is refused with a reason code, or read exactly
+as given; on both engines."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.posting import post_batch_file
+from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
+
+
+def _write_parquet(path, rows) -> None:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row if k not in names]
+    pq.write_table(pa.table({n: pa.array([None if r.get(n) is None else str(r[n]) for r in rows], pa.string())
+                             for n in names}), path)
+
+
+def _posted_external_ids(store) -> set[str]:
+    with store.connect() as conn:
+        return {row[0] for row in conn.all("SELECT external_id FROM ledger_transactions")}
+
+
+@pytest.mark.parametrize("name, decoys", [
+    ("g*.parquet", ["g1.parquet", "g2.parquet"]),
+    ("h[12].parquet", ["h1.parquet", "h2.parquet"]),
+    ("q?.parquet", ["qa.parquet"]),
+    ("c{1,2}.parquet", ["c1.parquet"]),
+])
+def test_parquet_file_name_is_not_a_glob(store, chart, tmp_path, name, decoys):
+    for decoy in decoys:
+        _write_parquet(tmp_path / decoy, tx(f"decoy-{decoy}", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")))
+    _write_parquet(tmp_path / name, tx("itself", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")))
+    result = post_batch_file(store, tmp_path / name)
+    assert (result.created, result.quarantined) == (1, 0)
+    assert _posted_external_ids(store) == {"itself"}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    assert invariant_violations(store) == []
+
+
+def test_account_reference_naming_one_account_id_and_another_name_is_ambiguous(store, chart):
+    key = chart["cash"]  # cash's id is the name of another account
+    with store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec(name=key, normal_balance="credit", currency="USD"))
+    result = post(store, [
+        *tx("ambiguous", (key, "debit", "1.00"), ("revenue", "credit", "1.00")),
+        *tx("by-id", (chart["revenue"], "credit", "3.00"), ("cash", "debit", "3.00")),
+    ])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"ambiguous": {"ambiguous_account"}}
+    assert _posted_external_ids(store) == {"by-id"}
+    assert amounts(store) == {"cash": 300, "revenue": 300}
+    assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
+    assert invariant_violations(store) == []
