@@ -176,7 +176,8 @@ def balanced_per_currency() -> str:
         "FROM (SELECT tx_key, currency, min(line) AS line, "
         "sum(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS debits, "
         "sum(CASE WHEN direction = 'credit' THEN amount ELSE 0 END) AS credits "
-        "FROM batch_entries WHERE direction IN ('debit', 'credit') GROUP BY tx_key, currency) g "
+        "FROM batch_entries WHERE direction IN ('debit', 'credit') AND tx_key NOT IN "
+        "(SELECT tx_key FROM batch_violations WHERE reason_code = 'balance_overflow') GROUP BY tx_key, currency) g "
         "WHERE debits <> credits AND NOT EXISTS (SELECT 1 FROM batch_entries x WHERE x.tx_key = g.tx_key "
         "AND x.direction IN ('debit', 'credit') AND (x.amount IS NULL OR x.currency IS NULL))"
     )
@@ -204,6 +205,69 @@ def status_transition() -> str:
         "(existing_id IS NOT NULL AND existing_hash = payload_hash AND status <> existing_status "
         "AND NOT (existing_status = 'pending' AND status IN ('posted', 'archived'))))"
     )
+
+
+def _n(digits: str) -> str:
+    """A NUMERIC(38,0) constant, typed the same on both engines."""
+    return f"CAST('{digits}' AS NUMERIC(38,0))"
+
+
+def _high(amount: str) -> str:
+    """``amount // 10^19`` of a non-negative integer, read from its text so that neither engine divides."""
+    text = f"CAST({amount} AS TEXT)"
+    return f"CAST(COALESCE(NULLIF(left({text}, greatest(length({text}) - 19, 0)), ''), '0') AS NUMERIC(38,0))"
+
+
+def _low(amount: str) -> str:
+    """``amount % 10^19`` of a non-negative integer (see ``_high``)."""
+    return f"CAST(right(CAST({amount} AS TEXT), 19) AS NUMERIC(38,0))"
+
+
+def balance_overflow() -> str:
+    """Rule 3: a transaction whose per-currency sum of debits or of credits, or whose entries added to an
+    account's stored balance, would pass 38 digits (NUMERIC(38,0)) is refused alone (its neighbours post).
+
+    The sums are taken exactly in two halves, ``amount = hi * 10^19 + lo``, that cannot overflow, and only
+    for the transactions that could overflow at all: one with an amount of 29 digits or more, or one on an
+    account whose stored balance has 38 digits. This runs before the other rules, whose sums exclude the
+    transactions it refuses. Transactions that fit alone but together would take one balance past 38
+    digits still refuse the whole write (``pipeline.overflow_refused``)."""
+    candidates = (
+        f"tx_key IN (SELECT tx_key FROM batch_entries WHERE amount > {_n('9' * 28)} OR ledger_account_id IN ("
+        f"SELECT ledger_account_id FROM ledger_account_balances WHERE pending_debits > {_n('9' * 37)} "
+        f"OR pending_credits > {_n('9' * 37)}))"
+    )
+    entries = ("SELECT tx_key, line, direction, currency, ledger_account_id, amount FROM batch_entries "
+               f"WHERE amount IS NOT NULL AND direction IN ('debit', 'credit') AND {candidates}")
+    account = "'account ' || e.ledger_account_id || ' ' || e.direction || ' balance'"
+    stored = "CASE WHEN a.direction = 'debit' THEN b.pending_debits ELSE b.pending_credits END"
+    return f"""
+SELECT tx_key, min(line) AS line, 'balance_overflow' AS reason_code,
+       'transaction ' || tx_key || ' would take ' || min(what) || ' past 38 digits (NUMERIC(38,0))' AS detail
+FROM (
+    SELECT tx_key, line, what, hi + {_high('lo')} AS hi
+    FROM (
+        SELECT tx_key, min(line) AS line, what, sum(hi) AS hi, sum(lo) AS lo
+        FROM (
+            SELECT e.tx_key, e.line, 'its ' || e.currency || ' ' || e.direction || 's' AS what,
+                   {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
+            FROM ({entries}) e
+            UNION ALL
+            SELECT e.tx_key, e.line, {account} AS what, {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
+            FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+            UNION ALL
+            SELECT a.tx_key, a.line, a.what, {_high(stored)} AS hi, {_low(stored)} AS lo
+            FROM (SELECT e.tx_key, min(e.line) AS line, e.direction, e.ledger_account_id, {account} AS what
+                  FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+                  GROUP BY e.tx_key, e.direction, e.ledger_account_id) a
+            JOIN ledger_account_balances b ON b.ledger_account_id = a.ledger_account_id
+        ) parts
+        GROUP BY tx_key, what
+    ) g
+) t
+WHERE hi >= {_n('1' + '0' * 19)}
+GROUP BY tx_key
+"""
 
 
 RULES: tuple[Rule, ...] = (

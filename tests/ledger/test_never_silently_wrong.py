@@ -56,3 +56,20 @@ def test_account_reference_naming_one_account_id_and_another_name_is_ambiguous(s
     assert amounts(store) == {"cash": 300, "revenue": 300}
     assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
     assert invariant_violations(store) == []
+
+
+def test_a_transaction_overflowing_a_balance_is_refused_alone(store, chart):
+    nines = "9" * 38
+    post(store, [{"external_id": "max", "account": "points_pool", "direction": "debit", "amount_minor": nines},
+                 {"external_id": "max", "account": "points", "direction": "credit", "amount_minor": nines}])
+    result = post(store, [
+        *tx("neighbour", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")),
+        {"external_id": "one-more", "account": "points_pool", "direction": "debit", "amount_minor": "1"},
+        {"external_id": "one-more", "account": "points", "direction": "credit", "amount_minor": "1"},
+        *tx("after", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")),
+    ])
+    assert (result.created, result.quarantined) == (2, 1)
+    assert reasons(result) == {"one-more": {"balance_overflow"}}
+    assert amounts(store) == {"cash": 300, "revenue": 300, "points": int(nines), "points_pool": int(nines)}
+    assert counts(store) == {"ledger_transactions": 3, "ledger_entries": 6, "quarantine": 1}
+    assert invariant_violations(store) == []

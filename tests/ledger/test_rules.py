@@ -139,23 +139,24 @@ def test_38_digit_amounts_are_accepted_exactly(store, chart):
     assert invariant_violations(store) == []
 
 
-def test_sums_past_38_digits_refuse_the_whole_write(store, chart):
-    """Each amount fits, but the transaction's total (and the balances) would not: refused, nothing written."""
+def test_sums_past_38_digits_refuse_the_transaction(store, chart):
+    """Each amount fits, but the transaction's total (and the balances) would not: that transaction is refused
+    and quarantined (``balance_overflow``), its neighbour posts."""
     rows = [{"external_id": "huge", "account": "points_pool", "direction": "debit", "amount_minor": BIG38},
             {"external_id": "huge", "account": "points_pool", "direction": "debit", "amount_minor": BIG38},
             {"external_id": "huge", "account": "points", "direction": "credit", "amount_minor": BIG38},
             {"external_id": "huge", "account": "points", "direction": "credit", "amount_minor": BIG38}]
-    with pytest.raises(RuleViolation) as refused:
-        post(store, [*tx("fine", ("cash", "debit", "1"), ("revenue", "credit", "1")), *rows])
-    assert refused.value.reason_codes == ["balance_overflow"]
-    assert counts(store) == {"ledger_transactions": 0, "ledger_entries": 0, "quarantine": 0}
+    result = post(store, [*tx("fine", ("cash", "debit", "1"), ("revenue", "credit", "1")), *rows])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"huge": {"balance_overflow"}}
+    assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
     # an account already holding 38 nines cannot take one more unit
     post(store, [{"external_id": "max", "account": "points_pool", "direction": "debit", "amount_minor": BIG38},
                  {"external_id": "max", "account": "points", "direction": "credit", "amount_minor": BIG38}])
     with open_writer(store) as writer, pytest.raises(RuleViolation) as one_more:
         writer.post(TransactionInput(entries(("points_pool", "debit", 1), ("points", "credit", 1)), external_id="+1"))
     assert one_more.value.reason_codes == ["balance_overflow"]
-    assert amounts(store) == {"points": int(BIG38), "points_pool": int(BIG38)}
+    assert amounts(store) == {"points": int(BIG38), "points_pool": int(BIG38), "cash": 100, "revenue": 100}
     assert invariant_violations(store) == []
 
 
