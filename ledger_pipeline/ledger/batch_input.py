@@ -234,8 +234,8 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
                 return None
             typed = column if kind.tz else f"timezone('UTC', {column})"  # naive is UTC, as in normalise_entries
             select.append(f"CAST({typed} AS TIMESTAMPTZ) AS effective_at_ts")
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            select.append(f"{column} AS {staged}")
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):  # a NUL as in stage_input._storable
+            select.append(f"replace({column}, chr(0), chr(65533)) AS {staged}")
         elif pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.precision <= 38):
             select.append(f"CAST({column} AS VARCHAR) AS {staged}")
         else:

@@ -53,6 +53,21 @@ def required_fields() -> str:
     return _entry_rule(condition, "missing_field", detail)
 
 
+_TEXT_COLUMNS = ("external_id", "account_ref", "direction", "currency", "status", "effective_at_text", "amount_text",
+                 "description", "metadata", "source", "ledgerable_type", "ledgerable_id", "reverses_id")
+
+
+def valid_text() -> str:
+    """Rule 1: text a store or the warehouse cannot keep is refused at the door. A NUL byte arrives here as
+    U+FFFD (``stage_input.UNSTORABLE_MARK``), and U+FFFD itself is the mark of text lost in decoding."""
+    joined = f"concat_ws('', {', '.join(_TEXT_COLUMNS)})"
+    return _entry_rule(
+        f"strpos({joined}, chr(65533)) > 0",
+        "invalid_text",
+        f"{_REF} || ': a text field holds a NUL byte or text that is not valid UTF-8'",
+    )
+
+
 def valid_direction() -> str:
     return _entry_rule(
         "direction IS NOT NULL AND direction NOT IN ('debit', 'credit')",
@@ -272,6 +287,7 @@ GROUP BY tx_key
 
 RULES: tuple[Rule, ...] = (
     Rule("required_fields", 1, required_fields),
+    Rule("valid_text", 1, valid_text),
     Rule("valid_direction", 1, valid_direction),
     Rule("valid_effective_at", 1, valid_effective_at),
     Rule("enough_entries", 1, enough_entries),

@@ -73,3 +73,27 @@ def test_a_transaction_overflowing_a_balance_is_refused_alone(store, chart):
     assert amounts(store) == {"cash": 300, "revenue": 300, "points": int(nines), "points_pool": int(nines)}
     assert counts(store) == {"ledger_transactions": 3, "ledger_entries": 6, "quarantine": 1}
     assert invariant_violations(store) == []
+
+
+@pytest.mark.parametrize("field", ["description", "external_id", "metadata", "source"])
+def test_nul_byte_is_refused_and_quarantined(store, chart, field):
+    bad = tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    bad[0][field] = {"metadata": '{"k": "a\x00b"}', "external_id": "bad"}.get(field, "a\x00b")
+    if field == "external_id":
+        bad[0][field] = bad[1][field] = "b\x00ad"
+    result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *bad])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert {code for codes in reasons(result).values() for code in codes} >= {"invalid_text"}
+    assert _posted_external_ids(store) == {"ok"}
+    assert counts(store)["quarantine"] == 1
+    assert invariant_violations(store) == []
+
+
+def test_nul_byte_in_parquet_is_refused_and_quarantined(store, chart, tmp_path):
+    path = tmp_path / "nul.parquet"
+    _write_parquet(path, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")),
+                          *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="a\x00b")])
+    result = post_batch_file(store, path)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"bad": {"invalid_text"}}
+    assert _posted_external_ids(store) == {"ok"}
