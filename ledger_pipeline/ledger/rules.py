@@ -68,6 +68,15 @@ def valid_text() -> str:
     )
 
 
+def valid_metadata() -> str:
+    """Rule 1: ``metadata`` is a JSON object (see ``staging.prepare_entries_sql``)."""
+    return _entry_rule(
+        "metadata_invalid",
+        "invalid_metadata",
+        f"{_REF} || ': metadata ' || substr(metadata, 1, 80) || ' is not a JSON object'",
+    )
+
+
 def valid_direction() -> str:
     return _entry_rule(
         "direction IS NOT NULL AND direction NOT IN ('debit', 'credit')",
@@ -288,6 +297,7 @@ GROUP BY tx_key
 RULES: tuple[Rule, ...] = (
     Rule("required_fields", 1, required_fields),
     Rule("valid_text", 1, valid_text),
+    Rule("valid_metadata", 1, valid_metadata),
     Rule("valid_direction", 1, valid_direction),
     Rule("valid_effective_at", 1, valid_effective_at),
     Rule("enough_entries", 1, enough_entries),

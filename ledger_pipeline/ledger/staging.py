@@ -49,7 +49,8 @@ _TEMP_TABLES: dict[str, str] = {
         exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
-        source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT, account_ambiguous BOOLEAN""",
+        source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT, account_ambiguous BOOLEAN,
+        metadata_invalid BOOLEAN""",
     "batch_txs": """tx_key TEXT, external_id TEXT, ledger_name TEXT, ledger_id TEXT, status TEXT,
         effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
         ledgerable_id TEXT, reverses_id TEXT, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
@@ -116,7 +117,8 @@ SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger
        ledger_account_id, account_currency, exponent, normal_balance, account_archived,
        direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
        CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
-       description, metadata, source, ledgerable_type, ledgerable_id, reverses_id, account_ambiguous
+       description, COALESCE(__METADATA_OBJECT__, metadata) AS metadata, source, ledgerable_type, ledgerable_id,
+       reverses_id, account_ambiguous, (__METADATA_OBJECT__ IS NULL) AS metadata_invalid
 FROM (
     SELECT d.*,
         CASE
@@ -187,8 +189,11 @@ FROM (
 
 def prepare_entries_sql(conn: Connection) -> str:
     """``_PREPARE_ENTRIES`` for this engine: digits (validated: at most 38) become NUMERIC(38,0) as the
-    engine does it fastest (``StoreEngine.digits_to_numeric``)."""
-    return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
+    engine does it fastest (``StoreEngine.digits_to_numeric``); ``metadata`` that is a JSON object is kept in
+    the engine's canonical text (``StoreEngine.metadata_object``), so that payloads differing only in JSON
+    whitespace are the same payload, and anything else is flagged (``metadata_invalid``)."""
+    return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
+            .replace("__METADATA_OBJECT__", conn.engine.metadata_object))
 
 
 # The payload hash covers what makes two submissions "the same transaction": ledger, effective time,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 REASON_CODES: dict[str, tuple[int, str]] = {
     "missing_field": (1, "a required field (external_id, account, direction, amount) is empty"),
     "invalid_text": (1, "a text field holds a NUL byte or text that is not valid UTF-8 (U+FFFD)"),
+    "invalid_metadata": (1, "metadata is not a JSON object"),
     "invalid_direction": (1, "direction must be 'debit' or 'credit'"),
     "invalid_status": (6, "status must be 'pending', 'posted' or 'archived'"),
     "invalid_effective_at": (1, "effective_at is not a valid timestamp"),

@@ -97,3 +97,23 @@ def test_nul_byte_in_parquet_is_refused_and_quarantined(store, chart, tmp_path):
     assert (result.created, result.quarantined) == (1, 1)
     assert reasons(result) == {"bad": {"invalid_text"}}
     assert _posted_external_ids(store) == {"ok"}
+
+
+@pytest.mark.parametrize("metadata", ["{bad json", "[1,2]", '"text"', "1", "null"])
+def test_metadata_must_be_a_json_object(store, chart, metadata):
+    result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00"), metadata='{"a": [1]}'),
+                          *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=metadata)])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"bad": {"invalid_metadata"}}
+    assert _posted_external_ids(store) == {"ok"}
+
+
+def test_metadata_differing_only_in_json_whitespace_is_the_same_payload(store, chart):
+    first = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{"k":1}'))
+    again = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{ "k" : 1 }'))
+    assert first.created == 1
+    assert (again.created, again.duplicates, again.quarantined) == (0, 1, 0)
+    with store.connect() as conn:
+        stored = conn.scalar("SELECT metadata FROM ledger_transactions")
+    assert stored in ('{"k":1}', '{"k": 1}')  # one canonical text per engine
+    assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 0}
