@@ -186,6 +186,19 @@ def consistent_header() -> str:
     )
 
 
+def one_group_per_transaction() -> str:
+    """Rule 1: a transaction's rows are one run of consecutive rows in the batch. Two runs with the same
+    external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
+    merged into one."""
+    return (
+        "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
+        "'external_id ' || tx_key || ' is given in ' || CAST(count(*) AS TEXT) || ' separate groups of rows, "
+        "starting at lines ' || string_agg(CAST(line AS TEXT), ', ' ORDER BY line) AS detail "
+        "FROM (SELECT tx_key, line, lag(tx_key) OVER (ORDER BY line) AS previous FROM batch_entries) s "
+        "WHERE previous IS NULL OR previous <> tx_key GROUP BY tx_key HAVING count(*) > 1"
+    )
+
+
 def balanced_per_currency() -> str:
     """Rule 2, the double-entry rule itself: per transaction and currency, debits equal credits exactly.
 
@@ -303,6 +316,7 @@ RULES: tuple[Rule, ...] = (
     Rule("enough_entries", 1, enough_entries),
     Rule("both_sides", 1, both_sides),
     Rule("consistent_header", 1, consistent_header),
+    Rule("one_group_per_transaction", 1, one_group_per_transaction),
     Rule("balanced_per_currency", 2, balanced_per_currency),
     Rule("positive_exact_amounts", 3, positive_exact_amounts),
     Rule("ledger_exists", 4, ledger_exists),

@@ -16,6 +16,7 @@ REASON_CODES: dict[str, tuple[int, str]] = {
     "too_few_entries": (1, "a transaction needs at least two entries"),
     "one_sided": (1, "a transaction needs at least one debit and one credit"),
     "inconsistent_transaction": (1, "entries of one transaction disagree on ledger, status, effective_at, description or metadata"),
+    "duplicate_external_id_in_batch": (1, "rows of one external_id form more than one group in the batch"),
     "unbalanced": (2, "debits and credits differ for a currency"),
     "invalid_amount": (3, "the amount is not a plain decimal number"),
     "non_positive_amount": (3, "the amount is zero or negative"),

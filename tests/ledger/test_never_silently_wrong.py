@@ -117,3 +117,17 @@ def test_metadata_differing_only_in_json_whitespace_is_the_same_payload(store, c
         stored = conn.scalar("SELECT metadata FROM ledger_transactions")
     assert stored in ('{"k":1}', '{"k": 1}')  # one canonical text per engine
     assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 0}
+
+
+def test_two_groups_of_one_external_id_are_refused_not_merged(store, chart):
+    group = tx("twice", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    result = post(store, [*group, *tx("between", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *group])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"twice": {"duplicate_external_id_in_batch"}}
+    assert _posted_external_ids(store) == {"between"}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    # adjacent groups that differ in a header field are not one transaction either
+    result = post(store, [*tx("split", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="a"),
+                          *tx("split", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="b")])
+    assert result.created == 0 and reasons(result) == {"split": {"inconsistent_transaction"}}
+    assert invariant_violations(store) == []
