@@ -119,7 +119,13 @@ def _locate_csv_problem(path: Path, n_columns: int) -> str | None:
 def _known_columns(column_names: list[str], source_name: str) -> dict[str, str]:
     """``{staged name: the input's own name}`` of the input's columns (matched trimmed, in any case); an
     ``InputError`` when a required one is missing."""
-    names = {n.strip().lower(): n for n in column_names}
+    names: dict[str, str] = {}
+    for name in column_names:
+        key = name.strip().lower()
+        if key in names and key in RAW_COLUMNS:
+            raise InputError(f"{source_name}: columns {names[key]!r} and {name!r} are the same column "
+                             f"({key}) given twice; keep one")
+        names[key] = name
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if "amount" not in names and "amount_minor" not in names:
         missing.append("amount or amount_minor")

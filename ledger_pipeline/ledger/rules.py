@@ -152,6 +152,7 @@ def positive_exact_amounts() -> str:
         "|| ' allows (' || CAST(exponent AS TEXT) || ')' "
         "WHEN 'non_positive_amount' THEN ' is not positive' "
         "WHEN 'amount_too_large' THEN ' has more than 38 digits in minor units' "
+        "WHEN 'conflicting_amounts' THEN ' (amount_minor) disagrees with the amount column of the same row' "
         "ELSE ' is not a plain decimal number' END AS detail "
         "FROM batch_entries WHERE amount_error IS NOT NULL"
     )

@@ -123,6 +123,7 @@ FROM (
     SELECT d.*,
         CASE
             WHEN amt IS NULL THEN NULL
+            WHEN major_digits IS NOT NULL AND major_digits <> digits THEN 'conflicting_amounts'
             WHEN is_minor THEN CASE
                 WHEN amt ~ '^[0-9]+$' THEN CASE
                     WHEN digits = '' THEN 'non_positive_amount'
@@ -144,7 +145,13 @@ FROM (
                  WHEN exponent IS NULL THEN NULL
                  ELSE ltrim(split_part(amt, '.', 1)
                       || rpad(rtrim(split_part(amt, '.', 2), '0'), exponent, '0'), '0')
-            END AS digits
+            END AS digits,
+            CASE WHEN major_also IS NULL OR exponent IS NULL THEN NULL
+                 WHEN major_also ~ '^[0-9]+(\.[0-9]*)?$'
+                      AND length(rtrim(split_part(major_also, '.', 2), '0')) <= exponent
+                 THEN ltrim(split_part(major_also, '.', 1)
+                      || rpad(rtrim(split_part(major_also, '.', 2), '0'), exponent, '0'), '0')
+                 ELSE '?' END AS major_digits  -- an amount given beside amount_minor, in minor units
         FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
@@ -164,6 +171,8 @@ FROM (
                 r.effective_at AS effective_at_text,  -- only read when the text did not parse
                 COALESCE(NULLIF(trim(r.amount_minor), ''), NULLIF(trim(r.amount), '')) AS amt,
                 (NULLIF(trim(r.amount_minor), '') IS NOT NULL) AS is_minor,
+                CASE WHEN NULLIF(trim(r.amount_minor), '') IS NOT NULL THEN NULLIF(trim(r.amount), '') END
+                    AS major_also,
                 NULLIF(r.description, '') AS description,
                 COALESCE(NULLIF(trim(r.metadata), ''), '{{}}') AS metadata,
                 NULLIF(r.source, '') AS source, NULLIF(r.ledgerable_type, '') AS ledgerable_type,

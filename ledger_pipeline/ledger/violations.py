@@ -21,6 +21,7 @@ REASON_CODES: dict[str, tuple[int, str]] = {
     "invalid_amount": (3, "the amount is not a plain decimal number"),
     "non_positive_amount": (3, "the amount is zero or negative"),
     "excess_precision": (3, "the amount has more decimal places than the currency's exponent"),
+    "conflicting_amounts": (3, "amount and amount_minor are both given and disagree"),
     "amount_too_large": (3, "the amount has more than 38 digits in minor units"),
     "balance_overflow": (3, "a transaction's per-currency sum or an account balance would exceed 38 digits"),
     "unknown_ledger": (4, "the ledger does not exist"),

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.posting import post_batch_file
 from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
 
@@ -131,3 +132,29 @@ def test_two_groups_of_one_external_id_are_refused_not_merged(store, chart):
                           *tx("split", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="b")])
     assert result.created == 0 and reasons(result) == {"split": {"inconsistent_transaction"}}
     assert invariant_violations(store) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_columns_differing_only_in_case_are_an_input_error(store, chart, tmp_path, suffix):
+    path = tmp_path / f"cols{suffix}"
+    header = ["external_id", "account", "direction", "amount", "Amount"]
+    rows = [["t", "cash", "debit", "1.00", "9.00"], ["t", "revenue", "credit", "1.00", "9.00"]]
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    else:
+        pq.write_table(pa.table([pa.array([r[i] for r in rows]) for i in range(len(header))], names=header), path)
+    with pytest.raises(InputError, match="'amount' and 'Amount'"):
+        post_batch_file(store, path)
+    assert counts(store) == {"ledger_transactions": 0, "ledger_entries": 0, "quarantine": 0}
+
+
+def test_amount_and_amount_minor_that_disagree_are_refused(store, chart):
+    rows = [{"external_id": "agree", "account": "cash", "direction": "debit", "amount": "1.50", "amount_minor": "150"},
+            {"external_id": "agree", "account": "revenue", "direction": "credit", "amount": "1.5", "amount_minor": "150"},
+            {"external_id": "differ", "account": "cash", "direction": "debit", "amount": "1.00", "amount_minor": "900"},
+            {"external_id": "differ", "account": "revenue", "direction": "credit", "amount": "1.00",
+             "amount_minor": "900"}]
+    result = post(store, rows)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"differ": {"conflicting_amounts"}}
+    assert amounts(store) == {"cash": 150, "revenue": 150}
