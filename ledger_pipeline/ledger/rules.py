@@ -308,6 +308,26 @@ GROUP BY tx_key
 """
 
 
+def reversal_target() -> str:
+    """Rule 6: a new transaction's ``reverses_id`` names a stored transaction (``unknown_reversal_target``)
+    that no other transaction reverses yet, stored or earlier in the batch (``already_reversed``). The same
+    reversal submitted again is a no-op, not a second reversal."""
+    new = "b.reverses_id IS NOT NULL AND b.existing_id IS NULL"
+    return (
+        "SELECT b.tx_key, b.first_line AS line, 'unknown_reversal_target' AS reason_code, "
+        "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is no transaction' AS detail "
+        f"FROM batch_txs b WHERE {new} "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = b.reverses_id) "
+        "UNION ALL "
+        "SELECT b.tx_key, b.first_line AS line, 'already_reversed' AS reason_code, "
+        "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is already reversed' AS detail "
+        f"FROM batch_txs b WHERE {new} "
+        "AND (EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.reverses_id = b.reverses_id) "
+        "OR EXISTS (SELECT 1 FROM batch_txs o WHERE o.reverses_id = b.reverses_id AND o.existing_id IS NULL "
+        "AND o.first_line < b.first_line))"
+    )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("required_fields", 1, required_fields),
     Rule("valid_text", 1, valid_text),
@@ -328,6 +348,7 @@ RULES: tuple[Rule, ...] = (
     Rule("unique_external_id", 5, unique_external_id),
     Rule("valid_status", 6, valid_status),
     Rule("status_transition", 6, status_transition),
+    Rule("reversal_target", 6, reversal_target),
 )
 
 

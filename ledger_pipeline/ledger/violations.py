@@ -32,6 +32,8 @@ REASON_CODES: dict[str, tuple[int, str]] = {
     "external_id_conflict": (5, "the external_id exists in the ledger with different content"),
     "immutable_posted": (6, "the transaction is posted; posted transactions cannot change"),
     "invalid_status_transition": (6, "only pending -> posted | archived is allowed"),
+    "unknown_reversal_target": (6, "reverses_id names no stored transaction"),
+    "already_reversed": (6, "the transaction that reverses_id names is already reversed"),
     "balance_limit_exceeded": (7, "an account's balance limit would be broken"),
     "ledger_unbalanced": (8, "total debits differ from total credits over posted entries"),
     "balance_drift": (8, "a stored balance differs from the balance recomputed from entries"),

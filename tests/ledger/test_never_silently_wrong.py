@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
-from ledger_pipeline.ledger.errors import InputError
-from ledger_pipeline.ledger.posting import post_batch_file
+from ledger_pipeline.ledger.errors import InputError, RuleViolation
+from ledger_pipeline.ledger.posting import open_writer, post_batch_file
 from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
 
 
@@ -158,3 +158,24 @@ def test_amount_and_amount_minor_that_disagree_are_refused(store, chart):
     assert (result.created, result.quarantined) == (1, 1)
     assert reasons(result) == {"differ": {"conflicting_amounts"}}
     assert amounts(store) == {"cash": 150, "revenue": 150}
+
+
+def test_a_transaction_is_reversed_once(store, chart):
+    post(store, tx("sale", ("cash", "debit", "5.00"), ("revenue", "credit", "5.00")))
+    with open_writer(store) as writer:
+        writer.reverse("sale")
+        assert writer.reverse("sale").action == "noop"  # the same reversal again
+        with pytest.raises(RuleViolation) as twice:
+            writer.reverse("sale", external_id="sale:reversal2")
+    assert twice.value.reason_codes == ["already_reversed"]
+    assert amounts(store) == {}
+    with store.connect() as conn:
+        sale_id = conn.scalar("SELECT id FROM ledger_transactions WHERE external_id = 'sale'")
+    result = post(store, [*tx("csv-reversal", ("cash", "credit", "5.00"), ("revenue", "debit", "5.00"),
+                              reverses_id=sale_id),
+                          *tx("nowhere", ("cash", "credit", "1.00"), ("revenue", "debit", "1.00"),
+                              reverses_id="no-such-transaction")])
+    assert result.created == 0
+    assert reasons(result) == {"csv-reversal": {"already_reversed"}, "nowhere": {"unknown_reversal_target"}}
+    assert counts(store) == {"ledger_transactions": 2, "ledger_entries": 4, "quarantine": 2}
+    assert invariant_violations(store) == []

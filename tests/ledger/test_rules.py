@@ -105,7 +105,8 @@ def test_every_reason_code_of_rules_is_exercised():
     # need an existing transaction (test_posting.py) or refuse a whole write (below)
     later = {"external_id_conflict", "immutable_posted", "balance_overflow"}
     later |= {"ambiguous_account", "invalid_text", "invalid_metadata",
-              "duplicate_external_id_in_batch", "conflicting_amounts"}  # tested in test_never_silently_wrong.py
+              "duplicate_external_id_in_batch", "conflicting_amounts",
+              "unknown_reversal_target", "already_reversed"}  # tested in test_never_silently_wrong.py
     assert rule_codes - covered == later
     assert all(rule.design_rule in range(1, 7) for rule in RULES)
     assert any(rule.name == "balanced_per_currency" for rule in RULES)
