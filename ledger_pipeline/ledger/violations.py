@@ -36,6 +36,11 @@ REASON_CODES: dict[str, tuple[int, str]] = {
     "already_reversed": (6, "the transaction that reverses_id names is already reversed"),
     "balance_limit_exceeded": (7, "an account's balance limit would be broken"),
     "ledger_unbalanced": (8, "total debits differ from total credits over posted entries"),
+    "duplicate_transaction_id": (8, "a transaction id is stored more than once"),
+    "duplicate_entry_id": (8, "an entry id is stored more than once"),
+    "orphan_entry": (8, "an entry's transaction is not stored"),
+    "transaction_unbalanced": (8, "a stored transaction's debits differ from its credits in a currency"),
+    "duplicate_external_id": (8, "an external_id is stored more than once in one ledger"),
     "balance_drift": (8, "a stored balance differs from the balance recomputed from entries"),
 }
 
