@@ -190,13 +190,16 @@ def consistent_header() -> str:
 def one_group_per_transaction() -> str:
     """Rule 1: a transaction's rows are one run of consecutive rows in the batch. Two runs with the same
     external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
-    merged into one."""
+    merged into one. A replayed quarantine item keeps the gaps of its original lines
+    (``quarantine._replay_table``): a gap within its rows is such a split too."""
     return (
         "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
         "'external_id ' || tx_key || ' is given in ' || CAST(count(*) AS TEXT) || ' separate groups of rows, "
         "starting at lines ' || string_agg(CAST(line AS TEXT), ', ' ORDER BY line) AS detail "
-        "FROM (SELECT tx_key, line, lag(tx_key) OVER (ORDER BY line) AS previous FROM batch_entries) s "
-        "WHERE previous IS NULL OR previous <> tx_key GROUP BY tx_key HAVING count(*) > 1"
+        "FROM (SELECT tx_key, line, quarantine_id, lag(tx_key) OVER (ORDER BY line) AS previous, "
+        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries) s "
+        "WHERE previous IS NULL OR previous <> tx_key OR (quarantine_id IS NOT NULL AND line > previous_line + 1) "
+        "GROUP BY tx_key HAVING count(*) > 1"
     )
 
 

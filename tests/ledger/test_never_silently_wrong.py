@@ -10,6 +10,7 @@ import pytest
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.errors import InputError, RuleViolation
 from ledger_pipeline.ledger.posting import open_writer, post_batch_file
+from ledger_pipeline.ledger.quarantine import replay_quarantine
 from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
 
 
@@ -179,3 +180,13 @@ def test_a_transaction_is_reversed_once(store, chart):
     assert reasons(result) == {"csv-reversal": {"already_reversed"}, "nowhere": {"unknown_reversal_target"}}
     assert counts(store) == {"ledger_transactions": 2, "ledger_entries": 4, "quarantine": 2}
     assert invariant_violations(store) == []
+
+
+def test_a_quarantined_duplicate_group_is_refused_again_on_replay(store, chart):
+    group = tx("twice", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    post(store, [*group, *tx("between", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *group])
+    result = replay_quarantine(store)
+    assert (result.created, result.replayed) == (0, 0)
+    assert reasons(result) == {"twice": {"duplicate_external_id_in_batch"}}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    assert counts(store)["quarantine"] == 1
