@@ -190,7 +190,8 @@ def consistent_header() -> str:
 def one_group_per_transaction() -> str:
     """Rule 1: a transaction's rows are one run of consecutive rows in the batch. Two runs with the same
     external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
-    merged into one. A replayed quarantine item keeps the gaps of its original lines
+    merged into one. Rows are in line order (a file's order; a caller's own ``line`` column defines it).
+    A replayed quarantine item keeps the gaps of its original lines
     (``quarantine._replay_table``): a gap within its rows is such a split too."""
     return (
         "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
