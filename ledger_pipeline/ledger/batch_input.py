@@ -119,7 +119,13 @@ def _locate_csv_problem(path: Path, n_columns: int) -> str | None:
 def _known_columns(column_names: list[str], source_name: str) -> dict[str, str]:
     """``{staged name: the input's own name}`` of the input's columns (matched trimmed, in any case); an
     ``InputError`` when a required one is missing."""
-    names = {n.strip().lower(): n for n in column_names}
+    names: dict[str, str] = {}
+    for name in column_names:
+        key = name.strip().lower()
+        if key in names and key in RAW_COLUMNS:
+            raise InputError(f"{source_name}: columns {names[key]!r} and {name!r} are the same column "
+                             f"({key}) given twice; keep one")
+        names[key] = name
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if "amount" not in names and "amount_minor" not in names:
         missing.append("amount or amount_minor")
@@ -182,6 +188,9 @@ def normalise_entries(table: pa.Table, *, source_name: str = "batch", first_line
     return pa.table(columns).replace_schema_metadata({RECORD_REF_PREFIX: (source_name + ":").encode()})
 
 
+_GLOB_CHARACTERS = frozenset("*?[]{}")  # what DuckDB's read_parquet expands in a path
+
+
 class ParquetSource(NamedTuple):
     """A Parquet batch that a DuckDB store stages by reading the file itself (see ``parquet_source``):
     ``sql`` selects the staged columns (``line``, ``effective_at_ts`` and the known columns as text) from it;
@@ -200,12 +209,16 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
 
     Refuses what ``read_entries_file`` refuses, with the same errors (``InputError``). Returns ``None``
     when a column's type is one whose text only Arrow's conversion defines (anything but text, integers,
-    decimals of up to 38 digits, and an ``effective_at`` timestamp of microseconds or coarser), or when two
-    column names differ only in case: the caller then reads the file the usual way.
+    decimals of up to 38 digits, and an ``effective_at`` timestamp of microseconds or coarser), when two
+    column names differ only in case, or when the path holds a character DuckDB reads as a glob pattern
+    (``*?[]{}``: a file name is a file name, never a pattern over its neighbours): the caller then reads the
+    file the usual way.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
+    if _GLOB_CHARACTERS.intersection(str(path.resolve())):
+        return None
     try:
         parquet = pq.ParquetFile(path)
         schema, rows = parquet.schema_arrow, parquet.metadata.num_rows
@@ -227,8 +240,8 @@ def parquet_source(path: str | Path) -> ParquetSource | None:
                 return None
             typed = column if kind.tz else f"timezone('UTC', {column})"  # naive is UTC, as in normalise_entries
             select.append(f"CAST({typed} AS TIMESTAMPTZ) AS effective_at_ts")
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            select.append(f"{column} AS {staged}")
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):  # a NUL as in stage_input._storable
+            select.append(f"replace({column}, chr(0), chr(65533)) AS {staged}")
         elif pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.precision <= 38):
             select.append(f"CAST({column} AS VARCHAR) AS {staged}")
         else:

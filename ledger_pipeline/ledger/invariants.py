@@ -1,7 +1,11 @@
-"""Rule 8: the ledger-wide invariants, checked over the whole store in two queries.
+"""Rule 8: the ledger-wide invariants, checked over the whole store.
 
 * per ledger and currency, total debits equal total credits over posted entries (and over pending ones);
-* every stored balance equals the balance recomputed from the account's entries.
+* every stored balance equals the balance recomputed from the account's entries;
+* the store's identities (``check_identities``): transaction and entry ids are unique, every entry's
+  transaction exists, every transaction balances per currency from its stored entries, and no external_id
+  is stored twice in one ledger. A ledger can hold wrong money while the two sums above agree (a
+  transaction stored twice under one id, an entry counted twice); these catch it.
 
 These back the Dagster asset checks; they also serve as a test oracle.
 """
@@ -71,5 +75,40 @@ def check_balance_drift(conn: Connection) -> list[Violation]:
     return violations
 
 
+_DEBITS = "sum(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END)"
+_CREDITS = "sum(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END)"
+
+# Each selects: key, reason code, detail (``MAX_IDENTITY_ROWS`` at most per check).
+_IDENTITY_CHECKS: tuple[str, ...] = (
+    """SELECT id, 'duplicate_transaction_id', 'transaction id ' || id || ' is stored '
+           || CAST(count(*) AS TEXT) || ' times'
+       FROM ledger_transactions GROUP BY id HAVING count(*) > 1""",
+    """SELECT id, 'duplicate_entry_id', 'entry id ' || id || ' is stored ' || CAST(count(*) AS TEXT) || ' times'
+       FROM ledger_entries GROUP BY id HAVING count(*) > 1""",
+    """SELECT e.id, 'orphan_entry', 'entry ' || e.id || ' belongs to transaction ' || e.ledger_transaction_id
+           || ', which is not stored'
+       FROM ledger_entries e
+       WHERE NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = e.ledger_transaction_id)""",
+    f"""SELECT e.ledger_transaction_id, 'transaction_unbalanced', 'transaction ' || e.ledger_transaction_id
+           || ' ' || e.currency || ': stored debits ' || CAST({_DEBITS} AS TEXT) || ' != credits '
+           || CAST({_CREDITS} AS TEXT)
+       FROM ledger_entries e GROUP BY e.ledger_transaction_id, e.currency HAVING {_DEBITS} <> {_CREDITS}""",
+    """SELECT l.name || '/' || t.external_id, 'duplicate_external_id', 'external_id ' || t.external_id
+           || ' is stored ' || CAST(count(*) AS TEXT) || ' times in ledger ' || l.name
+       FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id
+       GROUP BY l.name, t.external_id HAVING count(*) > 1""",
+)
+MAX_IDENTITY_ROWS = 100
+
+
+def check_identities(conn: Connection) -> list[Violation]:
+    """Unique ids, no orphan entry, every transaction balanced per currency, one external_id per ledger."""
+    violations = []
+    for sql in _IDENTITY_CHECKS:
+        rows = conn.all(f"SELECT * FROM ({sql}) v ORDER BY 1 LIMIT {MAX_IDENTITY_ROWS}")
+        violations += [Violation(str(key), None, code, detail) for key, code, detail in rows]
+    return violations
+
+
 def check_invariants(conn: Connection) -> list[Violation]:
-    return check_trial_balance(conn) + check_balance_drift(conn)
+    return check_trial_balance(conn) + check_balance_drift(conn) + check_identities(conn)

@@ -31,7 +31,12 @@ from ledger_pipeline.ledger.batch_input import ParquetSource
 from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.inputs import MAX_REPORTED_VIOLATIONS, BatchResult
-from ledger_pipeline.ledger.rules import LIMIT_EXACT_PASSES, limit_violations_sql, violations_sql
+from ledger_pipeline.ledger.rules import (
+    LIMIT_EXACT_PASSES,
+    balance_overflow,
+    limit_violations_sql,
+    violations_sql,
+)
 from ledger_pipeline.ledger.store import Connection
 from ledger_pipeline.ledger.violations import Violation
 
@@ -63,8 +68,10 @@ def run_pipeline(
     """Validate and apply whatever is in ``stage_raw``. The caller owns the database transaction.
 
     Amounts are at most 38 digits, and so are the per-currency sums of a transaction and the stored
-    balances (NUMERIC(38,0)). A write that would take one of them past 38 digits is refused as a whole with
-    ``RuleViolation`` (``balance_overflow``); the database transaction is rolled back, nothing is written.
+    balances (NUMERIC(38,0)). A transaction that alone would take one of them past 38 digits is refused and
+    quarantined (``balance_overflow``, rule 3). Transactions that each fit but together would take a balance
+    past 38 digits refuse the whole write with ``RuleViolation`` (``balance_overflow``); the database
+    transaction is rolled back, nothing is written.
     """
     with overflow_refused(conn):
         return _run_pipeline_unchecked(conn, default_ledger=default_ledger, source=source, actor=actor,
@@ -90,6 +97,7 @@ def overflow_refused(conn: Connection) -> Iterator[None]:
 def _classify(conn: Connection, now: datetime) -> None:
     """Per-transaction aggregates, the rules, and each transaction's action (from ``batch_entries``)."""
     conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now, "tx_id_prefix": id_prefix()})
+    conn.execute(f"INSERT INTO batch_violations {balance_overflow()}")  # first: the other rules' sums skip these
     conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
     conn.execute(staging.CLASSIFY_TXS)
 

@@ -40,19 +40,27 @@ def _replay_table(items: list[tuple[str, str, str | None, str | None]]) -> pa.Ta
     """Raw rows of ``(quarantine id, raw payload, ledger name, source)`` items, renumbered.
 
     A row that named no ledger or source gets the item's (the batch's ``default_ledger`` / ``source`` at
-    the time), so a replay posts where and as the original batch would have.
+    the time), so a replay posts where and as the original batch would have. Within an item the rows keep
+    the gaps between their original lines: rows of one external_id that were not one run in their batch
+    stay apart (``rules.one_group_per_transaction``), and are refused again instead of merged.
     """
     rows: list[dict[str, Any]] = []
+    next_line = 1
     for quarantine_id, payload, ledger_name, source in items:
-        for raw in json.loads(payload):
+        raws = json.loads(payload)
+        original = [raw.get("line") for raw in raws]
+        if not all(isinstance(n, int) for n in original) or sorted(set(original)) != original:
+            original = list(range(len(raws)))
+        for raw, at in zip(raws, original, strict=True):
             row = {c: raw.get(c) for c in RAW_COLUMNS}
             row["ledger"] = row["ledger"] or ledger_name
             row["source"] = row["source"] or source
             row["record_ref"] = raw.get("record_ref")
             row["quarantine_id"] = quarantine_id
+            row["line"] = next_line + at - original[0]
             rows.append(row)
-    for line, row in enumerate(rows, start=1):
-        row["line"] = line
+        if rows:
+            next_line = rows[-1]["line"] + 1
     schema = pa.schema([("line", pa.int64()), ("record_ref", pa.string()), ("quarantine_id", pa.string()),
                         ("effective_at_ts", pa.timestamp("us", tz="UTC"))]
                        + [(c, pa.string()) for c in RAW_COLUMNS])

@@ -53,6 +53,30 @@ def required_fields() -> str:
     return _entry_rule(condition, "missing_field", detail)
 
 
+_TEXT_COLUMNS = ("external_id", "account_ref", "direction", "currency", "status", "effective_at_text", "amount_text",
+                 "description", "metadata", "source", "ledgerable_type", "ledgerable_id", "reverses_id")
+
+
+def valid_text() -> str:
+    """Rule 1: text a store or the warehouse cannot keep is refused at the door. A NUL byte arrives here as
+    U+FFFD (``stage_input.UNSTORABLE_MARK``), and U+FFFD itself is the mark of text lost in decoding."""
+    joined = f"concat_ws('', {', '.join(_TEXT_COLUMNS)})"
+    return _entry_rule(
+        f"strpos({joined}, chr(65533)) > 0",
+        "invalid_text",
+        f"{_REF} || ': a text field holds a NUL byte or text that is not valid UTF-8'",
+    )
+
+
+def valid_metadata() -> str:
+    """Rule 1: ``metadata`` is a JSON object (see ``staging.prepare_entries_sql``)."""
+    return _entry_rule(
+        "metadata_invalid",
+        "invalid_metadata",
+        f"{_REF} || ': metadata ' || substr(metadata, 1, 80) || ' is not a JSON object'",
+    )
+
+
 def valid_direction() -> str:
     return _entry_rule(
         "direction IS NOT NULL AND direction NOT IN ('debit', 'credit')",
@@ -87,9 +111,19 @@ def ledger_exists() -> str:
 
 def account_exists() -> str:
     return _entry_rule(
-        "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL",
+        "ledger_id IS NOT NULL AND account_ref IS NOT NULL AND ledger_account_id IS NULL AND NOT account_ambiguous",
         "unknown_account",
         f"{_REF} || ': account ' || account_ref || ' does not exist in ledger ' || ledger_name",
+    )
+
+
+def account_unambiguous() -> str:
+    """A reference that is one account's id and another account's name names neither (``staging.py``)."""
+    return _entry_rule(
+        "account_ambiguous",
+        "ambiguous_account",
+        f"{_REF} || ': account ' || account_ref || ' is the id of one account and the name of another in ledger ' "
+        "|| ledger_name || '; name the account meant by its id'",
     )
 
 
@@ -118,6 +152,7 @@ def positive_exact_amounts() -> str:
         "|| ' allows (' || CAST(exponent AS TEXT) || ')' "
         "WHEN 'non_positive_amount' THEN ' is not positive' "
         "WHEN 'amount_too_large' THEN ' has more than 38 digits in minor units' "
+        "WHEN 'conflicting_amounts' THEN ' (amount_minor) disagrees with the amount column of the same row' "
         "ELSE ' is not a plain decimal number' END AS detail "
         "FROM batch_entries WHERE amount_error IS NOT NULL"
     )
@@ -152,6 +187,23 @@ def consistent_header() -> str:
     )
 
 
+def one_group_per_transaction() -> str:
+    """Rule 1: a transaction's rows are one run of consecutive rows in the batch. Two runs with the same
+    external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
+    merged into one. Rows are in line order (a file's order; a caller's own ``line`` column defines it).
+    A replayed quarantine item keeps the gaps of its original lines
+    (``quarantine._replay_table``): a gap within its rows is such a split too."""
+    return (
+        "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
+        "'external_id ' || tx_key || ' is given in ' || CAST(count(*) AS TEXT) || ' separate groups of rows, "
+        "starting at lines ' || string_agg(CAST(line AS TEXT), ', ' ORDER BY line) AS detail "
+        "FROM (SELECT tx_key, line, quarantine_id, lag(tx_key) OVER (ORDER BY line) AS previous, "
+        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries) s "
+        "WHERE previous IS NULL OR previous <> tx_key OR (quarantine_id IS NOT NULL AND line > previous_line + 1) "
+        "GROUP BY tx_key HAVING count(*) > 1"
+    )
+
+
 def balanced_per_currency() -> str:
     """Rule 2, the double-entry rule itself: per transaction and currency, debits equal credits exactly.
 
@@ -166,7 +218,8 @@ def balanced_per_currency() -> str:
         "FROM (SELECT tx_key, currency, min(line) AS line, "
         "sum(CASE WHEN direction = 'debit' THEN amount ELSE 0 END) AS debits, "
         "sum(CASE WHEN direction = 'credit' THEN amount ELSE 0 END) AS credits "
-        "FROM batch_entries WHERE direction IN ('debit', 'credit') GROUP BY tx_key, currency) g "
+        "FROM batch_entries WHERE direction IN ('debit', 'credit') AND tx_key NOT IN "
+        "(SELECT tx_key FROM batch_violations WHERE reason_code = 'balance_overflow') GROUP BY tx_key, currency) g "
         "WHERE debits <> credits AND NOT EXISTS (SELECT 1 FROM batch_entries x WHERE x.tx_key = g.tx_key "
         "AND x.direction IN ('debit', 'credit') AND (x.amount IS NULL OR x.currency IS NULL))"
     )
@@ -196,22 +249,110 @@ def status_transition() -> str:
     )
 
 
+def _n(digits: str) -> str:
+    """A NUMERIC(38,0) constant, typed the same on both engines."""
+    return f"CAST('{digits}' AS NUMERIC(38,0))"
+
+
+def _high(amount: str) -> str:
+    """``amount // 10^19`` of a non-negative integer, read from its text so that neither engine divides."""
+    text = f"CAST({amount} AS TEXT)"
+    return f"CAST(COALESCE(NULLIF(left({text}, greatest(length({text}) - 19, 0)), ''), '0') AS NUMERIC(38,0))"
+
+
+def _low(amount: str) -> str:
+    """``amount % 10^19`` of a non-negative integer (see ``_high``)."""
+    return f"CAST(right(CAST({amount} AS TEXT), 19) AS NUMERIC(38,0))"
+
+
+def balance_overflow() -> str:
+    """Rule 3: a transaction whose per-currency sum of debits or of credits, or whose entries added to an
+    account's stored balance, would pass 38 digits (NUMERIC(38,0)) is refused alone (its neighbours post).
+
+    The sums are taken exactly in two halves, ``amount = hi * 10^19 + lo``, that cannot overflow, and only
+    for the transactions that could overflow at all: one with an amount of 29 digits or more, or one on an
+    account whose stored balance has 38 digits. This runs before the other rules, whose sums exclude the
+    transactions it refuses. Transactions that fit alone but together would take one balance past 38
+    digits still refuse the whole write (``pipeline.overflow_refused``)."""
+    candidates = (
+        f"tx_key IN (SELECT tx_key FROM batch_entries WHERE amount > {_n('9' * 28)} OR ledger_account_id IN ("
+        f"SELECT ledger_account_id FROM ledger_account_balances WHERE pending_debits > {_n('9' * 37)} "
+        f"OR pending_credits > {_n('9' * 37)}))"
+    )
+    entries = ("SELECT tx_key, line, direction, currency, ledger_account_id, amount FROM batch_entries "
+               f"WHERE amount IS NOT NULL AND direction IN ('debit', 'credit') AND {candidates}")
+    account = "'account ' || e.ledger_account_id || ' ' || e.direction || ' balance'"
+    stored = "CASE WHEN a.direction = 'debit' THEN b.pending_debits ELSE b.pending_credits END"
+    return f"""
+SELECT tx_key, min(line) AS line, 'balance_overflow' AS reason_code,
+       'transaction ' || tx_key || ' would take ' || min(what) || ' past 38 digits (NUMERIC(38,0))' AS detail
+FROM (
+    SELECT tx_key, line, what, hi + {_high('lo')} AS hi
+    FROM (
+        SELECT tx_key, min(line) AS line, what, sum(hi) AS hi, sum(lo) AS lo
+        FROM (
+            SELECT e.tx_key, e.line, 'its ' || e.currency || ' ' || e.direction || 's' AS what,
+                   {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
+            FROM ({entries}) e
+            UNION ALL
+            SELECT e.tx_key, e.line, {account} AS what, {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
+            FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+            UNION ALL
+            SELECT a.tx_key, a.line, a.what, {_high(stored)} AS hi, {_low(stored)} AS lo
+            FROM (SELECT e.tx_key, min(e.line) AS line, e.direction, e.ledger_account_id, {account} AS what
+                  FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+                  GROUP BY e.tx_key, e.direction, e.ledger_account_id) a
+            JOIN ledger_account_balances b ON b.ledger_account_id = a.ledger_account_id
+        ) parts
+        GROUP BY tx_key, what
+    ) g
+) t
+WHERE hi >= {_n('1' + '0' * 19)}
+GROUP BY tx_key
+"""
+
+
+def reversal_target() -> str:
+    """Rule 6: a new transaction's ``reverses_id`` names a stored transaction (``unknown_reversal_target``)
+    that no other transaction reverses yet, stored or earlier in the batch (``already_reversed``). The same
+    reversal submitted again is a no-op, not a second reversal."""
+    new = "b.reverses_id IS NOT NULL AND b.existing_id IS NULL"
+    return (
+        "SELECT b.tx_key, b.first_line AS line, 'unknown_reversal_target' AS reason_code, "
+        "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is no transaction' AS detail "
+        f"FROM batch_txs b WHERE {new} "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = b.reverses_id) "
+        "UNION ALL "
+        "SELECT b.tx_key, b.first_line AS line, 'already_reversed' AS reason_code, "
+        "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is already reversed' AS detail "
+        f"FROM batch_txs b WHERE {new} "
+        "AND (EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.reverses_id = b.reverses_id) "
+        "OR EXISTS (SELECT 1 FROM batch_txs o WHERE o.reverses_id = b.reverses_id AND o.existing_id IS NULL "
+        "AND o.first_line < b.first_line))"
+    )
+
+
 RULES: tuple[Rule, ...] = (
     Rule("required_fields", 1, required_fields),
+    Rule("valid_text", 1, valid_text),
+    Rule("valid_metadata", 1, valid_metadata),
     Rule("valid_direction", 1, valid_direction),
     Rule("valid_effective_at", 1, valid_effective_at),
     Rule("enough_entries", 1, enough_entries),
     Rule("both_sides", 1, both_sides),
     Rule("consistent_header", 1, consistent_header),
+    Rule("one_group_per_transaction", 1, one_group_per_transaction),
     Rule("balanced_per_currency", 2, balanced_per_currency),
     Rule("positive_exact_amounts", 3, positive_exact_amounts),
     Rule("ledger_exists", 4, ledger_exists),
     Rule("account_exists", 4, account_exists),
+    Rule("account_unambiguous", 4, account_unambiguous),
     Rule("account_open", 4, account_open),
     Rule("account_currency", 4, account_currency),
     Rule("unique_external_id", 5, unique_external_id),
     Rule("valid_status", 6, valid_status),
     Rule("status_transition", 6, status_transition),
+    Rule("reversal_target", 6, reversal_target),
 )
 
 

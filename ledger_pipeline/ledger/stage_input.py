@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ledger_pipeline.ledger import staging
 from ledger_pipeline.ledger.batch_input import (
@@ -42,14 +43,36 @@ def stage_write(conn: Connection, rows: list[dict[str, Any]]) -> int:
     PostgreSQL (the read waits for the two statements before it). Returns the change position."""
     with conn.pipelined():
         staging.reset_staging(conn, new_transaction=True)
-        params = {c: [row.get(c) for row in rows] for c in _STAGE_ROW_COLUMNS}
+        params = {c: [_storable(row.get(c)) for row in rows] for c in _STAGE_ROW_COLUMNS}
         conn.execute(_stage_rows_sql(conn.engine), params)
         return conn.change_seq()
+
+
+#: what stands in for text no store keeps (a NUL byte): the ``valid_text`` rule refuses a row holding it
+UNSTORABLE_MARK = "\ufffd"
+
+
+def _storable(value: Any) -> Any:
+    """A single write's value, with any NUL byte (PostgreSQL text cannot hold one) as ``UNSTORABLE_MARK``."""
+    return value.replace("\x00", UNSTORABLE_MARK) if isinstance(value, str) else value
+
+
+def _storable_text(table: pa.Table) -> pa.Table:
+    """``table`` with every NUL byte of its text columns as ``UNSTORABLE_MARK`` (columnar; a column is only
+    rewritten when it holds one)."""
+    for index, field in enumerate(table.schema):
+        if not pa.types.is_string(field.type):
+            continue
+        column = table.column(index)
+        if pc.any(pc.match_substring(column, "\x00")).as_py():
+            table = table.set_column(index, field, pc.replace_substring(column, "\x00", UNSTORABLE_MARK))
+    return table
 
 
 def _stage_arrow(conn: Connection, table: pa.Table, *, copy: bool = False) -> None:
     """Make ``table`` the ``stage_raw`` relation (``StoreEngine.stage_arrow``: a copy, or on DuckDB
     without ``copy`` a view over the Arrow table itself). Call ``unstage`` afterwards."""
+    table = _storable_text(table)
     present = [c for c in _STAGE_ARROW_COLUMNS if c in table.column_names]
     prefix = (table.schema.metadata or {}).get(RECORD_REF_PREFIX)  # left by ``normalise_entries``
     if "record_ref" not in present and prefix is not None:

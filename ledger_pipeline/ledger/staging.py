@@ -49,7 +49,8 @@ _TEMP_TABLES: dict[str, str] = {
         exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
-        source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT""",
+        source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT, account_ambiguous BOOLEAN,
+        metadata_invalid BOOLEAN""",
     "batch_txs": """tx_key TEXT, external_id TEXT, ledger_name TEXT, ledger_id TEXT, status TEXT,
         effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
         ledgerable_id TEXT, reverses_id TEXT, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
@@ -104,14 +105,10 @@ def create_helper_functions(conn: Connection) -> None:
     conn.execute(conn.engine.helper_functions_sql)
 
 
-_ACCOUNT_KEYS = """(
-    SELECT id AS account_key, id, name, ledger_id, currency, currency_exponent, normal_balance, archived_at
-    FROM ledger_accounts
-    UNION ALL
-    SELECT name AS account_key, id, name, ledger_id, currency, currency_exponent, normal_balance, archived_at
-    FROM ledger_accounts
-)"""
-
+# An account reference is an account's id or its name in the row's ledger. Each lookup finds at most one
+# account (ids are unique, names unique per ledger), so a row is never joined twice; a reference that is one
+# account's id and another's name resolves to none and is refused (``account_ambiguous``: rule 4).
+#
 # Amount conversion, exact and in SQL: split the decimal text at the point, refuse more fraction digits
 # than the exponent, pad the fraction to the exponent and read the digits as NUMERIC(38,0).
 _PREPARE_ENTRIES = rf"""
@@ -120,11 +117,13 @@ SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger
        ledger_account_id, account_currency, exponent, normal_balance, account_archived,
        direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
        CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
-       description, metadata, source, ledgerable_type, ledgerable_id, reverses_id
+       description, COALESCE(__METADATA_OBJECT__, metadata) AS metadata, source, ledgerable_type, ledgerable_id,
+       reverses_id, account_ambiguous, (__METADATA_OBJECT__ IS NULL) AS metadata_invalid
 FROM (
     SELECT d.*,
         CASE
             WHEN amt IS NULL THEN NULL
+            WHEN major_digits IS NOT NULL AND major_digits <> digits THEN 'conflicting_amounts'
             WHEN is_minor THEN CASE
                 WHEN amt ~ '^[0-9]+$' THEN CASE
                     WHEN digits = '' THEN 'non_positive_amount'
@@ -146,7 +145,13 @@ FROM (
                  WHEN exponent IS NULL THEN NULL
                  ELSE ltrim(split_part(amt, '.', 1)
                       || rpad(rtrim(split_part(amt, '.', 2), '0'), exponent, '0'), '0')
-            END AS digits
+            END AS digits,
+            CASE WHEN major_also IS NULL OR exponent IS NULL THEN NULL
+                 WHEN major_also ~ '^[0-9]+(\.[0-9]*)?$'
+                      AND length(rtrim(split_part(major_also, '.', 2), '0')) <= exponent
+                 THEN ltrim(split_part(major_also, '.', 1)
+                      || rpad(rtrim(split_part(major_also, '.', 2), '0'), exponent, '0'), '0')
+                 ELSE '?' END AS major_digits  -- an amount given beside amount_minor, in minor units
         FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
@@ -166,17 +171,24 @@ FROM (
                 r.effective_at AS effective_at_text,  -- only read when the text did not parse
                 COALESCE(NULLIF(trim(r.amount_minor), ''), NULLIF(trim(r.amount), '')) AS amt,
                 (NULLIF(trim(r.amount_minor), '') IS NOT NULL) AS is_minor,
+                CASE WHEN NULLIF(trim(r.amount_minor), '') IS NOT NULL THEN NULLIF(trim(r.amount), '') END
+                    AS major_also,
                 NULLIF(r.description, '') AS description,
                 COALESCE(NULLIF(trim(r.metadata), ''), '{{}}') AS metadata,
                 NULLIF(r.source, '') AS source, NULLIF(r.ledgerable_type, '') AS ledgerable_type,
-                NULLIF(r.ledgerable_id, '') AS ledgerable_id, NULLIF(r.reverses_id, '') AS reverses_id
+                NULLIF(r.ledgerable_id, '') AS ledgerable_id, NULLIF(r.reverses_id, '') AS reverses_id,
+                (by_id.id IS NOT NULL AND by_name.id IS NOT NULL AND by_id.id <> by_name.id) AS account_ambiguous
             FROM (
                 SELECT s.*, COALESCE(NULLIF(trim(s.ledger), ''), :default_ledger) AS ledger_name,
                        NULLIF(trim(s.account), '') AS account_ref
                 FROM stage_raw s
             ) r
             LEFT JOIN ledgers l ON l.name = r.ledger_name
-            LEFT JOIN {_ACCOUNT_KEYS} a ON a.ledger_id = l.id AND a.account_key = r.account_ref
+            LEFT JOIN ledger_accounts by_id ON by_id.ledger_id = l.id AND by_id.id = r.account_ref
+            LEFT JOIN ledger_accounts by_name ON by_name.ledger_id = l.id AND by_name.name = r.account_ref
+            LEFT JOIN ledger_accounts a ON a.id = CASE
+                WHEN by_id.id IS NULL THEN by_name.id
+                WHEN by_name.id IS NULL OR by_name.id = by_id.id THEN by_id.id END  -- ambiguous: none
         ) n
     ) d
 ) x
@@ -186,8 +198,11 @@ FROM (
 
 def prepare_entries_sql(conn: Connection) -> str:
     """``_PREPARE_ENTRIES`` for this engine: digits (validated: at most 38) become NUMERIC(38,0) as the
-    engine does it fastest (``StoreEngine.digits_to_numeric``)."""
-    return _PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
+    engine does it fastest (``StoreEngine.digits_to_numeric``); ``metadata`` that is a JSON object is kept in
+    the engine's canonical text (``StoreEngine.metadata_object``), so that payloads differing only in JSON
+    whitespace are the same payload, and anything else is flagged (``metadata_invalid``)."""
+    return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
+            .replace("__METADATA_OBJECT__", conn.engine.metadata_object))
 
 
 # The payload hash covers what makes two submissions "the same transaction": ledger, effective time,

@@ -325,7 +325,6 @@ def test_parquet_read_by_duckdb_stages_what_arrow_would(tmp_path, effective_at):
     pytest.param({"effective_at": pa.array([1706933106123456789], pa.timestamp("ns", tz="UTC"))}, id="ns-time"),
     pytest.param({"effective_at": pa.array([date(2024, 2, 3)], pa.date32())}, id="date"),
     pytest.param({"account": pa.array(["cash"]).dictionary_encode()}, id="dictionary-text"),
-    pytest.param({"Account": ["cash"]}, id="two-names-one-column"),
 ])
 def test_parquet_types_only_arrow_defines_are_read_through_arrow(tmp_path, columns):
     path = tmp_path / "other.parquet"

@@ -26,7 +26,8 @@ def test_tampered_entry_is_reported_as_unbalanced(store, chart):
     with store.transaction() as conn:
         conn.execute("UPDATE ledger_entries SET amount = 299 WHERE direction = 'credit'")
     codes = sorted(v.reason_code for v in invariant_violations(store))
-    assert codes == ["balance_drift", "ledger_unbalanced", "ledger_unbalanced"]  # posted and pending sums
+    # posted and pending sums, and the transaction itself
+    assert codes == ["balance_drift", "ledger_unbalanced", "ledger_unbalanced", "transaction_unbalanced"]
 
 
 def test_trial_balance_is_exact_past_38_digits_in_total(store, chart):
@@ -47,3 +48,52 @@ def test_trial_balance_is_exact_past_38_digits_in_total(store, chart):
         points = next(r for r in trial_balance(conn) if r["currency"] == "POINTS")
     assert points["posted_debits"] == points["posted_credits"] == 2 * int(big)
     assert invariant_violations(store) == []
+
+
+def _corrupt(store, *statements: str) -> list:
+    """Apply raw SQL to a posted store (dropping PostgreSQL's unique indexes first, as a bad restore
+    would); the invariant violations found afterwards."""
+    with store.transaction() as conn:
+        for index in ("ledger_transactions_pk", "ledger_entries_pk", "ledger_transactions_external_id"):
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        for statement in statements:
+            conn.execute(statement)
+    return invariant_violations(store)
+
+
+def _posted(store) -> None:
+    post(store, [*tx("a", ("cash", "debit", "3"), ("revenue", "credit", "3")),
+                 *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2"))])
+
+
+def test_a_transaction_id_stored_twice_is_reported(store, chart):
+    _posted(store)
+    found = _corrupt(store, "UPDATE ledger_transactions SET id = (SELECT min(id) FROM ledger_transactions)")
+    assert "duplicate_transaction_id" in {v.reason_code for v in found}
+
+
+def test_an_entry_id_stored_twice_is_reported(store, chart):
+    _posted(store)
+    found = _corrupt(store, "UPDATE ledger_entries SET id = (SELECT min(id) FROM ledger_entries) "
+                            "WHERE direction = 'debit'")
+    assert "duplicate_entry_id" in {v.reason_code for v in found}
+
+
+def test_an_entry_without_its_transaction_is_reported(store, chart):
+    _posted(store)
+    found = _corrupt(store, "DELETE FROM ledger_transactions WHERE external_id = 'b'")
+    assert {v.reason_code for v in found} == {"orphan_entry"}
+
+
+def test_an_unbalanced_transaction_is_reported_even_when_the_ledger_balances(store, chart):
+    _posted(store)
+    # a credit moved from one transaction to the other: every ledger-wide sum and balance still agrees
+    found = _corrupt(store, "UPDATE ledger_entries SET ledger_transaction_id = (SELECT id FROM ledger_transactions "
+                            "WHERE external_id = 'a') WHERE direction = 'credit'")
+    assert len([v for v in found if v.reason_code == "transaction_unbalanced"]) == 2
+
+
+def test_an_external_id_stored_twice_is_reported(store, chart):
+    _posted(store)
+    found = _corrupt(store, "UPDATE ledger_transactions SET external_id = 'a'")
+    assert {v.reason_code for v in found} == {"duplicate_external_id"}

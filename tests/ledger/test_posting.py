@@ -413,5 +413,6 @@ def test_a_callers_own_lines_must_number_rows_uniquely(store, chart, lines, prob
     with pytest.raises(ValueError, match=problem):
         post_batch(store, table)
     assert counts(store)["ledger_transactions"] == 0
-    table = table.set_column(table.schema.get_field_index("line"), "line", pa.array([0, 7, 2**32 - 1, 3], pa.int64()))
-    assert post_batch(store, table).created == 2  # any unique lines in range number the ids
+    table = table.set_column(table.schema.get_field_index("line"), "line", pa.array([2**32 - 2, 2**32 - 1, 0, 7], pa.int64()))
+    # any unique lines in range number the ids (in line order, each transaction's rows must be one run)
+    assert post_batch(store, table).created == 2

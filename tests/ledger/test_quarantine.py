@@ -71,7 +71,8 @@ def test_replay_after_fixing_the_cause_posts_and_marks_replayed(store, chart):
         posted = conn.dicts("SELECT description, metadata, source, CAST(effective_at AS TEXT) AS eff "
                             "FROM ledger_transactions WHERE external_id = 'needs-fees'")[0]
     # posted exactly as the original batch would have
-    assert posted["description"] == "fee 1" and posted["metadata"] == '{"invoice": "F-1"}'
+    assert posted["description"] == "fee 1"
+    assert posted["metadata"] in ('{"invoice": "F-1"}', '{"invoice":"F-1"}')  # the engine's canonical JSON
     assert posted["source"] == "erp" and posted["eff"].startswith("2024-05-01 00:00:00")
 
     again = replay_quarantine(store, reason_code="unknown_account")  # nothing open with that reason

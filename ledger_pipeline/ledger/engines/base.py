@@ -198,6 +198,8 @@ class StoreEngine(ABC):
 
     #: digits (text, at most 38) as NUMERIC(38,0)
     digits_to_numeric: str
+    #: SQL of the text ``metadata`` in one canonical form when it is a JSON object, else NULL
+    metadata_object: str
     #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
     values_differ: str
     #: an exact, deterministic signature of a transaction's multiset of ``entry`` strings

@@ -57,6 +57,8 @@ class DuckDBEngine(StoreEngine):
     database is private to its connection, so it needs neither."""
 
     name = "duckdb"
+    metadata_object = ("CASE WHEN json_type(TRY_CAST(metadata AS JSON)) = 'OBJECT' "
+                       "THEN CAST(json(TRY_CAST(metadata AS JSON)) AS TEXT) END")  # minified
     digits_to_numeric = "CAST(CAST(digits AS HUGEINT) AS NUMERIC(38,0))"  # a direct cast is ~100x slower
     values_differ = (r"CASE WHEN min(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) "
                      r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")

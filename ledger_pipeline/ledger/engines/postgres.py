@@ -26,12 +26,23 @@ def _to_psycopg_params(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+# jsonb's text: keys sorted, duplicates dropped, one space after ':' and ','
+_METADATA_OBJECT_FUNCTION = """CREATE OR REPLACE FUNCTION pg_temp.ledger_metadata_object(value TEXT) RETURNS TEXT
+    LANGUAGE plpgsql IMMUTABLE AS $$
+    BEGIN
+        IF jsonb_typeof(CAST(value AS jsonb)) = 'object' THEN RETURN CAST(CAST(value AS jsonb) AS TEXT); END IF;
+        RETURN NULL;
+    EXCEPTION WHEN others THEN RETURN NULL;
+    END $$"""
+
+
 class PostgresEngine(StoreEngine):
     """PostgreSQL through psycopg. Writers need no lock of this process: they lock the balance rows they move
     and rely on unique indexes; a batch is staged inside its writing transaction."""
 
     name = "postgresql"
     is_postgres = True
+    metadata_object = "pg_temp.ledger_metadata_object(metadata)"  # created with the staging tables
     digits_to_numeric = "CAST(digits AS NUMERIC(38,0))"
     values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
     entries_signature = "string_agg(entry, ',' ORDER BY entry)"
@@ -188,6 +199,7 @@ class PostgresEngine(StoreEngine):
                         conn.execute(f"DELETE FROM {name}")
             return
         on_commit = "PRESERVE ROWS" if writer else "DELETE ROWS"
+        conn.execute(_METADATA_OBJECT_FUNCTION)
         for name, columns in tables.items():
             conn.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns}) ON COMMIT {on_commit}")
             conn.execute(f"DELETE FROM {name}")

@@ -1,0 +1,192 @@
+"""Inputs that must never post wrong money (issue 22): each is refused with a reason code, or read exactly
+as given; on both engines."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.errors import InputError, RuleViolation
+from ledger_pipeline.ledger.posting import open_writer, post_batch_file
+from ledger_pipeline.ledger.quarantine import replay_quarantine
+from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
+
+
+def _write_parquet(path, rows) -> None:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row if k not in names]
+    pq.write_table(pa.table({n: pa.array([None if r.get(n) is None else str(r[n]) for r in rows], pa.string())
+                             for n in names}), path)
+
+
+def _posted_external_ids(store) -> set[str]:
+    with store.connect() as conn:
+        return {row[0] for row in conn.all("SELECT external_id FROM ledger_transactions")}
+
+
+@pytest.mark.parametrize("name, decoys", [
+    ("g*.parquet", ["g1.parquet", "g2.parquet"]),
+    ("h[12].parquet", ["h1.parquet", "h2.parquet"]),
+    ("q?.parquet", ["qa.parquet"]),
+    ("c{1,2}.parquet", ["c1.parquet"]),
+])
+def test_parquet_file_name_is_not_a_glob(store, chart, tmp_path, name, decoys):
+    for decoy in decoys:
+        _write_parquet(tmp_path / decoy, tx(f"decoy-{decoy}", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")))
+    _write_parquet(tmp_path / name, tx("itself", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")))
+    result = post_batch_file(store, tmp_path / name)
+    assert (result.created, result.quarantined) == (1, 0)
+    assert _posted_external_ids(store) == {"itself"}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    assert invariant_violations(store) == []
+
+
+def test_account_reference_naming_one_account_id_and_another_name_is_ambiguous(store, chart):
+    key = chart["cash"]  # cash's id is the name of another account
+    with store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec(name=key, normal_balance="credit", currency="USD"))
+    result = post(store, [
+        *tx("ambiguous", (key, "debit", "1.00"), ("revenue", "credit", "1.00")),
+        *tx("by-id", (chart["revenue"], "credit", "3.00"), ("cash", "debit", "3.00")),
+    ])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"ambiguous": {"ambiguous_account"}}
+    assert _posted_external_ids(store) == {"by-id"}
+    assert amounts(store) == {"cash": 300, "revenue": 300}
+    assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
+    assert invariant_violations(store) == []
+
+
+def test_a_transaction_overflowing_a_balance_is_refused_alone(store, chart):
+    nines = "9" * 38
+    post(store, [{"external_id": "max", "account": "points_pool", "direction": "debit", "amount_minor": nines},
+                 {"external_id": "max", "account": "points", "direction": "credit", "amount_minor": nines}])
+    result = post(store, [
+        *tx("neighbour", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00")),
+        {"external_id": "one-more", "account": "points_pool", "direction": "debit", "amount_minor": "1"},
+        {"external_id": "one-more", "account": "points", "direction": "credit", "amount_minor": "1"},
+        *tx("after", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")),
+    ])
+    assert (result.created, result.quarantined) == (2, 1)
+    assert reasons(result) == {"one-more": {"balance_overflow"}}
+    assert amounts(store) == {"cash": 300, "revenue": 300, "points": int(nines), "points_pool": int(nines)}
+    assert counts(store) == {"ledger_transactions": 3, "ledger_entries": 6, "quarantine": 1}
+    assert invariant_violations(store) == []
+
+
+@pytest.mark.parametrize("field", ["description", "external_id", "metadata", "source"])
+def test_nul_byte_is_refused_and_quarantined(store, chart, field):
+    bad = tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    bad[0][field] = {"metadata": '{"k": "a\x00b"}', "external_id": "bad"}.get(field, "a\x00b")
+    if field == "external_id":
+        bad[0][field] = bad[1][field] = "b\x00ad"
+    result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *bad])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert {code for codes in reasons(result).values() for code in codes} >= {"invalid_text"}
+    assert _posted_external_ids(store) == {"ok"}
+    assert counts(store)["quarantine"] == 1
+    assert invariant_violations(store) == []
+
+
+def test_nul_byte_in_parquet_is_refused_and_quarantined(store, chart, tmp_path):
+    path = tmp_path / "nul.parquet"
+    _write_parquet(path, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")),
+                          *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="a\x00b")])
+    result = post_batch_file(store, path)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"bad": {"invalid_text"}}
+    assert _posted_external_ids(store) == {"ok"}
+
+
+@pytest.mark.parametrize("metadata", ["{bad json", "[1,2]", '"text"', "1", "null"])
+def test_metadata_must_be_a_json_object(store, chart, metadata):
+    result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00"), metadata='{"a": [1]}'),
+                          *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=metadata)])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"bad": {"invalid_metadata"}}
+    assert _posted_external_ids(store) == {"ok"}
+
+
+def test_metadata_differing_only_in_json_whitespace_is_the_same_payload(store, chart):
+    first = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{"k":1}'))
+    again = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{ "k" : 1 }'))
+    assert first.created == 1
+    assert (again.created, again.duplicates, again.quarantined) == (0, 1, 0)
+    with store.connect() as conn:
+        stored = conn.scalar("SELECT metadata FROM ledger_transactions")
+    assert stored in ('{"k":1}', '{"k": 1}')  # one canonical text per engine
+    assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 0}
+
+
+def test_two_groups_of_one_external_id_are_refused_not_merged(store, chart):
+    group = tx("twice", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    result = post(store, [*group, *tx("between", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *group])
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"twice": {"duplicate_external_id_in_batch"}}
+    assert _posted_external_ids(store) == {"between"}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    # adjacent groups that differ in a header field are not one transaction either
+    result = post(store, [*tx("split", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="a"),
+                          *tx("split", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), description="b")])
+    assert result.created == 0 and reasons(result) == {"split": {"inconsistent_transaction"}}
+    assert invariant_violations(store) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_columns_differing_only_in_case_are_an_input_error(store, chart, tmp_path, suffix):
+    path = tmp_path / f"cols{suffix}"
+    header = ["external_id", "account", "direction", "amount", "Amount"]
+    rows = [["t", "cash", "debit", "1.00", "9.00"], ["t", "revenue", "credit", "1.00", "9.00"]]
+    if suffix == ".csv":
+        path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n")
+    else:
+        pq.write_table(pa.table([pa.array([r[i] for r in rows]) for i in range(len(header))], names=header), path)
+    with pytest.raises(InputError, match="'amount' and 'Amount'"):
+        post_batch_file(store, path)
+    assert counts(store) == {"ledger_transactions": 0, "ledger_entries": 0, "quarantine": 0}
+
+
+def test_amount_and_amount_minor_that_disagree_are_refused(store, chart):
+    rows = [{"external_id": "agree", "account": "cash", "direction": "debit", "amount": "1.50", "amount_minor": "150"},
+            {"external_id": "agree", "account": "revenue", "direction": "credit", "amount": "1.5", "amount_minor": "150"},
+            {"external_id": "differ", "account": "cash", "direction": "debit", "amount": "1.00", "amount_minor": "900"},
+            {"external_id": "differ", "account": "revenue", "direction": "credit", "amount": "1.00",
+             "amount_minor": "900"}]
+    result = post(store, rows)
+    assert (result.created, result.quarantined) == (1, 1)
+    assert reasons(result) == {"differ": {"conflicting_amounts"}}
+    assert amounts(store) == {"cash": 150, "revenue": 150}
+
+
+def test_a_transaction_is_reversed_once(store, chart):
+    post(store, tx("sale", ("cash", "debit", "5.00"), ("revenue", "credit", "5.00")))
+    with open_writer(store) as writer:
+        writer.reverse("sale")
+        assert writer.reverse("sale").action == "noop"  # the same reversal again
+        with pytest.raises(RuleViolation) as twice:
+            writer.reverse("sale", external_id="sale:reversal2")
+    assert twice.value.reason_codes == ["already_reversed"]
+    assert amounts(store) == {}
+    with store.connect() as conn:
+        sale_id = conn.scalar("SELECT id FROM ledger_transactions WHERE external_id = 'sale'")
+    result = post(store, [*tx("csv-reversal", ("cash", "credit", "5.00"), ("revenue", "debit", "5.00"),
+                              reverses_id=sale_id),
+                          *tx("nowhere", ("cash", "credit", "1.00"), ("revenue", "debit", "1.00"),
+                              reverses_id="no-such-transaction")])
+    assert result.created == 0
+    assert reasons(result) == {"csv-reversal": {"already_reversed"}, "nowhere": {"unknown_reversal_target"}}
+    assert counts(store) == {"ledger_transactions": 2, "ledger_entries": 4, "quarantine": 2}
+    assert invariant_violations(store) == []
+
+
+def test_a_quarantined_duplicate_group_is_refused_again_on_replay(store, chart):
+    group = tx("twice", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))
+    post(store, [*group, *tx("between", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00")), *group])
+    result = replay_quarantine(store)
+    assert (result.created, result.replayed) == (0, 0)
+    assert reasons(result) == {"twice": {"duplicate_external_id_in_batch"}}
+    assert amounts(store) == {"cash": 200, "revenue": 200}
+    assert counts(store)["quarantine"] == 1
