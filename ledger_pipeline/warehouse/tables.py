@@ -1,14 +1,15 @@
 """The registry of exported tables: what each destination table holds and how it is read from the store.
 
 Adding a table to the warehouse is one ``ExportTable`` entry in ``EXPORT_TABLES``. Each destination table
-has the entry's columns (typed with the logical types below), then ``raw_json`` (the exported source row as
-a JSON object), ``_version`` (the source row's ``change_seq``) and ``_synced_at``. Destination table names
+has the entry's columns (typed with the logical types below), then ``_version`` (the source row's
+``change_seq``) and ``_synced_at``; with a target's ``raw_json: true`` also ``raw_json`` (the exported source
+row as a JSON object; off by default: it roughly doubles what a sync writes). Destination table names
 equal the store's table names, so dbt sources and the ledger speak the same words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -37,7 +38,8 @@ SQL_TYPES: dict[str, dict[str, str]] = {
                "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
 }
 
-SYNC_COLUMNS: tuple[tuple[str, str], ...] = (("raw_json", "text"), ("_version", "bigint"),
+RAW_JSON = "raw_json"
+SYNC_COLUMNS: tuple[tuple[str, str], ...] = ((RAW_JSON, "text"), ("_version", "bigint"),
                                              ("_synced_at", "timestamp"))
 STATE_TABLE = "_ledger_sync_state"
 STATE_COLUMNS: tuple[tuple[str, str], ...] = (("table_name", "text"), ("position", "bigint"),
@@ -51,6 +53,8 @@ class ExportTable:
     ``columns`` are ``(name, logical type)`` in destination order. ``source`` is the ``FROM`` clause that
     yields those columns plus ``change_seq`` (default: the store table of the same name); ``requires`` is
     the store table that must exist for the table to be exported (tables of optional components).
+    ``raw_json`` says whether the table has the ``raw_json`` column: the registry's entries do (the store
+    is read with it); ``without_raw_json()`` is the destination table of a target that does not keep it.
     """
 
     name: str
@@ -58,10 +62,14 @@ class ExportTable:
     columns: tuple[tuple[str, str], ...]
     source: str | None = None
     requires: str | None = None
+    raw_json: bool = True
 
     @property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
-        return self.columns + SYNC_COLUMNS
+        return self.columns + (SYNC_COLUMNS if self.raw_json else tuple(c for c in SYNC_COLUMNS if c[0] != RAW_JSON))
+
+    def without_raw_json(self) -> ExportTable:
+        return replace(self, raw_json=False)
 
     @property
     def column_names(self) -> tuple[str, ...]:
