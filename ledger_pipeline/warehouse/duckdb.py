@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from ledger_pipeline import paths
 from ledger_pipeline.warehouse.base import SchemaDestination, fault_point, rows_as_dicts
-from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
 
 SWAP_MODES = ("auto", "always", "never")
 
@@ -167,16 +167,31 @@ class DuckDBDestination(SchemaDestination):
 
     def positions(self) -> dict[str, int]:
         self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
+        self._comment(STATE_TABLE, STATE_COLUMNS)
         rows = self.conn.execute(f"SELECT table_name, position FROM {self._name(STATE_TABLE)}").fetchall()
         return {name: int(position) for name, position in rows}
 
+    def _catalog(self, table_name: str) -> dict[str | None, str | None]:
+        """{column: comment} of a table of this schema, and {None: the table's comment}."""
+        where = "database_name = current_database() AND schema_name = ? AND table_name = ?"
+        found: dict[str | None, str | None] = dict(self.conn.execute(
+            f"SELECT column_name, comment FROM duckdb_columns() WHERE {where}", [self.schema, table_name]).fetchall())
+        for (comment,) in self.conn.execute(
+                f"SELECT comment FROM duckdb_tables() WHERE {where}", [self.schema, table_name]).fetchall():
+            found[None] = comment
+        return found
+
+    def _comment(self, table_name: str, columns, existing: dict | None = None) -> None:
+        existing = self._catalog(table_name) if existing is None else existing
+        for statement in self.comment_sql(table_name, columns, self._name(table_name), existing):
+            self.conn.execute(statement)
+
     def ensure_table(self, table: ExportTable) -> None:
         self.conn.execute(self.create_table_sql(table, self._name(table.name)))
-        existing = {r[0] for r in self.conn.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [self.schema, table.name]).fetchall()}
-        for name, kind in self.missing_columns(table, existing):
+        existing = self._catalog(table.name)
+        for name, kind in self.missing_columns(table, {c for c in existing if c is not None}):
             self.conn.execute(f"ALTER TABLE {self._name(table.name)} ADD COLUMN {self.q(name)} {self.column_type(kind)}")
+        self._comment(table.name, table.all_columns, existing)
 
     def _set_position(self, table: ExportTable, position: int, rows: int) -> None:
         self.conn.execute(
