@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ledger_pipeline.warehouse import TargetConfig
+from ledger_pipeline.warehouse import TargetConfig, create_destination
 from ledger_pipeline.warehouse.tables import (
     EXPORT_TABLES,
     MINOR_UNITS,
@@ -95,3 +95,44 @@ def test_comment_text_is_a_sql_string(text):
     from ledger_pipeline.warehouse.tables import sql_string
 
     assert duckdb.connect().execute(f"SELECT {sql_string(text)}").fetchone() == (text,)
+
+
+class _FakeBigQuery:
+    """Just enough of google.cloud.bigquery.Client for ``ensure_table``: tables kept in memory."""
+
+    def __init__(self):
+        self.tables, self.updates = {}, []
+
+    def create_table(self, table, exists_ok=False):
+        return self.tables.setdefault(table.reference.table_id, table)
+
+    def update_table(self, table, fields):
+        self.updates.append(fields)
+        self.tables[table.reference.table_id] = table
+        return table
+
+
+def test_bigquery_tables_and_fields_get_descriptions():
+    pytest.importorskip("google.cloud.bigquery")
+    from google.cloud import bigquery
+
+    destination = create_destination(TargetConfig("bq", "bigquery", {"project": "p", "dataset": "d"}))
+    destination.client = _FakeBigQuery()
+    table = TABLES_BY_NAME["ledger_entries"].without_raw_json()
+    destination.ensure_table(table)
+    created = destination.client.tables["ledger_entries"]
+    table_text, texts = descriptions("ledger_entries", table.all_columns)
+    assert created.description == table_text
+    assert {f.name: f.description for f in created.schema} == texts
+    assert destination.client.updates == []
+    # a table of an older sync: no descriptions, one column missing -> one update puts both right
+    old = bigquery.Table("p.d.ledgers", schema=[bigquery.SchemaField(n, "STRING") for n, _ in
+                                                TABLES_BY_NAME["ledgers"].columns[:-1]])
+    destination.client.tables["ledgers"] = old
+    destination.ensure_table(TABLES_BY_NAME["ledgers"].without_raw_json())
+    updated = destination.client.tables["ledgers"]
+    ledgers = TABLES_BY_NAME["ledgers"].without_raw_json()
+    assert {f.name: f.description for f in updated.schema} == descriptions("ledgers", ledgers.all_columns)[1]
+    assert destination.client.updates == [["schema", "description"]]
+    destination.ensure_table(ledgers)
+    assert len(destination.client.updates) == 1  # nothing left to change
