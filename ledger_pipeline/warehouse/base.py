@@ -139,6 +139,14 @@ class Destination(ABC):
                 statements.append(f"COMMENT ON COLUMN {qualified}.{self.q(name)} IS {sql_string(text)}")
         return statements
 
+    def text_json_columns(self, table: ExportTable, types: dict[str, str]) -> list[str]:
+        """Columns of logical type ``json`` that an older sync created as text (``types``: column -> the
+        destination's type name), where this destination has a JSON type: to be converted in place."""
+        wanted = self.column_type("json").lower()
+        return [name for name, kind in table.all_columns
+                if kind == "json" and wanted in ("json", "jsonb")
+                and (types.get(name) or "").lower() in ("text", "varchar", "character varying")]
+
     def missing_columns(self, table: ExportTable, existing: set[str]) -> list[tuple[str, str]]:
         existing = {c.lower() for c in existing}
         return [(n, k) for n, k in table.all_columns if n.lower() not in existing]

@@ -191,6 +191,11 @@ class DuckDBDestination(SchemaDestination):
         existing = self._catalog(table.name)
         for name, kind in self.missing_columns(table, {c for c in existing if c is not None}):
             self.conn.execute(f"ALTER TABLE {self._name(table.name)} ADD COLUMN {self.q(name)} {self.column_type(kind)}")
+        types = dict(self.conn.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?", [self.schema, table.name]).fetchall())
+        for name in self.text_json_columns(table, types):
+            self.conn.execute(f"ALTER TABLE {self._name(table.name)} ALTER COLUMN {self.q(name)} TYPE JSON")
         self._comment(table.name, table.all_columns, existing)
 
     def _set_position(self, table: ExportTable, position: int, rows: int) -> None:

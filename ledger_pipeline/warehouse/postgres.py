@@ -107,19 +107,23 @@ class PostgresDestination(PsycopgDestination):
         self.connect_timeout = int(config.option("connect_timeout", 10))
         self._columns: dict[str, set[str]] = {}  # this schema's tables and their columns, read at open
         self._comments: dict[str, dict[str | None, str | None]] = {}  # and their comments (None: the table's)
+        self._types: dict[str, dict[str, str]] = {}  # and their types
 
     def open(self) -> None:
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
                                     options=f"-c TimeZone=UTC -c temp_buffers={TEMP_BUFFERS}")
         self._columns = {}
         self._comments = {}
-        for table_name, column_name, column_comment, table_comment in self.conn.execute(
-                "SELECT c.relname, a.attname, pg_catalog.col_description(c.oid, a.attnum), "
+        self._types = {}
+        for table_name, column_name, column_type, column_comment, table_comment in self.conn.execute(
+                "SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, NULL), "
+                "pg_catalog.col_description(c.oid, a.attnum), "
                 "pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
                 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                 "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
                 "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')", (self.schema,)).fetchall():
             self._columns.setdefault(table_name, set()).add(column_name)
+            self._types.setdefault(table_name, {})[column_name] = column_type
             comments = self._comments.setdefault(table_name, {None: table_comment})
             comments[column_name] = column_comment
         if STATE_TABLE not in self._columns:  # a new schema (or one this sync has not written yet)
@@ -141,6 +145,10 @@ class PostgresDestination(PsycopgDestination):
             self.conn.execute(
                 f"ALTER TABLE {self._name(table.name)} ADD COLUMN IF NOT EXISTS {self.q(name)} {self.column_type(kind)}")
             self._columns[table.name].add(name)
+        for name in self.text_json_columns(table, self._types.get(table.name, {})):
+            self.conn.execute(f"ALTER TABLE {self._name(table.name)} ALTER COLUMN {self.q(name)} TYPE jsonb "
+                              f"USING CAST({self.q(name)} AS jsonb)")
+            self._types[table.name][name] = "jsonb"
         self._comment(table.name, table.all_columns)
 
     def _comment(self, table_name: str, columns) -> None:

@@ -14,7 +14,9 @@ from dataclasses import dataclass, replace
 import pyarrow as pa
 
 # Logical column types and their spelling in each destination. Money is "amount": exact integers of minor
-# units with up to 38 digits, never float.
+# units with up to 38 digits, never float. "json" is a JSON document (the ``metadata`` columns), read as text
+# and published as the destination's JSON type where the load path supports it (jsonb, DuckDB JSON); on
+# Redshift, BigQuery and Snowflake it is still text holding JSON.
 ARROW_TYPES: dict[str, pa.DataType] = {
     "text": pa.string(),
     "amount": pa.decimal128(38, 0),
@@ -23,19 +25,22 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "date": pa.date32(),
     "boolean": pa.bool_(),
+    "json": pa.string(),
 }
 
 SQL_TYPES: dict[str, dict[str, str]] = {
     "postgres": {"text": "TEXT", "amount": "NUMERIC(38,0)", "bigint": "BIGINT", "integer": "INTEGER",
-                 "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+                 "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN", "json": "JSONB"},
     "redshift": {"text": "VARCHAR(65535)", "amount": "NUMERIC(38,0)", "bigint": "BIGINT",
-                 "integer": "INTEGER", "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+                 "integer": "INTEGER", "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN",
+                 "json": "VARCHAR(65535)"},
     "bigquery": {"text": "STRING", "amount": "BIGNUMERIC", "bigint": "INT64", "integer": "INT64",
-                 "timestamp": "TIMESTAMP", "date": "DATE", "boolean": "BOOL"},
+                 "timestamp": "TIMESTAMP", "date": "DATE", "boolean": "BOOL", "json": "STRING"},
     "snowflake": {"text": "VARCHAR", "amount": "NUMBER(38,0)", "bigint": "NUMBER(19,0)",
-                  "integer": "NUMBER(10,0)", "timestamp": "TIMESTAMP_TZ", "date": "DATE", "boolean": "BOOLEAN"},
+                  "integer": "NUMBER(10,0)", "timestamp": "TIMESTAMP_TZ", "date": "DATE", "boolean": "BOOLEAN",
+                  "json": "VARCHAR"},
     "duckdb": {"text": "VARCHAR", "amount": "DECIMAL(38,0)", "bigint": "BIGINT", "integer": "INTEGER",
-               "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+               "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN", "json": "JSON"},
 }
 
 RAW_JSON = "raw_json"
@@ -114,16 +119,16 @@ _BALANCES_SOURCE = """(
 
 EXPORT_TABLES: tuple[ExportTable, ...] = (
     ExportTable("ledgers", ("id",), _cols(
-        "id text, name text, description text, metadata text, created_at timestamp, updated_at timestamp")),
+        "id text, name text, description text, metadata json, created_at timestamp, updated_at timestamp")),
     ExportTable("ledger_accounts", ("id",), _cols(
         "id text, ledger_id text, name text, description text, normal_balance text, currency text, "
-        "currency_exponent integer, metadata text, ledgerable_type text, ledgerable_id text, "
+        "currency_exponent integer, metadata json, ledgerable_type text, ledgerable_id text, "
         "min_available_balance amount, max_available_balance amount, archived_at timestamp, "
         "created_at timestamp, updated_at timestamp")),
     ExportTable("ledger_transactions", ("id",), _cols(
         "id text, ledger_id text, external_id text, status text, description text, effective_at timestamp, "
         "posted_at timestamp, archived_at timestamp, created_at timestamp, updated_at timestamp, "
-        "source text, ledgerable_type text, ledgerable_id text, reverses_id text, metadata text, "
+        "source text, ledgerable_type text, ledgerable_id text, reverses_id text, metadata json, "
         "payload_hash text, batch_id text, version integer")),
     ExportTable("ledger_entries", ("id",), _cols(
         "id text, ledger_transaction_id text, ledger_account_id text, direction text, amount amount, "
