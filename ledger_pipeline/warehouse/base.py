@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger.store import quote_identifier
 from ledger_pipeline.warehouse.config import TargetConfig
-from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, ExportTable
+from ledger_pipeline.warehouse.tables import SQL_TYPES, STATE_COLUMNS, ExportTable, descriptions, sql_string
 
 ENV_FAULT = "LEDGER_WAREHOUSE_FAULT"
 
@@ -124,6 +124,28 @@ class Destination(ABC):
             f"WHEN NOT MATCHED THEN INSERT ({', '.join(self.q(c) for c in cols)}) "
             f"VALUES ({', '.join('s.' + self.q(c) for c in cols)})"
         )
+
+    def comment_sql(self, table_name: str, columns: Sequence[tuple[str, str]], qualified: str,
+                    existing: dict[str | None, str | None] | None = None) -> list[str]:
+        """``COMMENT ON`` statements giving a table and its columns the registry's descriptions, for those
+        whose current comment (``existing``: column name, ``None`` for the table) differs."""
+        existing = existing or {}
+        table_text, column_texts = descriptions(table_name, tuple(columns))
+        statements = []
+        if existing.get(None) != table_text:
+            statements.append(f"COMMENT ON TABLE {qualified} IS {sql_string(table_text)}")
+        for name, text in column_texts.items():
+            if existing.get(name) != text:
+                statements.append(f"COMMENT ON COLUMN {qualified}.{self.q(name)} IS {sql_string(text)}")
+        return statements
+
+    def text_json_columns(self, table: ExportTable, types: dict[str, str]) -> list[str]:
+        """Columns of logical type ``json`` that an older sync created as text (``types``: column -> the
+        destination's type name), where this destination has a JSON type: to be converted in place."""
+        wanted = self.column_type("json").lower()
+        return [name for name, kind in table.all_columns
+                if kind == "json" and wanted in ("json", "jsonb")
+                and (types.get(name) or "").lower() in ("text", "varchar", "character varying")]
 
     def missing_columns(self, table: ExportTable, existing: set[str]) -> list[tuple[str, str]]:
         existing = {c.lower() for c in existing}

@@ -16,7 +16,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ledger_pipeline.warehouse.base import Destination, fault_point
-from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import (
+    STATE_COLUMNS,
+    STATE_TABLE,
+    ExportTable,
+    descriptions,
+    table_description,
+)
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -90,10 +96,32 @@ class BigQueryDestination(Destination):
     def _sql_name(self, table: str) -> str:
         return f"`{self.project}`.{self.q(self.dataset)}.{self.q(table)}"
 
-    def _schema(self, columns):
+    def _schema(self, columns, table_name: str | None = None):
+        """BigQuery schema fields; with ``table_name``, each with the registry's description."""
         from google.cloud import bigquery
 
-        return [bigquery.SchemaField(name, self.column_type(kind)) for name, kind in columns]
+        texts = descriptions(table_name, tuple(columns))[1] if table_name else {}
+        return [bigquery.SchemaField(name, self.column_type(kind), description=texts.get(name))
+                for name, kind in columns]
+
+    def _ensure(self, table_name: str, columns) -> None:
+        """Create the table if missing, with its description and column descriptions; add missing
+        columns; update descriptions that differ from the registry's."""
+        from google.cloud import bigquery
+
+        wanted = bigquery.Table(self._ref(table_name), schema=self._schema(columns, table_name))
+        wanted.description = table_description(table_name)
+        found = self.client.create_table(wanted, exists_ok=True)
+        texts = descriptions(table_name, tuple(columns))[1]
+        names = {c.lower() for c in (field.name for field in found.schema)}
+        missing = [(n, k) for n, k in columns if n.lower() not in names]
+        stale = any(field.description != texts.get(field.name) for field in found.schema if field.name in texts)
+        if missing or stale or found.description != wanted.description:
+            fields = [bigquery.SchemaField(f.name, f.field_type, mode=f.mode, description=texts.get(f.name, f.description))
+                      for f in found.schema]
+            found.schema = fields + self._schema(missing, table_name)
+            found.description = wanted.description
+            self.client.update_table(found, ["schema", "description"])
 
     def _query(self, sql: str, params=None):
         from google.cloud import bigquery
@@ -102,23 +130,13 @@ class BigQueryDestination(Destination):
         return self.client.query(sql, job_config=config)
 
     def positions(self) -> dict[str, int]:
-        from google.cloud import bigquery
 
-        self.client.create_table(bigquery.Table(self._ref(STATE_TABLE), schema=self._schema(STATE_COLUMNS)),
-                                 exists_ok=True)
+        self._ensure(STATE_TABLE, STATE_COLUMNS)
         rows = self._query(f"SELECT table_name, position FROM {self._sql_name(STATE_TABLE)}").result()
         return {row[0]: int(row[1]) for row in rows}
 
     def ensure_table(self, table: ExportTable) -> None:
-        from google.cloud import bigquery
-
-        created = self.client.create_table(
-            bigquery.Table(self._ref(table.name), schema=self._schema(table.all_columns)), exists_ok=True)
-        existing = {field.name for field in created.schema}
-        missing = self.missing_columns(table, existing)
-        if missing:
-            created.schema = list(created.schema) + self._schema(missing)
-            self.client.update_table(created, ["schema"])
+        self._ensure(table.name, table.all_columns)
 
     def _state_merge(self, values: str = "@table_name AS table_name, @position AS position, @rows AS rows_last_sync") -> str:
         return (

@@ -5,6 +5,7 @@ targets:
   local:                       # the embedded default (also available when no file exists)
     type: duckdb
     path: var/warehouse.duckdb
+    raw_json: false            # true: each table also keeps the exported row as JSON (default false)
   analytics:
     type: postgres
     url: ${WAREHOUSE_PG_URL}   # any string value may use ${ENV_VAR}; resolved when the target is used
@@ -52,6 +53,16 @@ class TargetConfig:
         if value is None and required:
             raise ConfigError(f"target {self.name!r} ({self.type}) needs option {key!r}")
         return resolve_env(value, self.name, key)
+
+    def keeps_raw_json(self) -> bool:
+        """Whether the destination tables carry ``raw_json`` (option ``raw_json``, default false)."""
+        value = self.option("raw_json", False)
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in ("true", "false", "yes", "no", "1", "0", ""):
+                raise ConfigError(f"target {self.name!r}: raw_json must be true or false, not {value!r}")
+            return value in ("true", "yes", "1")
+        return bool(value)
 
     def retry_settings(self) -> tuple[int, float, float]:
         """(attempts, first wait, longest wait) in seconds for a destination that is down."""

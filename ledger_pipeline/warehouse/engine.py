@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.warehouse.base import Destination, DestinationUnavailable
 from ledger_pipeline.warehouse.config import ConfigError, TargetConfig
 from ledger_pipeline.warehouse.extract import existing_tables, read_changes_stream, snapshot
-from ledger_pipeline.warehouse.tables import EXPORT_TABLES, ExportTable
+from ledger_pipeline.warehouse.tables import EXPORT_TABLES, RAW_JSON, ExportTable
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,15 @@ def create_destination(config: TargetConfig) -> Destination:
     raise ConfigError(f"target {config.name!r}: unknown destination type {config.type!r}")
 
 
+def _without_raw_json(stream: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """The stream without its ``raw_json`` column (a target that does not keep it)."""
+    index = stream.schema.get_field_index(RAW_JSON)
+    return pa.RecordBatchReader.from_batches(stream.schema.remove(index),
+                                             (batch.drop_columns([RAW_JSON]) for batch in stream))
+
+
 def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTable], target: str,
-               attempt: int, started: float, started_at: datetime) -> SyncResult:
+               attempt: int, started: float, started_at: datetime, raw_json: bool = True) -> SyncResult:
     destination.open()
     try:
         positions = destination.positions()
@@ -105,21 +113,24 @@ def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTa
                 if table.source_table not in in_store:
                     skipped.append(table.name)  # an optional component's table that this store lacks
                     continue
-                destination.ensure_table(table)
+                written = table if raw_json else table.without_raw_json()
+                destination.ensure_table(written)
                 low = positions.get(table.name, 0)
                 if low >= watermark:
                     done.append(TableSync(table.name, 0, low, low))
                     continue
                 stream = read_changes_stream(conn, table, low, watermark, started_at)
+                if not raw_json:
+                    stream = _without_raw_json(stream)
                 if destination.streams:
-                    rows = destination.write_stream(table, stream, watermark)
+                    rows = destination.write_stream(written, stream, watermark)
                 else:
                     data = stream.read_all()
                     rows = data.num_rows
                     if rows:
-                        destination.write(table, data, watermark)
+                        destination.write(written, data, watermark)
                     else:
-                        destination.record_position(table, watermark)
+                        destination.record_position(written, watermark)
                 log.info("synced %s rows of %s to %s", rows, table.name, target)
                 done.append(TableSync(table.name, rows, low, watermark))
         return SyncResult(target, destination.describe(), watermark, tuple(done), started_at,
@@ -138,6 +149,7 @@ def sync_target(store: Store, target: TargetConfig, *, tables: Iterable[str] | N
     destination = destination or create_destination(target)
     selected = tuple(EXPORT_TABLES) if tables is None else tuple(t for t in EXPORT_TABLES if t.name in set(tables))
     attempts, wait_initial, wait_max = target.retry_settings()
+    raw_json = target.keeps_raw_json()
     started = time.perf_counter()
     started_at = datetime.now(UTC)
     retrying = Retrying(
@@ -153,7 +165,7 @@ def sync_target(store: Store, target: TargetConfig, *, tables: Iterable[str] | N
         for attempt in retrying:
             with attempt:
                 return _sync_once(store, destination, selected, target.name,
-                                  attempt.retry_state.attempt_number, started, started_at)
+                                  attempt.retry_state.attempt_number, started, started_at, raw_json)
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         raise DestinationUnavailable(

@@ -27,7 +27,13 @@ import pyarrow.csv as pacsv
 from psycopg.copy import QueuedLibpqWriter
 
 from ledger_pipeline.warehouse.base import SchemaDestination, fault_point
-from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import (
+    STATE_COLUMNS,
+    STATE_TABLE,
+    ExportTable,
+    descriptions,
+    table_description,
+)
 
 COPY_CHUNK_ROWS = 100_000
 #: local buffers of the sync's session (PostgreSQL's default is 8MB, less than 10,000 staged ledger entries);
@@ -100,17 +106,26 @@ class PostgresDestination(PsycopgDestination):
         super().__init__(config)
         self.connect_timeout = int(config.option("connect_timeout", 10))
         self._columns: dict[str, set[str]] = {}  # this schema's tables and their columns, read at open
+        self._comments: dict[str, dict[str | None, str | None]] = {}  # and their comments (None: the table's)
+        self._types: dict[str, dict[str, str]] = {}  # and their types
 
     def open(self) -> None:
         self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self.connect_timeout,
                                     options=f"-c TimeZone=UTC -c temp_buffers={TEMP_BUFFERS}")
         self._columns = {}
-        for table_name, column_name in self.conn.execute(
-                "SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
+        self._comments = {}
+        self._types = {}
+        for table_name, column_name, column_type, column_comment, table_comment in self.conn.execute(
+                "SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, NULL), "
+                "pg_catalog.col_description(c.oid, a.attnum), "
+                "pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c "
                 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
                 "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
                 "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')", (self.schema,)).fetchall():
             self._columns.setdefault(table_name, set()).add(column_name)
+            self._types.setdefault(table_name, {})[column_name] = column_type
+            comments = self._comments.setdefault(table_name, {None: table_comment})
+            comments[column_name] = column_comment
         if STATE_TABLE not in self._columns:  # a new schema (or one this sync has not written yet)
             self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.q(self.schema)}")
 
@@ -118,6 +133,7 @@ class PostgresDestination(PsycopgDestination):
         if STATE_TABLE not in self._columns:
             self.conn.execute(self.state_table_sql(self._name(STATE_TABLE)))
             self._columns[STATE_TABLE] = {name for name, _ in STATE_COLUMNS}
+        self._comment(STATE_TABLE, STATE_COLUMNS)
         rows = self.conn.execute(f"SELECT table_name, position FROM {self._name(STATE_TABLE)}").fetchall()
         return {name: int(position) for name, position in rows}
 
@@ -125,11 +141,25 @@ class PostgresDestination(PsycopgDestination):
         if table.name not in self._columns:  # IF NOT EXISTS: another sync may have created it since open
             self.conn.execute(self.create_table_sql(table, self._name(table.name)))
             self._columns[table.name] = {name for name, _ in table.all_columns}
-            return
         for name, kind in self.missing_columns(table, self._columns[table.name]):
             self.conn.execute(
                 f"ALTER TABLE {self._name(table.name)} ADD COLUMN IF NOT EXISTS {self.q(name)} {self.column_type(kind)}")
             self._columns[table.name].add(name)
+        for name in self.text_json_columns(table, self._types.get(table.name, {})):
+            self.conn.execute(f"ALTER TABLE {self._name(table.name)} ALTER COLUMN {self.q(name)} TYPE jsonb "
+                              f"USING CAST({self.q(name)} AS jsonb)")
+            self._types[table.name][name] = "jsonb"
+        self._comment(table.name, table.all_columns)
+
+    def _comment(self, table_name: str, columns) -> None:
+        """Set the registry's comments where the catalog read at open shows another (DDL only then)."""
+        existing = self._comments.setdefault(table_name, {})
+        statements = self.comment_sql(table_name, columns, self._name(table_name), existing)
+        if statements:
+            self.conn.execute("; ".join(statements))
+            _, texts = descriptions(table_name, tuple(columns))
+            existing.update(texts)
+            existing[None] = table_description(table_name)
 
     def _set_position(self, cur: psycopg.Cursor, table: ExportTable, position: int, rows: int) -> None:
         cur.execute(

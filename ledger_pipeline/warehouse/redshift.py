@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ledger_pipeline.warehouse.base import fault_point
 from ledger_pipeline.warehouse.postgres import PsycopgDestination
-from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_./-]*$")
@@ -62,6 +62,7 @@ class RedshiftDestination(PsycopgDestination):
 
     def positions(self) -> dict[str, int]:
         self._exec(self.conn, self.state_table_sql(self._name(STATE_TABLE)))
+        self._comment(STATE_TABLE, STATE_COLUMNS)
         rows = self._exec(self.conn, f"SELECT table_name, position FROM {self._name(STATE_TABLE)}").fetchall()
         return {name: int(position) for name, position in rows}
 
@@ -72,6 +73,18 @@ class RedshiftDestination(PsycopgDestination):
             (self.schema, table.name)).fetchall()}
         for name, kind in self.missing_columns(table, existing):
             self._exec(self.conn, f"ALTER TABLE {self._name(table.name)} ADD COLUMN {self.q(name)} {self.column_type(kind)}")
+        self._comment(table.name, table.all_columns)
+
+    def _comment(self, table_name: str, columns) -> None:
+        """The registry's comments, set where ``pg_description`` shows another."""
+        existing = dict(self._exec(
+            self.conn, "SELECT a.attname, d.description FROM pg_catalog.pg_description d "
+            "JOIN pg_catalog.pg_class c ON c.oid = d.objoid "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid "
+            "WHERE n.nspname = %s AND c.relname = %s", (self.schema, table_name)).fetchall())
+        for statement in self.comment_sql(table_name, columns, self._name(table_name), existing):
+            self._exec(self.conn, statement)
 
     def copy_sql(self, stage: str, key: str) -> str:
         if not _PREFIX.match(key):

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from ledger_pipeline.warehouse.base import Destination, fault_point
 from ledger_pipeline.warehouse.config import resolve_env
-from ledger_pipeline.warehouse.tables import STATE_TABLE, ExportTable
+from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportTable, descriptions, sql_string
 
 STAGE_NAME = "LEDGER_SYNC_STAGE"
 
@@ -56,6 +56,14 @@ class SnowflakeDestination(Destination):
     def q(self, name: str) -> str:
         """Validated and unquoted (Snowflake folds it to upper case, as dbt expects)."""
         return super().q(name).strip('"')
+
+    def comment_sql(self, table_name, columns, qualified, existing=None) -> list[str]:
+        """Snowflake's ``ALTER TABLE ... SET COMMENT`` / ``ALTER COLUMN ... COMMENT`` (the same effect as
+        ``COMMENT ON``, which fakesnow's server cannot describe)."""
+        table_text, column_texts = descriptions(table_name, tuple(columns))
+        return [f"ALTER TABLE {qualified} SET COMMENT = {sql_string(table_text)}"] + [
+            f"ALTER TABLE {qualified} ALTER COLUMN {self.q(name)} COMMENT {sql_string(text)}"
+            for name, text in column_texts.items()]
 
     def describe(self) -> str:
         account = self.config.options.get("account", "?")
@@ -82,6 +90,8 @@ class SnowflakeDestination(Destination):
     def positions(self) -> dict[str, int]:
         cur = self.conn.cursor()
         cur.execute(self.state_table_sql(self.q(STATE_TABLE)))
+        for statement in self.comment_sql(STATE_TABLE, STATE_COLUMNS, self.q(STATE_TABLE)):
+            cur.execute(statement)
         cur.execute(f"SELECT table_name, position FROM {self.q(STATE_TABLE)}")
         return {name: int(position) for name, position in cur.fetchall()}
 
@@ -93,6 +103,8 @@ class SnowflakeDestination(Destination):
         existing = {row[0] for row in cur.fetchall()}
         for name, kind in self.missing_columns(table, existing):
             cur.execute(f"ALTER TABLE {self.q(table.name)} ADD COLUMN {self.q(name)} {self.column_type(kind)}")
+        for statement in self.comment_sql(table.name, table.all_columns, self.q(table.name)):
+            cur.execute(statement)
 
     def _state_merge(self) -> str:
         return (

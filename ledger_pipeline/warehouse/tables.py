@@ -1,19 +1,22 @@
 """The registry of exported tables: what each destination table holds and how it is read from the store.
 
 Adding a table to the warehouse is one ``ExportTable`` entry in ``EXPORT_TABLES``. Each destination table
-has the entry's columns (typed with the logical types below), then ``raw_json`` (the exported source row as
-a JSON object), ``_version`` (the source row's ``change_seq``) and ``_synced_at``. Destination table names
+has the entry's columns (typed with the logical types below), then ``_version`` (the source row's
+``change_seq``) and ``_synced_at``; with a target's ``raw_json: true`` also ``raw_json`` (the exported source
+row as a JSON object; off by default: it roughly doubles what a sync writes). Destination table names
 equal the store's table names, so dbt sources and the ledger speak the same words.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
 # Logical column types and their spelling in each destination. Money is "amount": exact integers of minor
-# units with up to 38 digits, never float.
+# units with up to 38 digits, never float. "json" is a JSON document (the ``metadata`` columns), read as text
+# and published as the destination's JSON type where the load path supports it (jsonb, DuckDB JSON); on
+# Redshift, BigQuery and Snowflake it is still text holding JSON.
 ARROW_TYPES: dict[str, pa.DataType] = {
     "text": pa.string(),
     "amount": pa.decimal128(38, 0),
@@ -22,22 +25,26 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "date": pa.date32(),
     "boolean": pa.bool_(),
+    "json": pa.string(),
 }
 
 SQL_TYPES: dict[str, dict[str, str]] = {
     "postgres": {"text": "TEXT", "amount": "NUMERIC(38,0)", "bigint": "BIGINT", "integer": "INTEGER",
-                 "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+                 "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN", "json": "JSONB"},
     "redshift": {"text": "VARCHAR(65535)", "amount": "NUMERIC(38,0)", "bigint": "BIGINT",
-                 "integer": "INTEGER", "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+                 "integer": "INTEGER", "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN",
+                 "json": "VARCHAR(65535)"},
     "bigquery": {"text": "STRING", "amount": "BIGNUMERIC", "bigint": "INT64", "integer": "INT64",
-                 "timestamp": "TIMESTAMP", "date": "DATE", "boolean": "BOOL"},
+                 "timestamp": "TIMESTAMP", "date": "DATE", "boolean": "BOOL", "json": "STRING"},
     "snowflake": {"text": "VARCHAR", "amount": "NUMBER(38,0)", "bigint": "NUMBER(19,0)",
-                  "integer": "NUMBER(10,0)", "timestamp": "TIMESTAMP_TZ", "date": "DATE", "boolean": "BOOLEAN"},
+                  "integer": "NUMBER(10,0)", "timestamp": "TIMESTAMP_TZ", "date": "DATE", "boolean": "BOOLEAN",
+                  "json": "VARCHAR"},
     "duckdb": {"text": "VARCHAR", "amount": "DECIMAL(38,0)", "bigint": "BIGINT", "integer": "INTEGER",
-               "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN"},
+               "timestamp": "TIMESTAMPTZ", "date": "DATE", "boolean": "BOOLEAN", "json": "JSON"},
 }
 
-SYNC_COLUMNS: tuple[tuple[str, str], ...] = (("raw_json", "text"), ("_version", "bigint"),
+RAW_JSON = "raw_json"
+SYNC_COLUMNS: tuple[tuple[str, str], ...] = ((RAW_JSON, "text"), ("_version", "bigint"),
                                              ("_synced_at", "timestamp"))
 STATE_TABLE = "_ledger_sync_state"
 STATE_COLUMNS: tuple[tuple[str, str], ...] = (("table_name", "text"), ("position", "bigint"),
@@ -51,6 +58,8 @@ class ExportTable:
     ``columns`` are ``(name, logical type)`` in destination order. ``source`` is the ``FROM`` clause that
     yields those columns plus ``change_seq`` (default: the store table of the same name); ``requires`` is
     the store table that must exist for the table to be exported (tables of optional components).
+    ``raw_json`` says whether the table has the ``raw_json`` column: the registry's entries do (the store
+    is read with it); ``without_raw_json()`` is the destination table of a target that does not keep it.
     """
 
     name: str
@@ -58,10 +67,14 @@ class ExportTable:
     columns: tuple[tuple[str, str], ...]
     source: str | None = None
     requires: str | None = None
+    raw_json: bool = True
 
     @property
     def all_columns(self) -> tuple[tuple[str, str], ...]:
-        return self.columns + SYNC_COLUMNS
+        return self.columns + (SYNC_COLUMNS if self.raw_json else tuple(c for c in SYNC_COLUMNS if c[0] != RAW_JSON))
+
+    def without_raw_json(self) -> ExportTable:
+        return replace(self, raw_json=False)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -106,16 +119,16 @@ _BALANCES_SOURCE = """(
 
 EXPORT_TABLES: tuple[ExportTable, ...] = (
     ExportTable("ledgers", ("id",), _cols(
-        "id text, name text, description text, metadata text, created_at timestamp, updated_at timestamp")),
+        "id text, name text, description text, metadata json, created_at timestamp, updated_at timestamp")),
     ExportTable("ledger_accounts", ("id",), _cols(
         "id text, ledger_id text, name text, description text, normal_balance text, currency text, "
-        "currency_exponent integer, metadata text, ledgerable_type text, ledgerable_id text, "
+        "currency_exponent integer, metadata json, ledgerable_type text, ledgerable_id text, "
         "min_available_balance amount, max_available_balance amount, archived_at timestamp, "
         "created_at timestamp, updated_at timestamp")),
     ExportTable("ledger_transactions", ("id",), _cols(
         "id text, ledger_id text, external_id text, status text, description text, effective_at timestamp, "
         "posted_at timestamp, archived_at timestamp, created_at timestamp, updated_at timestamp, "
-        "source text, ledgerable_type text, ledgerable_id text, reverses_id text, metadata text, "
+        "source text, ledgerable_type text, ledgerable_id text, reverses_id text, metadata json, "
         "payload_hash text, batch_id text, version integer")),
     ExportTable("ledger_entries", ("id",), _cols(
         "id text, ledger_transaction_id text, ledger_account_id text, direction text, amount amount, "
@@ -151,3 +164,153 @@ EXPORT_TABLES: tuple[ExportTable, ...] = (
 )
 
 TABLES_BY_NAME: dict[str, ExportTable] = {t.name: t for t in EXPORT_TABLES}
+
+# -- Descriptions: every destination table and column gets one as its comment (COMMENT ON, BigQuery
+# descriptions). A column's text is ``COLUMN_DESCRIPTIONS["table.column"]``, else ``["column"]``; every
+# ``amount`` column also gets MINOR_UNITS appended, so no one sums cents as dollars. The texts hold no single
+# quote (fakesnow stores a table comment without unescaping it).
+
+MINOR_UNITS = ("Integer minor units of the currency of the row (cents for USD), not a decimal amount: divide by "
+               "10^currency_exponent (ledger_accounts.currency_exponent) for the decimal value.")
+
+TABLE_DESCRIPTIONS: dict[str, str] = {
+    "ledgers": "Ledgers: transactions balance within one ledger. One row per ledger.",
+    "ledger_accounts": "The chart of accounts: one row per ledger account, with its normal balance and currency.",
+    "ledger_transactions": "Ledger transactions (pending, posted or archived); one row per transaction, at its "
+                           "latest version.",
+    "ledger_entries": "Ledger entries: the debit and credit lines of transactions; one row per entry.",
+    "ledger_account_balances": "Current balances of each ledger account (posted, pending and available, as "
+                               "debits, credits and signed amount); one row per account.",
+    "events": "The event feed of the ledger (an object created or updated); one row per event.",
+    "recon_runs": "Reconciliation runs: when each ran, as of which date, and its summary.",
+    "recon_balance_variances": "Balance reconciliation: per linked account and statement date, the ledger "
+                               "balance, the closing balance on the bank statement and variance = bank - ledger.",
+    "recon_matches": "Reconciliation matches: groups of bank and ledger items matched by a rule or by hand.",
+    "recon_match_items": "The bank and ledger items of each reconciliation match.",
+    "recon_unmatched": "Bank and ledger items not matched by the latest reconciliation run (breaks), with age.",
+    STATE_TABLE: "The acknowledged position of the warehouse sync, per table (internal to the sync).",
+}
+
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    # shared meanings
+    "id": "Primary key: the identifier of the object in the ledger.",
+    "ledger_id": "The ledger this object belongs to (ledgers.id).",
+    "name": "Name.",
+    "description": "Free-text description.",
+    "metadata": "Key-value metadata of the object, a JSON object.",
+    "created_at": "When the object was created (UTC).",
+    "updated_at": "When the object was last changed (UTC).",
+    "archived_at": "When the object was archived (UTC); NULL while active.",
+    "currency": "ISO 4217 currency code (or a custom currency code of the ledger).",
+    "currency_exponent": "Digits after the decimal point of the currency (2 for USD): amounts divide by "
+                         "10^currency_exponent.",
+    "normal_balance": "debit or credit: the side on which the balance of the account grows.",
+    "ledgerable_type": "Type of the external object this ledger object records (e.g. a payment order).",
+    "ledgerable_id": "Identifier of the external object this ledger object records.",
+    "status": "Lifecycle status.",
+    "effective_at": "When the transaction takes effect for balances (UTC).",
+    "ledger_account_id": "The ledger account (ledger_accounts.id).",
+    "internal_account_id": "The bank account of the company (internal account) reconciled.",
+    "run_id": "The reconciliation run (recon_runs.id) that produced the row.",
+    "item_date": "Date of the bank or ledger item.",
+    "side": "bank or ledger: which side the item comes from.",
+    "item_id": "Identifier of the bank statement line or ledger entry.",
+    "amount": "Amount of the item, unsigned.",
+    RAW_JSON: "The exported source row as one JSON object (only when the target sets raw_json: true).",
+    "_version": "The change_seq of the source row: the position of the write that last changed it.",
+    "_synced_at": "When the sync that wrote this row version ran (UTC).",
+    # ledger_accounts
+    "ledger_accounts.min_available_balance": "Lower bound the ledger enforces on the available balance; NULL "
+                                             "when none.",
+    "ledger_accounts.max_available_balance": "Upper bound the ledger enforces on the available balance; NULL "
+                                             "when none.",
+    # ledger_transactions
+    "ledger_transactions.external_id": "The idempotency key given by the caller, unique per ledger.",
+    "ledger_transactions.status": "pending, posted or archived.",
+    "ledger_transactions.posted_at": "When the transaction was posted (UTC); NULL while pending.",
+    "ledger_transactions.source": "Where the transaction came from (connector or API).",
+    "ledger_transactions.reverses_id": "The transaction this one reverses (ledger_transactions.id), if any.",
+    "ledger_transactions.payload_hash": "Hash of the posted payload (detects a conflicting retry).",
+    "ledger_transactions.batch_id": "The import batch that posted the transaction.",
+    "ledger_transactions.version": "The version of the transaction, incremented by each change.",
+    # ledger_entries
+    "ledger_entries.ledger_transaction_id": "The transaction of the entry (ledger_transactions.id).",
+    "ledger_entries.direction": "debit or credit.",
+    "ledger_entries.amount": "Amount of the entry, unsigned (direction gives the side).",
+    "ledger_entries.status": "The status of the transaction of the entry: pending, posted or archived.",
+    # ledger_account_balances
+    "ledger_account_balances.ledger_account_id": "Primary key: the ledger account (ledger_accounts.id).",
+    "ledger_account_balances.posted_debits": "Sum of posted debit entries.",
+    "ledger_account_balances.posted_credits": "Sum of posted credit entries.",
+    "ledger_account_balances.posted_amount": "Posted balance, signed by the normal balance (credits - debits "
+                                             "on a credit-normal account).",
+    "ledger_account_balances.pending_debits": "Sum of pending and posted debit entries.",
+    "ledger_account_balances.pending_credits": "Sum of pending and posted credit entries.",
+    "ledger_account_balances.pending_amount": "Pending balance (pending and posted entries), signed by the "
+                                              "normal balance.",
+    "ledger_account_balances.available_debits": "Debits counted in the available balance.",
+    "ledger_account_balances.available_credits": "Credits counted in the available balance.",
+    "ledger_account_balances.available_amount": "Available balance: posted inflows minus pending and posted "
+                                                "outflows.",
+    "ledger_account_balances.lock_version": "The version of the balance row, incremented by each write.",
+    # events
+    "events.event_type": "What happened (e.g. ledger_transaction.created).",
+    "events.object_type": "Type of the object the event is about.",
+    "events.object_id": "Identifier of the object the event is about.",
+    "events.data": "The payload of the event, a JSON object.",
+    # reconciliation
+    "recon_runs.started_at": "When the run started (UTC).",
+    "recon_runs.finished_at": "When the run finished (UTC).",
+    "recon_runs.as_of": "The date the run reconciled up to.",
+    "recon_runs.window_days": "How many days back the run matched items.",
+    "recon_runs.account_filter": "The accounts the run was limited to, if any.",
+    "recon_runs.summary": "The summary counts of the run, a JSON object.",
+    "recon_balance_variances.statement_id": "The bank statement compared.",
+    "recon_balance_variances.statement_date": "The closing date of the statement.",
+    "recon_balance_variances.ledger_balance": "The posted balance of the ledger account at the statement date.",
+    "recon_balance_variances.bank_balance": "The closing balance on the bank statement.",
+    "recon_balance_variances.variance": "bank_balance - ledger_balance.",
+    "recon_balance_variances.computed_at": "When the variance was computed (UTC).",
+    "recon_matches.rule": "The matching rule that made the match (or manual).",
+    "recon_matches.match_key": "The key the rule matched on (e.g. a reference).",
+    "recon_matches.bank_count": "Number of bank items in the match.",
+    "recon_matches.ledger_count": "Number of ledger items in the match.",
+    "recon_matches.bank_total": "Total of the bank items of the match.",
+    "recon_matches.ledger_total": "Total of the ledger items of the match.",
+    "recon_matches.created_by": "Who made the match (a rule run or a user).",
+    "recon_matches.note": "Note attached to the match.",
+    "recon_match_items.match_id": "The match (recon_matches.id).",
+    "recon_unmatched.reference": "The reference of the item (as on the statement or the entry).",
+    "recon_unmatched.reason": "Why the item is unmatched.",
+    "recon_unmatched.age_days": "Days from item_date to as_of.",
+    "recon_unmatched.as_of": "The date of the run that last saw the item unmatched.",
+    "recon_unmatched.status": "open, or resolved once matched.",
+    "recon_unmatched.first_run_id": "The first run that found the item unmatched.",
+    "recon_unmatched.last_run_id": "The latest run that found the item unmatched.",
+    "recon_unmatched.resolved_at": "When the item was matched (UTC); NULL while open.",
+    # the state table of the sync
+    f"{STATE_TABLE}.table_name": "Primary key: the synced table.",
+    f"{STATE_TABLE}.position": "The next sync reads the rows of that table with position <= change_seq < watermark.",
+    f"{STATE_TABLE}.rows_last_sync": "Rows merged into that table by the last sync.",
+    f"{STATE_TABLE}.synced_at": "When the position last moved (UTC).",
+}
+
+
+def table_description(table: str) -> str:
+    return TABLE_DESCRIPTIONS[table]
+
+
+def column_description(table: str, column: str, kind: str) -> str:
+    """The comment of ``table.column`` (logical type ``kind``); raises KeyError when none is declared."""
+    text = COLUMN_DESCRIPTIONS.get(f"{table}.{column}") or COLUMN_DESCRIPTIONS[column]
+    return f"{text} {MINOR_UNITS}" if kind == "amount" else text
+
+
+def descriptions(table: str, columns: tuple[tuple[str, str], ...]) -> tuple[str, dict[str, str]]:
+    """(table comment, {column: comment}) of a destination table."""
+    return table_description(table), {name: column_description(table, name, kind) for name, kind in columns}
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal of a registry description (COMMENT ON takes no bound parameters)."""
+    return "'" + text.replace("'", "''") + "'"

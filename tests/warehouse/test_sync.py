@@ -82,6 +82,7 @@ def test_typed_columns_and_raw_json(ledger, warehouse):
     from datetime import datetime
     from decimal import Decimal
 
+    warehouse = TargetConfig(warehouse.name, warehouse.type, {**warehouse.options, "raw_json": True})
     sync(ledger, warehouse)
     entry = _rows(warehouse, "ledger_entries")[0]
     assert isinstance(entry["amount"], Decimal) and entry["amount"] == int(entry["amount"])

@@ -37,7 +37,7 @@ def target_config(warehouse: WarehouseResource) -> TargetConfig:
 @dg.multi_asset(
     specs=[dg.AssetSpec(warehouse_key(t.name), group_name="warehouse", deps=[upstream_of(t.name)],
                         description=f"Warehouse copy of the store's {t.name} (primary key {', '.join(t.primary_key)}), "
-                                    "with raw_json, _version and _synced_at.")
+                                    "with _version and _synced_at.")
            for t in EXPORT_TABLES],
     can_subset=False,
     name="warehouse_sync",
