@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test bench ui lint
+.PHONY: install demo test bench ui lint serve
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -30,3 +30,6 @@ ui: install
 
 lint: install
 	uv run ruff check .
+
+serve: install
+	uv run ledger-pipeline serve $(SERVE_ARGS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ledger_pipeline.cli import demo, ingest, ledger, quarantine, reconcile, warehouse
+from ledger_pipeline.cli import api, demo, ingest, ledger, quarantine, reconcile, warehouse
 from ledger_pipeline.cli.support import EXIT_BAD_INPUT
 
 app = typer.Typer(
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (ledger, quarantine, demo, ingest, warehouse, reconcile):
+for module in (ledger, quarantine, demo, ingest, warehouse, reconcile, api):
     module.register(app)
 
 
