@@ -34,6 +34,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 STATUSES = ("pending", "posted", "archived")
+MAX_MONEY = 10**38 - 1  # NUMERIC(38,0)
 
 
 class ApiError(Exception):
@@ -77,8 +78,8 @@ class LedgerAccountCreate(_Body):
     metadata: dict[str, str] = Field(default_factory=dict)
     ledgerable_type: str | None = None
     ledgerable_id: str | None = None
-    min_available_balance: StrictInt | None = None
-    max_available_balance: StrictInt | None = None
+    min_available_balance: StrictInt | None = Field(default=None, ge=-MAX_MONEY, le=MAX_MONEY)
+    max_available_balance: StrictInt | None = Field(default=None, ge=-MAX_MONEY, le=MAX_MONEY)
 
 
 class LedgerEntryCreate(_Body):
@@ -349,6 +350,21 @@ Read = Annotated[api_keys.ApiKey, Depends(_reader)]
 Write = Annotated[api_keys.ApiKey, Depends(_writer)]
 
 
+def _refused_value_errors() -> tuple[type[Exception], ...]:
+    """The drivers' errors for a value the database cannot hold (a NUL byte in text, a number out of
+    range, a time out of range): the request's fault, answered 422, never 500."""
+    import duckdb
+    import psycopg
+
+    return (psycopg.DataError, duckdb.ConversionException, duckdb.OutOfRangeException,
+            duckdb.InvalidInputException)
+
+
+async def _refused_value(_: Request, exc: Exception) -> JSONResponse:
+    return _error_response(422, "invalid_value", f"the store cannot hold a value of the request "
+                                                 f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
+
+
 def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     store = Store(store_url)
     writers = _Writers(store)
@@ -392,6 +408,9 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     @app.exception_handler(LedgerError)
     async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:  # InputError is one too
         return _error_response(422, "invalid_request", str(exc))
+
+    for error_class in _refused_value_errors():
+        app.add_exception_handler(error_class, _refused_value)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -243,3 +243,51 @@ def test_a_limited_account_is_never_overdrawn_by_concurrent_creates(server):
         balances = client.get(f"/api/ledger_accounts/{wallet}").json()["balances"]
         assert balances["available_balance"]["amount"] == 0
         assert balances["posted_balance"]["amount"] == 0
+
+
+def test_the_server_never_answers_500_to_bad_input(server):
+    with server.client() as client:
+        ledger_id = _main_ledger(client)
+        cash = _account(client, ledger_id, "cash", "debit")
+        revenue = _account(client, ledger_id, "revenue", "credit")
+        pending = client.post("/api/ledger_transactions", json={
+            "ledger_entries": _entries(cash, revenue, 10), "status": "pending"}).json()
+        requests = [
+            ("POST", "/api/ledger_accounts", {"name": "x", "ledger_id": ledger_id, "normal_balance": "debit",
+                                              "currency": "NOPE"}),
+            ("POST", "/api/ledger_accounts", {"name": "cash", "ledger_id": ledger_id, "normal_balance": "credit",
+                                              "currency": "USD"}),
+            ("POST", "/api/ledger_accounts", {"name": "y", "ledger_id": ledger_id, "normal_balance": "debit",
+                                              "currency": "USD", "min_available_balance": 10**40}),
+            ("POST", "/api/ledger_accounts", {"name": "z\u0000", "ledger_id": ledger_id, "normal_balance": "debit",
+                                              "currency": "USD"}),
+            ("POST", "/api/ledgers", {"name": "n\u0000"}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 10**40)}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, -5)}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 0)}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 5),
+                                                  "description": "nul \u0000 byte"}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 5),
+                                                  "metadata": {"k\u0000": "v"}}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 5),
+                                                  "external_id": "e\u0000"}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": _entries(cash, revenue, 5),
+                                                  "effective_at": "0001-01-01T00:00:00Z"}),
+            ("POST", "/api/ledger_transactions", {"ledger_entries": [
+                {"ledger_account_id": cash, "direction": "debit", "amount": 5, "currency": "EUR"},
+                {"ledger_account_id": revenue, "direction": "credit", "amount": 5, "currency": "EUR"}]}),
+            ("POST", "/api/ledger_transactions", [1, 2]),
+            ("POST", f"/api/ledger_transactions/{pending['id']}/reversal", None),
+            ("POST", f"/api/ledger_transactions/{pending['id']}/reversal", {"external_id": 5}),
+            ("PATCH", f"/api/ledger_transactions/{pending['id']}", {"status": "pending"}),
+            ("GET", "/api/ledger_transactions?metadata%5Bk%22%5C%5D=v", None),
+            ("GET", "/api/ledger_transactions?ledger_account_id=%00", None),
+            ("GET", "/api/ledger_transactions?after_cursor=zzz&per_page=abc", None),
+            ("GET", "/api/ledger_accounts?as_of=9999-12-31T23:59:59%2B14:00", None),
+            ("GET", "/api/ledger_entries?effective_at%5Bne%5D=2026-01-01T00:00:00Z", None),
+        ]
+        for method, path, body in requests:
+            response = client.request(method, path, json=body)
+            assert response.status_code < 500, (method, path, body, response.text)
+            if response.status_code >= 400:
+                assert set(response.json()["error"]) >= {"code", "message"}, response.text
