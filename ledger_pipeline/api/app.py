@@ -302,10 +302,14 @@ class _Writers:
         self.store = store
         self._local = threading.local()
         self._open: list[AbstractContextManager] = []
+        self._contexts: dict[int, AbstractContextManager] = {}
         self._guard = threading.Lock()
 
     def get(self):
         writer = getattr(self._local, "writer", None)
+        if writer is not None and self.store.is_postgres and (writer.conn.raw.closed or writer.conn.raw.broken):
+            self._discard(writer)  # the server closed it (a restart, an idle timeout): open another
+            writer = None
         if writer is None:
             from ledger_pipeline.ledger.posting import open_writer
 
@@ -313,12 +317,26 @@ class _Writers:
             writer = context.__enter__()
             with self._guard:
                 self._open.append(context)
+                self._contexts[id(writer)] = context
             self._local.writer = writer
         return writer
+
+    def _discard(self, writer) -> None:
+        with self._guard:
+            context = self._contexts.pop(id(writer), None)
+            if context is not None:
+                self._open.remove(context)
+        self._local.writer = None
+        if context is not None:
+            try:
+                context.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - closing a connection that is already gone
+                pass
 
     def close(self) -> None:
         with self._guard:
             contexts, self._open = self._open, []
+            self._contexts.clear()
         for context in contexts:
             context.__exit__(None, None, None)
 
@@ -365,6 +383,19 @@ async def _refused_value(_: Request, exc: Exception) -> JSONResponse:
                                                  f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
 
 
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """The drivers' errors for a store that cannot be reached or is locked by another process."""
+    import duckdb
+    import psycopg
+
+    return (psycopg.OperationalError, duckdb.IOException)
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return _error_response(503, "store_unavailable", f"the store cannot be reached ({type(exc).__name__})",
+                           headers={"Retry-After": "1"})
+
+
 def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     store = Store(store_url)
     writers = _Writers(store)
@@ -408,6 +439,9 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     @app.exception_handler(LedgerError)
     async def _ledger_error(_: Request, exc: LedgerError) -> JSONResponse:  # InputError is one too
         return _error_response(422, "invalid_request", str(exc))
+
+    for error_class in _unavailable_errors():
+        app.add_exception_handler(error_class, _unavailable)
 
     for error_class in _refused_value_errors():
         app.add_exception_handler(error_class, _refused_value)

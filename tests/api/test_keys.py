@@ -50,3 +50,18 @@ def test_a_revoked_key_is_refused(server):
             key_id = conn.scalar("SELECT id FROM api_keys WHERE name = 'tests-read'")
             revoke_key(conn, key_id)
         assert reader.get("/api/ledgers").status_code == 401
+
+
+def test_a_closed_connection_is_replaced(pg_schema_url):
+    from ledger_pipeline.api.app import create_app
+
+    initialize_store(Store(pg_schema_url))
+    writers = create_app(pg_schema_url).state.writers
+    try:
+        first = writers.get()
+        assert writers.get() is first
+        first.conn.raw.close()  # as when the server ends the session
+        second = writers.get()
+        assert second is not first and second.conn.scalar("SELECT 1") == 1
+    finally:
+        writers.close()
