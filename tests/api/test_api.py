@@ -115,6 +115,27 @@ def test_resources(server):
         listed = _all(client, "/api/ledger_accounts", as_of="2026-01-01T00:00:00Z")
         assert {a["balances"]["pending_balance"]["amount"] for a in listed} == {0}
 
+        # a second ledger: its accounts and transactions are apart from main's
+        created_ledger = client.post("/api/ledgers", json={"name": "wallets", "metadata": {"team": "payments"}})
+        assert created_ledger.status_code == 201, created_ledger.text
+        wallets = created_ledger.json()
+        assert (wallets["object"], wallets["metadata"]) == ("ledger", {"team": "payments"})
+        assert client.post("/api/ledgers", json={"name": "wallets"}).json()["id"] == wallets["id"]
+        assert client.get(f"/api/ledgers/{wallets['id']}").json() == wallets
+        assert client.get("/api/ledgers/no-such-ledger").status_code == 404
+        float_account = _account(client, wallets["id"], "float", "debit")
+        user = _account(client, wallets["id"], "user 1", "credit")
+        in_wallets = client.post("/api/ledger_transactions", json={
+            "ledger_id": wallets["id"], "ledger_entries": _entries(float_account, user, 77)})
+        assert in_wallets.status_code == 201, in_wallets.text
+        assert in_wallets.json()["ledger_id"] == wallets["id"]
+        assert [t["id"] for t in _all(client, "/api/ledger_transactions", ledger_id=wallets["id"])] == [
+            in_wallets.json()["id"]]
+        assert {a["name"] for a in _all(client, "/api/ledger_accounts", ledger_id=wallets["id"])} == {
+            "float", "user 1"}
+        assert [e["amount"] for e in _all(client, "/api/ledger_entries", ledger_id=wallets["id"],
+                                          status="posted", ledger_account_id=user)] == [77]
+
         # the served OpenAPI document is the one kept in the repository
         served = client.get("/api/openapi.json").json()
     assert served == json.loads((DOCS / "openapi.json").read_text())
