@@ -38,18 +38,20 @@ class Filters:
 _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
-def _page(conn: Connection, sql: str, params: dict[str, Any], per_page: int, alias: str) -> Page:
-    rows = conn.dicts(f"{sql} ORDER BY {alias}.id LIMIT {int(per_page) + 1}", params)
+def _page(conn: Connection, select: str, where: list[str], params: dict[str, Any], *, alias: str,
+          after: str | None, per_page: int) -> Page:
+    """One page of ``select`` (whose rows are aliased ``alias``) under the conditions ``where``."""
+    conditions = [*where, f"(CAST(:after AS TEXT) IS NULL OR {alias}.id > :after)"]
+    sql = f"{select} WHERE {' AND '.join(conditions)} ORDER BY {alias}.id LIMIT {int(per_page) + 1}"
+    rows = conn.dicts(sql, {**params, "after": after})
     if len(rows) > per_page:
         return Page(rows[:per_page], rows[per_page - 1]["id"])
     return Page(rows, None)
 
 
-def _where(conn: Connection, alias: str, filters: Filters, after: str | None,
-           params: dict[str, Any]) -> list[str]:
-    """Conditions on the transactions aliased ``alias`` (and the bound values they use, into ``params``)."""
-    where = [f"(CAST(:after AS TEXT) IS NULL OR {alias}.id > :after)"]
-    params["after"] = after
+def _where(conn: Connection, alias: str, filters: Filters, params: dict[str, Any]) -> list[str]:
+    """Conditions on the rows aliased ``alias`` (and the bound values they use, into ``params``)."""
+    where: list[str] = []
     if filters.ledger_id is not None:
         where.append(f"{alias}.ledger_id = :ledger_id")
         params["ledger_id"] = filters.ledger_id
@@ -79,8 +81,7 @@ _LEDGER = "SELECT g.id, g.name, g.description, g.metadata, g.created_at, g.updat
 
 
 def list_ledgers(conn: Connection, *, after: str | None, per_page: int) -> Page:
-    return _page(conn, f"{_LEDGER} WHERE CAST(:after AS TEXT) IS NULL OR g.id > :after", {"after": after},
-                 per_page, "g")
+    return _page(conn, _LEDGER, [], {}, alias="g", after=after, per_page=per_page)
 
 
 def get_ledger(conn: Connection, ledger_id: str) -> dict[str, Any] | None:
@@ -127,8 +128,8 @@ def list_accounts(conn: Connection, *, ledger_id: str | None, after: str | None,
     """Accounts with the four balance sums (exact integers), now or as of an effective time."""
     params: dict[str, Any] = {}
     sql = _accounts_sql(as_of, params)
-    where = _where(conn, "a", Filters(ledger_id=ledger_id, metadata=metadata or {}), after, params)
-    return _page(conn, f"{sql} WHERE {' AND '.join(where)}", params, per_page, "a")
+    where = _where(conn, "a", Filters(ledger_id=ledger_id, metadata=metadata or {}), params)
+    return _page(conn, sql, where, params, alias="a", after=after, per_page=per_page)
 
 
 def get_account(conn: Connection, account_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
@@ -168,12 +169,12 @@ def get_transaction(conn: Connection, transaction_id: str) -> dict[str, Any] | N
 
 def list_transactions(conn: Connection, filters: Filters, *, after: str | None, per_page: int) -> Page:
     params: dict[str, Any] = {}
-    where = _where(conn, "t", filters, after, params)
+    where = _where(conn, "t", filters, params)
     if filters.ledger_account_id is not None:
         where.append("EXISTS (SELECT 1 FROM ledger_entries f WHERE f.ledger_transaction_id = t.id "
                      "AND f.ledger_account_id = :account)")
         params["account"] = filters.ledger_account_id
-    page = _page(conn, f"{_TRANSACTIONS} WHERE {' AND '.join(where)}", params, per_page, "t")
+    page = _page(conn, _TRANSACTIONS, where, params, alias="t", after=after, per_page=per_page)
     return Page(_with_entries(conn, page.rows), page.after_cursor)
 
 
@@ -182,12 +183,10 @@ def list_entries(conn: Connection, filters: Filters, *, after: str | None, per_p
     external_id filters to its transaction."""
     params: dict[str, Any] = {}
     tx_filters = Filters(ledger_id=filters.ledger_id, external_id=filters.external_id, metadata=filters.metadata)
-    where = [w for w in _where(conn, "t", tx_filters, None, params) if ":after" not in w]
-    params.pop("after")
-    entry_where = _where(conn, "e", Filters(status=filters.status, effective=filters.effective), after, params)
-    where += entry_where
+    where = _where(conn, "t", tx_filters, params)
+    where += _where(conn, "e", Filters(status=filters.status, effective=filters.effective), params)
     if filters.ledger_account_id is not None:
         where.append("e.ledger_account_id = :account")
         params["account"] = filters.ledger_account_id
-    sql = f"{_ENTRIES} JOIN ledger_transactions t ON t.id = e.ledger_transaction_id WHERE {' AND '.join(where)}"
-    return _page(conn, sql, params, per_page, "e")
+    select = f"{_ENTRIES} JOIN ledger_transactions t ON t.id = e.ledger_transaction_id"
+    return _page(conn, select, where, params, alias="e", after=after, per_page=per_page)
