@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import pytest
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -242,8 +241,6 @@ def test_bad_input_gets_422_naming_the_field_or_the_reason_codes(server):
 
 
 def test_a_limited_account_is_never_overdrawn_by_concurrent_creates(server):
-    if not server.is_postgres:
-        pytest.skip("concurrent writers race on PostgreSQL (DuckDB has one writing process)")
     with server.client(limits=httpx.Limits(max_connections=64)) as client:
         ledger_id = _main_ledger(client)
         funding = _account(client, ledger_id, "funding", "debit")
