@@ -9,7 +9,7 @@ PORT ?= 3000
 # `make test` runs on pytest-xdist workers, one per core. TEST_WORKERS=0 runs the suite in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: install demo test bench ui lint
+.PHONY: install demo test bench ui lint serve
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -33,3 +33,6 @@ ui: install
 
 lint: install
 	uv run ruff check .
+
+serve: install
+	uv run ledger-pipeline serve $(SERVE_ARGS)

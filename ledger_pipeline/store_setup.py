@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateSequence, CreateTable
 
+import ledger_pipeline.api.schema  # noqa: F401 - registers the API tables in the metadata
 import ledger_pipeline.ingest.schema as ingest_schema
 import ledger_pipeline.ledger.schema as core_schema
 import ledger_pipeline.reconcile.schema as reconcile_schema

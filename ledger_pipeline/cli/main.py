@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from ledger_pipeline.cli import audit, demo, ingest, ledger, quarantine, reconcile, support, warehouse
+from ledger_pipeline.cli import api, audit, demo, ingest, ledger, quarantine, reconcile, support, warehouse
 from ledger_pipeline.cli.support import EXIT_BAD_INPUT, error_exit
 
 
@@ -74,7 +74,7 @@ def root(
     support.DEBUG = debug
 
 
-for module in (ledger, quarantine, audit, demo, ingest, warehouse, reconcile):
+for module in (ledger, quarantine, audit, demo, ingest, warehouse, reconcile, api):
     module.register(app)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-HEAD = "0005"  # the newest revision in versions/ (tests check that Alembic agrees)
+HEAD = "0006"  # the newest revision in versions/ (tests check that Alembic agrees)
 
 VERSION_TABLE = "alembic_version"
 VERSION_TABLE_DDL = (f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
@@ -27,7 +27,7 @@ class StoreNotInitialised(Exception):
 def revision_from_components(versions: Mapping[str, int]) -> str | None:
     """The revision a store made before Alembic is at, from its ``schema_info`` rows (None: not a store)."""
     if "reconcile" in versions:
-        return {1: "0003", 2: "0004"}.get(versions["reconcile"], HEAD)
+        return {1: "0003", 2: "0004", 3: "0005"}.get(versions["reconcile"], HEAD)
     if "ingest" in versions:
         return "0002"
     if "core" in versions:

@@ -13,6 +13,9 @@ from ledger_pipeline.ledger.engines.base import StoreEngine, in_scan_batches, qu
 __all__ = ["StoreEngine", "StoreUrl", "engine_for", "in_scan_batches", "quote_identifier"]
 
 
+#: a store that lives in this process only (nothing is written to disk)
+IN_MEMORY_STORE_URL = "duckdb:///:memory:"
+
 @dataclass(frozen=True)
 class StoreUrl:
     dialect: str  # "duckdb" | "postgresql"

@@ -59,6 +59,11 @@ class StoreEngine(ABC):
 
     # -- connecting and running statements ---------------------------------------------------------------
 
+    def connection_lost(self, raw: Any) -> bool:
+        """Whether a long-lived driver connection was closed under its holder (a server restart, an idle
+        timeout), so that it must be replaced."""
+        return False
+
     def store_exists(self) -> bool:
         """Whether the store's database is there to connect to (connecting may create an empty DuckDB file)."""
         return True

@@ -66,6 +66,9 @@ class PostgresEngine(StoreEngine):
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         return urlunsplit(parts._replace(query=rest)), options
 
+    def connection_lost(self, raw: Any) -> bool:
+        return bool(raw.closed or raw.broken)
+
     def sqlalchemy_engine(self) -> Any:
         import sqlalchemy as sa  # only migrations need SQLAlchemy's engine; start-up of other commands does not
 

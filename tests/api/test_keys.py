@@ -1,0 +1,67 @@
+"""``ledger-pipeline api-keys create|list|revoke``, and a revoked key refused by a running server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger_pipeline.api.keys import hash_token, revoke_key
+from ledger_pipeline.cli import app
+from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.store_setup import initialize_store
+
+runner = CliRunner()
+
+
+def _cli(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_api_keys_commands_store_only_the_hash(duckdb_url):
+    initialize_store(Store(duckdb_url))
+    created = json.loads(_cli("api-keys", "create", "--name", "checkout", "--scope", "write", "--store", duckdb_url,
+                              "--json"))
+    assert created["scopes"] == ["read", "write"] and created["token"].startswith("lp_")
+    with Store(duckdb_url).connect() as conn:
+        assert conn.all("SELECT name, token_hash FROM api_keys") == [("checkout", hash_token(created["token"]))]
+    listed = json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json"))
+    assert [(k["id"], k["scopes"]) for k in listed] == [(created["id"], "read write")]
+    assert "token" not in listed[0] and "token_hash" not in listed[0]
+    _cli("api-keys", "revoke", created["id"], "--store", duckdb_url)
+    assert json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json")) == []
+    assert len(json.loads(_cli("api-keys", "list", "--all", "--store", duckdb_url, "--json"))) == 1
+    again = runner.invoke(app, ["api-keys", "revoke", created["id"], "--store", duckdb_url])
+    assert again.exit_code == 2
+    bad = runner.invoke(app, ["api-keys", "create", "--name", "x", "--scope", "admin", "--store", duckdb_url])
+    assert bad.exit_code == 2
+
+
+def test_a_revoked_key_is_refused(server):
+    if not server.is_postgres:
+        pytest.skip("a DuckDB file is held by the server process while it runs")
+    with server.client("read") as reader:
+        assert reader.get("/api/ledgers").status_code == 200
+        store = Store(server.store_url)
+        with store.transaction() as conn:
+            key_id = conn.scalar("SELECT id FROM api_keys WHERE name = 'tests-read'")
+            revoke_key(conn, key_id)
+        assert reader.get("/api/ledgers").status_code == 401
+
+
+def test_a_closed_connection_is_replaced(pg_schema_url):
+    from ledger_pipeline.api.app import create_app
+
+    initialize_store(Store(pg_schema_url))
+    writers = create_app(pg_schema_url).state.writers
+    try:
+        first = writers.get()
+        assert writers.get() is first
+        first.conn.raw.close()  # as when the server ends the session
+        second = writers.get()
+        assert second is not first and second.conn.scalar("SELECT 1") == 1
+    finally:
+        writers.close()
