@@ -2,22 +2,27 @@
 ``ledger-pipeline migrate``, keeps its rows, passes the ledger's invariants and takes new posts; its
 catalog then equals a new store's (which ``initialize_store`` creates from the metadata). Both engines.
 
-The old stores are written with the first release's own DDL (``tests/fixtures/ledger/schema_v1``) and
-plain SQL, as that release stored them: ``schema_info`` versions, no Alembic revision.
+The old stores are written with the first release's own DDL (the frozen text of revisions 0001-0003, which
+is that release's DDL as it ran) and plain SQL, as that release stored them: ``schema_info`` versions, no
+Alembic revision.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
 from typer.testing import CliRunner
 
+from ledger_pipeline import migrations
 from ledger_pipeline.cli import app
 from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.staging import create_helper_functions
@@ -25,10 +30,10 @@ from ledger_pipeline.ledger.store import Connection, Store
 from ledger_pipeline.migrations import HEAD, revision_from_components
 from ledger_pipeline.migrations.upgrade import script_directory
 from ledger_pipeline.store_setup import COMPONENT_VERSIONS, initialize_store
-from tests.conftest import FIXTURES
 
 runner = CliRunner()
-FIRST_VERSION = FIXTURES / "ledger" / "schema_v1"
+# the revision that holds each component's first released DDL
+FIRST_VERSION = {"core": "0001_core", "ingest": "0002_ingest", "reconcile": "0003_reconcile"}
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 # (the revision such a store is at, the components it has): the first release of the core, and the first
 # release of reconciliation (whose match items were one table, before compact matches).
@@ -38,12 +43,21 @@ RECON_TABLES = ("internal_accounts", "bank_statements", "bank_statement_lines", 
                 "recon_match_items", "raw_records")
 
 
+def _revision(name: str) -> ModuleType:
+    """A revision module of ``ledger_pipeline/migrations/versions`` (file names that import cannot name)."""
+    spec = importlib.util.spec_from_file_location(name, Path(migrations.__file__).parent / "versions" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _create_old_store(store: Store, components: tuple[str, ...]) -> None:
     with store.transaction() as conn:
         for component in components:
-            conn.execute_script((FIRST_VERSION / f"{component}.sql").read_text())
+            first = _revision(FIRST_VERSION[component])
+            conn.execute_script(first.TABLES)
             if store.is_postgres:
-                conn.execute_script((FIRST_VERSION / f"{component}_postgres.sql").read_text())
+                conn.execute_script(first.POSTGRES_INDEXES)
             conn.execute("INSERT INTO schema_info (component, version) VALUES (:c, 1)", {"c": component})
         create_helper_functions(conn)
         _write_ledger(conn)
