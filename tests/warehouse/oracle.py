@@ -43,11 +43,20 @@ BALANCES_SQL = (
 SYNC_COLUMNS = ("raw_json", "_version", "_synced_at")
 
 
+JSON_COLUMNS = ("metadata",)
+
+
+def _as_json(text: Any) -> Any:
+    return json.loads(text) if isinstance(text, str) else text
+
+
 def normalise(value: Any) -> Any:
     """One comparable spelling of a value whichever database returned it: integers for numbers (money is
     integral), ISO text in UTC for instants, ISO text for dates."""
     if value is None or isinstance(value, (bool, str)):
         return value
+    if isinstance(value, (dict, list)):  # a JSON column the driver decoded (jsonb)
+        return json.dumps(value, sort_keys=True)
     if isinstance(value, (int, Decimal)):
         assert value == int(value), f"non-integral number {value!r}"
         return int(value)
@@ -150,12 +159,18 @@ def differences(store_side: dict, warehouse_side: dict, null_instant_reads_as_ep
         for pk in sorted(expected.keys() & got.keys()):
             want, have = expected[pk], got[pk]
             for column, value in want.items():
-                if column in have and normalise(have[column]) != value and not (
-                        null_instant_reads_as_epoch and value is None and normalise(have[column]) == EPOCH):
-                    mismatched.append(f"{name}{pk}.{column}: store {value!r} warehouse {normalise(have[column])!r}")
-            raw = json.loads(have["raw_json"])
-            if tuple(raw.get(c) for c in key) != pk or raw.get("change_seq") != want["_version"]:
-                mismatched.append(f"{name}{pk}.raw_json: {have['raw_json'][:200]}")
+                if column not in have:
+                    continue
+                got_value = normalise(have[column])
+                if column in JSON_COLUMNS:  # published as the warehouse's JSON type: compared as JSON
+                    value, got_value = _as_json(value), _as_json(got_value)
+                if got_value != value and not (
+                        null_instant_reads_as_epoch and value is None and got_value == EPOCH):
+                    mismatched.append(f"{name}{pk}.{column}: store {value!r} warehouse {got_value!r}")
+            if have.get("raw_json") is not None:  # raw_json is published only where a target asks for it
+                raw = json.loads(have["raw_json"])
+                if tuple(raw.get(c) for c in key) != pk or raw.get("change_seq") != want["_version"]:
+                    mismatched.append(f"{name}{pk}.raw_json: {have['raw_json'][:200]}")
         if mismatched:
             problems.append(f"{name}: {len(mismatched)} values differ, e.g. " + "; ".join(mismatched[:5]))
     return problems
