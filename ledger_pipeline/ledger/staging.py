@@ -105,10 +105,17 @@ def create_helper_functions(conn: Connection) -> None:
     conn.execute(conn.engine.helper_functions_sql)
 
 
-# An account reference is an account's id or its name in the row's ledger. Each lookup finds at most one
-# account (ids are unique, names unique per ledger), so a row is never joined twice; a reference that is one
-# account's id and another's name resolves to none and is refused (``account_ambiguous``: rule 4).
-#
+# An account reference is an account's id or its name in the row's ledger: one row per (ledger, key) with
+# the number of accounts it names, so a row is never joined twice; a reference that is one account's id and
+# another's name names two, resolves to none and is refused (``account_ambiguous``: rule 4).
+_ACCOUNT_KEYS = """(
+    SELECT ledger_id, account_key, min(id) AS id, count(DISTINCT id) AS accounts FROM (
+        SELECT ledger_id, id AS account_key, id FROM ledger_accounts
+        UNION ALL
+        SELECT ledger_id, name AS account_key, id FROM ledger_accounts
+    ) keys GROUP BY ledger_id, account_key
+)"""
+
 # Amount conversion, exact and in SQL: split the decimal text at the point, refuse more fraction digits
 # than the exponent, pad the fraction to the exponent and read the digits as NUMERIC(38,0).
 _PREPARE_ENTRIES = rf"""
@@ -117,8 +124,8 @@ SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger
        ledger_account_id, account_currency, exponent, normal_balance, account_archived,
        direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
        CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
-       description, COALESCE(__METADATA_OBJECT__, metadata) AS metadata, source, ledgerable_type, ledgerable_id,
-       reverses_id, account_ambiguous, (__METADATA_OBJECT__ IS NULL) AS metadata_invalid
+       description, COALESCE(metadata_object, metadata) AS metadata, source, ledgerable_type, ledgerable_id,
+       reverses_id, account_ambiguous, (metadata_object IS NULL) AS metadata_invalid
 FROM (
     SELECT d.*,
         CASE
@@ -151,7 +158,9 @@ FROM (
                       AND length(rtrim(split_part(major_also, '.', 2), '0')) <= exponent
                  THEN ltrim(split_part(major_also, '.', 1)
                       || rpad(rtrim(split_part(major_also, '.', 2), '0'), exponent, '0'), '0')
-                 ELSE '?' END AS major_digits  -- an amount given beside amount_minor, in minor units
+                 ELSE '?' END AS major_digits,  -- an amount given beside amount_minor, in minor units
+            -- the canonical text of a JSON object, NULL for anything else; most rows carry none ('{{}}')
+            CASE WHEN metadata = '{{}}' THEN '{{}}' ELSE __METADATA_OBJECT__ END AS metadata_object
         FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
@@ -177,18 +186,15 @@ FROM (
                 COALESCE(NULLIF(trim(r.metadata), ''), '{{}}') AS metadata,
                 NULLIF(r.source, '') AS source, NULLIF(r.ledgerable_type, '') AS ledgerable_type,
                 NULLIF(r.ledgerable_id, '') AS ledgerable_id, NULLIF(r.reverses_id, '') AS reverses_id,
-                (by_id.id IS NOT NULL AND by_name.id IS NOT NULL AND by_id.id <> by_name.id) AS account_ambiguous
+                COALESCE(k.accounts > 1, false) AS account_ambiguous
             FROM (
                 SELECT s.*, COALESCE(NULLIF(trim(s.ledger), ''), :default_ledger) AS ledger_name,
                        NULLIF(trim(s.account), '') AS account_ref
                 FROM stage_raw s
             ) r
             LEFT JOIN ledgers l ON l.name = r.ledger_name
-            LEFT JOIN ledger_accounts by_id ON by_id.ledger_id = l.id AND by_id.id = r.account_ref
-            LEFT JOIN ledger_accounts by_name ON by_name.ledger_id = l.id AND by_name.name = r.account_ref
-            LEFT JOIN ledger_accounts a ON a.id = CASE
-                WHEN by_id.id IS NULL THEN by_name.id
-                WHEN by_name.id IS NULL OR by_name.id = by_id.id THEN by_id.id END  -- ambiguous: none
+            LEFT JOIN {_ACCOUNT_KEYS} k ON k.ledger_id = l.id AND k.account_key = r.account_ref
+            LEFT JOIN ledger_accounts a ON a.id = CASE WHEN k.accounts = 1 THEN k.id END  -- ambiguous: none
         ) n
     ) d
 ) x
