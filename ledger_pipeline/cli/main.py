@@ -12,7 +12,18 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperOption
 
-from ledger_pipeline.cli import api, audit, demo, ingest, ledger, quarantine, reconcile, support, warehouse
+from ledger_pipeline.cli import (
+    api,
+    audit,
+    check,
+    demo,
+    ingest,
+    ledger,
+    quarantine,
+    reconcile,
+    support,
+    warehouse,
+)
 from ledger_pipeline.cli.support import EXIT_BAD_INPUT, error_exit
 
 
@@ -74,7 +85,7 @@ def root(
     support.DEBUG = debug
 
 
-for module in (ledger, quarantine, audit, demo, ingest, warehouse, reconcile, api):
+for module in (ledger, check, quarantine, audit, demo, ingest, warehouse, reconcile, api):
     module.register(app)
 
 

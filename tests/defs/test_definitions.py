@@ -35,7 +35,7 @@ RULE_CHECKS = {
     "ledger/ledger_transactions:rule_6_status_consistent",
     "ledger/ledger_transactions:rule_7_balance_limits_hold",
 }
-INVARIANT_CHECKS = {"ledger/ledger_entries:trial_balance_zero",
+INVARIANT_CHECKS = {"ledger/ledger_entries:trial_balance_zero", "ledger/ledger_entries:store_identities_hold",
                     "ledger/ledger_account_balances:balances_match_entries"}
 RECON_CHECKS = {"recon/recon_balance_variances:variance_within_tolerance",
                 "recon/processor_settlement_items:processor_payouts_balanced"}

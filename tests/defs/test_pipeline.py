@@ -66,6 +66,7 @@ def test_unbalanced_batch_fails_the_blocking_check_and_nothing_downstream_runs(d
     assert checks["rule_2_balanced_per_currency"].passed is False
     assert checks["rule_2_balanced_per_currency"].metadata["structural_refusals_open"].value == 1
     assert checks["trial_balance_zero"].passed is True  # the ledger itself stayed balanced
+    assert checks["store_identities_hold"].passed is True
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     ledger = {k for k in job.asset_layer.executable_asset_keys if k.path[0] == "ledger"}
     assert ledger <= materialized
@@ -88,7 +89,7 @@ def test_the_ledger_checks_pass_on_a_good_batch_and_carry_quarantine_counts(defi
     result = definitions.resolve_job_def("ingest_job").execute_in_process(instance=instance)
     assert result.success
     evaluations = [e for e in result.get_asset_check_evaluations() if e.asset_key.path[0] == "ledger"]
-    assert len(evaluations) == 9 and all(e.passed for e in evaluations)
+    assert len(evaluations) == 10 and all(e.passed for e in evaluations)
     rule_3 = next(e for e in evaluations if e.check_name == "rule_3_positive_integer_amounts")
     assert rule_3.metadata["quarantined_open_by_reason"].value["excess_precision"] == 1
     quarantine = next(e for e in result.get_asset_materialization_events()
@@ -213,3 +214,21 @@ def test_the_graph_runs_on_a_postgresql_store_and_warehouse(postgres_pipeline, i
         entries = conn.execute(f'SELECT count(*), sum(amount) FROM "{postgres_pipeline["reporting_schema"]}"'
                                ".fct_ledger_entries").fetchone()
     assert (entries[0], int(entries[1])) == (4, 2 * (100 + 250))
+
+
+def test_the_identity_check_fails_on_a_store_corrupted_by_hand(store):
+    """An entry whose transaction is gone leaves every sum balanced; the blocking identity check still fails."""
+    from ledger_pipeline.defs.ledger.checks import store_identities_hold
+    from ledger_pipeline.defs.resources import LedgerStoreResource
+    from tests.ledger.conftest import create_chart, post, tx
+
+    create_chart(store)
+    post(store, [*tx("a", ("cash", "debit", "3"), ("revenue", "credit", "3")),
+                 *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2"))])
+    resource = LedgerStoreResource(url=store.url)
+    assert store_identities_hold(ledger_store=resource).passed is True
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM ledger_transactions WHERE external_id = 'b'")
+    result = store_identities_hold(ledger_store=resource)
+    assert result.passed is False
+    assert result.metadata["violations_by_reason"].value["orphan_entry"] == 2

@@ -8,8 +8,10 @@
   wrong and money is missing from the ledger; rules 1 and 2 then fail until the batch is fixed and
   replayed (or discarded), and being blocking they stop reconciliation, the warehouse sync and reporting in
   the same run from reporting numbers with a hole in them.
-* ``trial_balance_zero`` (on ``ledger/ledger_entries``) and ``balances_match_entries`` (on
-  ``ledger/ledger_account_balances``): rule 8.
+* ``trial_balance_zero`` and ``store_identities_hold`` (on ``ledger/ledger_entries``) and
+  ``balances_match_entries`` (on ``ledger/ledger_account_balances``): rule 8. The identities catch wrong money
+  that both sums miss: a transaction or entry id stored twice, an entry without its transaction, a stored
+  transaction that does not balance, an external_id stored twice in one ledger.
 
 All are blocking: a later step must not run on a ledger that breaks the contract.
 """
@@ -18,7 +20,12 @@ All are blocking: a later step must not run on a ledger that breaks the contract
 import dagster as dg
 
 from ledger_pipeline.defs.resources import LedgerStoreResource
-from ledger_pipeline.ledger.invariants import check_balance_drift, check_trial_balance, trial_balance
+from ledger_pipeline.ledger.invariants import (
+    check_balance_drift,
+    check_identities,
+    check_trial_balance,
+    trial_balance,
+)
 from ledger_pipeline.ledger.quarantine import quarantine_counts
 from ledger_pipeline.ledger.stored_rules import (
     STORED_RULES,
@@ -108,7 +115,28 @@ def balances_match_entries(ledger_store: LedgerStoreResource) -> dg.AssetCheckRe
                                metadata={"drifting_accounts": len(violations), "violations": _violations_md(violations)})
 
 
+IDENTITY_CODES = ("duplicate_transaction_id", "duplicate_entry_id", "orphan_entry", "transaction_unbalanced",
+                  "duplicate_external_id")
+
+
+@dg.asset_check(asset=ENTRIES, blocking=True,
+                description="docs/design.md rule 8: transaction and entry ids are unique, every entry's transaction "
+                            "is stored, every transaction balances per currency from its stored entries, and no "
+                            f"external_id is stored twice in one ledger. Reason codes: {', '.join(IDENTITY_CODES)}.")
+def store_identities_hold(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
+    with ledger_store.store().connect(read_only=True) as conn:
+        violations = check_identities(conn)
+    found = {code: sum(v.reason_code == code for v in violations) for code in IDENTITY_CODES}
+    return dg.AssetCheckResult(
+        passed=not violations,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{len(violations)} violation(s)" if violations else "all identities hold",
+        metadata={"violations_by_reason": dg.MetadataValue.json(found), "violations": _violations_md(violations)},
+    )
+
+
 @dg.definitions
 def ledger_checks() -> dg.Definitions:
     return dg.Definitions(
-        asset_checks=[*(_rule_check(rule) for rule in STORED_RULES), trial_balance_zero, balances_match_entries])
+        asset_checks=[*(_rule_check(rule) for rule in STORED_RULES), trial_balance_zero, store_identities_hold,
+                      balances_match_entries])
