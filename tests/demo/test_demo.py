@@ -4,19 +4,49 @@ reconciled and the warehouse synced."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from ledger_pipeline.demo.runner import run_demo
-from ledger_pipeline.demo.scenario import generate_scenario
+from ledger_pipeline.demo.scenario import DEFAULT_SEED, generate_scenario
 
 
 def _digest(folder) -> dict[str, str]:
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _expected_from_the_scenario(folder: Path) -> dict:
+    """What the demo should report, counted from a fresh copy of the scenario's files (the same seed gives
+    the same bytes; the demo moves its own copy as it ingests): one ledger transaction per
+    Stripe balance transaction, Adyen report row, wallet event, payment order and ERP journal entry (a group
+    of lines sharing an external id), less the planted bad records; one bank line per BAI2 detail record
+    (``16``) and camt.053 entry (``<Ntry>``)."""
+    planted = generate_scenario(folder, seed=DEFAULT_SEED).planted_bad_records
+    bad = {source: sum(1 for p in planted if p.startswith(f"{source} ")) for source in ("stripe", "events", "erp")}
+    [stripe_file] = (folder / "stripe").iterdir()
+    stripe = len(json.loads(stripe_file.read_text())["data"])
+    [adyen_file] = (folder / "adyen").iterdir()
+    adyen = len(list(csv.DictReader(adyen_file.open(newline=""))))
+    [events_file] = (folder / "events").iterdir()
+    events = len(events_file.read_text().splitlines())
+    [orders_file] = (folder / "payment_orders").iterdir()
+    orders = len(orders_file.read_text().splitlines())
+    [journal_file] = (folder / "entries").iterdir()
+    journal = list(csv.DictReader(journal_file.open(newline="")))
+    bank_files = sorted((folder / "bank").iterdir())
+    bank_lines = sum(sum(1 for line in f.read_text().splitlines() if line.startswith("16,")) + f.read_text().count("<Ntry>")
+                     for f in bank_files)
+    posted = {"stripe": stripe - bad["stripe"], "adyen": adyen, "events": events - bad["events"],
+              "payment_orders": orders, "erp": len({row["external_id"] for row in journal}) - bad["erp"]}
+    return {"records": {"stripe": stripe, "adyen": adyen, "events": events, "payment_orders": orders},
+            "journal_lines": len(journal), "bank_statements": len(bank_files), "bank_lines": bank_lines,
+            "orders": orders, "posted": posted, "bad": sum(bad.values())}
 
 
 def test_the_scenario_is_the_same_for_the_same_seed(tmp_path):
@@ -42,8 +72,13 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     assert result.not_run == []
     assert result.checks["failed"] == [] and result.checks["passed"] == result.checks["total"] >= 11
     assert {"stripe", "adyen", "bank", "events", "payment_orders"} <= set(result.records_ingested)
-    assert result.records_ingested["stripe"] == 35
-    assert result.transactions["posted"] > 40
+    expected = _expected_from_the_scenario(tmp_path / "inputs")
+    assert expected["bad"] == 4 and all(expected["posted"].values())  # the scenario's planted records, read back
+    for source, records in expected["records"].items():
+        assert result.records_ingested[source] == records, source
+    assert result.records_ingested["entries (journal batches)"] == expected["journal_lines"]
+    assert result.transactions == {"posted": sum(expected["posted"].values())}
+    assert len(result.quarantined) == expected["bad"]
     reasons = sorted((q["source"], q["reason_code"]) for q in result.quarantined)
     assert reasons == [("erp", "excess_precision"), ("erp", "unknown_account"),
                        ("events", "unmapped_record_type"), ("stripe", "unmapped_record_type")]
@@ -54,8 +89,11 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     # the seller payouts: each payment order is default-ledgered (wallet -> bank account) and matched to its
     # line on the BAI2 statement, and the wallets the deposits funded are paid out to zero
     ledgered = result.reconciliation["recon/recon_runs"]["payment_orders_ledgered"]
-    assert (ledgered["created"], ledgered["refused"]) == (4, 0)
-    assert result.reconciliation["recon/recon_matches"]["bank_lines_matched_this_run"] == 6
+    assert (ledgered["created"], ledgered["refused"]) == (expected["orders"], 0)
+    statements = result.reconciliation["recon/bank_statements"]
+    assert (statements["statements_loaded_this_run"], statements["lines_loaded_this_run"]) == (
+        expected["bank_statements"], expected["bank_lines"])
+    assert result.reconciliation["recon/recon_matches"]["bank_lines_matched_this_run"] == expected["bank_lines"]
     from ledger_pipeline.demo.runner import seller_wallet
     from ledger_pipeline.demo.scenario import SELLERS
     from ledger_pipeline.ledger.balances import account_balances

@@ -194,6 +194,7 @@ def test_batches_racing_on_the_same_external_ids_post_each_once(pg_store):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a batch writer hung"
     assert errors == []
     assert sum(r.created for r in results) == 5 + 4
     with pg_store.connect() as conn:

@@ -20,7 +20,7 @@ from ledger_pipeline.ledger.writer import _PendingWrite
 from tests.ledger.conftest import amounts, counts, invariant_violations
 
 
-def _wait_for(condition, timeout=10.0):
+def _wait_for(condition, timeout=120.0):
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -54,7 +54,7 @@ def test_waiting_requests_run_together_with_distinct_keys_and_a_keyless_one_alon
     def run_group(requests: list[Request]) -> None:
         seen.append([r.item for r in requests])
         if len(seen) == 1:
-            release.wait(10)  # hold the first group until everyone else is queued
+            assert release.wait(120)  # hold the first group until everyone else is queued
         for r in requests:
             r.finish(result=r.item.upper())
 
@@ -74,7 +74,7 @@ def test_waiting_requests_run_together_with_distinct_keys_and_a_keyless_one_alon
         _wait_for(lambda n=n: _queued(group) == n)  # queued in this order
     release.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(120)
     assert not any(t.is_alive() for t in threads)
     assert seen == [["a1"], ["b1", "a2", "c1"], ["b2"], ["none"]]
     assert results == {item: item.upper() for item in ("a1", "b1", "a2", "b2", "none", "c1")}
@@ -89,7 +89,7 @@ def test_each_caller_gets_its_own_error_and_a_failing_group_does_not_strand_the_
     def run_group(requests: list[Request]) -> None:
         calls.append([r.item for r in requests])
         if len(calls) == 1:
-            release.wait(10)
+            assert release.wait(120)
             raise ConnectionError("the database went away")
         for r in requests:
             if r.item == "bad":
@@ -114,7 +114,7 @@ def test_each_caller_gets_its_own_error_and_a_failing_group_does_not_strand_the_
         _wait_for(lambda n=n: _queued(group) == n)
     release.set()
     for thread in threads:
-        thread.join(10)
+        thread.join(120)
     assert not any(t.is_alive() for t in threads)
     assert isinstance(outcomes["first"], ConnectionError)
     assert outcomes["good"] == "ok good"

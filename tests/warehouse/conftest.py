@@ -190,7 +190,7 @@ class Moved:
         self.total_rows = sum(self.rows.values())
 
 
-def sync(store: Store, target: TargetConfig, timeout: float = 120.0, **kwargs) -> Moved:
+def sync(store: Store, target: TargetConfig, timeout: float = 600.0, **kwargs) -> Moved:
     """Sync until the store's watermark has passed every write made so far. On PostgreSQL the watermark is
     the cluster-wide snapshot xmin, so a transaction open elsewhere on the shared server (other test runs)
     can hold it back for a while: the sync then moves those rows on a later run, as designed."""
