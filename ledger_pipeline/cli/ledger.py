@@ -42,6 +42,7 @@ transactions_app = typer.Typer(
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
 LedgerNameOption = Annotated[str, typer.Option(help="Ledger of the account")]
+AccountArgument = Annotated[str, typer.Argument(help="Account name or id")]
 
 TRANSACTION_STATUSES = ("pending", "posted", "archived")
 EXPORTABLE_TABLES = (
@@ -120,7 +121,7 @@ def account_list(ledger: Annotated[str | None, typer.Option(help="Only this ledg
 
 @account_app.command("show")
 def account_show(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     ledger: LedgerNameOption = "main",
     store: StoreOption = None,
     as_json: JsonOption = False,
@@ -147,7 +148,7 @@ def account_show(
 
 @account_app.command("update")
 def account_update(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     description: Annotated[str | None, typer.Option(help="New description")] = None,
     metadata: Annotated[list[str] | None, typer.Option(
         "--metadata", help="Set metadata KEY=VALUE (repeatable; KEY= removes the key)")] = None,
@@ -187,7 +188,7 @@ def account_archive(
 
 @account_app.command("limits")
 def account_limits(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     min_available: Annotated[int | None, typer.Option(help="Available balance must stay >= this (minor units)")] = None,
     max_available: Annotated[int | None, typer.Option(help="Available balance must stay <= this (minor units)")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the limits not given")] = False,
