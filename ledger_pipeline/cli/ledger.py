@@ -25,6 +25,7 @@ from ledger_pipeline.cli.support import (
     progress,
     read,
     show_rows,
+    store_transaction,
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
@@ -162,8 +163,7 @@ def account_update(
     if description is None and not metadata:
         raise fail("give --description and/or --metadata KEY=VALUE")
     pairs = metadata_pairs(metadata)
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         account_id = update_account(conn, ledger, name, description=description, metadata=pairs, actor="cli")
     emit({"id": account_id, "ledger": ledger, "name": name, "updated": True}, as_json,
          lambda d: console.print(f"Account [bold]{escape(name)}[/bold] updated."))
@@ -179,8 +179,7 @@ def account_archive(
     """Archive an account: it keeps its history and balances but takes no new entries."""
     from ledger_pipeline.ledger.accounts import archive_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         archive_account(conn, ledger, name, actor="cli")
     emit({"ledger": ledger, "name": name, "archived": True}, as_json,
          lambda d: console.print(f"Account [bold]{escape(name)}[/bold] archived."))
@@ -201,8 +200,7 @@ def account_limits(
 
     if min_available is None and max_available is None and not clear:
         raise fail("give --min-available, --max-available or --clear")
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         result = set_account_limits(conn, ledger, name, min_available=min_available, max_available=max_available,
                                     clear=clear, actor="cli")
     emit(result, as_json, lambda d: console.print(
