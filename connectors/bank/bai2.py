@@ -17,6 +17,7 @@ available; the group currency applies when the account record has none (default 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -155,6 +156,22 @@ def _summary_groups(path: Path, line: int, records: list[list[str]]) -> list[tup
     return groups
 
 
+def _trailer(path: Path, line: int, fields: list[str], check: Callable[..., None], level: str, child: str,
+             summed: int, children: int, records: int) -> int:
+    """Check a 98 (group) or 99 (file) trailer's control total, count of children and record count against
+    what was read; the trailer's control total."""
+    total = _amount(path, line, fields[0], f"{level} control total")
+    n_children = _amount(path, line, fields[1] if len(fields) > 1 else "", f"{child} count")
+    count = _amount(path, line, fields[2] if len(fields) > 2 else "", "record count")
+    check(total == summed, line,
+          f"{level} control total {total} does not equal the sum of its {child}s {summed} (bad checksum)")
+    check(n_children == children, line, f"{level} says {n_children} {child}s, found {children}",
+          "record_count_mismatch")
+    check(count == records, line, f"{level} record count {count} does not equal the {records} records found",
+          "record_count_mismatch")
+    return total
+
+
 def direction_of(code: int) -> int:
     """+1 for a credit type code, -1 for a debit, 0 for status/non-monetary codes."""
     kind = TYPE_CODES.get(code, (None,))[0]
@@ -288,30 +305,13 @@ def parse_bai2(path: str | Path, *, verify: bool = True, encoding: str = "latin-
         elif rec.code == "98":
             if state != "group":
                 raise ParseError(path, rec.line, "98 group trailer inside an account (missing 49)")
-            total = _amount(path, rec.line, fields[0], "group control total")
-            n_accounts = _amount(path, rec.line, fields[1] if len(fields) > 1 else "", "account count")
-            count = _amount(path, rec.line, fields[2] if len(fields) > 2 else "", "record count")
-            check(total == group_total, rec.line,
-                  f"group control total {total} does not equal the sum of its accounts {group_total} (bad checksum)")
-            check(n_accounts == group_accounts, rec.line,
-                  f"group says {n_accounts} accounts, found {group_accounts}", "record_count_mismatch")
-            check(count == group_records, rec.line, f"group record count {count} does not equal the "
-                                                    f"{group_records} records found", "record_count_mismatch")
-            file_total += total
+            file_total += _trailer(path, rec.line, fields, check, "group", "account", group_total, group_accounts,
+                                   group_records)
             state = "file"
         elif rec.code == "99":
             if state != "file":
                 raise ParseError(path, rec.line, "99 file trailer before the last group's 98 trailer")
-            total = _amount(path, rec.line, fields[0], "file control total")
-            n_groups = _amount(path, rec.line, fields[1] if len(fields) > 1 else "", "group count")
-            count = _amount(path, rec.line, fields[2] if len(fields) > 2 else "", "record count")
-            check(total == file_total, rec.line,
-                  f"file control total {total} does not equal the sum of its groups {file_total} (bad checksum)")
-            check(n_groups == groups, rec.line, f"file says {n_groups} groups, found {groups}",
-                  "record_count_mismatch")
-            check(count == file_records, rec.line,
-                  f"file record count {count} does not equal the {file_records} records found",
-                  "record_count_mismatch")
+            _trailer(path, rec.line, fields, check, "file", "group", file_total, groups, file_records)
             if rec is not last:
                 raise ParseError(path, rec.line, "records after the 99 file trailer")
             state = "done"

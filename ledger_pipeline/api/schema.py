@@ -4,17 +4,17 @@ revision ``0006`` creates it in an existing store."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Table, Text
+from sqlalchemy import Column, Table
 
-from ledger_pipeline.ledger.schema import METADATA, Timestamp, change_seq, postgres_index
+from ledger_pipeline.ledger.schema import METADATA, Timestamp, change_seq, postgres_index, required, text_id
 
 api_keys = Table(
     "api_keys", METADATA,
-    Column("id", Text, primary_key=True),
-    Column("name", Text, nullable=False),
-    Column("token_hash", Text, nullable=False),
-    Column("scopes", Text, nullable=False),  # space-separated: "read" or "read write"
-    Column("created_at", Timestamp, nullable=False),
+    text_id(),
+    required("name"),
+    required("token_hash"),
+    required("scopes"),  # space-separated: "read" or "read write"
+    required("created_at", Timestamp),
     Column("revoked_at", Timestamp),
     change_seq(),
 )

@@ -13,10 +13,10 @@ from ledger_pipeline.cli.support import (
     console,
     emit,
     fail,
-    handled_errors,
     list_rows,
     open_store,
     print_json,
+    store_transaction,
 )
 
 # Domain modules, FastAPI and uvicorn are imported inside the commands (see ``cli.ledger``).
@@ -62,8 +62,7 @@ def keys_create(
     """Create an API key; its token is printed once and only its sha256 hash is stored."""
     from ledger_pipeline.api.keys import create_key
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         key, token = create_key(conn, name, scope or ["read"])
     emit({"id": key.id, "name": key.name, "scopes": sorted(key.scopes), "token": token}, as_json,
          lambda _: console.print(f"API key {key.id} ({' '.join(sorted(key.scopes))}); token, shown once:\n{token}"))
@@ -88,8 +87,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id")], sto
     """Revoke an API key: it no longer authenticates."""
     from ledger_pipeline.api.keys import revoke_key
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         revoke_key(conn, key_id)
     console.print(f"Revoked API key {key_id}.")
 

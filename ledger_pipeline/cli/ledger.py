@@ -25,6 +25,7 @@ from ledger_pipeline.cli.support import (
     progress,
     read,
     show_rows,
+    store_transaction,
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
@@ -42,6 +43,7 @@ transactions_app = typer.Typer(
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
 LedgerNameOption = Annotated[str, typer.Option(help="Ledger of the account")]
+AccountArgument = Annotated[str, typer.Argument(help="Account name or id")]
 
 TRANSACTION_STATUSES = ("pending", "posted", "archived")
 EXPORTABLE_TABLES = (
@@ -120,7 +122,7 @@ def account_list(ledger: Annotated[str | None, typer.Option(help="Only this ledg
 
 @account_app.command("show")
 def account_show(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     ledger: LedgerNameOption = "main",
     store: StoreOption = None,
     as_json: JsonOption = False,
@@ -147,7 +149,7 @@ def account_show(
 
 @account_app.command("update")
 def account_update(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     description: Annotated[str | None, typer.Option(help="New description")] = None,
     metadata: Annotated[list[str] | None, typer.Option(
         "--metadata", help="Set metadata KEY=VALUE (repeatable; KEY= removes the key)")] = None,
@@ -161,8 +163,7 @@ def account_update(
     if description is None and not metadata:
         raise fail("give --description and/or --metadata KEY=VALUE")
     pairs = metadata_pairs(metadata)
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         account_id = update_account(conn, ledger, name, description=description, metadata=pairs, actor="cli")
     emit({"id": account_id, "ledger": ledger, "name": name, "updated": True}, as_json,
          lambda d: console.print(f"Account [bold]{escape(name)}[/bold] updated."))
@@ -178,8 +179,7 @@ def account_archive(
     """Archive an account: it keeps its history and balances but takes no new entries."""
     from ledger_pipeline.ledger.accounts import archive_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         archive_account(conn, ledger, name, actor="cli")
     emit({"ledger": ledger, "name": name, "archived": True}, as_json,
          lambda d: console.print(f"Account [bold]{escape(name)}[/bold] archived."))
@@ -187,7 +187,7 @@ def account_archive(
 
 @account_app.command("limits")
 def account_limits(
-    name: Annotated[str, typer.Argument(help="Account name or id")],
+    name: AccountArgument,
     min_available: Annotated[int | None, typer.Option(help="Available balance must stay >= this (minor units)")] = None,
     max_available: Annotated[int | None, typer.Option(help="Available balance must stay <= this (minor units)")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the limits not given")] = False,
@@ -200,8 +200,7 @@ def account_limits(
 
     if min_available is None and max_available is None and not clear:
         raise fail("give --min-available, --max-available or --clear")
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         result = set_account_limits(conn, ledger, name, min_available=min_available, max_available=max_available,
                                     clear=clear, actor="cli")
     emit(result, as_json, lambda d: console.print(

@@ -17,6 +17,7 @@ from ledger_pipeline.cli.support import (
     handled_errors,
     list_rows,
     open_store,
+    store_transaction,
 )
 
 # Domain modules are imported inside the commands (see ``cli.ledger``).
@@ -79,8 +80,7 @@ def quarantine_discard(
     replayed."""
     from ledger_pipeline.ledger.admin import discard_quarantined
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         discard_quarantined(conn, quarantine_id, reason, actor="cli")
     emit({"id": quarantine_id, "status": "discarded", "reason": reason}, as_json,
          lambda d: console.print(f"Quarantine item {d['id']} discarded."))

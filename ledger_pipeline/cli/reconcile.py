@@ -30,6 +30,7 @@ from ledger_pipeline.cli.support import (
     open_store,
     parser_options,
     read,
+    store_transaction,
     table,
 )
 from ledger_pipeline.ledger.money import format_amount
@@ -126,8 +127,7 @@ def _create_account(store: str | None, as_json: bool, kind: str, name: str, ledg
     """Create a bank-side account with ``create`` and link it to ``ledger_account``, in one transaction."""
     from ledger_pipeline.reconcile.accounts import link_ledger_account
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         account_id = create(conn)
         linked = link_ledger_account(conn, ledger_account, kind, account_id, ledger=ledger, actor="cli") \
             if ledger_account else None
@@ -302,8 +302,7 @@ def match_manual(
     """Record a manual match between bank lines and ledger transactions."""
     from ledger_pipeline.reconcile.matching import record_manual_match
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         result = record_manual_match(conn, bank_line_ids=bank_line, ledger_transactions=ledger_transaction,
                                      note=note, actor="cli", allow_difference=allow_difference,
                                      seq=conn.change_seq(), now=datetime.now(UTC))
@@ -317,8 +316,7 @@ def unmatch(match_id: Annotated[str, typer.Argument(help="Match id (see `reconci
     """Remove a match; its items are reported unmatched by the next run (an automatic one may be made again)."""
     from ledger_pipeline.reconcile.matching import remove_match
 
-    target = open_store(store)
-    with handled_errors(), target.transaction() as conn:
+    with store_transaction(store) as conn:
         removed = remove_match(conn, match_id)
     if not removed:
         raise fail(f"match {match_id} not found")

@@ -30,7 +30,7 @@ from ledger_pipeline.redact import redact_url
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.ledger.store import Connection, Store
 
 T = TypeVar("T")
 
@@ -171,6 +171,15 @@ def handled_errors(files: Any = None) -> Iterator[None]:
         raise
     except Exception as exc:  # noqa: BLE001 - the boundary: every error becomes a message and an exit code
         raise error_exit(exc, files) from exc
+
+
+@contextmanager
+def store_transaction(store: str | None) -> Iterator[Connection]:
+    """A write transaction on the store ``--store`` names (opened outside the error boundary, as
+    ``open_store`` reports its own errors), its work inside the boundary."""
+    target = open_store(store)
+    with handled_errors(), target.transaction() as conn:
+        yield conn
 
 
 def read(target: Store, query: Callable[..., T], /, **filters: Any) -> T:

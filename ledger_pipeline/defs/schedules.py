@@ -17,23 +17,16 @@ DAILY_RECONCILIATION_CRON = "0 7 * * *"
 
 def build_schedules(running: bool) -> list[dg.ScheduleDefinition]:
     status = dg.DefaultScheduleStatus.RUNNING if running else dg.DefaultScheduleStatus.STOPPED
+
+    def utc_schedule(name: str, job, cron: str, description: str) -> dg.ScheduleDefinition:
+        return dg.ScheduleDefinition(name=name, job=job, cron_schedule=cron, execution_timezone="UTC",
+                                     default_status=status, description=description)
+
     return [
-        dg.ScheduleDefinition(
-            name="warehouse_sync_every_15_minutes",
-            job=warehouse_sync_job,
-            cron_schedule=WAREHOUSE_SYNC_CRON,
-            execution_timezone="UTC",
-            default_status=status,
-            description="Push the ledger's changes to the warehouse and rebuild the reports, every 15 minutes.",
-        ),
-        dg.ScheduleDefinition(
-            name="daily_reconciliation",
-            job=reconciliation_job,
-            cron_schedule=DAILY_RECONCILIATION_CRON,
-            execution_timezone="UTC",
-            default_status=status,
-            description="Reconcile the ledger against the latest bank statements and processor payouts.",
-        ),
+        utc_schedule("warehouse_sync_every_15_minutes", warehouse_sync_job, WAREHOUSE_SYNC_CRON,
+                     "Push the ledger's changes to the warehouse and rebuild the reports, every 15 minutes."),
+        utc_schedule("daily_reconciliation", reconciliation_job, DAILY_RECONCILIATION_CRON,
+                     "Reconcile the ledger against the latest bank statements and processor payouts."),
     ]
 
 

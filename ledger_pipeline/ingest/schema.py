@@ -13,32 +13,32 @@ from __future__ import annotations
 
 from sqlalchemy import Column, PrimaryKeyConstraint, Table, Text
 
-from ledger_pipeline.ledger.schema import METADATA, Timestamp, change_seq, postgres_index
+from ledger_pipeline.ledger.schema import METADATA, Timestamp, change_seq, postgres_index, required
 
 SCHEMA_VERSION = 1
 
 raw_records = Table(
     "raw_records", METADATA,
-    Column("source", Text, nullable=False),
-    Column("stream", Text, nullable=False),
-    Column("object_id", Text, nullable=False),
-    Column("record_hash", Text, nullable=False),
+    required("source"),
+    required("stream"),
+    required("object_id"),
+    required("record_hash"),
     Column("record_type", Text),
     Column("cursor_value", Text),
     Column("record_ref", Text),
-    Column("raw_json", Text, nullable=False),
-    Column("fields_json", Text, nullable=False),
-    Column("landed_at", Timestamp, nullable=False),
-    Column("batch_id", Text, nullable=False),
+    required("raw_json"),
+    required("fields_json"),
+    required("landed_at", Timestamp),
+    required("batch_id"),
     change_seq(),
 )
 
 connector_cursors = Table(
     "connector_cursors", METADATA,
-    Column("source", Text, nullable=False),
-    Column("stream", Text, nullable=False),
+    required("source"),
+    required("stream"),
     Column("cursor", Text),
-    Column("updated_at", Timestamp, nullable=False),
+    required("updated_at", Timestamp),
     change_seq(),
     PrimaryKeyConstraint("source", "stream"),
 )

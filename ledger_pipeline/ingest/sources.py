@@ -64,6 +64,21 @@ class SourceSpec:
         return resolve(self.client_factory)
 
 
+def _connector(name: str, description: str, streams: tuple[str, ...], file_kinds: str = "") -> SourceSpec:
+    """A connector package ``connectors.<name>`` laid out the usual way: mapping ``<name>.yaml``, one
+    ``extract_<stream>`` function a stream, ``make_client``, and ``parse_file`` when it reads files (when
+    ``file_kinds`` says which)."""
+    return SourceSpec(
+        name=name,
+        description=description,
+        mapping=f"{name}.yaml",
+        file_parser=f"connectors.{name}:parse_file" if file_kinds else None,
+        api_streams={s: f"connectors.{name}:extract_{s}" for s in streams},
+        client_factory=f"connectors.{name}:make_client",
+        file_kinds=file_kinds,
+    )
+
+
 _STRIPE_STREAMS = ("balance_transactions", "charges", "refunds", "payouts", "disputes", "transfers",
                    "application_fees")
 
@@ -107,78 +122,26 @@ _SPECS: tuple[SourceSpec, ...] = (
         file_parser="connectors.payment_orders:parse_file",
         file_kinds="JSON (array or lines) or CSV of payment orders",
     ),
-    SourceSpec(
-        name="quickbooks",
-        description="QuickBooks Online: journal entries, payments, invoices, deposits, transfers, bill payments "
-                    "(query endpoint + change data capture for deletions and voids)",
-        mapping="quickbooks.yaml",
-        file_parser="connectors.quickbooks:parse_file",
-        api_streams={s: f"connectors.quickbooks:extract_{s}" for s in (
-            "journal_entries", "payments", "invoices", "deposits", "transfers", "bill_payments", "sales_receipts")},
-        client_factory="connectors.quickbooks:make_client",
-        file_kinds="recorded query or change-data-capture responses (JSON)",
-    ),
-    SourceSpec(
-        name="netsuite",
-        description="NetSuite: posted transactions and their accounting lines via SuiteQL, deletions",
-        mapping="netsuite.yaml",
-        api_streams={"transactions": "connectors.netsuite:extract_transactions"},
-        client_factory="connectors.netsuite:make_client",
-    ),
-    SourceSpec(
-        name="workday",
-        description="Workday Financial Management: journal entries and settlement activity (REST)",
-        mapping="workday.yaml",
-        api_streams={"journal_entries": "connectors.workday:extract_journal_entries",
-                     "settlement_runs": "connectors.workday:extract_settlement_runs"},
-        client_factory="connectors.workday:make_client",
-    ),
-    SourceSpec(
-        name="lithic",
-        description="Lithic: card transactions and events (holds), ACH payments, book transfers, balances",
-        mapping="lithic.yaml",
-        file_parser="connectors.lithic:parse_file",
-        api_streams={s: f"connectors.lithic:extract_{s}" for s in (
-            "card_transactions", "payments", "book_transfers", "balances")},
-        client_factory="connectors.lithic:make_client",
-        file_kinds="webhook deliveries or list responses (JSON)",
-    ),
-    SourceSpec(
-        name="marqeta",
-        description="Marqeta: card transactions (authorization, incremental, reversal, clearing, refund, "
-                    "chargeback) from the API and webhooks",
-        mapping="marqeta.yaml",
-        file_parser="connectors.marqeta:parse_file",
-        api_streams={"transactions": "connectors.marqeta:extract_transactions"},
-        client_factory="connectors.marqeta:make_client",
-        file_kinds="transactions webhook deliveries or list responses (JSON)",
-    ),
-    SourceSpec(
-        name="peach",
-        description="Peach: loan payments and credits, disbursements (draws), fees",
-        mapping="peach.yaml",
-        api_streams={"transactions": "connectors.peach:extract_transactions",
-                     "fees": "connectors.peach:extract_fees"},
-        client_factory="connectors.peach:make_client",
-    ),
-    SourceSpec(
-        name="loanpro",
-        description="LoanPro: loan transactions (payments, charges, fees, disbursements) via OData",
-        mapping="loanpro.yaml",
-        file_parser="connectors.loanpro:parse_file",
-        api_streams={"loan_transactions": "connectors.loanpro:extract_loan_transactions"},
-        client_factory="connectors.loanpro:make_client",
-        file_kinds="OData LoanTransactions responses (JSON)",
-    ),
-    SourceSpec(
-        name="chargebee",
-        description="Chargebee: invoices, transactions, credit notes from the API and webhook events",
-        mapping="chargebee.yaml",
-        file_parser="connectors.chargebee:parse_file",
-        api_streams={s: f"connectors.chargebee:extract_{s}" for s in ("invoices", "transactions", "credit_notes")},
-        client_factory="connectors.chargebee:make_client",
-        file_kinds="webhook events or list responses (JSON)",
-    ),
+    _connector("quickbooks", "QuickBooks Online: journal entries, payments, invoices, deposits, transfers, bill "
+               "payments (query endpoint + change data capture for deletions and voids)",
+               ("journal_entries", "payments", "invoices", "deposits", "transfers", "bill_payments",
+                "sales_receipts"),
+               "recorded query or change-data-capture responses (JSON)"),
+    _connector("netsuite", "NetSuite: posted transactions and their accounting lines via SuiteQL, deletions",
+               ("transactions",)),
+    _connector("workday", "Workday Financial Management: journal entries and settlement activity (REST)",
+               ("journal_entries", "settlement_runs")),
+    _connector("lithic", "Lithic: card transactions and events (holds), ACH payments, book transfers, balances",
+               ("card_transactions", "payments", "book_transfers", "balances"),
+               "webhook deliveries or list responses (JSON)"),
+    _connector("marqeta", "Marqeta: card transactions (authorization, incremental, reversal, clearing, refund, "
+               "chargeback) from the API and webhooks",
+               ("transactions",), "transactions webhook deliveries or list responses (JSON)"),
+    _connector("peach", "Peach: loan payments and credits, disbursements (draws), fees", ("transactions", "fees")),
+    _connector("loanpro", "LoanPro: loan transactions (payments, charges, fees, disbursements) via OData",
+               ("loan_transactions",), "OData LoanTransactions responses (JSON)"),
+    _connector("chargebee", "Chargebee: invoices, transactions, credit notes from the API and webhook events",
+               ("invoices", "transactions", "credit_notes"), "webhook events or list responses (JSON)"),
 )
 
 SOURCES: Mapping[str, SourceSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})

@@ -55,6 +55,30 @@ def change_seq() -> Column:
     return Column("change_seq", BigInteger, nullable=False)
 
 
+def text_id() -> Column:
+    """The table's own text id, its primary key."""
+    return Column("id", Text, primary_key=True)
+
+
+def required(name: str, type_=Text, *args) -> Column:
+    return Column(name, type_, *args, nullable=False)
+
+
+def json_text(name: str = "metadata") -> Column:
+    """A JSON document stored as text, ``{}`` when not given."""
+    return Column(name, Text, nullable=False, server_default=EMPTY_JSON)
+
+
+def created_columns() -> tuple[Column, Column]:
+    """``created_at`` and ``change_seq``: the tail of a row that is written once."""
+    return required("created_at", Timestamp), change_seq()
+
+
+def updated_columns() -> tuple[Column, Column, Column]:
+    """``created_at``, ``updated_at`` and ``change_seq``: the tail of a row that is updated in place."""
+    return required("created_at", Timestamp), required("updated_at", Timestamp), change_seq()
+
+
 def one_of(column: str, *values: str) -> CheckConstraint:
     listed = ", ".join(f"'{v}'" for v in values)
     return CheckConstraint(f"{column} IN ({listed})")
@@ -64,33 +88,29 @@ LEDGER_CHANGE_SEQ = Sequence("ledger_change_seq", start=1, metadata=METADATA)
 
 ledgers = Table(
     "ledgers", METADATA,
-    Column("id", Text, primary_key=True),
+    text_id(),
     Column("name", Text, nullable=False, unique=True),
     Column("description", Text),
-    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    change_seq(),
+    json_text(),
+    *updated_columns(),
 )
 
 ledger_accounts = Table(
     "ledger_accounts", METADATA,
-    Column("id", Text, primary_key=True),
-    Column("ledger_id", Text, nullable=False),
-    Column("name", Text, nullable=False),
+    text_id(),
+    required("ledger_id"),
+    required("name"),
     Column("description", Text),
-    Column("normal_balance", Text, one_of("normal_balance", "credit", "debit"), nullable=False),
-    Column("currency", Text, nullable=False),
-    Column("currency_exponent", Integer, CheckConstraint("currency_exponent BETWEEN 0 AND 30"), nullable=False),
-    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
+    required("normal_balance", Text, one_of("normal_balance", "credit", "debit")),
+    required("currency"),
+    required("currency_exponent", Integer, CheckConstraint("currency_exponent BETWEEN 0 AND 30")),
+    json_text(),
     Column("ledgerable_type", Text),
     Column("ledgerable_id", Text),
     Column("min_available_balance", Money),
     Column("max_available_balance", Money),
     Column("archived_at", Timestamp),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
-    change_seq(),
+    *updated_columns(),
     UniqueConstraint("ledger_id", "name"),
 )
 
@@ -102,28 +122,28 @@ ledger_account_balances = Table(
     Column("pending_debits", Money, nullable=False, server_default=text("0")),
     Column("pending_credits", Money, nullable=False, server_default=text("0")),
     Column("lock_version", BigInteger, nullable=False, server_default=text("0")),
-    Column("updated_at", Timestamp, nullable=False),
+    required("updated_at", Timestamp),
     change_seq(),
 )
 
 ledger_transactions = Table(
     "ledger_transactions", METADATA,
-    Column("id", Text, nullable=False),
-    Column("ledger_id", Text, nullable=False),
-    Column("external_id", Text, nullable=False),
-    Column("status", Text, one_of("status", "pending", "posted", "archived"), nullable=False),
+    required("id"),
+    required("ledger_id"),
+    required("external_id"),
+    required("status", Text, one_of("status", "pending", "posted", "archived")),
     Column("description", Text),
-    Column("effective_at", Timestamp, nullable=False),
+    required("effective_at", Timestamp),
     Column("posted_at", Timestamp),
     Column("archived_at", Timestamp),
-    Column("created_at", Timestamp, nullable=False),
-    Column("updated_at", Timestamp, nullable=False),
+    required("created_at", Timestamp),
+    required("updated_at", Timestamp),
     Column("source", Text),
     Column("ledgerable_type", Text),
     Column("ledgerable_id", Text),
     Column("reverses_id", Text),
-    Column("metadata", Text, nullable=False, server_default=EMPTY_JSON),
-    Column("payload_hash", Text, nullable=False),
+    json_text(),
+    required("payload_hash"),
     Column("batch_id", Text),
     Column("version", Integer, nullable=False, server_default=text("1")),
     change_seq(),
@@ -131,33 +151,32 @@ ledger_transactions = Table(
 
 ledger_entries = Table(
     "ledger_entries", METADATA,
-    Column("id", Text, nullable=False),
-    Column("ledger_transaction_id", Text, nullable=False),
-    Column("ledger_account_id", Text, nullable=False),
-    Column("direction", Text, one_of("direction", "debit", "credit"), nullable=False),
-    Column("amount", Money, CheckConstraint("amount > 0"), nullable=False),
-    Column("currency", Text, nullable=False),
-    Column("status", Text, nullable=False),
-    Column("effective_at", Timestamp, nullable=False),
-    Column("created_at", Timestamp, nullable=False),
-    change_seq(),
+    required("id"),
+    required("ledger_transaction_id"),
+    required("ledger_account_id"),
+    required("direction", Text, one_of("direction", "debit", "credit")),
+    required("amount", Money, CheckConstraint("amount > 0")),
+    required("currency"),
+    required("status"),
+    required("effective_at", Timestamp),
+    *created_columns(),
 )
 
 quarantine = Table(
     "quarantine", METADATA,
-    Column("id", Text, primary_key=True),
+    text_id(),
     Column("batch_id", Text),
     Column("source", Text),
     Column("ledger_name", Text),
     Column("external_id", Text),
-    Column("reason_code", Text, nullable=False),
-    Column("reason", Text, nullable=False),
+    required("reason_code"),
+    required("reason"),
     Column("record_ref", Text),
-    Column("raw_payload", Text, nullable=False),
+    required("raw_payload"),
     Column("status", Text, one_of("status", "open", "replayed", "discarded"), nullable=False,
            server_default=text("'open'")),
     Column("attempts", Integer, nullable=False, server_default=text("1")),
-    Column("created_at", Timestamp, nullable=False),
+    required("created_at", Timestamp),
     Column("resolved_at", Timestamp),
     Column("resolution", Text),
     change_seq(),
@@ -165,26 +184,25 @@ quarantine = Table(
 
 audit_log = Table(
     "audit_log", METADATA,
-    Column("id", Text, primary_key=True),
-    Column("occurred_at", Timestamp, nullable=False),
-    Column("actor", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("object_type", Text, nullable=False),
+    text_id(),
+    required("occurred_at", Timestamp),
+    required("actor"),
+    required("action"),
+    required("object_type"),
     Column("object_id", Text),
     Column("request_hash", Text),
-    Column("detail", Text, nullable=False, server_default=EMPTY_JSON),
+    json_text("detail"),
     change_seq(),
 )
 
 events = Table(
     "events", METADATA,
-    Column("id", Text, primary_key=True),
-    Column("event_type", Text, nullable=False),
-    Column("object_type", Text, nullable=False),
-    Column("object_id", Text, nullable=False),
-    Column("data", Text, nullable=False, server_default=EMPTY_JSON),
-    Column("created_at", Timestamp, nullable=False),
-    change_seq(),
+    text_id(),
+    required("event_type"),
+    required("object_type"),
+    required("object_id"),
+    json_text("data"),
+    *created_columns(),
 )
 
 # Each component's version, as stores made before Alembic revisions recorded it (``migrate`` reads it to
@@ -192,7 +210,7 @@ events = Table(
 schema_info = Table(
     "schema_info", METADATA,
     Column("component", Text, primary_key=True),
-    Column("version", Integer, nullable=False),
+    required("version", Integer),
 )
 
 postgres_index("ledger_transactions_pk", ledger_transactions, "id", unique=True)

@@ -24,3 +24,15 @@ def set_component_version(component: str, version: int) -> None:
     op.execute(text("INSERT INTO schema_info (component, version) VALUES (:component, :version) "
                     "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version")
                .bindparams(component=component, version=version))
+
+
+def create_tables(tables: str, postgres_indexes: str) -> None:
+    """Run a revision's frozen ``CREATE TABLE`` script, and on PostgreSQL its frozen index script."""
+    execute_script(tables)
+    if on_postgres():
+        execute_script(postgres_indexes)
+
+
+def never_downgrade() -> None:
+    """Every revision's ``downgrade``: a store is only ever upgraded."""
+    raise NotImplementedError("the store's schema is only ever upgraded")

@@ -67,22 +67,17 @@ def test_csv_with_a_header_that_is_not_utf8(store, chart, tmp_path):
     assert_refused(store, path, "line 1", "not UTF-8")
 
 
-def test_empty_csv(store, chart, tmp_path):
-    path = tmp_path / "empty.csv"
-    path.write_text("")
-    assert_refused(store, path, "empty")
-
-
-def test_csv_missing_required_columns(store, chart, tmp_path):
-    path = tmp_path / "cols.csv"
-    path.write_text("external_id,account,amount\nt1,cash,1\n")
-    assert_refused(store, path, "missing column(s) direction")
-
-
-def test_csv_missing_both_amount_columns(store, chart, tmp_path):
-    path = tmp_path / "noamount.csv"
-    path.write_text("external_id,account,direction\nt1,cash,debit\n")
-    assert_refused(store, path, "amount or amount_minor")
+@pytest.mark.parametrize(("content", "message"), [
+    pytest.param("", "empty", id="empty"),
+    pytest.param("external_id,account,amount\nt1,cash,1\n", "missing column(s) direction",
+                 id="missing_required_columns"),
+    pytest.param("external_id,account,direction\nt1,cash,debit\n", "amount or amount_minor",
+                 id="missing_both_amount_columns"),
+])
+def test_csv_refused_for_its_columns(store, chart, tmp_path, content, message):
+    path = tmp_path / "refused.csv"
+    path.write_text(content)
+    assert_refused(store, path, message)
 
 
 def test_truncated_parquet(store, chart, tmp_path):

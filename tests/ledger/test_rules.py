@@ -13,6 +13,11 @@ from tests.ledger.conftest import amounts, balances, counts, invariant_violation
 BIG38 = "9" * 38
 BIG39 = "1" + "0" * 38
 
+
+def bad(**header: object) -> list[dict]:
+    """The refused transaction "bad", one unit from cash to revenue, with ``header`` on its rows."""
+    return tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), **header)
+
 # (case id, rows of the refused transaction "bad", the reason code it must carry)
 REFUSED: list[tuple[str, list[dict], str]] = [
     ("missing_external_id", [{"account": "cash", "direction": "debit", "amount": "1"},
@@ -21,12 +26,9 @@ REFUSED: list[tuple[str, list[dict], str]] = [
     ("missing_direction", tx("bad", ("cash", "", "1"), ("revenue", "credit", "1")), "missing_field"),
     ("missing_amount", tx("bad", ("cash", "debit", ""), ("revenue", "credit", "1")), "missing_field"),
     ("bad_direction", tx("bad", ("cash", "left", "1"), ("revenue", "credit", "1")), "invalid_direction"),
-    ("bad_status", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), status="settled"),
-     "invalid_status"),
-    ("bad_effective_at", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), effective_at="yesterday"),
-     "invalid_effective_at"),
-    ("bad_effective_at_date", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"),
-                                 effective_at="2024-02-30"), "invalid_effective_at"),
+    ("bad_status", bad(status="settled"), "invalid_status"),
+    ("bad_effective_at", bad(effective_at="yesterday"), "invalid_effective_at"),
+    ("bad_effective_at_date", bad(effective_at="2024-02-30"), "invalid_effective_at"),
     ("one_entry", tx("bad", ("cash", "debit", "1")), "too_few_entries"),
     ("two_debits", tx("bad", ("cash", "debit", "1"), ("revenue", "debit", "1")), "one_sided"),
     ("two_credits", tx("bad", ("cash", "credit", "1"), ("revenue", "credit", "1")), "one_sided"),
@@ -70,14 +72,11 @@ REFUSED: list[tuple[str, list[dict], str]] = [
     # 37 integer digits of USD become 39 digits of cents
     ("too_large_39_digits_after_scaling", tx("bad", ("cash", "debit", "1" * 37), ("revenue", "credit", "1" * 37)),
      "amount_too_large"),
-    ("unknown_ledger", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), ledger="nowhere"),
-     "unknown_ledger"),
+    ("unknown_ledger", bad(ledger="nowhere"), "unknown_ledger"),
     ("unknown_account", tx("bad", ("cash", "debit", "1"), ("nobody", "credit", "1")), "unknown_account"),
     ("archived_account", tx("bad", ("retired", "debit", "1"), ("revenue", "credit", "1")), "archived_account"),
-    ("currency_mismatch", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), currency="EUR"),
-     "currency_mismatch"),
-    ("new_archived", tx("bad", ("cash", "debit", "1"), ("revenue", "credit", "1"), status="archived"),
-     "invalid_status_transition"),
+    ("currency_mismatch", bad(currency="EUR"), "currency_mismatch"),
+    ("new_archived", bad(status="archived"), "invalid_status_transition"),
 ]
 
 

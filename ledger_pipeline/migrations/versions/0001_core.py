@@ -8,12 +8,10 @@ Revises: (none: the first revision)
 
 from __future__ import annotations
 
-from ledger_pipeline.migrations.steps import execute_script, on_postgres, set_component_version
+from ledger_pipeline.migrations.steps import create_tables, never_downgrade, set_component_version
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 TABLES = """
 CREATE SEQUENCE IF NOT EXISTS ledger_change_seq START 1;
@@ -153,11 +151,8 @@ CREATE INDEX IF NOT EXISTS quarantine_status ON quarantine (status, reason_code)
 
 
 def upgrade() -> None:
-    execute_script(TABLES)
-    if on_postgres():
-        execute_script(POSTGRES_INDEXES)
+    create_tables(TABLES, POSTGRES_INDEXES)
     set_component_version("core", 1)
 
 
-def downgrade() -> None:
-    raise NotImplementedError("the store's schema is only ever upgraded")
+downgrade = never_downgrade

@@ -8,12 +8,10 @@ Revises: 0002
 
 from __future__ import annotations
 
-from ledger_pipeline.migrations.steps import execute_script, on_postgres, set_component_version
+from ledger_pipeline.migrations.steps import create_tables, never_downgrade, set_component_version
 
 revision = "0003"
 down_revision = '0002'
-branch_labels = None
-depends_on = None
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS internal_accounts (
@@ -196,11 +194,8 @@ CREATE INDEX IF NOT EXISTS processor_settlement_items_settlement ON processor_se
 
 
 def upgrade() -> None:
-    execute_script(TABLES)
-    if on_postgres():
-        execute_script(POSTGRES_INDEXES)
+    create_tables(TABLES, POSTGRES_INDEXES)
     set_component_version("reconcile", 1)
 
 
-def downgrade() -> None:
-    raise NotImplementedError("the store's schema is only ever upgraded")
+downgrade = never_downgrade

@@ -13,12 +13,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger_pipeline.migrations.steps import on_postgres, set_component_version
+from ledger_pipeline.migrations.steps import never_downgrade, on_postgres, set_component_version
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 MATCH_ITEMS_VIEW = """
 CREATE VIEW recon_match_items AS
@@ -45,5 +43,4 @@ def upgrade() -> None:
     set_component_version("reconcile", 2)
 
 
-def downgrade() -> None:
-    raise NotImplementedError("the store's schema is only ever upgraded")
+downgrade = never_downgrade

@@ -9,12 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from ledger_pipeline.migrations.steps import set_component_version
+from ledger_pipeline.migrations.steps import never_downgrade, set_component_version
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
@@ -22,5 +20,4 @@ def upgrade() -> None:
     set_component_version("reconcile", 3)
 
 
-def downgrade() -> None:
-    raise NotImplementedError("the store's schema is only ever upgraded")
+downgrade = never_downgrade

@@ -6,12 +6,10 @@ Revises: 0005
 
 from __future__ import annotations
 
-from ledger_pipeline.migrations.steps import execute_script, on_postgres
+from ledger_pipeline.migrations.steps import create_tables, never_downgrade
 
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -32,10 +30,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_token_hash ON api_keys (token_hash)
 
 
 def upgrade() -> None:
-    execute_script(TABLES)
-    if on_postgres():
-        execute_script(POSTGRES_INDEXES)
+    create_tables(TABLES, POSTGRES_INDEXES)
 
 
-def downgrade() -> None:
-    raise NotImplementedError("the store's schema is only ever upgraded")
+downgrade = never_downgrade
