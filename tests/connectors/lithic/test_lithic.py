@@ -10,7 +10,7 @@ import pytest
 
 from connectors.lithic import extract_payments, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 FA = "lithic:financial_account:a3b113e8-01fe-42d3-b900-b9adf3f15496:USD"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from connectors.loanpro import extract_loan_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 SAMPLE = support.FIXTURES / "loanpro" / "loanpro-mcp-server_mockTransactionsResponse.json"
 

@@ -13,7 +13,7 @@ import pytest
 from connectors.common.errors import ParseError
 from connectors.marqeta import extract_transactions, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 SAMPLE = support.FIXTURES / "marqeta" / "gilbertotcc_webhook-event-transactions.json"
 AUTH = "36d04781-d34f-4e0c-b895-2f1af976b565"

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.netsuite import extract, helpers, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 SUITEQL = "/services/rest/query/v1/suiteql"
 

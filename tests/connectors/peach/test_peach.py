@@ -10,7 +10,7 @@ import pytest
 
 from connectors.peach import extract_transactions, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 LOAN = "LN-ABCD-1234"
 PERSON = "BO-WXYZ-5678"

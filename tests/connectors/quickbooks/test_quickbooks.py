@@ -12,7 +12,7 @@ import pytest
 from connectors.common.errors import ParseError
 from connectors.quickbooks import extract_entity, helpers, make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 REALM = "4620816365"
 COMPANY = f"/v3/company/{REALM}"

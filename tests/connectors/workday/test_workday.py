@@ -10,7 +10,7 @@ import pytest
 
 from connectors.workday import extract_journal_entries, helpers, make_client
 from ledger_pipeline.ingest.pipeline import ingest
-from tests.connectors import connectors2_support as support
+from tests.connectors import api_support as support
 
 
 class _Server:

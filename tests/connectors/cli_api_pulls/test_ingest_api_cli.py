@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from werkzeug.wrappers import Response
 
 from ledger_pipeline.cli import app
-from tests.connectors.connectors2_support import FIXTURES, dumps, fixture
+from tests.connectors.api_support import FIXTURES, dumps, fixture
 
 runner = CliRunner()
 
