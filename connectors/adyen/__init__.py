@@ -30,10 +30,8 @@ Webhooks become records of stream ``notifications`` (``type`` = eventCode); they
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.adyen import settings
 from connectors.common.errors import ParseError
-from connectors.common.files import NumberFormat, amount_to_minor, read_text
+from connectors.common.files import NumberFormat, amount_to_minor, iter_csv_rows, read_text
 from connectors.common.records import RawRecord
 from ledger_common.money import currency_exponent
 
@@ -79,37 +77,6 @@ def _utc(path: Path, line: int, local: str, zone: str, column: str = "Creation D
     except Exception:
         raise ParseError(path, line, f"unknown TimeZone {zone!r}") from None
     return naive.replace(tzinfo=tz).astimezone(UTC).isoformat()
-
-
-def _rows(path: Path, encoding: str, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str], str | None]]:
-    """``(line, row, problem)`` for every non-blank row; ``problem`` names a row whose field count is not
-    the header's (the row is still yielded, padded, so the rest of the file is read)."""
-    text = read_text(path, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ParseError(path, 1, "empty file: no header row") from None
-    except csv.Error as exc:
-        raise ParseError(path, 1, f"malformed CSV: {exc}") from None
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ParseError(path, 1, f"missing column(s) {', '.join(missing)}; header is {', '.join(header)}")
-    while True:
-        line = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ParseError(path, reader.line_num, f"malformed CSV: {exc}") from None
-        if not values or all(not v.strip() for v in values):
-            continue
-        problem = None
-        if len(values) != len(header):
-            problem = (f"{len(values)} fields where the header has {len(header)} (truncated or malformed row)")
-            values = (values + [""] * len(header))[:len(header)]
-        yield line, dict(zip(header, values, strict=True)), problem
 
 
 def _unreadable(path: Path, stream: str, line: int, row: dict[str, str], message: str,
@@ -157,7 +124,7 @@ def parse_settlement_report(path: str | Path, encoding: str = "utf-8", verify: b
     path = Path(path)
     records = []
     seen: dict[str, int] = {}
-    for line, row, problem in _rows(path, encoding, settings.REQUIRED_COLUMNS):
+    for line, row, problem in iter_csv_rows(path, encoding=encoding, required=settings.REQUIRED_COLUMNS, pad_ragged=True):
         batch = {"batch_number": row["Batch Number"].strip(), "merchant_account": row["Merchant Account"].strip()}
         try:
             if problem:
@@ -236,7 +203,7 @@ def parse_payments_accounting_report(path: str | Path, encoding: str = "utf-8") 
     path = Path(path)
     records = []
     seen: dict[str, int] = {}
-    for line, row, problem in _rows(path, encoding, settings.PAR_REQUIRED_COLUMNS):
+    for line, row, problem in iter_csv_rows(path, encoding=encoding, required=settings.PAR_REQUIRED_COLUMNS, pad_ragged=True):
         try:
             if problem:
                 raise ParseError(path, line, problem)

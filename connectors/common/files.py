@@ -94,10 +94,13 @@ def amount_to_minor(text: str, exponent: int, fmt: NumberFormat = DOT_DECIMAL) -
     return decimal_to_minor(parse_decimal(text, fmt), exponent)
 
 
-def iter_csv(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
-             required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV file by header name, with the line number each row starts on. Header names are
-    stripped; a missing required column or a row with the wrong number of fields is a ``ParseError``."""
+def iter_csv_rows(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
+                  required: tuple[str, ...] = (), pad_ragged: bool = False,
+                  ) -> Iterator[tuple[int, dict[str, str], str | None]]:
+    """``(line, row, problem)`` for every non-blank row of a CSV file, by header name (stripped), with the
+    line each row starts on. A missing required column is a ``ParseError``; so is a row whose field count is
+    not the header's, unless ``pad_ragged``: then the row is yielded padded with ``problem`` naming it, so that
+    a caller can quarantine it and read the rest of the file."""
     text = read_text(path, encoding)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
@@ -120,10 +123,21 @@ def iter_csv(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
             raise ParseError(path, reader.line_num, f"malformed CSV: {exc}") from None
         if not row or all(not v.strip() for v in row):
             continue
+        problem = None
         if len(row) != len(names):
-            raise ParseError(path, line, f"{len(row)} fields where the header has {len(names)} "
-                                         "(truncated or malformed row)")
-        yield line, dict(zip(names, row, strict=True))
+            problem = f"{len(row)} fields where the header has {len(names)} (truncated or malformed row)"
+            if not pad_ragged:
+                raise ParseError(path, line, problem)
+            row = (row + [""] * len(names))[:len(names)]
+        yield line, dict(zip(names, row, strict=True)), problem
+
+
+def iter_csv(path: str | Path, *, encoding: str = "utf-8", delimiter: str = ",",
+             required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a CSV file by header name, with the line number each row starts on (``iter_csv_rows``; a row
+    with the wrong number of fields is a ``ParseError``)."""
+    for line, row, _ in iter_csv_rows(path, encoding=encoding, delimiter=delimiter, required=required):
+        yield line, row
 
 
 def json_lines(path: str | Path, text: str) -> list[tuple[str, Any]]:
