@@ -114,6 +114,39 @@ ledger_accounts = Table(
     UniqueConstraint("ledger_id", "name"),
 )
 
+# Categories, as in Modern Treasury Ledgers: a category holds ledger accounts and other categories, an account
+# may sit in several, and balances roll up through the hierarchy. Memberships are never deleted: removing one
+# sets ``removed_at``, so the warehouse sync (which reads rows by ``change_seq``) sees the removal too.
+ledger_account_categories = Table(
+    "ledger_account_categories", METADATA,
+    text_id(),
+    required("ledger_id"),
+    required("name"),
+    Column("description", Text),
+    required("normal_balance", Text, one_of("normal_balance", "credit", "debit")),
+    Column("currency", Text),
+    json_text(),
+    Column("archived_at", Timestamp),
+    *updated_columns(),
+    UniqueConstraint("ledger_id", "name"),
+)
+
+ledger_account_category_accounts = Table(
+    "ledger_account_category_accounts", METADATA,
+    Column("category_id", Text, primary_key=True),
+    Column("ledger_account_id", Text, primary_key=True),
+    Column("removed_at", Timestamp),
+    *updated_columns(),
+)
+
+ledger_account_category_children = Table(
+    "ledger_account_category_children", METADATA,
+    Column("parent_category_id", Text, primary_key=True),
+    Column("child_category_id", Text, primary_key=True),
+    Column("removed_at", Timestamp),
+    *updated_columns(),
+)
+
 ledger_account_balances = Table(
     "ledger_account_balances", METADATA,
     Column("ledger_account_id", Text, primary_key=True),
@@ -221,3 +254,4 @@ postgres_index("ledger_entries_transaction", ledger_entries, "ledger_transaction
 postgres_index("ledger_entries_account_effective", ledger_entries, "ledger_account_id", "effective_at")
 postgres_index("ledger_entries_change_seq", ledger_entries, "change_seq")
 postgres_index("quarantine_status", quarantine, "status", "reason_code")
+postgres_index("ledger_account_category_accounts_account", ledger_account_category_accounts, "ledger_account_id")
