@@ -3,6 +3,13 @@
 A cursor is text stored per (source, stream): usually an ISO-8601 UTC timestamp (or a Unix epoch, as
 Stripe's ``created``). An extraction starts at ``cursor - lookback`` so that records created late or
 updated just before the previous run are seen again; landing deduplicates them by content hash.
+
+Records that change state after they are created (a Stripe balance transaction ``pending`` until its funds
+are ``available``, a card authorisation until it clears) are re-visited: the cursor also keeps where the
+oldest record still open starts (``<latest> revisit_from=<instant>``), and the next extraction starts at
+the earlier of that and ``latest - lookback``, so every open record is listed again on every run until it
+reaches its final state, however far the cursor moved. The open records of that run set the next window; once
+none is open, the cursor is plain again.
 """
 
 from __future__ import annotations
@@ -40,6 +47,44 @@ def window_start(cursor: str | None, lookback: timedelta) -> datetime | None:
     """Where the next extraction starts: the cursor minus the lookback, or ``None`` (from the beginning)."""
     instant = parse_instant(cursor)
     return None if instant is None else instant - lookback
+
+
+#: separates a cursor's latest value from the start of its re-visit window
+REVISIT_MARK = " revisit_from="
+
+
+def split_revisit(cursor: str | None) -> tuple[str | None, str | None]:
+    """``(latest, revisit_from)`` of a cursor; ``revisit_from`` is ``None`` when nothing is open."""
+    if not cursor:
+        return None, None
+    latest, mark, since = cursor.partition(REVISIT_MARK)
+    return latest or None, (since or None) if mark else None
+
+
+def revisit_start(cursor: str | None, lookback: timedelta) -> datetime | None:
+    """Where the next extraction starts: the earlier of ``latest - lookback`` and the oldest open record,
+    or ``None`` (from the beginning)."""
+    latest, since = split_revisit(cursor)
+    start = window_start(latest, lookback)
+    open_from = parse_instant(since)
+    return start if start is None or open_from is None else min(start, open_from)
+
+
+def revisit_cursor(cursor: str | None, seen: Iterable[str | None], still_open: Iterable[str | None]) -> str | None:
+    """The cursor to save after an extraction that started at ``revisit_start(cursor, ...)``.
+
+    Args:
+        cursor: the cursor the extraction started from.
+        seen: the cursor values of every record extracted.
+        still_open: the cursor values of the extracted records not yet in their final state.
+    """
+    latest = advance(split_revisit(cursor)[0], seen)
+    oldest, oldest_instant = None, None
+    for value in still_open:
+        instant = parse_instant(value)
+        if instant is not None and (oldest_instant is None or instant < oldest_instant):
+            oldest, oldest_instant = value, instant
+    return latest if latest is None or oldest is None else f"{latest}{REVISIT_MARK}{oldest}"
 
 
 def advance(cursor: str | None, seen: Iterable[str | None]) -> str | None:
