@@ -14,8 +14,9 @@ none is open, the cursor is plain again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 def parse_instant(value: str | int | float | datetime | None) -> datetime | None:
@@ -70,29 +71,30 @@ def revisit_start(cursor: str | None, lookback: timedelta) -> datetime | None:
     return start if start is None or open_from is None else min(start, open_from)
 
 
-def revisit_cursor(cursor: str | None, seen: Iterable[str | None], still_open: Iterable[str | None]) -> str | None:
+def revisit_cursor(cursor: str | None, seen: Iterable[str | None], still_open: Iterable[str | None], *,
+                   key: Callable[[str], Any] = parse_instant) -> str | None:
     """The cursor to save after an extraction that started at ``revisit_start(cursor, ...)``.
 
     Args:
         cursor: the cursor the extraction started from.
         seen: the cursor values of every record extracted.
         still_open: the cursor values of the extracted records not yet in their final state.
+        key: orders cursor values (instants by default; ``int`` for a cursor of growing ids).
     """
-    latest = advance(split_revisit(cursor)[0], seen)
-    oldest, oldest_instant = None, None
-    for value in still_open:
-        instant = parse_instant(value)
-        if instant is not None and (oldest_instant is None or instant < oldest_instant):
-            oldest, oldest_instant = value, instant
+    latest = advance(split_revisit(cursor)[0], seen, key=key)
+    opened = [value for value in still_open if value is not None and value != ""]
+    oldest = min(opened, key=key) if opened else None
     return latest if latest is None or oldest is None else f"{latest}{REVISIT_MARK}{oldest}"
 
 
-def advance(cursor: str | None, seen: Iterable[str | None]) -> str | None:
-    """The new cursor: the latest of the old one and every cursor value seen (never moves backwards)."""
+def advance(cursor: str | None, seen: Iterable[str | None], *,
+            key: Callable[[str], Any] = parse_instant) -> str | None:
+    """The new cursor: the latest of the old one and every cursor value seen (never moves backwards);
+    ``key`` orders the values (instants by default)."""
     best = cursor
-    best_instant = parse_instant(cursor)
+    best_instant = None if cursor is None or cursor == "" else key(cursor)
     for value in seen:
-        instant = parse_instant(value)
+        instant = None if value is None or value == "" else key(value)
         if instant is not None and (best_instant is None or instant > best_instant):
             best, best_instant = value, instant
     return best
