@@ -85,8 +85,9 @@ def test_pending_payment_that_succeeds_later_posts_once(store, httpserver, serve
     a payment that moves is updated, so it is kept however far the cursor moved, and posts pending -> posted."""
     url = httpserver.url_for("")
     ingest(store, "peach", api=True, base_url=url)
-    server.transactions[1] = dict(server.transactions[1], description="edited", updatedAt="2024-04-01T00:00:00Z")
-    assert ingest(store, "peach", api=True, base_url=url, streams=["transactions"]).landed == 1  # cursor: April
+    server.transactions[1] = dict(server.transactions[1], updatedAt="2024-04-01T00:00:00Z")  # touched only
+    touched = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])  # the cursor: April
+    assert (touched.landed, touched.created, touched.quarantined) == (1, 0, 0)
     server.transactions[0] = dict(server.transactions[0], status="succeeded", updatedAt="2024-04-05T00:00:00Z")
     moved = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])
     assert (moved.landed, moved.created, moved.transitioned, moved.quarantined) == (1, 0, 1, 0)
