@@ -170,6 +170,11 @@ class HttpClient:
             raise SourceError(
                 f"{method} {url} failed with HTTP {response.status_code}: {response.text[:300]}",
                 method=method, url=str(url), status=response.status_code)
+        if response.is_redirect:  # not followed: the credentials headers would go to the other host too
+            raise SourceError(
+                f"{method} {url} was redirected (HTTP {response.status_code}) to "
+                f"{response.headers.get('Location')}; redirects are not followed",
+                method=method, url=str(url), status=response.status_code)
         return response
 
 
