@@ -92,6 +92,6 @@ def test_pending_payment_that_succeeds_later_posts_once(store, httpserver, serve
     moved = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])
     assert (moved.landed, moved.created, moved.transitioned, moved.quarantined) == (1, 0, 1, 0)
     assert support.ledger_transactions(store, "peach")["peach:transaction:TX-0003-AAAA"]["status"] == "posted"
-    again = ingest(store, "peach", api=True, base_url=url)
+    again = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])
     assert (again.landed, again.created, again.transitioned) == (0, 0, 0)
     support.assert_ledger_invariants(store)
