@@ -25,22 +25,31 @@ are landed for reconciliation, not posted: the Settlement Details Report carries
 
 Webhooks become records of stream ``notifications`` (``type`` = eventCode); they are landed, not posted
 (settlement rows carry the money; see ledger_pipeline/ingest/mappings/adyen.yaml).
+
+API mode (``extract_settlement_details``) downloads the Settlement Details Report of each batch after the
+cursor (the last batch downloaded) from Adyen's report download endpoint and reads it with the same parser;
+the first batch that is not there yet (HTTP 404) ends the pull.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from connectors.adyen import settings
-from connectors.common.errors import ParseError
+from connectors.common.errors import ParseError, SourceError
 from connectors.common.files import NumberFormat, amount_to_minor, iter_csv_rows, read_text
-from connectors.common.records import RawRecord
+from connectors.common.http import HttpClient
+from connectors.common.records import ExtractResult, RawRecord
 from ledger_common.money import currency_exponent
 
 _PLAIN = NumberFormat(".", None)
@@ -317,3 +326,80 @@ def parse_file(path: Path, **options: Any) -> list[RawRecord]:
             return parse_payments_accounting_report(path, encoding)
         return parse_settlement_report(path, encoding, verify=options.get("verify", True) is not False)
     return parse_notification(path)
+
+
+def make_client(base_url: str | None = None, *, api_key: str | None = None, merchant_account: str | None = None,
+                **client_options: Any) -> HttpClient:
+    """A client for Adyen's report download endpoint of one merchant account.
+
+    Args:
+        base_url: default ``$ADYEN_REPORT_BASE_URL`` or ``https://ca-live.adyen.com``; a local URL in tests.
+        api_key: the report user's API key, default ``$ADYEN_REPORT_API_KEY`` (sent as ``X-API-Key``).
+        merchant_account: default ``$ADYEN_MERCHANT_ACCOUNT`` (required).
+        client_options: passed to ``HttpClient``.
+    """
+    merchant = merchant_account or os.environ.get(settings.ENV_MERCHANT_ACCOUNT)
+    if not merchant:
+        raise ValueError(f"Adyen report download needs the merchant account: ${settings.ENV_MERCHANT_ACCOUNT}")
+    key = api_key or os.environ.get(settings.ENV_API_KEY)
+    root = (base_url or os.environ.get(settings.ENV_BASE_URL) or settings.REPORT_BASE_URL).rstrip("/")
+    return HttpClient(root + settings.REPORT_DOWNLOAD_PATH.format(merchant_account=quote(merchant, safe="")),
+                      headers={"X-API-Key": key} if key else {}, **client_options)
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """``value`` with ``old`` replaced by ``new`` in every string it holds."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    return value
+
+
+def download_settlement_batch(client: HttpClient, batch: int, verify: bool = True) -> list[RawRecord] | None:
+    """The records of one batch's Settlement Details Report, or ``None`` when Adyen has no such report (404).
+
+    The report is read by ``parse_settlement_report`` (from a temporary file); its records and errors name
+    the report's URL instead of that file."""
+    name = settings.SETTLEMENT_REPORT_FILE.format(batch=batch)
+    try:
+        data = client.get_bytes(name)
+    except SourceError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    url = f"{client.base_url}/{name}"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(data)
+        try:
+            records = parse_settlement_report(path, verify=verify)
+        except ParseError as exc:
+            raise ParseError(url, exc.location, exc.message) from None
+    local = str(path)
+    return [replace(r, record_ref=_renamed(r.record_ref, local, url), fields=_renamed(r.fields, local, url))
+            for r in records]
+
+
+def extract_settlement_details(client: HttpClient, cursor: str | None = None, *,
+                               max_batches: int = settings.MAX_BATCHES_PER_RUN) -> ExtractResult:
+    """Settlement Details Reports of the batches after ``cursor``, in order, until one is not there (404).
+
+    Args:
+        client: from ``make_client``.
+        cursor: the last batch number downloaded, or ``None`` (start at ``$ADYEN_FIRST_BATCH``, default 1).
+        max_batches: batches downloaded in one run at most.
+    """
+    batch = int(cursor) + 1 if cursor else int(os.environ.get(settings.ENV_FIRST_BATCH) or 1)
+    records: list[RawRecord] = []
+    last = cursor
+    for _ in range(max_batches):
+        got = download_settlement_batch(client, batch)
+        if got is None:
+            break
+        records.extend(got)
+        last = str(batch)
+        batch += 1
+    return ExtractResult(records, last)

@@ -21,3 +21,17 @@ PAR_PC_COLUMNS = {"Received (PC)": "received", "Authorised (PC)": "authorised", 
 #: amounts in the settlement currency (``Settlement Currency``) -> field
 PAR_SC_COLUMNS = {"Payable (SC)": "payable", "Commission (SC)": "commission", "Markup (SC)": "markup",
                   "Scheme Fees (SC)": "scheme_fees", "Interchange (SC)": "interchange"}
+
+#: Report download (API mode): ``GET <base>/reports/download/MerchantAccount/<merchant account>/<file>``
+#: with the report user's API key in the ``X-API-Key`` header. Live: ``https://ca-live.adyen.com``; test:
+#: ``https://ca-test.adyen.com``.
+REPORT_BASE_URL = "https://ca-live.adyen.com"
+REPORT_DOWNLOAD_PATH = "/reports/download/MerchantAccount/{merchant_account}"
+SETTLEMENT_REPORT_FILE = "settlement_detail_report_batch_{batch}.csv"
+#: batches downloaded in one run at most (the next run goes on from the cursor)
+MAX_BATCHES_PER_RUN = 100
+ENV_BASE_URL = "ADYEN_REPORT_BASE_URL"
+ENV_API_KEY = "ADYEN_REPORT_API_KEY"
+ENV_MERCHANT_ACCOUNT = "ADYEN_MERCHANT_ACCOUNT"
+#: the batch a first pull starts from (no cursor yet); default 1
+ENV_FIRST_BATCH = "ADYEN_FIRST_BATCH"

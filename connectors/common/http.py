@@ -122,8 +122,24 @@ class HttpClient:
                 return header
         return wait_exponential_jitter(**{_BACKOFF_SCALE: self.backoff_initial}, max=self.backoff_max)(state)
 
+    def get_bytes(self, path: str, params: Mapping[str, Any] | None = None) -> bytes:
+        """The body of a GET as bytes (a report file), with the same retries and errors as JSON requests."""
+        return self._send("GET", path, params=params).content
+
     def request_json(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                      json: Any = None) -> dict | list:
+        response = self._send(method, path, params=params, json=json)
+        try:
+            if self.decimal_floats:
+                return jsonlib.loads(response.content, parse_float=Decimal)
+            return response.json()
+        except ValueError as exc:
+            raise SourceError(f"{method} {response.url} returned a body that is not JSON: {response.text[:200]!r}",
+                              method=method, url=str(response.url), status=response.status_code) from exc
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+              json: Any = None) -> httpx.Response:
+        """One request with retries; an error status after them (or a 4xx at once) is a ``SourceError``."""
         url = self._client.build_request(method, path, params=params).url
 
         def attempt() -> httpx.Response:
@@ -154,13 +170,12 @@ class HttpClient:
             raise SourceError(
                 f"{method} {url} failed with HTTP {response.status_code}: {response.text[:300]}",
                 method=method, url=str(url), status=response.status_code)
-        try:
-            if self.decimal_floats:
-                return jsonlib.loads(response.content, parse_float=Decimal)
-            return response.json()
-        except ValueError as exc:
-            raise SourceError(f"{method} {url} returned a body that is not JSON: {response.text[:200]!r}",
-                              method=method, url=str(url), status=response.status_code) from exc
+        if response.is_redirect:  # not followed: the credentials headers would go to the other host too
+            raise SourceError(
+                f"{method} {url} was redirected (HTTP {response.status_code}) to "
+                f"{response.headers.get('Location')}; redirects are not followed",
+                method=method, url=str(url), status=response.status_code)
+        return response
 
 
 def json_api_client(base_url: str, headers: Mapping[str, str | None], **client_options: Any) -> HttpClient:

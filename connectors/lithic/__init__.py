@@ -3,7 +3,7 @@
 Card transactions become a *hold* (pending ledger transaction, versioned as the authorised amount moves)
 plus posted settlements; see ``docs/connectors-erp-cards-lending-billing.md`` for the lifecycle. List endpoints are paged with
 ``starting_after``; the cursor is the latest ``created`` seen and every run re-reads a lookback window,
-because objects keep changing after they are created.
+and from the oldest object still ``PENDING``, because objects keep changing after they are created.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 
 from connectors.common.amounts import json_objects
-from connectors.common.cursors import advance, window_start
+from connectors.common.cursors import advance, revisit_cursor, revisit_start
 from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.common.streams import stream_extractor
@@ -36,15 +36,17 @@ def make_client(base_url: str | None = None, *, api_key: str | None = None, **cl
 
 def _extract(client: HttpClient, cursor: str | None, path: str,
              parse: Callable[[dict], list[RawRecord]], page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    since = window_start(cursor, settings.LOOKBACK)
+    since = revisit_start(cursor, settings.LOOKBACK)
     params = {} if since is None else {"begin": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
     records: list[RawRecord] = []
-    newest = []
+    newest, still_open = [], []
     for page in helpers.list_pages(lambda q: client.get_json(path, params=q), params, page_size):
         for obj in page:
             records.extend(parse(obj))
             newest.append(obj.get("created"))
-    return ExtractResult(records, advance(cursor, newest))
+            if str(obj.get("status") or "").upper() in settings.OPEN_STATUSES:
+                still_open.append(obj.get("created"))
+    return ExtractResult(records, revisit_cursor(cursor, newest, still_open))
 
 
 _ARGS = """

@@ -12,6 +12,10 @@ PAGE_SIZE = 100  # the list endpoints' maximum
 #: after it was created (clearing, reversal, expiry): re-read this window every run.
 LOOKBACK = timedelta(days=10)
 CURSOR_FIELD = "created"
+#: A transaction, payment or book transfer in this status can still move (clear, settle, be reversed or
+#: expire): it is listed again on every run, from the oldest one's ``created``, until it leaves it, however
+#: far past the lookback the cursor moved (``cursors.revisit_start``).
+OPEN_STATUSES = frozenset({"PENDING"})
 
 #: Card events that move settled money; their ``effective_polarity`` (or sign) says which way.
 SETTLING_EVENTS = frozenset({

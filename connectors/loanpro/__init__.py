@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from connectors.common.amounts import load_json_file, unwrap_recorded
+from connectors.common.cursors import revisit_cursor, split_revisit
 from connectors.common.errors import ParseError
 from connectors.common.http import HttpClient, json_api_client
 from connectors.common.records import ExtractResult, RawRecord
@@ -37,22 +38,29 @@ def make_client(base_url: str | None = None, *, token: str | None = None, instan
 
 def extract_loan_transactions(client: HttpClient, cursor: str | None = None,
                               page_size: int = settings.PAGE_SIZE) -> ExtractResult:
-    """LoanTransactions with an id above ``cursor`` minus ``ID_OVERLAP``, in id order.
+    """LoanTransactions with an id above ``cursor`` minus ``ID_OVERLAP``, or from the lowest id still
+    scheduled (``future = 1``, of a type in ``REVISIT_FUTURE_TYPES``) on the previous run, in id order.
 
     Args:
         client: from ``make_client``.
-        cursor: the highest id of the previous run (text), or ``None`` for a full load.
+        cursor: the highest id of the previous run (text), with the lowest scheduled id to re-read
+            (``<id> revisit_from=<id>``), or ``None`` for a full load.
         page_size: ``$top`` per page.
     """
     params: dict = {"$orderby": "id asc"}
-    if cursor:
-        params["$filter"] = f"id gt {max(int(cursor) - settings.ID_OVERLAP, 0)}"
+    latest, scheduled = split_revisit(cursor)
+    if latest:
+        floor = max(int(latest) - settings.ID_OVERLAP, 0)
+        params["$filter"] = f"id gt {floor if scheduled is None else min(floor, int(scheduled) - 1)}"
     records: list[RawRecord] = []
+    still_open: list[str] = []
     for page in helpers.odata_pages(lambda q: client.get_json(settings.LOAN_TRANSACTIONS_PATH, params=q),
                                     params, page_size):
-        records.extend(helpers.transaction_record(tx) for tx in page)
-    ids = [int(r.object_id) for r in records] + ([int(cursor)] if cursor else [])
-    return ExtractResult(records, str(max(ids)) if ids else cursor)
+        for tx in page:
+            records.append(helpers.transaction_record(tx))
+            if int(tx.get("future") or 0) == 1 and tx.get("type") in settings.REVISIT_FUTURE_TYPES:
+                still_open.append(str(tx["id"]))
+    return ExtractResult(records, revisit_cursor(cursor, (r.object_id for r in records), still_open, key=int))
 
 
 def parse_file(path, **options) -> list[RawRecord]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.common.cursors import advance, as_epoch, epoch_to_iso, window_start
+from connectors.common.cursors import as_epoch, epoch_to_iso, revisit_cursor, revisit_start
 from connectors.common.errors import ParseError, SourceError
 from connectors.common.files import amount_to_minor
 from connectors.common.http import HttpClient
@@ -133,14 +133,18 @@ def list_pages(client: HttpClient, path: str, params: dict[str, Any]) -> Iterato
 
 
 def extract_stream(stream: str, client: HttpClient, cursor: str | None) -> ExtractResult:
-    """All objects of ``stream`` created since ``cursor - LOOKBACK``; the new cursor is the latest
-    ``created`` seen (Unix seconds as text)."""
+    """All objects of ``stream`` created since ``cursor - LOOKBACK``, or since the oldest object that was
+    still open (``settings.OPEN_STATUSES``) on the previous run; the new cursor is the latest ``created``
+    seen (Unix seconds as text) and the ``created`` of the oldest object still open."""
     path, _ = settings.STREAMS[stream]
-    start = window_start(cursor, settings.LOOKBACK)
+    start = revisit_start(cursor, settings.LOOKBACK)
     params: dict[str, Any] = {}
     if start is not None:
         params["created[gte]"] = as_epoch(start)
     records = []
     for page in list_pages(client, path, params):
         records.extend(normalise(stream, obj, record_ref=f"{path} {obj.get('id')}") for obj in page)
-    return ExtractResult(records=records, cursor=advance(cursor, (r.cursor_value for r in records)))
+    open_statuses = settings.OPEN_STATUSES.get(stream, frozenset())
+    return ExtractResult(records=records, cursor=revisit_cursor(
+        cursor, (r.cursor_value for r in records),
+        (r.cursor_value for r in records if r.raw.get("status") in open_statuses)))

@@ -22,6 +22,18 @@ STREAMS: dict[str, tuple[str, str]] = {
     "transfers": ("/v1/transfers", "transfer"),
     "application_fees": ("/v1/application_fees", "application_fee"),
 }
+#: stream -> the statuses an object can still leave: such an object is listed again on every run, from the
+#: oldest one's ``created``, until it reaches another status (``cursors.revisit_start``). A balance
+#: transaction is ``pending`` until its funds are ``available`` (its ledger transaction then moves pending ->
+#: posted); the other streams are landed for reference and re-visited the same way so that their latest
+#: state is landed too.
+OPEN_STATUSES: dict[str, frozenset[str]] = {
+    "balance_transactions": frozenset({"pending"}),
+    "charges": frozenset({"pending"}),
+    "refunds": frozenset({"pending", "requires_action"}),
+    "payouts": frozenset({"pending", "in_transit"}),
+    "disputes": frozenset({"warning_needs_response", "warning_under_review", "needs_response", "under_review"}),
+}
 OBJECT_TO_STREAM = {obj: stream for stream, (_, obj) in STREAMS.items()}
 
 #: Columns of the Balance (balance_change_from_activity.itemized) and Itemized payout reconciliation

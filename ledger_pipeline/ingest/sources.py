@@ -95,9 +95,12 @@ _SPECS: tuple[SourceSpec, ...] = (
     ),
     SourceSpec(
         name="adyen",
-        description="Adyen: Settlement Details Report and Payments Accounting Report CSVs, webhook notifications",
+        description="Adyen: Settlement Details Reports (downloaded by batch, or files), Payments Accounting "
+                    "Report CSVs, webhook notifications",
         mapping="adyen.yaml",
         file_parser="connectors.adyen:parse_file",
+        api_streams={"settlement_details": "connectors.adyen:extract_settlement_details"},
+        client_factory="connectors.adyen:make_client",
         file_kinds="settlement_detail_report_batch_N.csv; payments_accounting_report_*.csv (landed); "
                    "notification webhook JSON",
     ),

@@ -70,3 +70,38 @@ def test_list_api_pages_with_next_offset_and_cursor(httpserver):
     assert calls[0]["include_deleted"] == "true" and calls[0]["updated_at[after]"] == "1607702100"
     assert [r.object_id for r in result.records] == ["invoice:21", "invoice:19", "invoice:21:deleted"]
     assert result.cursor == "2020-12-11T16:14:13+00:00"
+
+
+def test_api_payment_that_succeeds_days_later_is_pulled_again_and_posts(store, httpserver):
+    """The list cursor is ``updated_at``: a payment that moves (in_progress -> success) is updated, so the
+    next pull lists it again however far the cursor moved, and its ledger transaction moves pending -> posted."""
+    tx = support.fixture("chargebee", "payment_initiated.json")["content"]["transaction"]
+    served = [dict(tx)]
+    afters: list[int] = []
+
+    def handler(request):
+        after = int(request.args.get("updated_at[after]", 0))
+        afters.append(after)
+        page = sorted((t for t in served if t["updated_at"] > after), key=lambda t: t["updated_at"])
+        return support.json_response({"list": [{"transaction": t} for t in page]})
+
+    httpserver.expect_request("/api/v2/transactions").respond_with_handler(handler)
+    external_id = f"chargebee:transaction:{tx['id']}"
+
+    def run():
+        result = ingest(store, "chargebee", api=True, base_url=httpserver.url_for(""), streams=["transactions"])
+        assert result.quarantined == 0, result.as_dict()
+        return result
+
+    assert run().created == 1
+    assert support.ledger_transactions(store, "chargebee")[external_id]["status"] == "pending"
+    day = 86400
+    served.append(dict(tx, id="txn_other", status="success", updated_at=tx["updated_at"] + 3 * day))
+    assert run().created == 1
+    served[0] = dict(tx, status="success", updated_at=tx["updated_at"] + 5 * day)
+    moved = run()
+    assert (afters[-1], moved.landed, moved.transitioned) == (tx["updated_at"] + 3 * day - 300, 1, 1)
+    assert support.ledger_transactions(store, "chargebee")[external_id]["status"] == "posted"
+    again = run()
+    assert (again.landed, again.created, again.transitioned) == (0, 0, 0)
+    support.assert_ledger_invariants(store)

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.common.cursors import advance, window_start
+from connectors.common.cursors import advance, revisit_cursor, revisit_start, split_revisit, window_start
 from connectors.common.errors import ParseError
 from connectors.common.files import (
     COMMA_DECIMAL,
@@ -53,3 +53,16 @@ def test_cursor_window_and_advance():
     assert window_start("2024-01-01T01:00:00Z", timedelta(hours=1)) == datetime(2024, 1, 1, tzinfo=UTC)
     assert advance("100", ["50", None, "150", "120"]) == "150"
     assert advance("200", ["150"]) == "200"
+
+
+def test_revisit_cursor_keeps_the_oldest_open_record_until_none_is_open():
+    hour = timedelta(hours=1)
+    cursor = revisit_cursor(None, ["100", "9000", "500"], ["500", "100"])
+    assert cursor == "9000 revisit_from=100" and split_revisit(cursor) == ("9000", "100")
+    assert revisit_start(cursor, hour) == datetime.fromtimestamp(100, UTC)  # earlier than 9000 - 1 h
+    assert revisit_start("2024-01-02T00:00:00+00:00 revisit_from=2024-01-01T23:30:00+00:00", hour) == \
+        datetime(2024, 1, 1, 23, tzinfo=UTC)  # the lookback reaches further back than the open record
+    # the open records were seen again and have moved on: the window closes, the latest stays
+    assert revisit_cursor(cursor, ["100", "500", "9000"], []) == "9000"
+    assert revisit_start("9000", hour) == datetime.fromtimestamp(9000 - 3600, UTC)
+    assert revisit_cursor(None, [], []) is None and revisit_start(None, hour) is None

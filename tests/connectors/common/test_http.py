@@ -72,6 +72,17 @@ def test_client_error_is_not_retried(httpserver):
     assert sleeps == []
 
 
+def test_report_bytes_and_a_redirect_is_an_error_not_followed(httpserver):
+    httpserver.expect_request("/report.csv").respond_with_data(b"a,b\n1,2\n", content_type="text/csv")
+    httpserver.expect_request("/moved.csv").respond_with_response(
+        Response("", status=302, headers={"Location": "https://elsewhere.example/report.csv"}))
+    with _client(httpserver, []) as client:
+        assert client.get_bytes("/report.csv") == b"a,b\n1,2\n"
+        with pytest.raises(SourceError, match=r"moved\.csv was redirected \(HTTP 302\) to "
+                                              r"https://elsewhere\.example/report\.csv; redirects are not followed"):
+            client.get_bytes("/moved.csv")
+
+
 def test_retry_after_forms_and_cap():
     now = datetime(2024, 1, 1, tzinfo=UTC)
     assert retry_after_seconds("3") == 3.0

@@ -42,7 +42,9 @@ def test_list_pages_follow_starting_after(httpserver):
         result = extract_payments(client, None, page_size=2)
     assert [c.get("starting_after") for c in calls] == [None, payments[1]["token"]]
     assert len(result.records) == 4
-    assert result.cursor == max(p["created"] for p in payments)  # the latest created seen
+    # the latest created seen, and where the oldest payment still PENDING starts (re-read until it settles)
+    pending = min(p["created"] for p in payments if p["status"] == "PENDING")
+    assert result.cursor == f"{max(p['created'] for p in payments)} revisit_from={pending}"
 
 
 def _event(token, kind, amount, created, polarity="DEBIT"):
@@ -52,12 +54,15 @@ def _event(token, kind, amount, created, polarity="DEBIT"):
 
 
 class _CardServer:
-    """One card transaction served by ``GET /v1/transactions``; ``step`` adds an event to it."""
+    """One card transaction (and any in ``later``) served by ``GET /v1/transactions``, filtered by ``begin``
+    on ``created`` as Lithic does; ``step`` adds an event to it."""
 
     def __init__(self, url):
         self.url = url
         self.base = support.fixture("lithic", "card_transaction.examples.json")[0]
         self.tx = copy.deepcopy(self.base)
+        self.later: list[dict] = []
+        self.begins: list[str | None] = []
 
     def step(self, kind, amount, hold, status="PENDING", token=None):
         n = len(self.tx["events"]) + 1
@@ -67,7 +72,10 @@ class _CardServer:
         self.tx["updated"] = f"2023-08-0{3 + n}T10:00:00Z"
 
     def handler(self, request):
-        return support.json_response({"data": [self.tx], "has_more": False})
+        begin = request.args.get("begin")
+        self.begins.append(begin)
+        txs = [t for t in (self.tx, *self.later) if begin is None or t["created"] >= begin]
+        return support.json_response({"data": txs, "has_more": False})
 
     def ingest(self, store):
         return ingest(store, "lithic", api=True, base_url=self.url, streams=["card_transactions"])
@@ -105,6 +113,30 @@ def test_card_hold_moves_then_clears(store, card_server):
     assert [k for k, v in txs.items() if v[0] == "pending"] == []
     balance = support.account_balances(store, FA)[FA]
     assert balance.get("posted_debit") == 2000 and "pending_debit" not in balance
+    support.assert_ledger_invariants(store)
+
+
+def test_pending_authorization_is_revisited_however_far_the_cursor_moved(store, card_server):
+    """An authorisation still PENDING is listed again on every run until it settles, even when newer
+    transactions moved the cursor weeks past it (beyond the lookback); re-reading it unchanged adds nothing."""
+    server = card_server
+    hold = f"lithic:{server.tx['token']}:hold:{server.tx['events'][0]['token']}"
+    assert server.ingest(store).created == 1
+    later = copy.deepcopy(server.base)
+    later["token"], later["created"], later["updated"] = "tx-later", "2023-09-20T10:00:00Z", "2023-09-20T10:00:00Z"
+    later["events"][0]["token"] = "evt-later"
+    server.later.append(later)
+    second = server.ingest(store)
+    assert (second.landed, second.created, second.transitioned) == (1, 1, 0)
+    assert server.begins[-1] <= server.tx["created"]  # the open authorisation is still in the window
+    server.step("CLEARING", 1800, hold=0, status="SETTLED")
+    cleared = server.ingest(store)
+    assert (cleared.landed, cleared.transitioned, cleared.quarantined) == (2, 1, 0)  # the clearing, the hold
+    txs = support.ledger_transactions(store, "lithic")
+    assert (txs[hold]["status"], txs[hold]["debits"]) == ("posted", 1800)
+    again = server.ingest(store)
+    assert (again.landed, again.created, again.transitioned, again.entries_posted) == (0, 0, 0, 0)
+    assert server.begins[-1] == "2023-09-10T10:00:00Z"  # nothing open: back to the lookback alone
     support.assert_ledger_invariants(store)
 
 

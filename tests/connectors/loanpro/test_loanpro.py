@@ -52,3 +52,41 @@ def test_odata_paging_and_id_cursor(httpserver):
         extract_loan_transactions(client, first.cursor, page_size=4)
     assert calls[-1]["$filter"] == "id gt 247270"
 
+
+
+def test_future_fee_is_reread_when_due_however_far_the_id_cursor_moved(store, httpserver):
+    """A scheduled (``future = 1``) fee is landed only; it is read again on every run until LoanPro makes it
+    actual, then posts once, even when thousands of newer ids moved the cursor past the id overlap."""
+    rows = support.fixture("loanpro", SAMPLE.name)["d"]["results"]
+    fee = next(r for r in rows if r["type"] == "fee")
+    future_fee = dict(fee, id=247600, txId="630-26-fee-future", future=1, title="Fee: Late fee")
+    served = [*rows, future_fee]
+    filters: list[str] = []
+
+    def handler(request):
+        floor = int(request.args.get("$filter", "id gt 0").removeprefix("id gt "))
+        filters.append(request.args.get("$filter"))
+        page = sorted((r for r in served if r["id"] > floor), key=lambda r: r["id"])
+        start, top = int(request.args["$start"]), int(request.args["$top"])
+        return support.json_response({"d": {"results": page[start:start + top],
+                                            "summary": {"start": start, "pageSize": top, "total": len(page)}}})
+
+    httpserver.expect_request("/odata.svc/LoanTransactions").respond_with_handler(handler)
+
+    def run():
+        result = ingest(store, "loanpro", api=True, base_url=httpserver.url_for(""))
+        assert result.quarantined == 0, result.as_dict()
+        return result
+
+    assert run().created == 3
+    served.append(dict(fee, id=249000, txId="630-27-fee"))  # far above the scheduled fee
+    assert run().created == 1
+    assert "loanpro:247600" not in support.ledger_transactions(store, "loanpro")
+    served[served.index(future_fee)] = dict(future_fee, future=0)  # now due
+    due = run()
+    assert (due.landed, due.created) == (1, 1)
+    assert support.ledger_transactions(store, "loanpro")["loanpro:247600"]["status"] == "posted"
+    again = run()
+    assert (again.landed, again.created, again.transitioned) == (0, 0, 0)
+    assert filters[-1] == "id gt 248500"  # nothing scheduled any more: the overlap alone
+    support.assert_ledger_invariants(store)

@@ -121,6 +121,38 @@ def test_api_cursor_becomes_a_start_date(httpserver):
     assert result.cursor == "2018-08-22T00:30:00+00:00"  # nothing new: the cursor stays
 
 
+def test_api_clearing_weeks_after_its_authorization_posts_the_hold(store, httpserver):
+    """Each step of a card transaction is a new Marqeta object with its own ``created_time``, so a clearing
+    long after the authorisation is listed by the cursor however far it moved: nothing needs re-visiting."""
+    served = [dict(support.fixture("marqeta", SAMPLE.name)["transactions"][0], created_time="2018-08-01T10:00:00Z")]
+    days: list[str] = []
+
+    def handler(request):
+        day = request.args.get("start_date", "")
+        days.append(day)
+        page = [t for t in served if t["created_time"][:10] >= day]
+        return support.json_response({"count": len(page), "start_index": 0, "end_index": len(page) - 1,
+                                      "is_more": False, "data": page})
+
+    httpserver.expect_request("/transactions").respond_with_handler(handler)
+
+    def run():
+        return ingest(store, "marqeta", api=True, base_url=httpserver.url_for(""))
+
+    assert run().created == 1
+    served.append(dict(served[0], token="other", preceding_related_transaction_token=None,
+                       created_time="2018-08-20T10:00:00Z"))
+    assert (run().created, days[-1]) == (1, "2018-08-01")
+    clearing = _follow_up("authorization.clearing", "clr-late", "10.00", "COMPLETION")
+    served.append(dict(clearing, created_time="2018-08-25T10:00:00Z"))
+    cleared = run()
+    assert (days[-1], cleared.landed, cleared.transitioned) == ("2018-08-20", 1, 1)
+    assert support.ledger_transactions(store, "marqeta")[f"marqeta:{AUTH}:hold:{AUTH}"]["status"] == "posted"
+    again = run()
+    assert (again.landed, again.created, again.transitioned) == (0, 0, 0)
+    support.assert_ledger_invariants(store)
+
+
 def test_a_list_of_deliveries_is_read_and_errors_name_the_file(store, tmp_path):
     auth = support.fixture("marqeta", SAMPLE.name)
     deliveries = [auth, {"transactions": [_follow_up("authorization.clearing", "clr-0001", "10.00", "COMPLETION")]}]

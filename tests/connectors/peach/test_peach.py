@@ -78,3 +78,20 @@ def test_loans_payments_credits_and_fees(store, httpserver, server):
     assert txs["peach:fee:FE-0001-AAAA:reversal"]["reverses_id"] == txs["peach:fee:FE-0001-AAAA"]["id"]
     assert support.net(support.account_balances(store, loan_account)[loan_account]) == 500000 - 41237 - 2550
     support.assert_ledger_invariants(store)
+
+
+def test_pending_payment_that_succeeds_later_posts_once(store, httpserver, server):
+    """Every run reads all of a loan's objects and keeps those updated since the cursor (minus the lookback):
+    a payment that moves is updated, so it is kept however far the cursor moved, and posts pending -> posted."""
+    url = httpserver.url_for("")
+    ingest(store, "peach", api=True, base_url=url)
+    server.transactions[1] = dict(server.transactions[1], updatedAt="2024-04-01T00:00:00Z")  # touched only
+    touched = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])  # the cursor: April
+    assert (touched.landed, touched.created, touched.quarantined) == (1, 0, 0)
+    server.transactions[0] = dict(server.transactions[0], status="succeeded", updatedAt="2024-04-05T00:00:00Z")
+    moved = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])
+    assert (moved.landed, moved.created, moved.transitioned, moved.quarantined) == (1, 0, 1, 0)
+    assert support.ledger_transactions(store, "peach")["peach:transaction:TX-0003-AAAA"]["status"] == "posted"
+    again = ingest(store, "peach", api=True, base_url=url, streams=["transactions"])
+    assert (again.landed, again.created, again.transitioned) == (0, 0, 0)
+    support.assert_ledger_invariants(store)

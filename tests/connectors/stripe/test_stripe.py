@@ -13,6 +13,7 @@ from werkzeug import Request, Response
 from connectors.common.errors import ParseError
 from connectors.stripe import make_client, parse_file
 from ledger_pipeline.ingest.pipeline import ingest
+from tests.connectors.api_support import assert_ledger_invariants, ledger_transactions
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe"
 REPORTS = FIXTURES / "reports"
@@ -246,3 +247,51 @@ def test_api_balance_transaction_whose_amount_minus_fee_is_not_net_is_flagged(tm
     path.write_text(json.dumps(bt))
     (record,) = parse_file(path)
     assert record.fields["quarantine"]["code"] == "gross_fee_net_mismatch"
+
+
+def test_pending_balance_transaction_is_revisited_until_available(store, httpserver, fake_stripe, monkeypatch):
+    """A balance transaction pulled ``pending`` is listed again on later runs, however far the cursor moved,
+    until Stripe reports it ``available``; its ledger transaction then moves pending -> posted, once."""
+    fake_stripe.failures.clear()
+    monkeypatch.setattr("connectors.stripe.settings.RATE_LIMIT_PER_SECOND", None)
+    bts = fake_stripe.data["/v1/balance_transactions"]
+    newest = bts[0]["created"]
+    pending = {**bts[-1], "id": "txn_pend", "created": bts[-1]["created"] + 30, "status": "pending",
+               "amount": 700, "fee": 20, "net": 680}
+    bts.insert(len(bts) - 1, pending)
+    url = httpserver.url_for("")
+    bt_only = ["balance_transactions"]  # after a first run of every stream, the one that moves
+
+    def bt_windows() -> list[int]:
+        return [int(a["created[gte]"]) for p, a in fake_stripe.requests
+                if p == "/v1/balance_transactions" and "created[gte]" in a]
+
+    first = ingest(store, "stripe", api=True, base_url=url)
+    assert (first.created, first.transitioned) == (6, 0)
+    assert ledger_transactions(store, "stripe")["stripe:txn_pend"]["status"] == "pending"
+
+    # a newer balance transaction moves the cursor hours past the pending one (beyond the 1 h lookback)
+    bts.insert(0, {**bts[0], "id": "txn_h5", "created": newest + 5 * 3600})
+    fake_stripe.requests.clear()
+    later = ingest(store, "stripe", api=True, base_url=url, streams=bt_only)
+    assert (later.landed, later.created, later.transitioned) == (1, 1, 0)
+    assert bt_windows() and max(bt_windows()) <= pending["created"]  # still revisited
+    assert later.cursors["balance_transactions"] == f"{newest + 5 * 3600} revisit_from={pending['created']}"
+    assert ledger_transactions(store, "stripe")["stripe:txn_pend"]["status"] == "pending"
+
+    # Stripe makes the funds available: the same transaction is posted, nothing else moves
+    pending["status"] = "available"
+    fake_stripe.requests.clear()
+    settled = ingest(store, "stripe", api=True, base_url=url, streams=bt_only)
+    assert (settled.landed, settled.created, settled.transitioned, settled.quarantined) == (1, 0, 1, 0)
+    got = ledger_transactions(store, "stripe")
+    assert got["stripe:txn_pend"]["status"] == "posted" and got["stripe:txn_pend"]["debits"] == 700
+    assert {t["status"] for t in got.values()} == {"posted"} and len(got) == 7
+    assert_ledger_invariants(store)
+
+    # nothing is pending any more: the window closes back to the cursor's lookback, and nothing is added
+    fake_stripe.requests.clear()
+    again = ingest(store, "stripe", api=True, base_url=url, streams=bt_only)
+    assert (again.landed, again.created, again.transitioned, again.entries_posted) == (0, 0, 0, 0)
+    assert set(bt_windows()) == {newest + 5 * 3600 - 3600}
+    assert again.cursors["balance_transactions"] == str(newest + 5 * 3600)
