@@ -506,7 +506,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
     missing = [(c, a) for c, a in pairs if (c, a) not in present]
     if not missing:
         return 0
-    for name in _with_ancestors({c for c, _ in missing}, chart):
+    for name in categories_with_ancestors({c for c, _ in missing}, chart):
         spec = chart[name]
         existed = conn.scalar("SELECT id FROM ledger_account_categories WHERE ledger_id = :ledger_id AND "
                               "name = :name", {"ledger_id": ledger_id, "name": name})
@@ -518,7 +518,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
     return len(missing)
 
 
-def _with_ancestors(names: Iterable[str], chart: Mapping[str, CategorySpec]) -> list[str]:
+def categories_with_ancestors(names: Iterable[str], chart: Mapping[str, CategorySpec]) -> list[str]:
     """``names`` and the categories above them in ``chart``, parents first."""
     ordered: list[str] = []
 
