@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError
 from ledger_pipeline.ledger.money import currency_exponent
 from ledger_pipeline.ledger.pipeline import write_audit
-from ledger_pipeline.ledger.store import Connection, params_list
+from ledger_pipeline.ledger.store import Connection
 
 OBJECT_TYPE = "ledger_account_category"
 
@@ -488,34 +490,85 @@ def category_detail(conn: Connection, *, ledger: str, category: str,
 
 # -- charts of categories (ingest mappings, the demo) ----------------------------------------------------
 
+_PAIRS = "category_pairs"  # the (category, account) names being assigned, as a relation
+
+# The pairs whose category or a category above it has a currency other than the account's, or is archived.
+_PAIR_CONFLICTS = f"""
+WITH RECURSIVE up(start_id, category_id) AS (
+    SELECT c.id, c.id FROM ledger_account_categories c
+    WHERE c.ledger_id = :ledger_id AND c.name IN (SELECT category FROM {_PAIRS})
+    UNION
+    SELECT up.start_id, h.parent_category_id FROM up JOIN ledger_account_category_children h
+    ON h.child_category_id = up.category_id WHERE h.removed_at IS NULL
+)
+SELECT p.category, p.account, a.currency, above.name, above.currency, c.archived_at IS NOT NULL AS archived
+FROM {_PAIRS} p
+JOIN ledger_account_categories c ON c.ledger_id = :ledger_id AND c.name = p.category
+JOIN ledger_accounts a ON a.ledger_id = :ledger_id AND a.name = p.account
+JOIN up ON up.start_id = c.id JOIN ledger_account_categories above ON above.id = up.category_id
+WHERE c.archived_at IS NOT NULL OR (above.currency IS NOT NULL AND above.currency <> a.currency)
+ORDER BY 1, 2 LIMIT 1
+"""
+
+_NEW_PAIRS = f"""
+SELECT c.id AS category_id, c.name AS category, a.id AS ledger_account_id, a.name AS account
+FROM {_PAIRS} p
+JOIN ledger_account_categories c ON c.ledger_id = :ledger_id AND c.name = p.category
+JOIN ledger_accounts a ON a.ledger_id = :ledger_id AND a.name = p.account
+WHERE NOT EXISTS (SELECT 1 FROM ledger_account_category_accounts m
+                  WHERE m.category_id = c.id AND m.ledger_account_id = a.id)
+"""
+
+
 def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple[str, str]],
                       chart: Mapping[str, CategorySpec] = STANDARD_CATEGORIES, actor: str = "system") -> int:
     """Put each ``(category name, account name)`` pair's account in its category, creating the category and
     the categories above it from ``chart`` when missing. Only pairs that have no membership row at all are
-    added: a membership an operator removed stays removed, and a second run adds nothing. One query when
-    every pair is there already. Returns the number of memberships added."""
+    added: a membership an operator removed stays removed, and a second run adds nothing. Set-based: one
+    query finds the new pairs, one checks them (currencies, archived categories) and one inserts them,
+    whatever their number; one audit row per category that gains accounts. Returns the number added."""
     pairs = sorted(set(memberships))
     if not pairs:
         return 0
     ledger_id = _ledger_id(conn, ledger)
-    placeholders, params = params_list("a", sorted({account for _, account in pairs}))
-    present = set(conn.all(
-        "SELECT c.name, a.name FROM ledger_account_category_accounts m JOIN ledger_account_categories c "
-        "ON c.id = m.category_id JOIN ledger_accounts a ON a.id = m.ledger_account_id "
-        f"WHERE a.ledger_id = :ledger_id AND a.name IN ({placeholders})", {"ledger_id": ledger_id, **params}))
-    missing = [(c, a) for c, a in pairs if (c, a) not in present]
-    if not missing:
-        return 0
-    for name in categories_with_ancestors({c for c, _ in missing}, chart):
-        spec = chart[name]
-        existed = conn.scalar("SELECT id FROM ledger_account_categories WHERE ledger_id = :ledger_id AND "
-                              "name = :name", {"ledger_id": ledger_id, "name": name})
-        ensure_category(conn, ledger, spec, actor=actor)
-        if spec.parent and not existed:
-            add_child(conn, ledger, spec.parent, name, actor=actor)
-    for category, account in missing:
-        add_account(conn, ledger, category, account, actor=actor)
-    return len(missing)
+    data = pa.table({"category": [c for c, _ in pairs], "account": [a for _, a in pairs]})
+    with conn.arrow_relation(_PAIRS, data, "category TEXT, account TEXT"):
+        new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
+        known = {r[0] for r in conn.all(
+            f"SELECT DISTINCT p.category FROM {_PAIRS} p JOIN ledger_account_categories c "
+            "ON c.ledger_id = :ledger_id AND c.name = p.category", {"ledger_id": ledger_id})}
+        if not new and known == {c for c, _ in pairs}:
+            return 0
+        for name in categories_with_ancestors({c for c, _ in pairs} - known, chart):
+            spec = chart[name]
+            existed = conn.scalar("SELECT id FROM ledger_account_categories WHERE ledger_id = :ledger_id AND "
+                                  "name = :name", {"ledger_id": ledger_id, "name": name})
+            ensure_category(conn, ledger, spec, actor=actor)
+            if spec.parent and not existed:
+                add_child(conn, ledger, spec.parent, name, actor=actor)
+        _lock_hierarchy(conn, ledger_id)
+        conflict = conn.one(_PAIR_CONFLICTS, {"ledger_id": ledger_id})
+        if conflict is not None:
+            category, account, currency, above, above_currency, archived = conflict
+            raise LedgerError(
+                f"account {account} cannot join category {category}: "
+                + ("the category is archived" if archived else
+                   f"category {above} is {above_currency}, the account is {currency}; a category with a "
+                   "currency holds only accounts of that currency"))
+        new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
+        if not new:
+            return 0
+        now, seq = _now(), conn.change_seq()
+        conn.execute(
+            "INSERT INTO ledger_account_category_accounts (category_id, ledger_account_id, removed_at, created_at, "
+            f"updated_at, change_seq) SELECT category_id, ledger_account_id, NULL, :now, :now, :seq FROM ({_NEW_PAIRS}) n",
+            {"ledger_id": ledger_id, "now": now, "seq": seq})
+    added: dict[str, list[str]] = {}
+    for row in new:
+        added.setdefault(row["category_id"], []).append(row["account"])
+    for category_id, accounts in sorted(added.items()):
+        _audit(conn, "add_accounts", category_id, {"accounts": sorted(accounts)}, actor, seq, now)
+    return len(new)
 
 
 def categories_with_ancestors(names: Iterable[str], chart: Mapping[str, CategorySpec]) -> list[str]:

@@ -200,3 +200,13 @@ def test_assign_categories_creates_the_chart_once_and_keeps_removals(store, char
         assert category_detail(conn, ledger="main", category="liabilities")["reachable_accounts"] == ["wallet"]
         with pytest.raises(Exception, match="not in the chart of categories"):
             assign_categories(conn, "main", [("nonsense", "cash")])
+    with store.transaction() as conn:  # a category an operator made, with a currency
+        ensure_category(conn, "main", CategorySpec(name="usd_only", normal_balance="debit", currency="USD"))
+        add_child(conn, "main", "usd_only", "cash")
+    with pytest.raises(LedgerError, match="category usd_only is USD, the account is EUR"), \
+            store.transaction() as conn:
+        assign_categories(conn, "main", [("processor_balances", "eur_cash"), ("processor_balances", "jpy_cash")])
+    with store.transaction() as conn:
+        assert assign_categories(conn, "main", [("usd_only", "payable"), ("fees", "cash")]) == 2
+        actions = [(r["action"], r["detail"]) for r in list_audit(conn, action="add_accounts", limit=10)]
+    assert ("add_accounts", {"accounts": ["payable"]}) in actions
