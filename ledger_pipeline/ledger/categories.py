@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +33,7 @@ from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError
 from ledger_pipeline.ledger.money import currency_exponent
 from ledger_pipeline.ledger.pipeline import write_audit
-from ledger_pipeline.ledger.store import Connection
+from ledger_pipeline.ledger.store import Connection, params_list
 
 OBJECT_TYPE = "ledger_account_category"
 
@@ -365,7 +365,7 @@ WITH RECURSIVE roots AS (
     SELECT c.id, c.name, c.normal_balance, c.currency, l.name AS ledger
     FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id
     WHERE (CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)
-      AND (CAST(:category AS TEXT) IS NULL OR c.id = :category OR c.name = :category)
+      AND (CAST(:category AS TEXT) IS NULL OR c.id = :category OR c.name = :category){ids}
 ),
 closure(root_id, category_id) AS (
     SELECT id, id FROM roots
@@ -407,12 +407,20 @@ _KIND_SQL = {
 
 
 def category_balances(conn: Connection, *, ledger: str | None = None, category: str | None = None,
+                      category_ids: Sequence[str] | None = None,
                       as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Balances of every category (or of one, by name or id): one row per category and currency of the
-    accounts it reaches (one row with zeros and the category's currency when it reaches none). Now, or as
-    of an effective time (recomputed from entries with ``effective_at <= as_of``). Amounts are exact ints,
-    signed by the category's normal balance."""
+    """Balances of every category (or of one, by name or id, or of those in ``category_ids``): one row per
+    category and currency of the accounts it reaches (one row with zeros and the category's currency when
+    it reaches none). Now, or as of an effective time (recomputed from entries with ``effective_at <=
+    as_of``). Amounts are exact ints, signed by the category's normal balance."""
     params: dict[str, Any] = {"ledger": ledger, "category": category}
+    ids = ""
+    if category_ids is not None:
+        if not category_ids:
+            return []
+        placeholders, id_params = params_list("cid", list(category_ids))
+        ids = f" AND c.id IN ({placeholders})"
+        params.update(id_params)
     if as_of is None:
         sums = ("SELECT ledger_account_id, posted_debits, posted_credits, pending_debits, pending_credits "
                 "FROM ledger_account_balances")
@@ -423,7 +431,8 @@ def category_balances(conn: Connection, *, ledger: str | None = None, category: 
         f"SELECT root_id, ledger_account_id, currency, currency_exponent, '{kind}' AS kind, {expr} AS amount "
         "FROM per_account" for kind, expr in _KIND_SQL.items())
     sums_select, as_ints = conn.engine.exact_sums({k: f"u.kind = '{k}'" for k in _BALANCE_KINDS}, "u.amount")
-    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select), params)
+    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select, ids=ids),
+                      params)
     out = []
     for row in rows:
         totals = as_ints(row)
