@@ -29,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ledger_pipeline.ledger.admin import merged_metadata
 from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError
 from ledger_pipeline.ledger.money import currency_exponent
@@ -161,12 +162,7 @@ def update_category(conn: Connection, ledger: str, category: str, *, description
     """Set a category's description and/or merge ``metadata`` keys into its metadata (an empty value removes
     the key). Its normal balance and currency never change. Returns the category id."""
     row = find_category(conn, ledger, category)
-    merged = json.loads(row["metadata"] or "{}")
-    for key, value in (metadata or {}).items():
-        if value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = value
+    merged = merged_metadata(row["metadata"], metadata)
     now, seq = _now(), conn.change_seq()
     conn.execute(
         "UPDATE ledger_account_categories SET description = COALESCE(:description, description), "
@@ -211,7 +207,7 @@ WITH RECURSIVE up(category_id) AS (
 )
 """
 
-# The categories at or below ``:start``, and the accounts they hold.
+# The categories at or below ``:start`` (the start itself included), following memberships in force.
 _DESCENDANTS = """
 WITH RECURSIVE down(category_id) AS (
     SELECT CAST(:start AS TEXT)
@@ -223,8 +219,8 @@ WITH RECURSIVE down(category_id) AS (
 
 
 def _currency_conflicts(conn: Connection, upper: str, accounts_sql: str, params: Mapping[str, Any]) -> list[str]:
-    """Categories at or above ``upper`` whose currency differs from one of the accounts ``accounts_sql``
-    selects (a column ``currency``), as ``"category (CUR) / account CUR"`` lines."""
+    """Categories at or above ``upper`` whose currency differs from that of an account ``accounts_sql``
+    selects (its column ``currency``), each as one line of an error message."""
     rows = conn.all(
         _ANCESTORS + "SELECT DISTINCT c.name, c.currency, a.currency FROM up JOIN ledger_account_categories c "
         f"ON c.id = up.category_id CROSS JOIN ({accounts_sql}) a WHERE c.currency IS NOT NULL "

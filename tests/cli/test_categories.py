@@ -69,9 +69,11 @@ def _scenario(url: str, tmp_path) -> None:
     assert "category 'nowhere' not found" in missing.one_error_line()
 
     cli("categories", "remove-account", "income", "fees")
+    cli("categories", "update", "income", "--description", "P&L income", "--metadata", "report=pl")
     shown = data("categories", "show", "income")
     assert (shown["children"], shown["accounts"], shown["reachable_accounts"]) == (
         ["fees_earned"], ["revenue"], ["fees", "revenue"])
+    assert (shown["description"], shown["metadata"]) == ("P&L income", {"report": "pl"})
     listed = {r["name"]: r for r in data("categories", "list")}
     assert listed["fees_earned"]["parents"] == ["income"] and listed["fees_earned"]["currency"] == "USD"
 
