@@ -5,6 +5,8 @@ balances as of that time (``account_balances``)."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -210,3 +212,35 @@ def test_assign_categories_creates_the_chart_once_and_keeps_removals(store, char
         assert assign_categories(conn, "main", [("usd_only", "payable"), ("fees", "cash")]) == 2
         actions = [(r["action"], r["detail"]) for r in list_audit(conn, action="add_accounts", limit=10)]
     assert ("add_accounts", {"accounts": ["payable"]}) in actions
+
+
+def test_concurrent_nestings_cannot_close_a_cycle_on_postgres(pg_schema_url):
+    """Two writers nest a under b and b under a at the same moment: the ledger's lock lets one through and
+    the other, seeing its edge, refuses the cycle (without it, each would check a hierarchy lacking the
+    other's edge)."""
+    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.store_setup import initialize_store
+
+    store = Store(pg_schema_url)
+    initialize_store(store)
+    with store.transaction() as conn:
+        for name in ("a", "b"):
+            ensure_category(conn, "main", CategorySpec(name=name, normal_balance="debit"))
+    barrier = threading.Barrier(2)
+
+    def nest(parent: str, child: str) -> str:
+        try:
+            with store.transaction() as conn:
+                conn.scalar("SELECT count(*) FROM ledger_account_category_children")  # both see no edge
+                barrier.wait(timeout=30)
+                add_child(conn, "main", parent, child)
+            return "nested"
+        except LedgerError as exc:
+            assert "cycle" in str(exc)
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(nest, ("a", "b"), ("b", "a")))
+    assert outcomes == ["nested", "refused"]
+    with store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM ledger_account_category_children") == 1
