@@ -236,10 +236,10 @@ def _membership(conn: Connection, table: str, keys: Mapping[str, str]) -> dict[s
 
 def _add_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tuple[bool, int, datetime]:
     """Insert or revive a membership; returns (changed, seq, now)."""
-    now, seq = _now(), conn.change_seq()
     existing = _membership(conn, table, keys)
     if existing is not None and existing["removed_at"] is None:
-        return False, seq, now
+        return False, 0, _now()
+    now, seq = _now(), conn.change_seq()
     if existing is None:
         columns = ", ".join(keys)
         values = ", ".join(f":{k}" for k in keys)
@@ -253,10 +253,10 @@ def _add_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tu
 
 
 def _remove_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tuple[bool, int, datetime]:
-    now, seq = _now(), conn.change_seq()
     existing = _membership(conn, table, keys)
     if existing is None or existing["removed_at"] is not None:
-        return False, seq, now
+        return False, 0, _now()
+    now, seq = _now(), conn.change_seq()
     where = " AND ".join(f"{k} = :{k}" for k in keys)
     conn.execute(f"UPDATE {table} SET removed_at = :now, updated_at = :now, change_seq = :seq WHERE {where}",
                  {**keys, "now": now, "seq": seq})
