@@ -15,6 +15,7 @@ from typer.core import TyperArgument, TyperOption
 from ledger_pipeline.cli import (
     api,
     audit,
+    categories,
     check,
     demo,
     ingest,
@@ -85,7 +86,7 @@ def root(
     support.DEBUG = debug
 
 
-for module in (ledger, check, quarantine, audit, demo, ingest, warehouse, reconcile, api):
+for module in (ledger, categories, check, quarantine, audit, demo, ingest, warehouse, reconcile, api):
     module.register(app)
 
 

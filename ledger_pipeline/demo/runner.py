@@ -34,6 +34,7 @@ from ledger_pipeline.demo.scenario import (
     seller_bank_account,
 )
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+from ledger_pipeline.ledger.categories import assign_categories
 from ledger_pipeline.ledger.quarantine import list_quarantine
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
@@ -134,6 +135,7 @@ def setup_chart(store: Store) -> None:
     bank accounts, linked to the ledger accounts that mirror them so that reconciliation compares them, and
     its sellers' bank accounts, linked to the sellers' wallets so that a payout's payment order is
     default-ledgered (debit the wallet, credit the bank account)."""
+    from ledger_pipeline.ingest.mapping import load_mapping
     from ledger_pipeline.reconcile.accounts import (
         EXTERNAL,
         INTERNAL,
@@ -143,22 +145,28 @@ def setup_chart(store: Store) -> None:
     )
 
     initialize_store(store)
+    memberships: list[tuple[str, str]] = []  # (category, account): reports select accounts by category
     with store.transaction() as conn:
-        for name, normal, currency in ERP_ACCOUNTS:
+        for name, normal, currency, category in ERP_ACCOUNTS:
             ensure_account(conn, "main", AccountSpec(name=name, normal_balance=normal, currency=currency,
                                                      description="ERP general ledger account",
                                                      metadata={"source": "erp"}), actor="demo")
+            memberships.append((category, name))
         for name, identifier, currency, bank, ledger_account in BANK_ACCOUNTS:
             ensure_internal_account(conn, name, identifier, currency, bank_name=bank, actor="demo")
             # the processors' payout accounts, as their ingest mappings define them (debit-normal)
             ensure_account(conn, "main", AccountSpec(name=ledger_account, normal_balance="debit", currency=currency,
                                                      description="Payouts to the bank account"), actor="demo")
             link_ledger_account(conn, ledger_account, INTERNAL, name, actor="demo")
+            memberships.append(("bank_accounts", ledger_account))
+        wallet_categories = load_mapping("events.yaml").accounts["wallets"].categories
         for seller in SELLERS:
             ensure_external_account(conn, seller_bank_account(seller), "USD", party_name=seller, actor="demo")
             wallet = seller_wallet(seller)
             ensure_account(conn, "main", wallet, actor="demo")
             link_ledger_account(conn, wallet.name, EXTERNAL, seller_bank_account(seller), actor="demo")
+            memberships += [(category, wallet.name) for category in wallet_categories]
+        assign_categories(conn, "main", memberships, actor="demo")
 
 
 def _store_summary(store: Store) -> dict[str, Any]:

@@ -300,11 +300,12 @@ def _erp_journal(rng: random.Random, folder: Path, summary: ScenarioSummary) -> 
 
 ERP_OPENING_CASH_MINOR = 50_000_00
 
-#: the ERP's chart of accounts (the journal posts to these; ``erp_travel_expens`` is deliberately absent)
-ERP_ACCOUNTS: tuple[tuple[str, str, str], ...] = (
-    ("erp_operating_cash", "debit", "USD"), ("erp_rent_expense", "debit", "USD"),
-    ("erp_salaries_expense", "debit", "USD"), ("erp_software_expense", "debit", "USD"),
-    ("erp_office_expense", "debit", "USD"), ("erp_owner_equity", "credit", "USD"),
+#: the ERP's chart of accounts as (name, normal balance, currency, category): the journal posts to these
+#: (``erp_travel_expens`` is deliberately absent); the categories are the standard chart's
+ERP_ACCOUNTS: tuple[tuple[str, str, str, str], ...] = (
+    ("erp_operating_cash", "debit", "USD", "bank_accounts"), ("erp_rent_expense", "debit", "USD", "expenses"),
+    ("erp_salaries_expense", "debit", "USD", "expenses"), ("erp_software_expense", "debit", "USD", "expenses"),
+    ("erp_office_expense", "debit", "USD", "expenses"), ("erp_owner_equity", "credit", "USD", "equity"),
 )
 
 

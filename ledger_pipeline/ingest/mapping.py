@@ -9,6 +9,9 @@ A mapping file has a chart of accounts and, per record type, a transaction templ
         name: "stripe:balance:{currency}"   # {field} placeholders are filled from the record
         normal_balance: debit
         currency: from_record        # or a fixed code such as USD
+        categories: [processor_balances]    # ledger account categories the account is put in
+    categories:                      # optional: categories beyond the standard chart
+      general_ledger: {normal_balance: debit, description: "...", parent: assets}
     templates:
       - type: charge                 # record type (fields.type); `types: [a, b]` for several
         streams: [balance_transactions]   # optional: only records of these streams
@@ -32,6 +35,11 @@ negative amount posts the opposite direction with its absolute value, and a zero
 The mapper is one DuckDB query over the whole batch: the fields are extracted from ``fields_json`` once,
 each record is assigned its template with a ``CASE``, and each template entry is a ``SELECT`` of a
 ``UNION ALL``. Values from the YAML reach SQL only as bound parameters; field names are validated.
+
+An account's ``categories`` name categories of the standard chart (``ledger.categories.STANDARD_CATEGORIES``:
+cash, processor_balances, revenue, fees, liabilities, receivables, expenses...) or of the mapping's own
+``categories:``; when the chart is ensured, each category (and those above it) is created and every account
+the batch creates is put in its categories, once (``assign_categories``).
 
 Records that cannot be mapped are never dropped: an unknown record type is quarantined with reason
 ``unmapped_record_type``, a record lacking a field its template needs with ``unmapped_field``; the
@@ -58,6 +66,7 @@ import pyarrow as pa
 import yaml
 
 from ledger_pipeline import paths
+from ledger_pipeline.ledger.categories import STANDARD_CATEGORIES, CategorySpec, categories_with_ancestors
 from ledger_pipeline.ledger.errors import InputError
 from ledger_pipeline.ledger.staging import RAW_COLUMNS
 from ledger_pipeline.ledger.store import in_scan_batches
@@ -98,6 +107,7 @@ class ChartAccount:
     currency: str | None  # None: the record's currency
     description: str | None = None
     create: bool = True
+    categories: tuple[str, ...] = ()
 
     @property
     def placeholders(self) -> tuple[str, ...]:
@@ -135,6 +145,7 @@ class Mapping:
     ignore_streams: frozenset[str] = field(default_factory=frozenset)
     ignore_types: frozenset[str] = field(default_factory=frozenset)
     path: str | None = None
+    categories: MappingABC[str, CategorySpec] = field(default_factory=lambda: dict(STANDARD_CATEGORIES))
 
     def field_names(self) -> list[str]:
         """Every record field any template reads, in a stable order."""
@@ -175,6 +186,7 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
     source = data.get("source")
     if not isinstance(source, str) or not source:
         raise MappingError(f"{where}: 'source' is required")
+    categories = _parse_categories(data.get("categories"), where)
     accounts: dict[str, ChartAccount] = {}
     for key, spec in (data.get("accounts") or {}).items():
         if not isinstance(spec, MappingABC):
@@ -186,7 +198,12 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
         currency = None if currency in (None, "from_record") else str(currency).upper()
         account = ChartAccount(key=str(key), name=str(spec.get("name", key)), normal_balance=normal,
                                currency=currency, description=spec.get("description"),
-                               create=bool(spec.get("create", True)))
+                               create=bool(spec.get("create", True)),
+                               categories=_as_tuple(spec.get("categories")))
+        for name in account.categories:
+            if name not in categories:
+                raise MappingError(f"{where}: accounts.{key}.categories: {name!r} is neither a standard category "
+                                   f"nor one of the mapping's categories ({', '.join(sorted(categories))})")
         for p in account.placeholders:
             _check_field(p, f"{where}: accounts.{key}.name")
         if currency is None and "currency" not in account.placeholders:
@@ -235,7 +252,35 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
     ignore = data.get("ignore") or {}
     return Mapping(source=source, ledger=str(data.get("ledger", "main")), accounts=accounts,
                    templates=tuple(templates), ignore_streams=frozenset(_as_tuple(ignore.get("streams"))),
-                   ignore_types=frozenset(_as_tuple(ignore.get("types"))), path=path)
+                   ignore_types=frozenset(_as_tuple(ignore.get("types"))), path=path, categories=categories)
+
+
+def _parse_categories(data: Any, where: str) -> dict[str, CategorySpec]:
+    """The standard chart of categories plus the mapping's own ``categories:`` (which may nest under
+    standard ones; redefining a standard category is refused)."""
+    chart = dict(STANDARD_CATEGORIES)
+    if data is None:
+        return chart
+    if not isinstance(data, MappingABC):
+        raise MappingError(f"{where}: 'categories' must be a mapping of category name to its definition")
+    for name, spec in data.items():
+        at = f"{where}: categories.{name}"
+        if not isinstance(spec, MappingABC):
+            raise MappingError(f"{at} must be a mapping")
+        if name in STANDARD_CATEGORIES:
+            raise MappingError(f"{at}: {name!r} is a standard category; use it without redefining it")
+        if spec.get("normal_balance") not in _DIRECTIONS:
+            raise MappingError(f"{at}.normal_balance must be debit or credit")
+        currency = spec.get("currency")
+        chart[str(name)] = CategorySpec(name=str(name), normal_balance=spec["normal_balance"],
+                                        currency=str(currency).upper() if currency else None,
+                                        description=spec.get("description"),
+                                        parent=str(spec["parent"]) if spec.get("parent") else None)
+    try:
+        categories_with_ancestors(chart, chart)
+    except InputError as exc:
+        raise MappingError(f"{where}: categories: {exc}") from None
+    return chart
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:

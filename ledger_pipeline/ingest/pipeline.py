@@ -38,6 +38,7 @@ from ledger_pipeline.ingest.mapping import Mapping as MappingRules
 from ledger_pipeline.ingest.sources import SourceSpec, get_source
 from ledger_pipeline.ledger import posting
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
+from ledger_pipeline.ledger.categories import assign_categories
 from ledger_pipeline.ledger.posting import BatchResult, PostRequest
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -193,12 +194,16 @@ def _count_mapped(result: IngestResult, mapped: mapping_mod.MappedBatch) -> None
 
 
 def _ensure_chart(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch) -> None:
-    """The mapping's ledger and the accounts its entries use that it may create."""
+    """The mapping's ledger, the accounts its entries use that it may create, and their categories."""
     ensure_ledger(conn, rules.ledger)
+    actor = f"ingest:{rules.source}"
+    memberships = []
     for chart, name, currency in mapped.accounts_to_ensure(rules):
         ensure_account(conn, rules.ledger, AccountSpec(
             name=name, normal_balance=chart.normal_balance, currency=currency, description=chart.description,
-            metadata={"source": rules.source, "chart_key": chart.key}), actor=f"ingest:{rules.source}")
+            metadata={"source": rules.source, "chart_key": chart.key}), actor=actor)
+        memberships += [(category, name) for category in chart.categories]
+    assign_categories(conn, rules.ledger, memberships, rules.categories, actor=actor)
 
 
 def _post_mapped(conn: Connection, rules: MappingRules, mapped: mapping_mod.MappedBatch, records: pa.Table,

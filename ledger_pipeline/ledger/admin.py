@@ -27,17 +27,23 @@ def find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
     return rows[0]
 
 
+def merged_metadata(stored: str | None, changes: Mapping[str, str] | None) -> dict[str, Any]:
+    """Stored metadata (JSON text) with ``changes`` merged in: a key with an empty value is removed."""
+    merged = json.loads(stored or "{}")
+    for key, value in (changes or {}).items():
+        if value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
 def update_account(conn: Connection, ledger: str, account: str, *, description: str | None = None,
                    metadata: Mapping[str, str] | None = None, actor: str = "system") -> str:
     """Set an account's description and/or merge ``metadata`` keys into its metadata (a key with an empty
     value is removed). Returns the account id."""
     row = find_account(conn, ledger, account)
-    merged = json.loads(row["metadata"] or "{}")
-    for key, value in (metadata or {}).items():
-        if value == "":
-            merged.pop(key, None)
-        else:
-            merged[key] = value
+    merged = merged_metadata(row["metadata"], metadata)
     now = datetime.now(UTC)
     seq = conn.change_seq()
     conn.execute(

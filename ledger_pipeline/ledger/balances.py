@@ -15,7 +15,7 @@ from typing import Any
 
 from ledger_pipeline.ledger.store import Connection
 
-_SUMS_FROM_ENTRIES = """
+SUMS_FROM_ENTRIES = """
 SELECT ledger_account_id,
     sum(CASE WHEN status = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS posted_debits,
     sum(CASE WHEN status = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS posted_credits,
@@ -41,6 +41,16 @@ ORDER BY l.name, a.name
 """
 
 
+def with_amounts(row: dict[str, Any]) -> dict[str, Any]:
+    """Add ``posted_amount``, ``pending_amount`` and ``available_amount`` to a row holding the debits and
+    credits of each kind, signed by the row's ``normal_balance`` (exact Python ints)."""
+    credit_normal = row["normal_balance"] == "credit"
+    for kind in ("posted", "pending", "available"):
+        debits, credits = row[f"{kind}_debits"], row[f"{kind}_credits"]
+        row[f"{kind}_amount"] = credits - debits if credit_normal else debits - credits
+    return row
+
+
 def _with_amounts(row: dict[str, Any]) -> dict[str, Any]:
     """Add the amounts and the available balance, from the four stored sums, exactly (Python ints)."""
     for key in ("posted_debits", "posted_credits", "pending_debits", "pending_credits"):
@@ -48,10 +58,7 @@ def _with_amounts(row: dict[str, Any]) -> dict[str, Any]:
     credit_normal = row["normal_balance"] == "credit"
     row["available_debits"] = row["pending_debits"] if credit_normal else row["posted_debits"]
     row["available_credits"] = row["posted_credits"] if credit_normal else row["pending_credits"]
-    for kind in ("posted", "pending", "available"):
-        debits, credits = row[f"{kind}_debits"], row[f"{kind}_credits"]
-        row[f"{kind}_amount"] = credits - debits if credit_normal else debits - credits
-    return row
+    return with_amounts(row)
 
 
 def account_balances(conn: Connection, *, ledger: str | None = None, account: str | None = None,
@@ -62,7 +69,7 @@ def account_balances(conn: Connection, *, ledger: str | None = None, account: st
         sums = "SELECT * FROM ledger_account_balances"
         sql = _BALANCES.format(sums=sums, lock_version="COALESCE(s.lock_version, 0)")
     else:
-        sums = _SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
+        sums = SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
         sql = _BALANCES.format(sums=sums, lock_version="NULL")
         params["as_of"] = as_of
     return [_with_amounts(row) for row in conn.dicts(sql, params)]
@@ -70,4 +77,4 @@ def account_balances(conn: Connection, *, ledger: str | None = None, account: st
 
 def recomputed_balance_sums_sql() -> str:
     """The four balance sums of every account recomputed from all of its entries (for rule 8)."""
-    return _SUMS_FROM_ENTRIES.format(where="1 = 1")
+    return SUMS_FROM_ENTRIES.format(where="1 = 1")

@@ -1,0 +1,596 @@
+"""Ledger account categories, as in Modern Treasury Ledgers: a category holds ledger accounts and other
+categories, an account may sit in several, and a category's balance rolls up every account reachable
+through the hierarchy.
+
+* A category belongs to one ledger and holds only that ledger's accounts and categories.
+* The hierarchy has no cycles: adding a category under one of its own descendants is refused.
+* A category with a currency holds only accounts of that currency, directly or through its children; one
+  without a currency may hold several, and its balance is then one row per currency.
+* A balance counts each reachable account once, even when several paths lead to it (a diamond), and is
+  signed by the category's normal balance. Available balances add each account's own available debits and
+  credits (which depend on the account's normal balance), so a category's balance is the sum of its
+  accounts' balances when they share its normal balance.
+* Memberships are never deleted: removing one sets ``removed_at`` (the warehouse sync reads rows by
+  ``change_seq``, so it sees removals). Balances use the memberships in force now, at any ``as_of``.
+
+Every change writes an audit row (``object_type`` ``ledger_account_category``) in the same transaction.
+``STANDARD_CATEGORIES`` is the shared chart of categories that the ingest mappings and the demo assign
+their accounts to, so that reports select accounts by category, never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from ledger_pipeline.ledger.admin import merged_metadata
+from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
+from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError
+from ledger_pipeline.ledger.money import currency_exponent
+from ledger_pipeline.ledger.pipeline import write_audit
+from ledger_pipeline.ledger.store import Connection, params_list
+
+OBJECT_TYPE = "ledger_account_category"
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    name: str
+    normal_balance: str
+    currency: str | None = None
+    description: str | None = None
+    metadata: Mapping[str, Any] | None = None
+    parent: str | None = None  # only used by charts of categories (``STANDARD_CATEGORIES``, mapping YAML)
+
+
+def _standard(name: str, normal: str, parent: str | None, description: str) -> CategorySpec:
+    return CategorySpec(name=name, normal_balance=normal, parent=parent, description=description)
+
+
+#: The chart of categories shared by the ingest mappings and the demo (parents before their children).
+STANDARD_CATEGORIES: Mapping[str, CategorySpec] = {c.name: c for c in (
+    _standard("assets", "debit", None, "What the business owns"),
+    _standard("cash", "debit", "assets", "Money at banks and payment processors"),
+    _standard("bank_accounts", "debit", "cash", "Ledger accounts that mirror a bank account"),
+    _standard("processor_balances", "debit", "cash", "Funds held by a payment processor, not yet paid out"),
+    _standard("receivables", "debit", "assets", "Money owed to the business: invoices, loans, fees due"),
+    _standard("liabilities", "credit", None, "What the business owes"),
+    _standard("customer_balances", "credit", "liabilities",
+              "Money held for customers and sellers: wallets, card and financial account balances"),
+    _standard("payables", "credit", "liabilities", "Bills and taxes owed"),
+    _standard("equity", "credit", None, "The owners' stake"),
+    _standard("revenue", "credit", None,
+              "Income; contra-revenue accounts (refunds, disputes) sit here too, so the balance is net revenue"),
+    _standard("expenses", "debit", None, "What the business spends"),
+    _standard("fees", "debit", "expenses", "Fees paid to payment processors and banks"),
+    _standard("clearing", "debit", None,
+              "Accounts that net to zero once each flow completes: settlement with card networks, journal "
+              "clearing"),
+)}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ledger_id(conn: Connection, ledger: str) -> str:
+    ledger_id = conn.scalar("SELECT id FROM ledgers WHERE name = :name", {"name": ledger})
+    if not ledger_id:
+        raise NotFoundError(f"ledger {ledger!r} does not exist")
+    return ledger_id
+
+
+def _audit(conn: Connection, action: str, category_id: str, detail: Mapping[str, Any], actor: str,
+           seq: int, now: datetime) -> None:
+    write_audit(conn, actor=actor, action=action, object_type=OBJECT_TYPE, object_id=category_id,
+                request_hash=None, detail=detail, seq=seq, now=now)
+
+
+def find_category(conn: Connection, ledger: str, category: str) -> dict[str, Any]:
+    """Category ``category`` (name or id) of ``ledger``; NotFoundError if none. A category id of another
+    ledger is refused by name, so a hierarchy never crosses ledgers."""
+    rows = conn.dicts(
+        "SELECT c.id, c.ledger_id, l.name AS ledger, c.name, c.description, c.normal_balance, c.currency, "
+        "c.metadata, c.archived_at, c.created_at, c.updated_at FROM ledger_account_categories c "
+        "JOIN ledgers l ON l.id = c.ledger_id WHERE (l.name = :ledger AND c.name = :category) OR c.id = :category "
+        "ORDER BY l.name = :ledger DESC", {"ledger": ledger, "category": category})
+    if not rows:
+        raise NotFoundError(f"category {category!r} not found in ledger {ledger!r}")
+    row = rows[0]
+    if row["ledger"] != ledger:
+        raise LedgerError(f"category {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
+                          "a category holds only accounts and categories of its own ledger")
+    return row
+
+
+def _find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
+    rows = conn.dicts(
+        "SELECT a.id, a.name, a.currency, l.name AS ledger FROM ledger_accounts a JOIN ledgers l "
+        "ON l.id = a.ledger_id WHERE (l.name = :ledger AND a.name = :account) OR a.id = :account "
+        "ORDER BY l.name = :ledger DESC", {"ledger": ledger, "account": account})
+    if not rows:
+        raise NotFoundError(f"account {account!r} not found in ledger {ledger!r}")
+    row = rows[0]
+    if row["ledger"] != ledger:
+        raise LedgerError(f"account {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
+                          "a category holds only accounts of its own ledger")
+    return row
+
+
+def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: str = "system") -> str:
+    """Return the id of category ``spec.name`` in ``ledger``, creating it if missing. One that exists with
+    another normal balance or currency is refused (its balances would change meaning)."""
+    if spec.normal_balance not in ("credit", "debit"):
+        raise InputError(f"category {spec.name}: normal_balance must be credit or debit, not {spec.normal_balance!r}")
+    if not spec.name.strip():
+        raise InputError("a category needs a name")
+    ledger_id = _ledger_id(conn, ledger)
+    currency = spec.currency.upper() if spec.currency else None
+    existing = conn.dicts(
+        "SELECT id, normal_balance, currency FROM ledger_account_categories WHERE ledger_id = :ledger_id "
+        "AND name = :name", {"ledger_id": ledger_id, "name": spec.name})
+    if existing:
+        row = existing[0]
+        if (row["normal_balance"], row["currency"]) != (spec.normal_balance, currency):
+            raise LedgerError(
+                f"category {spec.name} exists in ledger {ledger} as {row['normal_balance']}-normal "
+                f"{row['currency'] or 'any currency'}; refusing to redefine it as {spec.normal_balance}-normal "
+                f"{currency or 'any currency'}")
+        return row["id"]
+    category_id = str(uuid.uuid4())
+    now, seq = _now(), conn.change_seq()
+    conn.execute(
+        "INSERT INTO ledger_account_categories (id, ledger_id, name, description, normal_balance, currency, "
+        "metadata, archived_at, created_at, updated_at, change_seq) VALUES (:id, :ledger_id, :name, :description, "
+        ":normal_balance, :currency, :metadata, NULL, :now, :now, :seq)",
+        {"id": category_id, "ledger_id": ledger_id, "name": spec.name, "description": spec.description,
+         "normal_balance": spec.normal_balance, "currency": currency,
+         "metadata": json.dumps(dict(spec.metadata or {}), sort_keys=True), "now": now, "seq": seq})
+    _audit(conn, "create", category_id, {"ledger": ledger, "name": spec.name, "normal_balance": spec.normal_balance,
+                                         "currency": currency}, actor, seq, now)
+    return category_id
+
+
+def update_category(conn: Connection, ledger: str, category: str, *, description: str | None = None,
+                    metadata: Mapping[str, str] | None = None, actor: str = "system") -> str:
+    """Set a category's description and/or merge ``metadata`` keys into its metadata (an empty value removes
+    the key). Its normal balance and currency never change. Returns the category id."""
+    row = find_category(conn, ledger, category)
+    merged = merged_metadata(row["metadata"], metadata)
+    now, seq = _now(), conn.change_seq()
+    conn.execute(
+        "UPDATE ledger_account_categories SET description = COALESCE(:description, description), "
+        "metadata = :metadata, updated_at = :now, change_seq = :seq WHERE id = :id",
+        {"description": description, "metadata": json.dumps(merged, sort_keys=True), "now": now, "seq": seq,
+         "id": row["id"]})
+    _audit(conn, "update", row["id"], {"description": description, "metadata": dict(metadata or {})}, actor, seq, now)
+    return row["id"]
+
+
+def archive_category(conn: Connection, ledger: str, category: str, actor: str = "system") -> str:
+    """Archive a category: it keeps its memberships and balances but takes no new members."""
+    row = find_category(conn, ledger, category)
+    if row["archived_at"] is None:
+        now, seq = _now(), conn.change_seq()
+        conn.execute("UPDATE ledger_account_categories SET archived_at = :now, updated_at = :now, change_seq = :seq "
+                     "WHERE id = :id", {"now": now, "seq": seq, "id": row["id"]})
+        _audit(conn, "archive", row["id"], {"ledger": ledger, "name": row["name"]}, actor, seq, now)
+    return row["id"]
+
+
+def _open_category(conn: Connection, ledger: str, category: str) -> dict[str, Any]:
+    row = find_category(conn, ledger, category)
+    if row["archived_at"] is not None:
+        raise LedgerError(f"category {row['name']} is archived: it takes no new accounts or categories")
+    return row
+
+
+def _lock_hierarchy(conn: Connection, ledger_id: str) -> None:
+    """Serialise the hierarchy changes of one ledger (a row lock on the ledger on PostgreSQL; DuckDB has one
+    writer), so that two concurrent additions cannot together close a cycle or mix currencies."""
+    conn.execute("UPDATE ledgers SET description = description WHERE id = :id", {"id": ledger_id})
+
+
+# The categories at or above ``:start`` (the start itself included), following memberships in force.
+_ANCESTORS = """
+WITH RECURSIVE up(category_id) AS (
+    SELECT CAST(:start AS TEXT)
+    UNION
+    SELECT h.parent_category_id FROM ledger_account_category_children h JOIN up ON h.child_category_id = up.category_id
+    WHERE h.removed_at IS NULL
+)
+"""
+
+# The categories at or below ``:start`` (the start itself included), following memberships in force.
+_DESCENDANTS = """
+WITH RECURSIVE down(category_id) AS (
+    SELECT CAST(:start AS TEXT)
+    UNION
+    SELECT h.child_category_id FROM ledger_account_category_children h JOIN down ON h.parent_category_id = down.category_id
+    WHERE h.removed_at IS NULL
+)
+"""
+
+
+def _currency_conflicts(conn: Connection, upper: str, accounts_sql: str, params: Mapping[str, Any]) -> list[str]:
+    """Categories at or above ``upper`` whose currency differs from that of an account ``accounts_sql``
+    selects (its column ``currency``), each as one line of an error message."""
+    rows = conn.all(
+        _ANCESTORS + "SELECT DISTINCT c.name, c.currency, a.currency FROM up JOIN ledger_account_categories c "
+        f"ON c.id = up.category_id CROSS JOIN ({accounts_sql}) a WHERE c.currency IS NOT NULL "
+        "AND c.currency <> a.currency ORDER BY 1, 3", {"start": upper, **params})
+    return [f"category {name} is {cur}, an account is {account_cur}" for name, cur, account_cur in rows]
+
+
+def _membership(conn: Connection, table: str, keys: Mapping[str, str]) -> dict[str, Any] | None:
+    where = " AND ".join(f"{k} = :{k}" for k in keys)
+    rows = conn.dicts(f"SELECT removed_at FROM {table} WHERE {where}", keys)
+    return rows[0] if rows else None
+
+
+def _add_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tuple[bool, int, datetime]:
+    """Insert or revive a membership; returns (changed, seq, now)."""
+    existing = _membership(conn, table, keys)
+    if existing is not None and existing["removed_at"] is None:
+        return False, 0, _now()
+    now, seq = _now(), conn.change_seq()
+    if existing is None:
+        columns = ", ".join(keys)
+        values = ", ".join(f":{k}" for k in keys)
+        conn.execute(f"INSERT INTO {table} ({columns}, removed_at, created_at, updated_at, change_seq) "
+                     f"VALUES ({values}, NULL, :now, :now, :seq)", {**keys, "now": now, "seq": seq})
+    else:
+        where = " AND ".join(f"{k} = :{k}" for k in keys)
+        conn.execute(f"UPDATE {table} SET removed_at = NULL, updated_at = :now, change_seq = :seq WHERE {where}",
+                     {**keys, "now": now, "seq": seq})
+    return True, seq, now
+
+
+def _remove_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tuple[bool, int, datetime]:
+    existing = _membership(conn, table, keys)
+    if existing is None or existing["removed_at"] is not None:
+        return False, 0, _now()
+    now, seq = _now(), conn.change_seq()
+    where = " AND ".join(f"{k} = :{k}" for k in keys)
+    conn.execute(f"UPDATE {table} SET removed_at = :now, updated_at = :now, change_seq = :seq WHERE {where}",
+                 {**keys, "now": now, "seq": seq})
+    return True, seq, now
+
+
+def add_account(conn: Connection, ledger: str, category: str, account: str, actor: str = "system") -> bool:
+    """Put account ``account`` (name or id) in ``category``; False when it is there already. Refused when
+    the account is of another ledger, or of another currency than the category or any category above it."""
+    cat = _open_category(conn, ledger, category)
+    acc = _find_account(conn, ledger, account)
+    _lock_hierarchy(conn, cat["ledger_id"])
+    conflicts = _currency_conflicts(conn, cat["id"], "SELECT CAST(:account_currency AS TEXT) AS currency",
+                                    {"account_currency": acc["currency"]})
+    if conflicts:
+        raise LedgerError(f"account {acc['name']} ({acc['currency']}) cannot join category {cat['name']}: "
+                          f"{conflicts[0]}; a category with a currency holds only accounts of that currency")
+    changed, seq, now = _add_membership(conn, "ledger_account_category_accounts",
+                                        {"category_id": cat["id"], "ledger_account_id": acc["id"]})
+    if changed:
+        _audit(conn, "add_account", cat["id"], {"ledger_account_id": acc["id"], "account": acc["name"]},
+               actor, seq, now)
+    return changed
+
+
+def remove_account(conn: Connection, ledger: str, category: str, account: str, actor: str = "system") -> bool:
+    """Take account ``account`` out of ``category`` (the membership is kept with ``removed_at``); False when
+    it was not in it."""
+    cat = find_category(conn, ledger, category)
+    acc = _find_account(conn, ledger, account)
+    changed, seq, now = _remove_membership(conn, "ledger_account_category_accounts",
+                                           {"category_id": cat["id"], "ledger_account_id": acc["id"]})
+    if changed:
+        _audit(conn, "remove_account", cat["id"], {"ledger_account_id": acc["id"], "account": acc["name"]},
+               actor, seq, now)
+    return changed
+
+
+def add_child(conn: Connection, ledger: str, parent: str, child: str, actor: str = "system") -> bool:
+    """Nest category ``child`` in ``parent``; False when it is nested there already. Refused when it would
+    close a cycle (``parent`` is ``child`` or below it), crosses ledgers, or brings accounts of another
+    currency under a category with a currency."""
+    up = _open_category(conn, ledger, parent)
+    down = find_category(conn, ledger, child)
+    _lock_hierarchy(conn, up["ledger_id"])
+    if conn.scalar(_DESCENDANTS + "SELECT count(*) FROM down WHERE category_id = :parent",
+                   {"start": down["id"], "parent": up["id"]}):
+        raise LedgerError(f"category {down['name']} cannot go under {up['name']}: {up['name']} is "
+                          f"{'the same category' if up['id'] == down['id'] else 'already below it'} "
+                          "(the hierarchy would have a cycle)")
+    conflicts = _currency_conflicts_below(conn, up["id"], down)
+    if conflicts:
+        raise LedgerError(f"category {down['name']} cannot go under {up['name']}: {conflicts[0]}; a category "
+                          "with a currency holds only accounts of that currency")
+    changed, seq, now = _add_membership(conn, "ledger_account_category_children",
+                                        {"parent_category_id": up["id"], "child_category_id": down["id"]})
+    if changed:
+        _audit(conn, "add_child", up["id"], {"child_category_id": down["id"], "child": down["name"]}, actor, seq, now)
+    return changed
+
+
+def _currency_conflicts_below(conn: Connection, upper: str, child: dict[str, Any]) -> list[str]:
+    """Currency conflicts between the categories at or above ``upper`` and the child category: its own
+    currency, and that of every account at or below it."""
+    rows = conn.all(
+        _ANCESTORS + ", down(category_id) AS (SELECT CAST(:child AS TEXT) UNION "
+        "SELECT h.child_category_id FROM ledger_account_category_children h JOIN down "
+        "ON h.parent_category_id = down.category_id WHERE h.removed_at IS NULL), "
+        "below(currency) AS (SELECT a.currency FROM down JOIN ledger_account_category_accounts m "
+        "ON m.category_id = down.category_id AND m.removed_at IS NULL JOIN ledger_accounts a "
+        "ON a.id = m.ledger_account_id UNION SELECT c.currency FROM down JOIN ledger_account_categories c "
+        "ON c.id = down.category_id WHERE c.currency IS NOT NULL) "
+        "SELECT DISTINCT c.name, c.currency, b.currency FROM up JOIN ledger_account_categories c "
+        "ON c.id = up.category_id CROSS JOIN below b WHERE c.currency IS NOT NULL AND c.currency <> b.currency "
+        "ORDER BY 1, 3", {"start": upper, "child": child["id"]})
+    return [f"category {name} is {cur}, {child['name']} holds {below}" for name, cur, below in rows]
+
+
+def remove_child(conn: Connection, ledger: str, parent: str, child: str, actor: str = "system") -> bool:
+    """Take category ``child`` out of ``parent``; False when it was not nested there."""
+    up = find_category(conn, ledger, parent)
+    down = find_category(conn, ledger, child)
+    changed, seq, now = _remove_membership(conn, "ledger_account_category_children",
+                                           {"parent_category_id": up["id"], "child_category_id": down["id"]})
+    if changed:
+        _audit(conn, "remove_child", up["id"], {"child_category_id": down["id"], "child": down["name"]},
+               actor, seq, now)
+    return changed
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+_BALANCE_KINDS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits", "available_debits",
+                  "available_credits")
+
+# Each category of the filter (``roots``), every category at or below it (``closure``, memberships in force;
+# UNION, not UNION ALL, so a cycle could not loop and a diamond is walked once), the distinct accounts these
+# hold (``members``: an account reachable twice counts once), and their sums unpivoted one row per kind so
+# that the engine sums each exactly whatever its size (``StoreEngine.exact_sums``).
+_CATEGORY_BALANCES = """
+WITH RECURSIVE roots AS (
+    SELECT c.id, c.name, c.normal_balance, c.currency, l.name AS ledger
+    FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id
+    WHERE (CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)
+      AND (CAST(:category AS TEXT) IS NULL OR c.id = :category OR c.name = :category){ids}
+),
+closure(root_id, category_id) AS (
+    SELECT id, id FROM roots
+    UNION
+    SELECT closure.root_id, h.child_category_id
+    FROM closure JOIN ledger_account_category_children h ON h.parent_category_id = closure.category_id
+    WHERE h.removed_at IS NULL
+),
+members AS (
+    SELECT DISTINCT closure.root_id, m.ledger_account_id
+    FROM closure JOIN ledger_account_category_accounts m ON m.category_id = closure.category_id
+    WHERE m.removed_at IS NULL
+),
+per_account AS (
+    SELECT members.root_id, a.id AS ledger_account_id, a.currency, a.currency_exponent, a.normal_balance,
+        COALESCE(s.posted_debits, 0) AS posted_debits, COALESCE(s.posted_credits, 0) AS posted_credits,
+        COALESCE(s.pending_debits, 0) AS pending_debits, COALESCE(s.pending_credits, 0) AS pending_credits
+    FROM members JOIN ledger_accounts a ON a.id = members.ledger_account_id
+    LEFT JOIN ({sums}) s ON s.ledger_account_id = a.id
+),
+unpivoted AS (
+    {unpivoted}
+)
+SELECT r.ledger, r.id AS category_id, r.name AS category, r.normal_balance,
+    COALESCE(u.currency, r.currency) AS currency, u.currency_exponent,
+    count(DISTINCT u.ledger_account_id) AS accounts, {sums_select}
+FROM roots r LEFT JOIN unpivoted u ON u.root_id = r.id
+GROUP BY r.ledger, r.id, r.name, r.normal_balance, COALESCE(u.currency, r.currency), u.currency_exponent
+ORDER BY r.ledger, r.name, 5
+"""
+
+# An account's available debits and credits depend on its own normal balance (see ``balances``).
+_KIND_SQL = {
+    "posted_debits": "posted_debits", "posted_credits": "posted_credits",
+    "pending_debits": "pending_debits", "pending_credits": "pending_credits",
+    "available_debits": "CASE WHEN normal_balance = 'credit' THEN pending_debits ELSE posted_debits END",
+    "available_credits": "CASE WHEN normal_balance = 'credit' THEN posted_credits ELSE pending_credits END",
+}
+
+
+def category_balances(conn: Connection, *, ledger: str | None = None, category: str | None = None,
+                      category_ids: Sequence[str] | None = None,
+                      as_of: datetime | None = None) -> list[dict[str, Any]]:
+    """Balances of every category (or of one, by name or id, or of those in ``category_ids``): one row per
+    category and currency of the accounts it reaches (one row with zeros and the category's currency when
+    it reaches none). Now, or as of an effective time (recomputed from entries with ``effective_at <=
+    as_of``). Amounts are exact ints, signed by the category's normal balance."""
+    params: dict[str, Any] = {"ledger": ledger, "category": category}
+    ids = ""
+    if category_ids is not None:
+        if not category_ids:
+            return []
+        placeholders, id_params = params_list("cid", list(category_ids))
+        ids = f" AND c.id IN ({placeholders})"
+        params.update(id_params)
+    if as_of is None:
+        sums = ("SELECT ledger_account_id, posted_debits, posted_credits, pending_debits, pending_credits "
+                "FROM ledger_account_balances")
+    else:
+        sums = SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
+        params["as_of"] = as_of
+    unpivoted = " UNION ALL ".join(
+        f"SELECT root_id, ledger_account_id, currency, currency_exponent, '{kind}' AS kind, {expr} AS amount "
+        "FROM per_account" for kind, expr in _KIND_SQL.items())
+    sums_select, as_ints = conn.engine.exact_sums({k: f"u.kind = '{k}'" for k in _BALANCE_KINDS}, "u.amount")
+    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select, ids=ids),
+                      params)
+    out = []
+    for row in rows:
+        totals = as_ints(row)
+        result = {k: row[k] for k in ("ledger", "category_id", "category", "normal_balance", "currency")}
+        exponent = row["currency_exponent"]
+        if exponent is None and row["currency"]:
+            exponent = currency_exponent(row["currency"])
+        result.update(currency_exponent=None if exponent is None else int(exponent), accounts=int(row["accounts"]),
+                      **totals)
+        out.append(with_amounts(result))
+    return out
+
+
+def list_categories(conn: Connection, *, ledger: str | None = None) -> list[dict[str, Any]]:
+    """Categories (of every ledger, or of one) with their parents, children and the number of accounts they
+    hold directly, by ledger then name."""
+    rows = conn.dicts(
+        "SELECT c.id, l.name AS ledger, c.name, c.description, c.normal_balance, c.currency, c.metadata, "
+        "c.archived_at, c.created_at FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id "
+        "WHERE CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger ORDER BY l.name, c.name", {"ledger": ledger})
+    names = {r["id"]: r["name"] for r in rows}
+    parents: dict[str, list[str]] = {}
+    children: dict[str, list[str]] = {}
+    for parent, child in conn.all("SELECT parent_category_id, child_category_id FROM "
+                                  "ledger_account_category_children WHERE removed_at IS NULL"):
+        if parent in names and child in names:
+            parents.setdefault(child, []).append(names[parent])
+            children.setdefault(parent, []).append(names[child])
+    counts = dict(conn.all("SELECT category_id, count(*) FROM ledger_account_category_accounts "
+                           "WHERE removed_at IS NULL GROUP BY category_id"))
+    for row in rows:
+        row["metadata"] = json.loads(row["metadata"] or "{}")
+        row["parents"] = sorted(parents.get(row["id"], []))
+        row["children"] = sorted(children.get(row["id"], []))
+        row["accounts"] = int(counts.get(row["id"], 0))
+    return rows
+
+
+def category_detail(conn: Connection, *, ledger: str, category: str,
+                    as_of: datetime | None = None) -> dict[str, Any]:
+    """One category with its parents, children, the accounts it holds directly, every account it reaches
+    through the hierarchy, and its balances (now or as of an effective time)."""
+    row = find_category(conn, ledger, category)
+    row.pop("ledger_id")
+    row["metadata"] = json.loads(row["metadata"] or "{}")
+    row["parents"] = [n for (n,) in conn.all(
+        "SELECT c.name FROM ledger_account_category_children h JOIN ledger_account_categories c "
+        "ON c.id = h.parent_category_id WHERE h.child_category_id = :id AND h.removed_at IS NULL ORDER BY 1",
+        {"id": row["id"]})]
+    row["children"] = [n for (n,) in conn.all(
+        "SELECT c.name FROM ledger_account_category_children h JOIN ledger_account_categories c "
+        "ON c.id = h.child_category_id WHERE h.parent_category_id = :id AND h.removed_at IS NULL ORDER BY 1",
+        {"id": row["id"]})]
+    row["accounts"] = [n for (n,) in conn.all(
+        "SELECT a.name FROM ledger_account_category_accounts m JOIN ledger_accounts a ON a.id = m.ledger_account_id "
+        "WHERE m.category_id = :id AND m.removed_at IS NULL ORDER BY 1", {"id": row["id"]})]
+    row["reachable_accounts"] = [n for (n,) in conn.all(
+        _DESCENDANTS + "SELECT DISTINCT a.name FROM down JOIN ledger_account_category_accounts m "
+        "ON m.category_id = down.category_id AND m.removed_at IS NULL JOIN ledger_accounts a "
+        "ON a.id = m.ledger_account_id ORDER BY 1", {"start": row["id"]})]
+    row["balances"] = category_balances(conn, ledger=ledger, category=row["id"], as_of=as_of)
+    return row
+
+
+# -- charts of categories (ingest mappings, the demo) ----------------------------------------------------
+
+_PAIRS = "category_pairs"  # the (category, account) names being assigned, as a relation
+
+# The pairs whose category or a category above it has a currency other than the account's, or is archived.
+_PAIR_CONFLICTS = f"""
+WITH RECURSIVE up(start_id, category_id) AS (
+    SELECT c.id, c.id FROM ledger_account_categories c
+    WHERE c.ledger_id = :ledger_id AND c.name IN (SELECT category FROM {_PAIRS})
+    UNION
+    SELECT up.start_id, h.parent_category_id FROM up JOIN ledger_account_category_children h
+    ON h.child_category_id = up.category_id WHERE h.removed_at IS NULL
+)
+SELECT p.category, p.account, a.currency, above.name, above.currency, c.archived_at IS NOT NULL AS archived
+FROM {_PAIRS} p
+JOIN ledger_account_categories c ON c.ledger_id = :ledger_id AND c.name = p.category
+JOIN ledger_accounts a ON a.ledger_id = :ledger_id AND a.name = p.account
+JOIN up ON up.start_id = c.id JOIN ledger_account_categories above ON above.id = up.category_id
+WHERE c.archived_at IS NOT NULL OR (above.currency IS NOT NULL AND above.currency <> a.currency)
+ORDER BY 1, 2 LIMIT 1
+"""
+
+_NEW_PAIRS = f"""
+SELECT c.id AS category_id, c.name AS category, a.id AS ledger_account_id, a.name AS account
+FROM {_PAIRS} p
+JOIN ledger_account_categories c ON c.ledger_id = :ledger_id AND c.name = p.category
+JOIN ledger_accounts a ON a.ledger_id = :ledger_id AND a.name = p.account
+WHERE NOT EXISTS (SELECT 1 FROM ledger_account_category_accounts m
+                  WHERE m.category_id = c.id AND m.ledger_account_id = a.id)
+"""
+
+
+def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple[str, str]],
+                      chart: Mapping[str, CategorySpec] = STANDARD_CATEGORIES, actor: str = "system") -> int:
+    """Put each ``(category name, account name)`` pair's account in its category, creating the category and
+    the categories above it from ``chart`` when missing. Only pairs that have no membership row at all are
+    added: a membership an operator removed stays removed, and a second run adds nothing. Set-based: one
+    query finds the new pairs, one checks them (currencies, archived categories) and one inserts them,
+    whatever their number; one audit row per category that gains accounts. Returns the number added."""
+    pairs = sorted(set(memberships))
+    if not pairs:
+        return 0
+    ledger_id = _ledger_id(conn, ledger)
+    data = pa.table({"category": [c for c, _ in pairs], "account": [a for _, a in pairs]})
+    with conn.arrow_relation(_PAIRS, data, "category TEXT, account TEXT"):
+        new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
+        known = {r[0] for r in conn.all(
+            f"SELECT DISTINCT p.category FROM {_PAIRS} p JOIN ledger_account_categories c "
+            "ON c.ledger_id = :ledger_id AND c.name = p.category", {"ledger_id": ledger_id})}
+        if not new and known == {c for c, _ in pairs}:
+            return 0
+        for name in categories_with_ancestors({c for c, _ in pairs} - known, chart):
+            spec = chart[name]
+            existed = conn.scalar("SELECT id FROM ledger_account_categories WHERE ledger_id = :ledger_id AND "
+                                  "name = :name", {"ledger_id": ledger_id, "name": name})
+            ensure_category(conn, ledger, spec, actor=actor)
+            if spec.parent and not existed:
+                add_child(conn, ledger, spec.parent, name, actor=actor)
+        _lock_hierarchy(conn, ledger_id)
+        conflict = conn.one(_PAIR_CONFLICTS, {"ledger_id": ledger_id})
+        if conflict is not None:
+            category, account, currency, above, above_currency, archived = conflict
+            raise LedgerError(
+                f"account {account} cannot join category {category}: "
+                + ("the category is archived" if archived else
+                   f"category {above} is {above_currency}, the account is {currency}; a category with a "
+                   "currency holds only accounts of that currency"))
+        new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
+        if not new:
+            return 0
+        now, seq = _now(), conn.change_seq()
+        conn.execute(
+            "INSERT INTO ledger_account_category_accounts (category_id, ledger_account_id, removed_at, created_at, "
+            f"updated_at, change_seq) SELECT category_id, ledger_account_id, NULL, :now, :now, :seq FROM ({_NEW_PAIRS}) n",
+            {"ledger_id": ledger_id, "now": now, "seq": seq})
+    added: dict[str, list[str]] = {}
+    for row in new:
+        added.setdefault(row["category_id"], []).append(row["account"])
+    for category_id, accounts in sorted(added.items()):
+        _audit(conn, "add_accounts", category_id, {"accounts": sorted(accounts)}, actor, seq, now)
+    return len(new)
+
+
+def categories_with_ancestors(names: Iterable[str], chart: Mapping[str, CategorySpec]) -> list[str]:
+    """``names`` and the categories above them in ``chart``, parents first."""
+    ordered: list[str] = []
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name not in chart:
+            raise InputError(f"category {name!r} is not in the chart of categories ({', '.join(sorted(chart))})")
+        if name in path:
+            raise InputError(f"the chart of categories has a cycle: {' > '.join((*path, name))}")
+        parent = chart[name].parent
+        if parent:
+            visit(parent, (*path, name))
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in sorted(names):
+        visit(name, ())
+    return ordered
