@@ -595,6 +595,9 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
         return _listed(page, _entry)
 
+    from ledger_pipeline.api import routes_accounts
+
+    app.include_router(routes_accounts.router)
     return app
 
 
