@@ -595,9 +595,10 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
         return _listed(page, _entry)
 
-    from ledger_pipeline.api import routes_accounts
+    from ledger_pipeline.api import routes_accounts, routes_payments
 
     app.include_router(routes_accounts.router)
+    app.include_router(routes_payments.router)
     return app
 
 

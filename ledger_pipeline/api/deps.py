@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 
 from ledger_pipeline.api import keys as api_keys
-from ledger_pipeline.api.queries import Page
+from ledger_pipeline.api.queries import Filters, Page, _where
 from ledger_pipeline.ledger.store import Connection, Store
 
 
@@ -48,3 +48,10 @@ def created_page(db: Connection, select: str, where: list[str], params: dict[str
     if len(rows) > per_page:
         return Page(rows[:per_page], rows[per_page - 1]["id"])
     return Page(rows, None)
+
+
+def metadata_where(db: Connection, request: Request, alias: str, params: dict[str, Any]) -> list[str]:
+    """The ``metadata[key]=value`` filters of the query string as conditions on ``alias``'s metadata."""
+    metadata = {name[len("metadata["):-1]: value for name, value in request.query_params.multi_items()
+                if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]")}
+    return _where(db, alias, Filters(metadata=metadata), params)

@@ -23,7 +23,6 @@ from ledger_pipeline.api.app import (
     Read,
     Write,
     _Body,
-    _filters,
     _listed,
     _metadata,
     _per_page,
@@ -99,9 +98,7 @@ def _list(request: Request, kind: str, after_cursor: str | None) -> JSONResponse
     if currency:
         where.append("x.currency = :currency")
         params["currency"] = currency.upper()
-    for i, (name, value) in enumerate(sorted(_filters(request).metadata.items())):
-        where.append(f"{db.engine.json_text_at('x.metadata', f'mk{i}')} = :mv{i}")
-        params[f"mk{i}"], params[f"mv{i}"] = db.engine.json_key(name), value
+    where += deps.metadata_where(db, request, "x", params)
     page = deps.created_page(db, _select(kind), where, params, table=f"{kind}s", alias="x", after=after_cursor,
                              per_page=_per_page(request))
     return _listed(page, lambda row: _render(kind, row))
