@@ -184,8 +184,10 @@ class LedgerWriter:
         with self._lock, self.conn.transaction():
             yield self.conn
 
-    def transition(self, transaction_id: str, status: str) -> TransactionResult:
-        """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else)."""
+    def transition(self, transaction_id: str, status: str, *, quarantine_on_reject: bool = False
+                   ) -> TransactionResult:
+        """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else);
+        ``quarantine_on_reject`` as for ``post``."""
         found = self.conn.dicts(
             "SELECT t.external_id, l.name AS ledger FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id "
             "WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
@@ -193,16 +195,18 @@ class LedgerWriter:
         if not found:
             raise NotFoundError(f"ledger transaction {transaction_id} not found")
         original = load_transaction_input(self.conn, found[0]["external_id"], found[0]["ledger"])
-        return self.post(replace(original, status=status))
+        return self.post(replace(original, status=status), quarantine_on_reject=quarantine_on_reject)
 
     def reverse(self, transaction_id: str, *, external_id: str | None = None,
-                effective_at: datetime | None = None, description: str | None = None) -> TransactionResult:
+                effective_at: datetime | None = None, description: str | None = None,
+                quarantine_on_reject: bool = False) -> TransactionResult:
         """Correct a posted transaction by a new one with every entry's direction flipped.
 
         The reversal's external_id defaults to ``<original external_id>:reversal`` and its effective time to
         now, so calling this again (after a timeout, say) is a no-op that returns the same reversal. Only a
         posted transaction can be reversed: a pending one is cancelled by archiving it
-        (``invalid_status_transition`` otherwise). Balance limits apply to the reversal like to any write.
+        (``invalid_status_transition`` otherwise). Balance limits apply to the reversal like to any write;
+        ``quarantine_on_reject`` as for ``post``.
         """
         found = self.conn.dicts(
             "SELECT t.id, t.external_id, t.status, l.name AS ledger FROM ledger_transactions t "
@@ -231,7 +235,7 @@ class LedgerWriter:
             metadata=original.metadata,
             source=original.source,
             reverses_id=found[0]["id"],
-        ))
+        ), quarantine_on_reject=quarantine_on_reject)
 
 
 def load_transaction_input(conn: Connection, external_id: str, ledger: str) -> TransactionInput:
