@@ -596,11 +596,12 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
         return _listed(page, _entry)
 
-    from ledger_pipeline.api import routes_accounts, routes_payments, routes_quarantine
+    from ledger_pipeline.api import routes_accounts, routes_payments, routes_quarantine, routes_webhooks
 
     app.include_router(routes_accounts.router)
     app.include_router(routes_payments.router)
     app.include_router(routes_quarantine.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 
