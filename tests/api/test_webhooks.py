@@ -109,3 +109,64 @@ def test_signature_scheme_and_backoff():
     assert not verify("whsec_test", header, body, now=1_700_001_000)  # too old: a replay
     assert not verify("whsec_test", "v1=abc", body)
     assert [Backoff(1, 10).delay(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_webhooks_commands_configure_and_deliver(store_url, httpserver):
+    from typer.testing import CliRunner
+
+    from ledger_pipeline.cli import app
+    from ledger_pipeline.ledger.events import record_event
+    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.store_setup import initialize_store
+
+    runner = CliRunner()
+    store = Store(store_url)
+    initialize_store(store)
+    with store.transaction() as conn:
+        before = record_event(conn, "ledger_transaction.created", "ledger_transaction", "tx-0")
+
+    def cli(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, [*args, "--store", store_url])
+        assert result.exit_code == code, result.output
+        return result.stdout
+
+    added = json.loads(cli("webhooks", "add", httpserver.url_for("/hook"), "--event", "ledger_transaction.posted",
+                           "--json"))
+    from_start = json.loads(cli("webhooks", "add", httpserver.url_for("/all"), "--from-start", "--json"))
+    with store.transaction() as conn:
+        record_event(conn, "ledger_transaction.posted", "ledger_transaction", "tx-1", {"status": "posted"})
+        record_event(conn, "ledger_transaction.archived", "ledger_transaction", "tx-2")
+
+    # An event is delivered once every transaction older than it has ended (the store's safe change
+    # watermark): on a shared PostgreSQL server another database's transaction may hold it back a moment.
+    httpserver.expect_request("/hook", method="POST").respond_with_data("no", status=500)
+    httpserver.expect_request("/all", method="POST").respond_with_data("no", status=500)
+
+    def attempts() -> int:
+        return {e["id"]: e for e in json.loads(cli("webhooks", "list", "--json"))}[added["id"]]["attempts"]
+
+    deadline = time.monotonic() + 60
+    while attempts() == 0:
+        assert time.monotonic() < deadline, "no delivery attempt"
+        failed = runner.invoke(app, ["webhooks", "deliver", "--backoff-s", "0", "--store", store_url, "--json"])
+        assert failed.exit_code == (3 if json.loads(failed.stdout)["failed"] else 0), failed.output
+    state = {e["id"]: e for e in json.loads(cli("webhooks", "list", "--json"))}[added["id"]]
+    assert state["delivered"] == 0 and state["last_error"].endswith(": HTTP 500"), state
+
+    httpserver.clear()
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    httpserver.expect_request("/all", method="POST").respond_with_data("ok")
+    delivered = 0
+    while delivered < 4:
+        assert time.monotonic() < deadline + 60, f"{delivered} of 4 delivered"
+        delivered += json.loads(cli("webhooks", "deliver", "--json"))["delivered"]
+    assert delivered == 4
+    assert json.loads(cli("webhooks", "deliver", "--json"))["delivered"] == 0
+    received = [(r.path, json.loads(r.get_data())) for r, _ in httpserver.log]
+    assert [body["object_id"] for path, body in received if path == "/hook"] == ["tx-1"]
+    assert [body["object_id"] for path, body in received if path == "/all"] == ["tx-0", "tx-1", "tx-2"]
+    assert received[-3][1]["id"] == before
+    cli("webhooks", "remove", added["id"])
+    assert [e["id"] for e in json.loads(cli("webhooks", "list", "--json"))] == [from_start["id"]]
+    cli("webhooks", "remove", added["id"], code=2)
+    cli("webhooks", "add", "not-a-url", code=2)
