@@ -315,7 +315,7 @@ class _Writers:
         if writer is None:
             from ledger_pipeline.ledger.posting import open_writer
 
-            context = open_writer(self.store, actor="api")
+            context = open_writer(self.store, actor="api", record_events=True)
             writer = context.__enter__()
             with self._guard:
                 self._open.append(context)

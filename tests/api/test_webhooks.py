@@ -70,11 +70,18 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(server):
             receiver.expect_request("/all").respond_with_handler(receive)
             receiver.expect_request("/orders").respond_with_handler(receive)
             _wait_for(lambda: len(received["/all"]) >= 8 and len(received["/orders"]) >= 3)
+            # a ledger transaction written through the API records its events in the same database transaction
+            _, cash, _, payable = _linked_accounts(client)
+            held = client.post("/api/ledger_transactions", json={"status": "pending", "ledger_entries": [
+                {"ledger_account_id": cash, "direction": "debit", "amount": 9},
+                {"ledger_account_id": payable, "direction": "credit", "amount": 9}]}).json()
+            assert client.patch(f"/api/ledger_transactions/{held['id']}", json={"status": "posted"}).status_code == 200
+            _wait_for(lambda: len(received["/all"]) >= 10)
             time.sleep(1)  # several more polls: nothing is sent twice
             all_events = [(r.headers[EVENT_ID_HEADER], json.loads(r.get_data()), r) for r in received["/all"]]
             order_events = [json.loads(r.get_data()) for r in received["/orders"]]
 
-        assert len(all_events) == 8 and len({event_id for event_id, _, _ in all_events}) == 8
+        assert len(all_events) == 10 and len({event_id for event_id, _, _ in all_events}) == 10
         for event_id, body, request in all_events:
             assert body["id"] == event_id
             assert verify(endpoint["secret"], request.headers[SIGNATURE_HEADER], request.get_data())
@@ -86,12 +93,14 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(server):
             assert {(b["event"], b["object_id"]) for b in bodies[2 * n:2 * n + 2]} == {
                 ("ledger_transaction.created", tx_ids[n]), ("payment_order.auto_ledgered", order["id"])}
         assert [(b["event"], b["object_id"]) for b in bodies[6:]] == [
-            ("ledger_transaction.posted", tx_ids[0]), ("ledger_transaction.archived", tx_ids[1])]
+            ("ledger_transaction.posted", tx_ids[0]), ("ledger_transaction.archived", tx_ids[1]),
+            ("ledger_transaction.created", held["id"]), ("ledger_transaction.posted", held["id"])]
+        assert bodies[-1]["data"] == {"ledger_transaction_id": held["id"], "status": "posted"}
         assert [(b["event"], b["object_id"]) for b in order_events] == [
             ("payment_order.auto_ledgered", o["id"]) for o in order_ids]
 
         state = client.get(f"/api/webhook_endpoints/{endpoint['id']}").json()
-        assert (state["delivered"], state["attempts"], state["last_error"]) == (8, 0, None)
+        assert (state["delivered"], state["attempts"], state["last_error"]) == (10, 0, None)
         removed = client.delete(f"/api/webhook_endpoints/{only_orders['id']}")
         assert removed.status_code == 200 and removed.json()["removed_at"] is not None
         assert [e["id"] for e in client.get("/api/webhook_endpoints").json()] == [endpoint["id"]]
