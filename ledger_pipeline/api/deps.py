@@ -7,10 +7,35 @@ import uuid
 from typing import Any
 
 from fastapi import Request
+from pydantic import field_validator
 
 from ledger_pipeline.api import keys as api_keys
+from ledger_pipeline.api.app import _Body
 from ledger_pipeline.api.queries import Filters, Page, _where
 from ledger_pipeline.ledger.store import Connection, Store
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+class TextBody(_Body):
+    """A request body whose text may not hold a NUL byte: no PostgreSQL text or warehouse column can keep
+    one (the core refuses it in ledger transactions as ``invalid_text``), so it is refused on both engines
+    with 422 naming the field."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _holds_nul(value):
+            raise ValueError("text may not hold a NUL byte")
+        return value
 
 
 def conn(request: Request) -> Connection:

@@ -22,7 +22,6 @@ from ledger_pipeline.api.app import (
     LedgerAccountCreate,
     Read,
     Write,
-    _Body,
     _listed,
     _metadata,
     _per_page,
@@ -34,11 +33,11 @@ from ledger_pipeline.reconcile import accounts as bank_accounts
 router = APIRouter()
 
 
-class LinkedLedgerAccount(LedgerAccountCreate):
+class LinkedLedgerAccount(deps.TextBody, LedgerAccountCreate):
     """The ledger account to create with the account (its link is set by the create)."""
 
 
-class InternalAccountCreate(_Body):
+class InternalAccountCreate(deps.TextBody):
     name: str = Field(min_length=1)
     account_identifier: str = Field(min_length=1, description="The account number as the bank's statements "
                                                               "name it (IBAN, BAI2 account number, OFX ACCTID).")
@@ -50,7 +49,7 @@ class InternalAccountCreate(_Body):
                                                                                  "and link it.")
 
 
-class ExternalAccountCreate(_Body):
+class ExternalAccountCreate(deps.TextBody):
     name: str = Field(min_length=1)
     currency: str = Field(min_length=1)
     account_identifier: str | None = None

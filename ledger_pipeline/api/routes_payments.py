@@ -24,7 +24,6 @@ from ledger_pipeline.api.app import (
     ApiError,
     Read,
     Write,
-    _Body,
     _listed,
     _metadata,
     _per_page,
@@ -40,7 +39,7 @@ router = APIRouter()
 Status = Literal[orders.KNOWN_STATUSES]  # type: ignore[valid-type]
 
 
-class PaymentOrderCreate(_Body):
+class PaymentOrderCreate(deps.TextBody):
     type: str | None = Field(default=None, description="ach, wire, sepa, book...")
     direction: Literal["credit", "debit"] = Field(description="credit: money out of the internal account; "
                                                               "debit: money into it.")
@@ -54,7 +53,7 @@ class PaymentOrderCreate(_Body):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-class PaymentOrderUpdate(_Body):
+class PaymentOrderUpdate(deps.TextBody):
     status: Status
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from ledger_pipeline.api import deps
-from ledger_pipeline.api.app import ApiError, Read, Write, _Body, _listed, _parse_time, _per_page, _ts
+from ledger_pipeline.api.app import ApiError, Read, Write, _listed, _parse_time, _per_page, _ts
 from ledger_pipeline.ledger.store import Connection
 
 router = APIRouter()
@@ -23,12 +23,12 @@ _SELECT = ("SELECT q.id, q.batch_id, q.source, q.ledger_name, q.external_id, q.r
            "q.raw_payload, q.status, q.attempts, q.created_at, q.resolved_at, q.resolution FROM quarantine q")
 
 
-class ReplayRequest(_Body):
+class ReplayRequest(deps.TextBody):
     ids: list[str] | None = Field(default=None, description="Only these items (default: every open one).")
     reason_code: str | None = Field(default=None, description="Only items with this reason code.")
 
 
-class DiscardRequest(_Body):
+class DiscardRequest(deps.TextBody):
     reason: str = Field(min_length=1, description="Why the record will never post (kept with it and audited).")
 
 

@@ -11,12 +11,12 @@ from pydantic import Field
 
 from ledger_pipeline.api import deps
 from ledger_pipeline.api import webhooks as hooks
-from ledger_pipeline.api.app import ApiError, Read, Write, _Body, _ts
+from ledger_pipeline.api.app import ApiError, Read, Write, _ts
 
 router = APIRouter()
 
 
-class WebhookEndpointCreate(_Body):
+class WebhookEndpointCreate(deps.TextBody):
     url: str = Field(min_length=1, description="The receiver's URL (http:// or https://).")
     event_types: list[str] | None = Field(default=None, description="Event types to deliver (default: every "
                                                                     "event).")

@@ -3,8 +3,8 @@
 * ``api_keys``: the sha256 hash of a random token (the token itself is shown once, when the key is
   created), with its scopes; revision ``0006``.
 * ``webhook_endpoints``: where outbound webhooks go, with each endpoint's delivery state: the position of
-  the last event delivered (``cursor_seq``, ``cursor_event_id``: events are delivered in ``(change_seq, id)``
-  order), the failed attempts at the next one and when to try again, and a lease so one worker at a time
+  the last event delivered (``cursor_seq``, ``cursor_created_at``, ``cursor_event_id``: events are delivered
+  in ``(change_seq, created_at, id)`` order), the failed attempts at the next one and when to try again, and a lease so one worker at a time
   delivers to an endpoint; revision ``0008``.
 """
 
@@ -37,6 +37,7 @@ webhook_endpoints = Table(
     required("updated_at", Timestamp),
     Column("removed_at", Timestamp),
     required("cursor_seq", BigInteger),
+    Column("cursor_created_at", Timestamp),
     Column("cursor_event_id", Text, nullable=False, server_default=text("''")),
     Column("delivered", BigInteger, nullable=False, server_default=text("0")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),

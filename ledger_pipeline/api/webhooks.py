@@ -2,7 +2,8 @@
 ``.archived``, ``payment_order.auto_ledgered``...) delivered to configured URLs, signed, retried, never lost.
 
 Each endpoint keeps its delivery state in ``webhook_endpoints`` (see ``api.schema``): the position of the last
-event it acknowledged. Events are delivered one at a time per endpoint, in ``(change_seq, id)`` order, and only
+event it acknowledged. Events are delivered one at a time per endpoint, in ``(change_seq, created_at, id)`` order (the order
+they were written: events of one database transaction share its ``change_seq``), and only
 below the store's safe change watermark (``Connection.safe_change_watermark``: every event before it has
 committed), so an event committed late by a slow transaction is never skipped. An answer 2xx moves the
 position past the event (in its own database transaction, so a crash between the answer and that commit
@@ -125,10 +126,11 @@ def remove_endpoint(conn: Connection, endpoint_id: str) -> None:
 
 _NEXT_EVENTS = """
 SELECT e.id, e.event_type, e.object_type, e.object_id, e.data, e.created_at, e.change_seq FROM events e
-WHERE (e.change_seq > :cursor_seq OR (e.change_seq = :cursor_seq AND e.id > :cursor_id))
+WHERE (e.change_seq > :cursor_seq OR (e.change_seq = :cursor_seq AND (CAST(:cursor_at AS TIMESTAMPTZ) IS NULL
+       OR e.created_at > :cursor_at OR (e.created_at = :cursor_at AND e.id > :cursor_id))))
   AND e.change_seq < :watermark
   AND (CAST(:types AS TEXT) = '*' OR strpos(' ' || CAST(:types AS TEXT) || ' ', ' ' || e.event_type || ' ') > 0)
-ORDER BY e.change_seq, e.id
+ORDER BY e.change_seq, e.created_at, e.id
 LIMIT {limit}
 """
 
@@ -151,7 +153,8 @@ def _claim(store: Store, owner: str, lease_s: float) -> list[dict[str, Any]]:
                 claimed.append(row["id"])
         if not claimed:
             return []
-        return [conn.dicts("SELECT id, url, secret, event_types, cursor_seq, cursor_event_id, attempts "
+        return [conn.dicts("SELECT id, url, secret, event_types, cursor_seq, cursor_created_at, cursor_event_id, "
+                           "attempts "
                            "FROM webhook_endpoints WHERE id = :id", {"id": endpoint_id})[0]
                 for endpoint_id in claimed]
 
@@ -182,11 +185,14 @@ def _send(client: httpx.Client, endpoint: dict[str, Any], event: dict[str, Any])
 def _deliver_endpoint(store: Store, client: httpx.Client, endpoint: dict[str, Any], owner: str, backoff: Backoff,
                       batch: int, report: DeliveryReport) -> None:
     """Deliver the endpoint's next events in order until none is left or one fails."""
-    cursor_seq, cursor_id, attempts = int(endpoint["cursor_seq"]), endpoint["cursor_event_id"], endpoint["attempts"]
+    cursor_seq, cursor_at, cursor_id = int(endpoint["cursor_seq"]), endpoint["cursor_created_at"], \
+        endpoint["cursor_event_id"]
+    attempts = endpoint["attempts"]
     while True:
         with store.connect() as conn:
             events = conn.dicts(_NEXT_EVENTS.format(limit=int(batch)), {
-                "cursor_seq": cursor_seq, "cursor_id": cursor_id, "types": endpoint["event_types"],
+                "cursor_seq": cursor_seq, "cursor_at": cursor_at, "cursor_id": cursor_id,
+                "types": endpoint["event_types"],
                 "watermark": conn.safe_change_watermark(["events"])})
         if not events:
             return
@@ -195,12 +201,15 @@ def _deliver_endpoint(store: Store, client: httpx.Client, endpoint: dict[str, An
             now = datetime.now(UTC)
             with store.transaction() as conn:
                 if error is None:
-                    cursor_seq, cursor_id, attempts = int(event["change_seq"]), event["id"], 0
+                    cursor_seq, cursor_at, cursor_id = int(event["change_seq"]), event["created_at"], event["id"]
+                    attempts = 0
                     conn.execute(
-                        "UPDATE webhook_endpoints SET cursor_seq = :cursor_seq, cursor_event_id = :cursor_id, "
+                        "UPDATE webhook_endpoints SET cursor_seq = :cursor_seq, cursor_created_at = :cursor_at, "
+                        "cursor_event_id = :cursor_id, "
                         "delivered = delivered + 1, attempts = 0, next_attempt_at = NULL, last_error = NULL, "
                         "updated_at = :now, change_seq = :seq WHERE id = :id AND lease_owner = :owner",
-                        {"cursor_seq": cursor_seq, "cursor_id": cursor_id, "now": now, "seq": conn.change_seq(),
+                        {"cursor_seq": cursor_seq, "cursor_at": cursor_at, "cursor_id": cursor_id, "now": now,
+                         "seq": conn.change_seq(),
                          "id": endpoint["id"], "owner": owner})
                 else:
                     attempts += 1

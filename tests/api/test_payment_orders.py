@@ -70,3 +70,25 @@ def test_payment_orders_are_default_ledgered(server):
             assert (response.status_code, response.json()["error"]["field"]) == (422, field), response.text
         assert client.patch("/api/payment_orders/nope", json={"status": "completed"}).status_code == 404
         assert client.get("/api/payment_orders/nope").status_code == 404
+
+        # never 500 to bad input on the new resources
+        for method, path, payload in (
+            ("POST", "/api/payment_orders", {**body, "description": "nul \u0000"}),
+            ("POST", "/api/payment_orders", {**body, "metadata": {"k\u0000": "v"}}),
+            ("POST", "/api/payment_orders", {**body, "amount": 10**40}),
+            ("POST", "/api/payment_orders", {**body, "effective_date": "9999-99-99"}),
+            ("POST", "/api/payment_orders", {**body, "currency": "EUR"}),
+            ("POST", "/api/external_accounts", {"name": "n\u0000", "currency": "USD"}),
+            ("POST", "/api/external_accounts", {"name": "n", "currency": "USD", "ledger_account": {
+                "name": "p\u0000", "ledger_id": "x", "normal_balance": "credit", "currency": "USD"}}),
+            ("POST", "/api/internal_accounts", {"name": "i", "account_identifier": "111", "currency": "USD"}),
+            ("POST", "/api/external_accounts", {"name": "seller 7", "currency": "EUR"}),
+            ("POST", "/api/quarantine/replay", {"ids": "x"}),
+            ("POST", "/api/webhook_endpoints", {"url": "http://x/\u0000"}),
+            ("GET", "/api/payment_orders?after_cursor=%00&metadata%5Bk%22%5D=v", None),
+            ("GET", "/api/quarantine?created_at%5Bgte%5D=yesterday&after_cursor=zzz", None),
+        ):
+            response = client.request(method, path, json=payload)
+            assert response.status_code < 500, (method, path, payload, response.text)
+            accepted = method == "GET" or payload.get("currency") == "EUR" and path == "/api/payment_orders"
+            assert response.status_code >= 400 or accepted, (path, payload, response.text)

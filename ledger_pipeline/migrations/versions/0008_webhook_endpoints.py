@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS webhook_endpoints (
     updated_at TIMESTAMP WITH TIME ZONE NOT NULL,
     removed_at TIMESTAMP WITH TIME ZONE,
     cursor_seq BIGINT NOT NULL,
+    cursor_created_at TIMESTAMP WITH TIME ZONE,
     cursor_event_id TEXT DEFAULT '' NOT NULL,
     delivered BIGINT DEFAULT 0 NOT NULL,
     attempts INTEGER DEFAULT 0 NOT NULL,
