@@ -23,7 +23,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(predicate, timeout_s: float = 60) -> None:
+def _wait_for(predicate, timeout_s: float = 120) -> None:
+    """Until ``predicate()``; on PostgreSQL an event waits for every older transaction of the server (the
+    safe change watermark), and other databases of a shared test server hold it back too."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
