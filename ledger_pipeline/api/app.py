@@ -2,7 +2,8 @@
 
 Writes go through the core's one write path: each server thread holds a ``LedgerWriter`` from
 ``open_writer`` (so concurrent requests share group commit, and the same rules, reason codes and balance
-locks apply as to any other write). Reads run on the same thread's connection.
+locks apply as to any other write). A refused write is answered 422 with its reason codes and kept in
+quarantine, like a refused record of any other input path. Reads run on the same thread's connection.
 
 Errors have one shape, ``{"error": {"code", "message", "field"?, "reason_codes"?}}``: 401 without a valid
 key, 403 for a key without the scope, 404 for an unknown object, 413 for a body over the limit, 422 for a
@@ -314,7 +315,7 @@ class _Writers:
         if writer is None:
             from ledger_pipeline.ledger.posting import open_writer
 
-            context = open_writer(self.store, actor="api")
+            context = open_writer(self.store, actor="api", record_events=True)
             writer = context.__enter__()
             with self._guard:
                 self._open.append(context)
@@ -556,7 +557,7 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
             description=body.description, metadata=body.metadata, source="api",
             ledgerable_type=body.ledgerable_type, ledgerable_id=body.ledgerable_id,
         )
-        result = write(key, lambda writer: writer.post(tx))
+        result = write(key, lambda writer: writer.post(tx, quarantine_on_reject=True))
         return JSONResponse(transaction_or_404(result.id), status_code=201)
 
     @app.get("/api/ledger_transactions", tags=["ledger transactions"])
@@ -573,7 +574,7 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     @app.patch("/api/ledger_transactions/{transaction_id}", tags=["ledger transactions"])
     def update_ledger_transaction(transaction_id: str, body: LedgerTransactionUpdate, key: Write) -> dict[str, Any]:
         """Move a pending transaction to posted or archived."""
-        result = write(key, lambda writer: writer.transition(transaction_id, body.status))
+        result = write(key, lambda writer: writer.transition(transaction_id, body.status, quarantine_on_reject=True))
         return transaction_or_404(result.id)
 
     @app.post("/api/ledger_transactions/{transaction_id}/reversal", status_code=201, tags=["ledger transactions"])
@@ -583,7 +584,7 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         options = body or ReversalCreate()
         result = write(key, lambda writer: writer.reverse(
             transaction_id, external_id=options.external_id, effective_at=options.effective_at,
-            description=options.description))
+            description=options.description, quarantine_on_reject=True))
         return JSONResponse(transaction_or_404(result.id), status_code=201)
 
     # ledger entries
@@ -595,8 +596,20 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
         return _listed(page, _entry)
 
-    from ledger_pipeline.api import routes_categories  # it imports this module, so it is imported here
+    # the route modules import this one, so they are imported here
+    from ledger_pipeline.api import (
+        routes_accounts,
+        routes_categories,
+        routes_payments,
+        routes_quarantine,
+        routes_webhooks,
+    )
+
     app.include_router(routes_categories.router)
+    app.include_router(routes_accounts.router)
+    app.include_router(routes_payments.router)
+    app.include_router(routes_quarantine.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 

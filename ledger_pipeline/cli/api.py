@@ -30,9 +30,18 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1024 * 1024,
     print_openapi: Annotated[bool, typer.Option("--print-openapi",
                                                 help="Print the OpenAPI document and exit.")] = False,
+    webhooks: Annotated[bool, typer.Option("--webhooks/--no-webhooks",
+                                           help="Deliver outbound webhooks in the background.")] = True,
+    webhook_poll_s: Annotated[float, typer.Option("--webhook-poll-s", help="How often the webhook worker "
+                                                                           "looks for new events.")] = 1.0,
+    webhook_backoff_s: Annotated[float, typer.Option("--webhook-backoff-s", help="Wait after a first failed "
+                                                     "delivery attempt, doubling per attempt.")] = 1.0,
+    webhook_backoff_max_s: Annotated[float, typer.Option("--webhook-backoff-max-s", help="Longest wait between "
+                                                         "delivery attempts.")] = 300.0,
     store: StoreOption = None,
 ) -> None:
-    """Serve the HTTP API (ledgers, accounts and balances, transactions, entries) over the store."""
+    """Serve the HTTP API (ledgers, accounts and balances, transactions, entries...) over the store, and
+    deliver its outbound webhooks in the background."""
     if print_openapi:
         from ledger_pipeline.api.app import openapi_document
 
@@ -49,7 +58,18 @@ def serve(
     except Exception as exc:  # noqa: BLE001 - not reachable, or not a store at the current revision
         raise fail(f"{target.redacted_url} is not a store with the API's tables ({str(exc).splitlines()[0]}); "
                    "run `ledger-pipeline init` or `ledger-pipeline migrate`", EXIT_UNREACHABLE) from exc
-    uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info")
+    worker = None
+    if webhooks:
+        from ledger_pipeline.api.webhooks import Backoff, DeliveryWorker
+
+        worker = DeliveryWorker(target.url, poll_s=webhook_poll_s,
+                                backoff=Backoff(webhook_backoff_s, webhook_backoff_max_s))
+        worker.start()
+    try:
+        uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info")
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 @keys_app.command("create")

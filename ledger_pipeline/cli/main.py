@@ -24,6 +24,7 @@ from ledger_pipeline.cli import (
     reconcile,
     support,
     warehouse,
+    webhooks,
 )
 from ledger_pipeline.cli.support import EXIT_BAD_INPUT, error_exit
 
@@ -86,7 +87,7 @@ def root(
     support.DEBUG = debug
 
 
-for module in (ledger, categories, check, quarantine, audit, demo, ingest, warehouse, reconcile, api):
+for module in (ledger, categories, check, quarantine, audit, demo, ingest, warehouse, reconcile, api, webhooks):
     module.register(app)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ledger_pipeline.ledger import staging
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
+from ledger_pipeline.ledger.events import record_batch_events
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
 from ledger_pipeline.ledger.inputs import EntryInput, TransactionInput, TransactionResult
 from ledger_pipeline.ledger.pipeline import run_pipeline, utc_now
@@ -37,6 +38,7 @@ class _PendingWrite:
     rows: list[dict[str, Any]]
     quarantine_on_reject: bool
     actor: str
+    record_events: bool = False
 
     @functools.cached_property
     def payload_hash(self) -> str:  # read by the pipeline and by the group's audit row: computed once
@@ -92,9 +94,10 @@ class LedgerWriter:
     """
 
     def __init__(self, conn: Connection, actor: str = "api", lock: AbstractContextManager | None = None,
-                 group: GroupCommit | None = None):
+                 group: GroupCommit | None = None, record_events: bool = False):
         self.conn = conn
         self.actor = actor
+        self.record_events = record_events  # ledger_transaction.created/posted/archived, in the write's transaction
         self._lock = lock if lock is not None else nullcontext()
         self._group = group
         # created outside any transaction, so a refused first write cannot undo them
@@ -106,7 +109,7 @@ class LedgerWriter:
         Raises ``RuleViolation`` with every broken rule when refused; with ``quarantine_on_reject`` the
         refused payload is also kept in quarantine for replay.
         """
-        pending = _PendingWrite(tx, tx.raw_rows(), quarantine_on_reject, self.actor)
+        pending = _PendingWrite(tx, tx.raw_rows(), quarantine_on_reject, self.actor, self.record_events)
         if self._group is None:
             return self._post_alone(pending)
         return self._group.submit(pending, _group_key(pending), self._post_group)
@@ -125,6 +128,8 @@ class LedgerWriter:
                                    action="post_transaction", request_hash=pending.payload_hash, seq=seq)
             if result.violations and not pending.quarantine_on_reject:
                 raise RuleViolation(result.violations)
+            if pending.record_events:
+                record_batch_events(conn)
             row = conn.one(
                 "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
             )
@@ -135,7 +140,7 @@ class LedgerWriter:
     def _post_group(self, group: list[Request]) -> None:
         """``GroupCommit``'s ``run_group``, on the leading writer's connection: all together when they all
         post, otherwise each alone. Finishes every request."""
-        if len(group) > 1:
+        if len(group) > 1 and len({request.item.record_events for request in group}) == 1:
             try:
                 results = self._post_together([request.item for request in group])
             except Exception:  # noqa: BLE001 - any failure of the group: each write again on its own
@@ -172,6 +177,8 @@ class LedgerWriter:
                 }
                 results = [outcome[_group_key(write)] for write in writes]
                 _write_group_audit(conn, writes, results, result.batch_id)
+                if writes[0].record_events:
+                    record_batch_events(conn)
             return results
 
         try:
@@ -184,8 +191,10 @@ class LedgerWriter:
         with self._lock, self.conn.transaction():
             yield self.conn
 
-    def transition(self, transaction_id: str, status: str) -> TransactionResult:
-        """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else)."""
+    def transition(self, transaction_id: str, status: str, *, quarantine_on_reject: bool = False
+                   ) -> TransactionResult:
+        """Move a pending transaction to ``posted`` or ``archived`` (rule 6 refuses anything else);
+        ``quarantine_on_reject`` as for ``post``."""
         found = self.conn.dicts(
             "SELECT t.external_id, l.name AS ledger FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id "
             "WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
@@ -193,16 +202,18 @@ class LedgerWriter:
         if not found:
             raise NotFoundError(f"ledger transaction {transaction_id} not found")
         original = load_transaction_input(self.conn, found[0]["external_id"], found[0]["ledger"])
-        return self.post(replace(original, status=status))
+        return self.post(replace(original, status=status), quarantine_on_reject=quarantine_on_reject)
 
     def reverse(self, transaction_id: str, *, external_id: str | None = None,
-                effective_at: datetime | None = None, description: str | None = None) -> TransactionResult:
+                effective_at: datetime | None = None, description: str | None = None,
+                quarantine_on_reject: bool = False) -> TransactionResult:
         """Correct a posted transaction by a new one with every entry's direction flipped.
 
         The reversal's external_id defaults to ``<original external_id>:reversal`` and its effective time to
         now, so calling this again (after a timeout, say) is a no-op that returns the same reversal. Only a
         posted transaction can be reversed: a pending one is cancelled by archiving it
-        (``invalid_status_transition`` otherwise). Balance limits apply to the reversal like to any write.
+        (``invalid_status_transition`` otherwise). Balance limits apply to the reversal like to any write;
+        ``quarantine_on_reject`` as for ``post``.
         """
         found = self.conn.dicts(
             "SELECT t.id, t.external_id, t.status, l.name AS ledger FROM ledger_transactions t "
@@ -231,7 +242,7 @@ class LedgerWriter:
             metadata=original.metadata,
             source=original.source,
             reverses_id=found[0]["id"],
-        ))
+        ), quarantine_on_reject=quarantine_on_reject)
 
 
 def load_transaction_input(conn: Connection, external_id: str, ledger: str) -> TransactionInput:
@@ -264,14 +275,16 @@ def load_transaction_input(conn: Connection, external_id: str, ledger: str) -> T
 
 
 @contextmanager
-def open_writer(store: Store, actor: str = "api", *, group_commit: bool | None = None) -> Iterator[LedgerWriter]:
+def open_writer(store: Store, actor: str = "api", *, group_commit: bool | None = None,
+                record_events: bool = False) -> Iterator[LedgerWriter]:
     """A ``LedgerWriter`` on its own connection. ``group_commit`` (default: on, unless the environment sets
-    ``LEDGER_GROUP_COMMIT=off``) lets concurrent writers of this process to the same store post together."""
+    ``LEDGER_GROUP_COMMIT=off``) lets concurrent writers of this process to the same store post together;
+    ``record_events``: each write records its ``ledger_transaction.*`` events (for outbound webhooks)."""
     if group_commit is None:
         group_commit = os.environ.get("LEDGER_GROUP_COMMIT", "on").lower() not in ("off", "0", "false", "no")
     with store.connect() as conn:
         yield LedgerWriter(conn, actor=actor, lock=store.write_lock(),
-                           group=group_for(store) if group_commit else None)
+                           group=group_for(store) if group_commit else None, record_events=record_events)
 
 
 _GROUPS: dict[str, GroupCommit] = {}

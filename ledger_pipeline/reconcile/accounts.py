@@ -40,6 +40,10 @@ def ensure_internal_account(conn: Connection, name: str, account_identifier: str
             raise LedgerError(f"internal account {name} exists with identifier {row['account_identifier']} "
                               f"in {row['currency']}; refusing to redefine it")
         return row["id"]
+    holder = conn.scalar("SELECT name FROM internal_accounts WHERE account_identifier = :identifier",
+                         {"identifier": account_identifier})
+    if holder is not None:
+        raise LedgerError(f"account identifier {account_identifier} belongs to internal account {holder}")
     return _insert(conn, INTERNAL, {
         "name": name, "account_identifier": account_identifier, "bank_name": bank_name,
         "currency": currency.upper(), "metadata": json.dumps(dict(metadata or {}), sort_keys=True),

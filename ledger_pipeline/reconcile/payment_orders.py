@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.errors import InputError
+from ledger_pipeline.ledger.events import record_batch_events
 from ledger_pipeline.ledger.posting import BatchResult, PostRequest, post
 from ledger_pipeline.ledger.store import Connection
 from ledger_pipeline.reconcile.processors import landed_field, latest_landed_sql
@@ -206,20 +207,9 @@ def auto_ledger_payment_orders(conn: Connection, *, actor: str = "reconcile") ->
         "FROM ledger_transactions t WHERE payment_orders.ledger_transaction_id IS NULL "
         f"AND t.external_id = '{EXTERNAL_ID_PREFIX}' || payment_orders.id AND t.source = 'payment_order'",
         {"now": now, "seq": seq})
-    outcome = f"""
-        SELECT COALESCE(b.existing_id, b.new_id) AS tx_id, substr(b.external_id, {len(EXTERNAL_ID_PREFIX) + 1}) AS po_id,
-               b.action, b.status FROM batch_txs b WHERE b.action IN ('create', 'transition')"""
-    data = "CAST(" + conn.engine.json_object(
-        "'ledger_transaction_id', o.tx_id, 'payment_order_id', o.po_id, 'status', o.status") + " AS TEXT)"
-    events = 0
-    for event_type, object_type, object_id, where in (
-        ("'ledger_transaction.created'", "ledger_transaction", "o.tx_id", "o.action = 'create'"),
-        ("'payment_order.auto_ledgered'", "payment_order", "o.po_id", "o.action = 'create'"),
-        ("'ledger_transaction.' || o.status", "ledger_transaction", "o.tx_id", "o.action = 'transition'"),
-    ):
-        events += max(conn.execute(
-            "INSERT INTO events (id, event_type, object_type, object_id, data, created_at, change_seq) "
-            f"SELECT CAST(gen_random_uuid() AS TEXT), {event_type}, '{object_type}', {object_id}, {data}, :now, :seq "
-            f"FROM ({outcome}) o WHERE {where}", {"now": now, "seq": seq}), 0)
+    events = record_batch_events(
+        conn, extra_columns=f", substr(b.external_id, {len(EXTERNAL_ID_PREFIX) + 1}) AS po_id",
+        extra_data=", 'payment_order_id', o.po_id",
+        extra_events=[("'payment_order.auto_ledgered'", "payment_order", "o.po_id", "o.action = 'create'")])
     return AutoLedgerResult(created=result.created, transitioned=result.transitioned, unchanged=result.duplicates,
                             refused=result.quarantined, events=events, batch=result)

@@ -48,7 +48,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(store_url, tmp_path) -> Iterator[Server]:
+def server_args() -> list[str]:
+    """More ``serve`` options (a test parametrizes ``server_args`` to set them)."""
+    return []
+
+
+@pytest.fixture
+def server(store_url, tmp_path, server_args) -> Iterator[Server]:
     store = Store(store_url)
     initialize_store(store)
     with store.transaction() as conn:
@@ -58,7 +64,7 @@ def server(store_url, tmp_path) -> Iterator[Server]:
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - closed after the process stops
     process = subprocess.Popen(
         [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--store", store_url, "--max-body-bytes", "65536"],
+         "--store", store_url, "--max-body-bytes", "65536", *server_args],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "LEDGER_STORE_URL": ""},
     )
     base_url = f"http://127.0.0.1:{port}"
