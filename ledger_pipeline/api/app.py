@@ -595,6 +595,10 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
         page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
         return _listed(page, _entry)
 
+    from ledger_pipeline.api import routes_cards, routes_webhooks
+
+    app.include_router(routes_cards.router)
+    app.include_router(routes_webhooks.router)
     return app
 
 
