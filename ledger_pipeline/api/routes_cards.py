@@ -187,9 +187,10 @@ async def lithic_asa(request: Request) -> JSONResponse:
         raise ApiError(422, "invalid_field", "an ASA request is a JSON object", field="body")
     hold = lithic_hold(payload)
     decision = Decision(True) if hold is None else await _decide(request, hold)
+    # Lithic's results: a decline for anything but the balance (no linked card, another currency, a closed
+    # account) is CARD_PAUSED, the card cannot be used as it stands
     result = "APPROVED" if decision.approved else (
-        "INSUFFICIENT_FUNDS" if decision.reason == "insufficient_funds" else "UNAUTHORIZED_MERCHANT"
-        if decision.reason not in ("unknown_card", "currency_mismatch") else "CARD_PAUSED")
+        "INSUFFICIENT_FUNDS" if decision.reason == "insufficient_funds" else "CARD_PAUSED")
     return JSONResponse({"token": payload["token"], "result": result})
 
 
