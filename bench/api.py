@@ -202,7 +202,7 @@ async def _closed_loop(send, clients: int, seconds: float) -> dict:
 async def _api_phases(base: str, token: str, ids: list[str], funding: str, revenue: str, args) -> dict:
     import httpx
 
-    limits = httpx.Limits(max_connections=max(args.clients, 256), max_keepalive_connections=max(args.clients, 256))
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
     results: dict[str, dict] = {}
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
                                  timeout=30) as client:
@@ -292,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth-rate", type=float, default=300.0)
     parser.add_argument("--seconds", type=float, help="card authorisation phase (default 60)")
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64, help="the generator's connection pool")
     parser.add_argument("--create-seconds", type=float, help="create phase and each in-process phase (20)")
     parser.add_argument("--read-rate", type=float, default=1_000.0)
     parser.add_argument("--read-seconds", type=float, help="balance read phase (30)")
@@ -313,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    print(f"CPU seconds over the API phases: server {server_cpu:.1f}, load generator {client_cpu:.1f}")
+    served = sum(phase["requests"] for phase in api.values())
+    print(f"CPU seconds over the API phases: server {server_cpu:.1f} ({1000 * server_cpu / max(served, 1):.2f} ms "
+          f"per request, {served} requests), load generator {client_cpu:.1f}")
     local = _in_process(url, ids, funding, revenue, args)
     for kind in ("auth", "create", "read"):
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
