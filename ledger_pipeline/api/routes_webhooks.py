@@ -115,7 +115,7 @@ async def chargebee_webhook(request: Request) -> JSONResponse:
     """Chargebee events (HTTP Basic, ``CHARGEBEE_WEBHOOK_USERNAME`` / ``_PASSWORD``)."""
     body, event = await _body(request)
     _verified(signatures.verify_basic, request.headers.get("authorization"), "CHARGEBEE")
-    name = f"event-{event.get('id') if isinstance(event, dict) else None or uuid.uuid4()}"
+    name = f"event-{(event.get('id') if isinstance(event, dict) else None) or uuid.uuid4()}"
     return JSONResponse(await _ingest(request, "chargebee", body, name))
 
 
