@@ -136,6 +136,15 @@ def _refuse(exc: signatures.SignatureError) -> ApiError:
     return ApiError(401, "invalid_signature", str(exc))
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """A JSON object of the request, or an empty one for anything else (a field then reads as missing)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _minor(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ApiError(422, "invalid_field", f"{field} must be an integer of minor units", field=field)
@@ -149,14 +158,14 @@ def lithic_hold(payload: dict[str, Any]) -> Hold | None:
     """The hold an ASA request asks for (None: nothing to hold). The amount is ``amounts.hold`` (what
     Lithic will hold, which may exceed the purchase, e.g. at a fuel pump), else ``amount``."""
     token = payload.get("token")
-    card_token = (payload.get("card") or {}).get("token") or payload.get("card_token")
+    card_token = _obj(payload.get("card")).get("token") or payload.get("card_token")
     if not isinstance(token, str) or not token:
         raise ApiError(422, "invalid_field", "token (the transaction token) is required", field="token")
     if not isinstance(card_token, str) or not card_token:
         raise ApiError(422, "invalid_field", "card.token is required", field="card.token")
     if str(payload.get("status") or "AUTHORIZATION").upper() not in LITHIC_HOLDING:
         return None
-    hold = (payload.get("amounts") or {}).get("hold") or {}
+    hold = _obj(_obj(payload.get("amounts")).get("hold"))
     if hold.get("amount") is not None:
         amount = abs(_minor(hold["amount"], "amounts.hold.amount"))
     else:
@@ -167,9 +176,9 @@ def lithic_hold(payload: dict[str, Any]) -> Hold | None:
                        field="amounts.hold.currency")
     if amount == 0:
         return None
-    merchant = (payload.get("merchant") or {}).get("descriptor")
-    version = payload.get("event_token") or token
-    return Hold("lithic", f"lithic:{token}:hold:{version}", card_token, amount, currency, payload.get("created"),
+    merchant = _obj(payload.get("merchant")).get("descriptor")
+    version = _text(payload.get("event_token")) or token
+    return Hold("lithic", f"lithic:{token}:hold:{version}", card_token, amount, currency, _text(payload.get("created")),
                 f"Lithic card authorization {token} ({merchant})",
                 {"transaction_token": token, "card_token": card_token, "hold_id": token, "version_id": version})
 
@@ -203,7 +212,7 @@ def marqeta_hold(payload: dict[str, Any]) -> tuple[Hold | None, dict[str, Any]]:
     from connectors.common.amounts import minor_units
     from ledger_common.money import AmountError
 
-    jit = (payload.get("gpa_order") or {}).get("jit_funding")
+    jit = _obj(payload.get("gpa_order")).get("jit_funding")
     if not isinstance(jit, dict) or not jit.get("token"):
         raise ApiError(422, "invalid_field", "gpa_order.jit_funding.token is required",
                        field="gpa_order.jit_funding")
@@ -223,9 +232,9 @@ def marqeta_hold(payload: dict[str, Any]) -> tuple[Hold | None, dict[str, Any]]:
                        field="gpa_order.jit_funding.amount") from None
     if not amount:
         return None, jit
-    merchant = (payload.get("card_acceptor") or {}).get("name")
+    merchant = _obj(payload.get("card_acceptor")).get("name")
     return Hold("marqeta", f"marqeta:{token}:hold:{token}", card_token, abs(amount), currency,
-                payload.get("created_time") or payload.get("user_transaction_time"),
+                _text(payload.get("created_time") or payload.get("user_transaction_time")),
                 f"Marqeta authorization hold {token} ({merchant})",
                 {"hold_id": token, "version_id": token, "marqeta_type": str(payload.get("type") or "authorization"),
                  "card_token": card_token, "jit_funding_token": str(jit["token"])}), jit

@@ -65,6 +65,10 @@ async def _ingest(request: Request, source: str, content: bytes, name: str) -> d
         result = await run_in_threadpool(run)
     except LedgerError as exc:  # a ParseError or MappingError names the delivery and the record
         raise ApiError(422, "unreadable_delivery", str(exc)) from None
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a shape the connector does not read
+        raise ApiError(422, "unreadable_delivery",
+                       f"{source} delivery {name}: not in the shape the {source} connector reads "
+                       f"({type(exc).__name__}: {exc})") from None
     return {"received": True, "source": source, "records_in": result.get("records_in"),
             "landed": result.get("landed")}
 
@@ -76,11 +80,13 @@ async def stripe_webhook(request: Request) -> JSONResponse:
 
     body, event = await _body(request)
     _verified(signatures.verify_stripe, body, request.headers.get("stripe-signature"))
-    obj = ((event.get("data") or {}).get("object") if isinstance(event, dict) else None) or {}
+    data = event.get("data") if isinstance(event, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    event_id = event.get("id") if isinstance(event, dict) else None
     if not isinstance(obj, dict) or obj.get("object") not in stripe_settings.OBJECT_TO_STREAM:
         return JSONResponse({"received": True, "source": "stripe", "records_in": 0, "landed": 0})
     content = json.dumps(obj, default=str).encode()
-    return JSONResponse(await _ingest(request, "stripe", content, f"event-{event.get('id') or uuid.uuid4()}"))
+    return JSONResponse(await _ingest(request, "stripe", content, f"event-{event_id or uuid.uuid4()}"))
 
 
 @router.post("/api/webhooks/adyen")

@@ -107,6 +107,13 @@ def test_lithic_clearing_after_an_api_hold_counts_once(server):
         assert client.post("/api/cards/lithic/asa", content=body, headers=wrong).status_code == 401
         assert client.post("/api/cards/lithic/asa", content=body).status_code == 401
         assert post_asa(client, asa_request("tx-x", "card-x", 100)).json()["result"] == "CARD_PAUSED"
+        for malformed in ({"token": "t", "card": "x"}, {"token": "t", "card": {"token": "c"}, "amounts": [1]},
+                          {"token": "t", "card": {"token": "c"}, "amount": 1.5}, ["not", "an", "object"]):
+            refused = post_asa(client, malformed)
+            assert refused.status_code == 422 and refused.json()["error"]["field"], refused.text
+        garbled = b'{"token": '
+        assert client.post("/api/cards/lithic/asa", content=garbled,
+                           headers=lithic_headers(garbled)).json()["error"]["code"] == "invalid_json"
     with server.client() as client:
         assert client.get("/api/ledger_transactions", params={"external_id": "lithic:tx-x:hold:tx-x"}).json() == []
 

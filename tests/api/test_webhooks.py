@@ -123,3 +123,9 @@ def test_webhooks(server):
             assert again.status_code == 200, (provider, again.text)
             assert _raw_count(server, provider) == landed and _transactions(api) == posted, provider
         assert hooks.post("/api/webhooks/adyen", content=_adyen_signed(ADYEN_KEY)).text == "[accepted]"
+        # signed, but not a shape the connector reads: 422 naming the delivery, never a 500
+        odd = json.dumps([1, 2]).encode()
+        refused = hooks.post("/api/webhooks/lithic", content=odd, headers=lithic_headers(odd, LITHIC_SECRET))
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "unreadable_delivery", refused.text
+        odd = json.dumps({"id": "evt_2", "object": "event", "data": [1]}).encode()
+        assert hooks.post("/api/webhooks/stripe", content=odd, headers=_stripe(odd)).json()["landed"] == 0
