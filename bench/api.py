@@ -13,8 +13,9 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
   holds and transactions, and reading balances with the API's query, so the API's cost is a ratio.
 
 The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
-Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, and
-the CPU seconds of the server and of the generator. Usage: ``python -m bench.api [--quick]``
+Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
+CPU seconds of the server and of the generator, and the CPU time per operation of the server and of the
+in-process threads (PostgreSQL's own excluded from both): a ratio that a loaded machine does not skew. Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
 
@@ -199,7 +200,8 @@ async def _closed_loop(send, clients: int, seconds: float) -> dict:
     return _summary(latencies, errors, time.perf_counter() - start)
 
 
-async def _api_phases(base: str, token: str, ids: list[str], funding: str, revenue: str, args) -> dict:
+async def _api_phases(base: str, token: str, ids: list[str], funding: str, revenue: str, args,
+                      server_pid: int) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
@@ -224,8 +226,11 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
         for name, run in (("auth", lambda: _open_loop(authorise, args.auth_rate, args.seconds)),
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
-            load_before = _loadavg()
-            results[name] = {**await run(), "load": f"{load_before}-{_loadavg()}"}
+            load_before, cpu_before = _loadavg(), _cpu_seconds(server_pid)
+            summary = await run()
+            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / max(summary["requests"], 1)
+            results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
+                             "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     return results
 
@@ -268,14 +273,16 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
             with guard:
                 latencies.extend(mine)
 
-        load_before = _loadavg()
+        load_before, cpu_before = _loadavg(), _own_cpu()
         start = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(args.clients)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        return {**_summary(latencies, 0, time.perf_counter() - start), "load": f"{load_before}-{_loadavg()}"}
+        cpu_ms = 1000 * (_own_cpu() - cpu_before) / max(len(latencies), 1)
+        return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
+                "load": f"{load_before}-{_loadavg()}"}
 
     results = {}
     for kind in ("auth", "create", "read"):
@@ -309,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     process, base = _start_server(url, out / "api_server.log")
     try:
         client_cpu, server_cpu = _own_cpu(), _cpu_seconds(process.pid)
-        api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args))
+        api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args, process.pid))
         client_cpu, server_cpu = _own_cpu() - client_cpu, _cpu_seconds(process.pid) - server_cpu
     finally:
         process.terminate()
@@ -322,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
         print(f"{kind}: API p50 {api[kind]['p50_ms']} ms / p99 {api[kind]['p99_ms']} ms at {api[kind]['per_s']}/s; "
               f"in process p50 {local[kind]['p50_ms']} ms at {local[kind]['per_s']}/s "
-              f"(in-process / API throughput {ratio:.2f}x)")
+              f"(in-process / API throughput {ratio:.2f}x); CPU per operation (the database's excluded): API "
+              f"server {api[kind]['server_cpu_ms_per_request']} ms, in process {local[kind]['cpu_ms_per_op']} ms")
     met = {
         f"auth p99 <= {TARGET_AUTH_P99_MS} ms, no error": api["auth"]["p99_ms"] <= TARGET_AUTH_P99_MS
         and api["auth"]["errors"] == 0,
