@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ledger_pipeline.ledger.store import Store
+
 LITHIC_SECRET = "whsec_" + base64.b64encode(b"lithic-test-secret-0123456789").decode()
 MARQETA_USER, MARQETA_PASSWORD = "marqeta-gateway", "s3cret"
 
@@ -189,5 +191,11 @@ def test_marqeta_jit_funding(server):
             if transaction["token"] == "mq-1":  # the authorisation: the API's hold, not a second one
                 with server.client() as api:
                     assert balances(api, account) == {"pending": 250, "posted": 1_000, "available": 250}
+                    listed = api.get("/api/ledger_transactions", params={"ledger_account_id": account}).json()
+                    assert [(tx["external_id"], tx["status"]) for tx in listed if tx["status"] != "posted"] == [
+                        ("marqeta:mq-1:hold:mq-1", "pending")]
+                if server.is_postgres:  # nothing refused either (DuckDB: the server holds the file)
+                    with Store(server.store_url).connect() as conn:
+                        assert conn.scalar("SELECT count(*) FROM quarantine") == 0
     with server.client() as client:
         assert balances(client, account) == {"pending": 250, "posted": 250, "available": 250}
