@@ -223,6 +223,10 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
             response = await client.get(f"/api/ledger_accounts/{random.choice(ids)}")
             return response.status_code == 200
 
+        # warm-up, not measured: every server thread opens its writer connection (and its staging tables)
+        # on its first request
+        for send in (authorise, create, read):
+            await _closed_loop(send, args.connections, args.warmup_seconds)
         for name, run in (("auth", lambda: _open_loop(authorise, args.auth_rate, args.seconds)),
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
@@ -300,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="card authorisation phase (default 60)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--connections", type=int, default=64, help="the generator's connection pool")
+    parser.add_argument("--warmup-seconds", type=float, default=2.0, help="per operation, before measuring")
     parser.add_argument("--create-seconds", type=float, help="create phase and each in-process phase (20)")
     parser.add_argument("--read-rate", type=float, default=1_000.0)
     parser.add_argument("--read-seconds", type=float, help="balance read phase (30)")
