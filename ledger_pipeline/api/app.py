@@ -599,7 +599,9 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     # the route modules import this one, so they are imported here
     from ledger_pipeline.api import (
         routes_accounts,
+        routes_cards,
         routes_categories,
+        routes_inbound_webhooks,
         routes_payments,
         routes_quarantine,
         routes_webhooks,
@@ -609,6 +611,8 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     app.include_router(routes_accounts.router)
     app.include_router(routes_payments.router)
     app.include_router(routes_quarantine.router)
+    app.include_router(routes_cards.router)
+    app.include_router(routes_inbound_webhooks.router)
     app.include_router(routes_webhooks.router)
     return app
 

@@ -207,6 +207,12 @@ class _Plan:
         f = record["fields"]
         hold_id = str(f.get("hold_id"))
         version = str(f.get("version_id") or record["object_id"])
+        current, _, _ = self._current_hold(record["source"], hold_id)
+        if current == f"{record['source']}:{hold_id}:hold:{version}":
+            # this event's hold version is already the ledger's (placed by the API's authorisation
+            # decision, or earlier in this batch): applying its delta again would count it twice
+            self.result.nothing_to_do += 1
+            return
         if f.get("hold_amount") is not None:
             self._set_hold(record, hold_id, max(int(f["hold_amount"]), 0), version)
             return

@@ -307,21 +307,12 @@ def ingest(
     """
     spec = get_source(source)
     hook = progress or _noop
-    rules: MappingRules | None = None
-    if post:
-        if isinstance(mapping, MappingRules):
-            rules = mapping
-        elif mapping is not None or spec.mapping:
-            rules = mapping_mod.load_mapping(mapping or spec.mapping)
+    rules = _rules(spec, mapping, post)
     result = IngestResult(source=spec.name)
     if bool(files) == bool(api):
         raise ValueError("give either files or api=True")
     if files:
-        records = parse_files(spec, files, file_options, hook)
-        for stream, n in _stream_counts(records).items():
-            result.streams[stream] = result.streams.get(stream, 0) + n
-        _land_map_post(store, spec, rules, records, result, cursor=None, progress=hook)
-        return result
+        return _ingest_parsed(store, spec, rules, parse_files(spec, files, file_options, hook), result, hook)
     owns_client = client is None
     client = client or spec.client_fn()(base_url)
     try:
@@ -337,6 +328,39 @@ def ingest(
     finally:
         if owns_client:
             client.close()
+    return result
+
+
+def ingest_files_as_delivered(store: Store, source: str, files: Sequence[str | Path], *,
+                              mapping: str | Path | MappingRules | None = None) -> IngestResult:
+    """``ingest`` of files, with the rules loaded once per mapping (a server receiving webhooks calls this
+    per delivery). A delivery repeated lands nothing new and posts nothing twice."""
+    spec = get_source(source)
+    key = (spec.name, str(mapping) if not isinstance(mapping, MappingRules) else id(mapping))
+    rules = _RULES_CACHE.get(key)
+    if rules is None:
+        rules = _RULES_CACHE.setdefault(key, _rules(spec, mapping, True))
+    return _ingest_parsed(store, spec, rules, parse_files(spec, files), IngestResult(source=spec.name), _noop)
+
+
+_RULES_CACHE: dict[tuple[str, Any], MappingRules | None] = {}
+
+
+def _rules(spec: SourceSpec, mapping: str | Path | MappingRules | None, post: bool) -> MappingRules | None:
+    if not post:
+        return None
+    if isinstance(mapping, MappingRules):
+        return mapping
+    if mapping is not None or spec.mapping:
+        return mapping_mod.load_mapping(mapping or spec.mapping)
+    return None
+
+
+def _ingest_parsed(store: Store, spec: SourceSpec, rules: MappingRules | None, records: pa.Table,
+                   result: IngestResult, hook: ProgressHook) -> IngestResult:
+    for stream, n in _stream_counts(records).items():
+        result.streams[stream] = result.streams.get(stream, 0) + n
+    _land_map_post(store, spec, rules, records, result, cursor=None, progress=hook)
     return result
 
 

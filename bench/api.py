@@ -1,0 +1,352 @@
+"""The HTTP API under load: card authorisations, transaction creates and balance reads on PostgreSQL.
+
+One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-normal, ``min_available_balance
+= 0``, linked to their card tokens, funded), against a real ``ledger-pipeline serve`` process on 127.0.0.1:
+
+* card authorisations (Lithic ASA requests, signed) at ``--auth-rate`` requests/s spread over the cards,
+  for ``--seconds``: open loop (each request is sent at its scheduled time, and its latency counts from
+  then, so a slow server cannot hide its queue); every answer must be 200 APPROVED;
+* ledger transaction creates (``POST /api/ledger_transactions``) by ``--clients`` concurrent clients, each
+  sending its next request when the previous one returns, for ``--create-seconds``;
+* balance reads (``GET /api/ledger_accounts/{id}``) at ``--read-rate`` requests/s, open loop;
+* side by side, the same operations in process: ``--clients`` threads each with a ``LedgerWriter`` posting
+  holds and transactions, and reading balances with the API's query, so the API's cost is a ratio.
+
+The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
+Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
+CPU seconds of the server and of the generator, and the CPU time per operation of the server and of the
+in-process threads (PostgreSQL's own excluded from both): a ratio that a loaded machine does not skew. Usage: ``python -m bench.api [--quick]``
+(``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+PG_ADMIN_URL = os.environ.get("LEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_BENCH_DB = "ledger_bench_api"
+SECRET = "whsec_" + base64.b64encode(b"bench-api-secret").decode()
+
+TARGET_AUTH_P99_MS = 20.0
+TARGET_CREATES_PER_S = 1_000.0
+TARGET_READ_P99_MS = 10.0
+FUNDED = 10**12  # minor units per card: never the limit in the benchmark
+
+
+def _loadavg() -> str:
+    return Path("/proc/loadavg").read_text().split(" ", 3)[0]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _fresh_pg_url() -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{PG_BENCH_DB}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
+
+
+def _setup(url: str, cards: int) -> tuple[str, list[str], str, str]:
+    """The store with ``cards`` funded card accounts; returns an API key and the account ids, the funding
+    account and the revenue account (for transaction creates)."""
+    from ledger_pipeline.api.keys import create_key
+    from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+    from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
+    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.store_setup import initialize_store
+
+    store = Store(url)
+    initialize_store(store)
+    with store.transaction() as conn:
+        _, token = create_key(conn, "bench", ["read", "write"])
+        funding = ensure_account(conn, "main", AccountSpec("funding", "debit", "USD"))
+        revenue = ensure_account(conn, "main", AccountSpec("revenue", "credit", "USD"))
+        ids = [ensure_account(conn, "main", AccountSpec(
+            f"lithic:financial_account:fa-{i}:USD", "credit", "USD", min_available_balance=0,
+            ledgerable_type="card", ledgerable_id=f"card-{i}")) for i in range(cards)]
+    with open_writer(store, group_commit=False) as writer:
+        writer.post(TransactionInput(
+            entries=[EntryInput(funding, "debit", FUNDED * cards)]
+            + [EntryInput(account, "credit", FUNDED) for account in ids], external_id="bench-funding"))
+    return token, ids, funding, revenue
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        env={**os.environ, "LITHIC_WEBHOOK_SECRET": SECRET, "LEDGER_STORE_URL": ""})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/api/ping", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    message_id, timestamp = uuid.uuid4().hex, str(int(time.time()))
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    signature = base64.b64encode(hmac.new(key, f"{message_id}.{timestamp}.".encode() + body,
+                                          hashlib.sha256).digest()).decode()
+    return {"webhook-id": message_id, "webhook-timestamp": timestamp, "webhook-signature": f"v1,{signature}",
+            "content-type": "application/json"}
+
+
+def _asa(card: int, amount: int = 1) -> bytes:
+    return json.dumps({"token": str(uuid.uuid4()), "status": "AUTHORIZATION", "amount": amount,
+                       "amounts": {"hold": {"amount": amount, "currency": "USD"}},
+                       "card": {"token": f"card-{card}"}, "merchant": {"descriptor": "BENCH"}}).encode()
+
+
+def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+    return {"requests": len(latencies) + errors, "errors": errors, "per_s": round(len(latencies) / seconds, 1),
+            "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else None,
+            "p99_ms": round(p99 * 1000, 2)}
+
+
+async def _open_loop(send, rate: float, seconds: float) -> dict:
+    """``send()`` at ``rate`` per second for ``seconds``; latency from each request's scheduled time."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(scheduled: float) -> None:
+        nonlocal errors
+        try:
+            ok = await send()
+        except Exception:  # noqa: BLE001 - a transport error is an error of the run, counted
+            ok = False
+        if ok:
+            latencies.append(time.perf_counter() - scheduled)
+        else:
+            errors += 1
+
+    start = time.perf_counter()
+    tasks = []
+    for i in range(int(rate * seconds)):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    return _summary(latencies, errors, time.perf_counter() - start)
+
+
+async def _closed_loop(send, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def client() -> None:
+        nonlocal errors
+        while time.perf_counter() < stop:
+            began = time.perf_counter()
+            try:
+                ok = await send()
+            except Exception:  # noqa: BLE001 - counted
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - began)
+            else:
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return _summary(latencies, errors, time.perf_counter() - start)
+
+
+async def _api_phases(base: str, token: str, ids: list[str], funding: str, revenue: str, args,
+                      server_pid: int) -> dict:
+    import httpx
+
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    results: dict[str, dict] = {}
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
+                                 timeout=30) as client:
+        async def authorise() -> bool:
+            body = _asa(random.randrange(len(ids)))
+            response = await client.post("/api/cards/lithic/asa", content=body, headers=_signed(body))
+            return response.status_code == 200 and response.json()["result"] == "APPROVED"
+
+        async def create() -> bool:
+            response = await client.post("/api/ledger_transactions", json={"ledger_entries": [
+                {"ledger_account_id": funding, "direction": "debit", "amount": 1},
+                {"ledger_account_id": revenue, "direction": "credit", "amount": 1}]})
+            return response.status_code == 201
+
+        async def read() -> bool:
+            response = await client.get(f"/api/ledger_accounts/{random.choice(ids)}")
+            return response.status_code == 200
+
+        # warm-up, not measured: every server thread opens its writer connection (and its staging tables)
+        # on its first request
+        for send in (authorise, create, read):
+            await _closed_loop(send, args.connections, args.warmup_seconds)
+        for name, run in (("auth", lambda: _open_loop(authorise, args.auth_rate, args.seconds)),
+                          ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
+                          ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
+            load_before, cpu_before = _loadavg(), _cpu_seconds(server_pid)
+            summary = await run()
+            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / max(summary["requests"], 1)
+            results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
+                             "load": f"{load_before}-{_loadavg()}"}
+            print(f"api {name}: {json.dumps(results[name])}", flush=True)
+    return results
+
+
+def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> dict:
+    """The same operations through ``LedgerWriter`` (holds and creates) and the API's balance query, by
+    ``args.clients`` threads, each for ``args.create_seconds``."""
+    from ledger_pipeline.api import queries
+    from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
+    from ledger_pipeline.ledger.store import Store
+
+    store = Store(url)
+    network_id = None
+    with store.connect() as conn:
+        network_id = conn.scalar("SELECT id FROM ledger_accounts WHERE name = 'lithic:card_network_settlement:USD'")
+
+    def operation(kind: str, writer) -> None:
+        if kind == "auth":
+            token = str(uuid.uuid4())
+            writer.post(TransactionInput(entries=[EntryInput(random.choice(ids), "debit", 1),
+                                                  EntryInput(network_id, "credit", 1)],
+                                         external_id=f"lithic:{token}:hold:{token}", status="pending"))
+        elif kind == "create":
+            writer.post(TransactionInput(entries=[EntryInput(funding, "debit", 1), EntryInput(revenue, "credit", 1)]))
+        else:
+            queries.get_account(writer.conn, random.choice(ids))
+
+    def run(kind: str) -> dict:
+        latencies: list[float] = []
+        guard = threading.Lock()
+        stop = time.perf_counter() + args.create_seconds
+
+        def worker() -> None:
+            mine = []
+            with open_writer(store) as writer:
+                while time.perf_counter() < stop:
+                    began = time.perf_counter()
+                    operation(kind, writer)
+                    mine.append(time.perf_counter() - began)
+            with guard:
+                latencies.extend(mine)
+
+        load_before, cpu_before = _loadavg(), _own_cpu()
+        start = time.perf_counter()
+        threads = [threading.Thread(target=worker) for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        cpu_ms = 1000 * (_own_cpu() - cpu_before) / max(len(latencies), 1)
+        return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
+                "load": f"{load_before}-{_loadavg()}"}
+
+    results = {}
+    for kind in ("auth", "create", "read"):
+        results[kind] = run(kind)
+        print(f"in-process {kind} ({args.clients} threads): {json.dumps(results[kind])}", flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    quick_env = os.environ.get("BENCH_QUICK") == "1"
+    parser = argparse.ArgumentParser(prog="bench.api")
+    parser.add_argument("--quick", action="store_true", default=quick_env, help="5-second phases, 100 cards")
+    parser.add_argument("--cards", type=int)
+    parser.add_argument("--auth-rate", type=float, default=300.0)
+    parser.add_argument("--seconds", type=float, help="card authorisation phase (default 60)")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=64, help="the generator's connection pool")
+    parser.add_argument("--warmup-seconds", type=float, default=2.0, help="per operation, before measuring")
+    parser.add_argument("--create-seconds", type=float, help="create phase and each in-process phase (20)")
+    parser.add_argument("--read-rate", type=float, default=1_000.0)
+    parser.add_argument("--read-seconds", type=float, help="balance read phase (30)")
+    args = parser.parse_args(argv)
+    args.cards = args.cards or (100 if args.quick else 1_000)
+    args.seconds = args.seconds or (5.0 if args.quick else 60.0)
+    args.create_seconds = args.create_seconds or (5.0 if args.quick else 20.0)
+    args.read_seconds = args.read_seconds or (5.0 if args.quick else 30.0)
+
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    url = _fresh_pg_url()
+    token, ids, funding, revenue = _setup(url, args.cards)
+    process, base = _start_server(url, out / "api_server.log")
+    try:
+        client_cpu, server_cpu = _own_cpu(), _cpu_seconds(process.pid)
+        api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args, process.pid))
+        client_cpu, server_cpu = _own_cpu() - client_cpu, _cpu_seconds(process.pid) - server_cpu
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    served = sum(phase["requests"] for phase in api.values())
+    print(f"CPU seconds over the API phases: server {server_cpu:.1f} ({1000 * server_cpu / max(served, 1):.2f} ms "
+          f"per request, {served} requests), load generator {client_cpu:.1f}")
+    local = _in_process(url, ids, funding, revenue, args)
+    for kind in ("auth", "create", "read"):
+        ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
+        print(f"{kind}: API p50 {api[kind]['p50_ms']} ms / p99 {api[kind]['p99_ms']} ms at {api[kind]['per_s']}/s; "
+              f"in process p50 {local[kind]['p50_ms']} ms at {local[kind]['per_s']}/s "
+              f"(in-process / API throughput {ratio:.2f}x); CPU per operation (the database's excluded): API "
+              f"server {api[kind]['server_cpu_ms_per_request']} ms, in process {local[kind]['cpu_ms_per_op']} ms")
+    met = {
+        f"auth p99 <= {TARGET_AUTH_P99_MS} ms, no error": api["auth"]["p99_ms"] <= TARGET_AUTH_P99_MS
+        and api["auth"]["errors"] == 0,
+        f"creates >= {TARGET_CREATES_PER_S:.0f}/s": api["create"]["per_s"] >= TARGET_CREATES_PER_S,
+        f"read p99 <= {TARGET_READ_P99_MS} ms": api["read"]["p99_ms"] <= TARGET_READ_P99_MS
+        and api["read"]["errors"] == 0,
+    }
+    for target, ok in met.items():
+        print(f"{'met' if ok else 'MISSED'}: {target}")
+    return 0 if all(met.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
