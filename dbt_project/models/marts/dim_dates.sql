@@ -32,9 +32,9 @@ calendar as (
         {{ month_start('date_day') }} as month_start_date,
         cast({{ dbt.date_trunc('quarter', 'date_day') }} as date) as quarter_start_date,
         cast({{ dbt.date_trunc('year', 'date_day') }} as date) as year_start_date,
-        cast({{ dbt.date_part('year', 'date_day') }} as integer) as calendar_year,
-        cast({{ dbt.date_part('month', 'date_day') }} as integer) as calendar_month,
-        cast({{ dbt.date_part('day', 'date_day') }} as integer) as day_of_month,
+        cast(extract(year from date_day) as integer) as calendar_year,
+        cast(extract(month from date_day) as integer) as calendar_month,
+        cast(extract(day from date_day) as integer) as day_of_month,
         {{ month_start('date_day') }} = date_day as is_month_start,
         date_day = cast({{ dbt.last_day('date_day', 'month') }} as date) as is_month_end
     from days
