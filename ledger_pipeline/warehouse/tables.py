@@ -142,6 +142,46 @@ EXPORT_TABLES: tuple[ExportTable, ...] = (
         source=_BALANCES_SOURCE, requires="ledger_account_balances"),
     ExportTable("events", ("id",), _cols(
         "id text, event_type text, object_type text, object_id text, data text, created_at timestamp")),
+    # Categories and their memberships (ledger/schema.py); a removed membership keeps its row with removed_at.
+    ExportTable("ledger_account_categories", ("id",), _cols(
+        "id text, ledger_id text, name text, description text, normal_balance text, currency text, "
+        "metadata json, archived_at timestamp, created_at timestamp, updated_at timestamp")),
+    ExportTable("ledger_account_category_accounts", ("category_id", "ledger_account_id"), _cols(
+        "category_id text, ledger_account_id text, removed_at timestamp, created_at timestamp, "
+        "updated_at timestamp")),
+    ExportTable("ledger_account_category_children", ("parent_category_id", "child_category_id"), _cols(
+        "parent_category_id text, child_category_id text, removed_at timestamp, created_at timestamp, "
+        "updated_at timestamp")),
+    ExportTable("quarantine", ("id",), _cols(
+        "id text, batch_id text, source text, ledger_name text, external_id text, reason_code text, "
+        "reason text, record_ref text, raw_payload text, status text, attempts integer, created_at timestamp, "
+        "resolved_at timestamp, resolution text")),
+    ExportTable("audit_log", ("id",), _cols(
+        "id text, occurred_at timestamp, actor text, action text, object_type text, object_id text, "
+        "request_hash text, detail json")),
+    # Bank accounts, counterparties, statements and payment orders (ledger_pipeline/reconcile/schema.py). A
+    # ledger account's link to one of them is its ledgerable_type and ledgerable_id (ledger_accounts).
+    ExportTable("internal_accounts", ("id",), _cols(
+        "id text, name text, account_identifier text, bank_name text, currency text, metadata json, "
+        "created_at timestamp, updated_at timestamp")),
+    ExportTable("external_accounts", ("id",), _cols(
+        "id text, name text, account_identifier text, party_name text, currency text, metadata json, "
+        "created_at timestamp, updated_at timestamp")),
+    ExportTable("bank_statements", ("id",), _cols(
+        "id text, internal_account_id text, account_identifier text, statement_date date, "
+        "opening_balance amount, closing_balance amount, currency text, statement_ref text, position bigint, "
+        "source_format text, source_file text, line_count bigint, created_at timestamp, control_warning text")),
+    ExportTable("bank_statement_lines", ("id",), _cols(
+        "id text, statement_id text, internal_account_id text, line_no bigint, line_date date, amount amount, "
+        "currency text, type_code text, bank_reference text, customer_reference text, text text, "
+        "created_at timestamp")),
+    ExportTable("payment_orders", ("id",), _cols(
+        "id text, type text, direction text, amount amount, currency text, originating_account_id text, "
+        "receiving_account_id text, status text, effective_date date, description text, "
+        "ledger_transaction_id text, metadata json, created_at timestamp, updated_at timestamp")),
+    ExportTable("processor_settlement_items", ("id",), _cols(
+        "id text, processor text, settlement_id text, record_type text, object_id text, source_type text, "
+        "amount amount, currency text, occurred_at timestamp, loaded_at timestamp")),
     # Reconciliation results (ledger_pipeline/reconcile/schema.py); exported when the store has them.
     ExportTable("recon_runs", ("id",), _cols(
         "id text, started_at timestamp, finished_at timestamp, as_of date, window_days integer, "
@@ -182,6 +222,25 @@ TABLE_DESCRIPTIONS: dict[str, str] = {
     "ledger_account_balances": "Current balances of each ledger account (posted, pending and available, as "
                                "debits, credits and signed amount); one row per account.",
     "events": "The event feed of the ledger (an object created or updated); one row per event.",
+    "ledger_account_categories": "Ledger account categories: named groups of ledger accounts and other "
+                                 "categories (e.g. cash, revenue); balances roll up through them.",
+    "ledger_account_category_accounts": "Which ledger accounts each category holds directly; an account may "
+                                        "sit in several categories. A removed membership has removed_at set.",
+    "ledger_account_category_children": "Which categories each category holds (the hierarchy). A removed "
+                                        "membership has removed_at set.",
+    "quarantine": "Records the ledger refused, with the reason code and the raw payload; one row per record.",
+    "audit_log": "Who changed what in the ledger and when; one row per change.",
+    "internal_accounts": "The bank accounts of the company; a ledger account links to one through "
+                         "ledgerable_type = internal_account and ledgerable_id.",
+    "external_accounts": "The bank accounts of counterparties; a ledger account links to one through "
+                         "ledgerable_type = external_account and ledgerable_id.",
+    "bank_statements": "Bank statements of the internal accounts, as the bank reported them; one row per "
+                       "statement.",
+    "bank_statement_lines": "The lines of bank statements, amounts signed from the side of the account holder "
+                            "(money in is positive); one row per line.",
+    "payment_orders": "Payment orders: money the company sends or draws, with status and ledger transaction.",
+    "processor_settlement_items": "Payouts and their items at payment processors (Stripe payouts, Adyen "
+                                  "batches), as the connectors landed them.",
     "recon_runs": "Reconciliation runs: when each ran, as of which date, and its summary.",
     "recon_balance_variances": "Balance reconciliation: per linked account and statement date, the ledger "
                                "balance, the closing balance on the bank statement and variance = bank - ledger.",
@@ -258,6 +317,83 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "events.object_type": "Type of the object the event is about.",
     "events.object_id": "Identifier of the object the event is about.",
     "events.data": "The payload of the event, a JSON object.",
+    # categories
+    "ledger_account_categories.id": "Primary key: the identifier of the category.",
+    "ledger_account_categories.name": "Name of the category, unique per ledger (e.g. cash, revenue).",
+    "ledger_account_categories.normal_balance": "debit or credit: the side on which the balance of the "
+                                                "category grows.",
+    "ledger_account_categories.currency": "Currency of the category; NULL when it holds several.",
+    "category_id": "The category (ledger_account_categories.id).",
+    "removed_at": "When the membership was removed (UTC); NULL while it holds.",
+    "ledger_account_category_accounts.category_id": "Primary key part: the category "
+                                                    "(ledger_account_categories.id).",
+    "ledger_account_category_accounts.ledger_account_id": "Primary key part: the ledger account "
+                                                          "(ledger_accounts.id) the category holds.",
+    "ledger_account_category_children.parent_category_id": "Primary key part: the category that holds the "
+                                                           "child (ledger_account_categories.id).",
+    "ledger_account_category_children.child_category_id": "Primary key part: the category held "
+                                                          "(ledger_account_categories.id).",
+    # quarantine
+    "batch_id": "The import batch of the record.",
+    "quarantine.source": "Where the record came from (connector or input file).",
+    "quarantine.ledger_name": "The ledger the record was meant for.",
+    "quarantine.external_id": "The external id of the refused transaction, when it has one.",
+    "quarantine.reason_code": "Why the record was refused: a reason code of the ledger (see docs/design.md).",
+    "quarantine.reason": "Why the record was refused, in words (file, line and rule).",
+    "quarantine.record_ref": "Where the record is in its input (file and line, or API object).",
+    "quarantine.raw_payload": "The record as received.",
+    "quarantine.status": "open, replayed or discarded.",
+    "quarantine.attempts": "How many times the record was tried.",
+    "quarantine.resolved_at": "When the record was replayed or discarded (UTC); NULL while open.",
+    "quarantine.resolution": "How the record was resolved (why it was discarded).",
+    # audit log
+    "audit_log.occurred_at": "When the change happened (UTC).",
+    "audit_log.actor": "Who made the change (a user, API key or pipeline).",
+    "audit_log.action": "What was done (e.g. create, update).",
+    "audit_log.object_type": "Type of the object changed.",
+    "audit_log.object_id": "Identifier of the object changed.",
+    "audit_log.request_hash": "Hash of the API request that made the change, when it came through the API.",
+    "audit_log.detail": "Details of the change, a JSON object.",
+    # bank accounts, statements, payment orders
+    "account_identifier": "The bank account identifier (routing and account number, IBAN).",
+    "internal_accounts.bank_name": "Name of the bank holding the account.",
+    "external_accounts.party_name": "The counterparty holding the account.",
+    "bank_statements.statement_date": "The closing date of the statement.",
+    "bank_statements.opening_balance": "Opening balance on the statement; NULL when the file has none.",
+    "bank_statements.closing_balance": "Closing balance on the statement; NULL when the file has none.",
+    "bank_statements.statement_ref": "The reference of the statement given by the bank.",
+    "bank_statements.position": "Order of the statement among those of the same account and date.",
+    "bank_statements.source_format": "File format the statement came in (BAI2, camt.053, CSV).",
+    "bank_statements.source_file": "File the statement was read from.",
+    "bank_statements.line_count": "Number of lines of the statement.",
+    "bank_statements.control_warning": "Controls of the file that failed when it was taken on purpose; NULL "
+                                       "when none.",
+    "statement_id": "The bank statement (bank_statements.id).",
+    "bank_statement_lines.line_no": "Position of the line in its statement.",
+    "bank_statement_lines.line_date": "Value date of the line.",
+    "bank_statement_lines.amount": "Amount of the line, signed: money into the account is positive.",
+    "bank_statement_lines.type_code": "Transaction type code given by the bank.",
+    "bank_statement_lines.bank_reference": "Reference given by the bank.",
+    "bank_statement_lines.customer_reference": "Reference given by the customer (e.g. an invoice number).",
+    "bank_statement_lines.text": "Free text of the line.",
+    "payment_orders.type": "Payment rail (ach, wire, ...).",
+    "payment_orders.direction": "credit (money sent from the originating account) or debit (money drawn).",
+    "payment_orders.amount": "Amount of the payment order, unsigned.",
+    "payment_orders.originating_account_id": "The internal account the payment goes from "
+                                             "(internal_accounts.id).",
+    "payment_orders.receiving_account_id": "The external account on the other side (external_accounts.id).",
+    "payment_orders.status": "Status of the payment order (e.g. pending, completed, returned).",
+    "payment_orders.effective_date": "Date the payment takes effect.",
+    "payment_orders.ledger_transaction_id": "The ledger transaction recording the payment order "
+                                            "(ledger_transactions.id), once made.",
+    "processor_settlement_items.processor": "The payment processor (stripe, adyen).",
+    "processor_settlement_items.settlement_id": "The payout (Stripe) or batch (Adyen) the item belongs to.",
+    "processor_settlement_items.record_type": "payout (the payout itself) or item (a transaction it settles).",
+    "processor_settlement_items.object_id": "Identifier of the object at the processor.",
+    "processor_settlement_items.source_type": "Type of the object at the processor (charge, refund, fee, ...).",
+    "processor_settlement_items.amount": "Net amount, signed: a payout counts what it paid out.",
+    "processor_settlement_items.occurred_at": "When the object happened at the processor (UTC).",
+    "processor_settlement_items.loaded_at": "When the item was loaded from the landed records (UTC).",
     # reconciliation
     "recon_runs.started_at": "When the run started (UTC).",
     "recon_runs.finished_at": "When the run finished (UTC).",

@@ -113,7 +113,8 @@ def make_warehouse(store: Store, tmp_path: Path) -> Warehouse:
         source_schema = f"{schema}_wh"
         warehouse = Warehouse("postgres", store, warehouse_copy.postgres_target(PG_URL, source_schema),
                               {**common, **_pg_dbt_env(schema, source_schema)}, tmp_path, schema)
-        warehouse.cleanup.append(lambda: _drop_schemas(schema, source_schema))
+        warehouse.cleanup.append(lambda: _drop_schemas(schema, f"{schema}_staging", f"{schema}_intermediate",
+                                                       source_schema))
         return warehouse
     path = tmp_path / "warehouse.duckdb"
     return Warehouse("duckdb", store, warehouse_copy.duckdb_target(path),

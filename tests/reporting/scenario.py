@@ -1,11 +1,11 @@
 """A small ledger that exercises every reporting model, plus a bulk batch from the benchmark generator.
 
-Accounts cover the cases the marts must get right: cash accounts recognised three ways (a link to an
-internal bank account, metadata, or neither), customer wallets (by name and by metadata), currencies with
-exponents 0, 2, 3 and 8, an account that never moves, gaps of several days between movements, pending,
-pending-then-posted and pending-then-archived transactions, a reversal, a payout, an amount too large for a
-DECIMAL(38,18), and an effective date after today.
-"""
+Accounts cover the cases the marts must get right: cash accounts in a category nested under cash (and one
+named like a bank account that sits in no category), customer wallets by category, a processor balance
+paid out to the bank (a payout by categories) and a wallet paid out (a payout by categories), currencies
+with exponents 0, 2, 3 and 8, an account that never moves, gaps of several days between movements,
+pending, pending-then-posted and pending-then-archived transactions, a reversal, a payout that says so in
+its metadata, an amount too large for a DECIMAL(38,18), and an effective date after today."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer, post_batch
 from ledger_pipeline.ledger.store import Store
+from tests.warehouse.objects import add_category
 
 ACCOUNTS = (
     AccountSpec("bank_usd", "debit", "USD", ledgerable_type="internal_account", ledgerable_id="ia_1"),
@@ -31,6 +32,17 @@ ACCOUNTS = (
     AccountSpec("btc_customers", "credit", "BTC"),
     AccountSpec("kwd_bank", "debit", "KWD", ledgerable_type="internal_account", ledgerable_id="ia_2"),
     AccountSpec("kwd_equity", "credit", "KWD"),
+)
+
+
+# (name, normal balance, accounts, child categories), children first. kwd_equity is in no category.
+CATEGORIES = (
+    ("bank_accounts", "debit", ("bank_usd", "operating_eur", "kwd_bank"), ()),
+    ("processor_balances", "debit", ("stripe_clearing_usd",), ()),
+    ("cash", "debit", (), ("bank_accounts",)),
+    ("customer_balances", "credit", ("wallet_alice", "wallet_bob", "carol_eur"), ()),
+    ("liabilities", "credit", ("btc_customers",), ("customer_balances",)),
+    ("revenue", "credit", ("revenue_usd", "revenue_eur"), ()),
 )
 
 
@@ -70,6 +82,8 @@ TRANSACTIONS = (
         [("wallet_bob", "debit", 5_00), ("revenue_usd", "credit", 5_00)], status="pending", source="billing"),
     _tx("pending-then-archived", "2026-01-08T00:00:00Z",
         [("wallet_bob", "debit", 7_00), ("revenue_usd", "credit", 7_00)], status="pending", source="billing"),
+    _tx("wallet-payout-bob", "2026-03-05T00:00:00Z", [("wallet_bob", "debit", 20_00), ("bank_usd", "credit", 20_00)],
+        source="bank"),
     _tx("future-dep", "2027-01-15T00:00:00Z", [("bank_usd", "debit", 1), ("wallet_alice", "credit", 1)],
         source="bank"),
 )
@@ -82,6 +96,8 @@ def populate(store: Store, bulk_transactions: int = 2_000) -> None:
             ensure_account(conn, "main", spec)
         for account in bench_accounts():
             ensure_account(conn, "main", AccountSpec(account.name, account.normal_balance, account.currency))
+        for name, normal_balance, accounts, children in CATEGORIES:
+            add_category(conn, name, normal_balance, accounts=accounts, children=children)
     with open_writer(store) as writer:
         ids = {tx.external_id: writer.post(tx).id for tx in TRANSACTIONS}
         writer.transition(ids["pending-then-posted"], "posted")

@@ -29,6 +29,17 @@ PUBLISHED: dict[str, tuple[str, ...]] = {
     "recon_matches": ("id",),
     "recon_match_items": ("match_id", "side", "item_id"),
     "recon_unmatched": ("side", "item_id", "ledger_account_id"),
+    "ledger_account_categories": ("id",),
+    "ledger_account_category_accounts": ("category_id", "ledger_account_id"),
+    "ledger_account_category_children": ("parent_category_id", "child_category_id"),
+    "quarantine": ("id",),
+    "audit_log": ("id",),
+    "internal_accounts": ("id",),
+    "external_accounts": ("id",),
+    "bank_statements": ("id",),
+    "bank_statement_lines": ("id",),
+    "payment_orders": ("id",),
+    "processor_settlement_items": ("id",),
 }
 # Store columns that are not published (internal to the reconciliation engine).
 NOT_PUBLISHED: dict[str, set[str]] = {
@@ -43,7 +54,7 @@ BALANCES_SQL = (
 SYNC_COLUMNS = ("raw_json", "_version", "_synced_at")
 
 
-JSON_COLUMNS = ("metadata",)
+JSON_COLUMNS = ("metadata", "detail")
 
 
 def _as_json(text: Any) -> Any:

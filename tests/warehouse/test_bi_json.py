@@ -35,7 +35,8 @@ def _query(target, sql: str):
 
 
 def test_metadata_is_the_warehouse_json_type(duckdb_ledger, warehouse):
-    assert JSON_TABLES == ["ledger_accounts", "ledger_transactions", "ledgers"]
+    assert JSON_TABLES == ["external_accounts", "internal_accounts", "ledger_account_categories",
+                           "ledger_accounts", "ledger_transactions", "ledgers", "payment_orders"]
     sync(duckdb_ledger, warehouse)
     wanted = "JSON" if warehouse.type == "duckdb" else "jsonb"
     assert _types(warehouse) == dict.fromkeys(JSON_TABLES, wanted)

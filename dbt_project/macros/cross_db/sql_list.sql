@@ -8,12 +8,3 @@
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
-
-{#- ``column LIKE p1 OR column LIKE p2 ...`` for the patterns of a dbt var; false when there are none. -#}
-{% macro like_any(column, patterns) -%}
-    {%- if patterns | length == 0 -%}
-        (1 = 0)
-    {%- else -%}
-        ({% for pattern in patterns %}lower({{ column }}) like '{{ pattern | lower | replace("'", "''") }}'{% if not loop.last %} or {% endif %}{% endfor %})
-    {%- endif -%}
-{%- endmacro %}

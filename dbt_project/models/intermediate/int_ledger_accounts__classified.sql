@@ -1,22 +1,34 @@
 {#-
-  Each account with its ledger's name and a reporting category:
-    * cash            - the platform's own money at a bank: metadata.<account_type_metadata_key> in
-                        var cash_account_types, or ledgerable_type in var cash_ledgerable_types (a link to
-                        an internal bank account, Modern Treasury's `internal_account`), or the account's
-                        name in var cash_account_names;
-    * customer_wallet - money held for customers (a liability): metadata type in
-                        var customer_wallet_account_types, or the name matches var customer_wallet_name_patterns;
+  Each account with its ledger's name and a reporting category, from the categories it sits in (directly or
+  through the hierarchy, int_category_accounts), never from its name:
+    * cash            - the platform's own money at banks and processors: in a category of var cash_categories;
+    * customer_wallet - money held for customers (a liability): in a category of var customer_wallet_categories;
     * other.
   Cash wins over wallet when both match.
 -#}
-with typed as (
+with roles as (
+
+    select
+        ledger_account_id,
+        max(case when category_name in ({{ sql_string_list(var('cash_categories')) }}) then 1 else 0 end) as is_cash,
+        max(case when category_name in ({{ sql_string_list(var('customer_wallet_categories')) }}) then 1 else 0 end)
+            as is_customer_wallet
+    from {{ ref('int_category_accounts') }}
+    group by ledger_account_id
+
+),
+
+typed as (
 
     select
         accounts.*,
         ledgers.ledger_name,
-        {{ metadata_key_lower('accounts.account_metadata', var('account_type_metadata_key')) }} as metadata_account_type
+        {{ metadata_key_lower('accounts.account_metadata', var('account_type_metadata_key')) }} as metadata_account_type,
+        roles.is_cash,
+        roles.is_customer_wallet
     from {{ ref('stg_ledger__accounts') }} as accounts
     left join {{ ref('stg_ledger__ledgers') }} as ledgers on ledgers.ledger_id = accounts.ledger_id
+    left join roles on roles.ledger_account_id = accounts.ledger_account_id
 
 ),
 
@@ -42,13 +54,8 @@ classified as (
         typed.created_at,
         typed.created_date,
         case
-            when typed.metadata_account_type in ({{ sql_string_list(var('cash_account_types')) }})
-                or typed.ledgerable_type in ({{ sql_string_list(var('cash_ledgerable_types')) }})
-                or typed.account_name in ({{ sql_string_list(var('cash_account_names')) }})
-                then 'cash'
-            when typed.metadata_account_type in ({{ sql_string_list(var('customer_wallet_account_types')) }})
-                or {{ like_any('typed.account_name', var('customer_wallet_name_patterns')) }}
-                then 'customer_wallet'
+            when typed.is_cash = 1 then 'cash'
+            when typed.is_customer_wallet = 1 then 'customer_wallet'
             else 'other'
         end as account_category
 

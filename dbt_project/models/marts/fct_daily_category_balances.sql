@@ -1,0 +1,58 @@
+{#-
+  Balances of every category on every day: one row per category, currency and day, the sums of the daily
+  balances of the accounts the category holds (directly or through nested categories, each account once),
+  signed by the category's own normal balance as Modern Treasury does. A category holding accounts of
+  several currencies has one row per currency: amounts of different currencies are never added.
+-#}
+with members as (
+
+    select * from {{ ref('int_category_accounts') }}
+
+),
+
+categories as (
+
+    select category_id, normal_balance from {{ ref('stg_ledger__categories') }}
+
+),
+
+summed as (
+
+    select
+        members.category_id,
+        members.category_name,
+        members.ledger_id,
+        days.currency,
+        max(days.currency_exponent) as currency_exponent,
+        days.balance_date,
+        count(*) as account_count,
+        sum(days.posted_debits) as posted_debits,
+        sum(days.posted_credits) as posted_credits,
+        sum(days.pending_debits) as pending_debits,
+        sum(days.pending_credits) as pending_credits
+    from members
+    inner join {{ ref('fct_daily_account_balances') }} as days
+        on days.ledger_account_id = members.ledger_account_id
+    group by members.category_id, members.category_name, members.ledger_id, days.currency, days.balance_date
+
+),
+
+balances as (
+
+    select
+        summed.*,
+        categories.normal_balance,
+        case when categories.normal_balance = 'credit'
+            then summed.posted_credits - summed.posted_debits
+            else summed.posted_debits - summed.posted_credits
+        end as posted_balance,
+        case when categories.normal_balance = 'credit'
+            then summed.pending_credits - summed.pending_debits
+            else summed.pending_debits - summed.pending_credits
+        end as pending_balance
+    from summed
+    inner join categories on categories.category_id = summed.category_id
+
+)
+
+{{ with_money_decimals('balances', ['posted_balance', 'pending_balance']) }}

@@ -1,0 +1,60 @@
+{#-
+  Revenue, expenses and any other category, month by month: per category, currency and month (UTC, by
+  effective time), the posted debits and credits of the accounts the category holds (directly or through
+  nested categories) and the net movement signed by the category's normal balance: for revenue (credit
+  normal) credits - debits, for expenses (debit normal) debits - credits. Months without activity have no row.
+-#}
+with members as (
+
+    select * from {{ ref('int_category_accounts') }}
+
+),
+
+categories as (
+
+    select category_id, normal_balance from {{ ref('stg_ledger__categories') }}
+
+),
+
+accounts as (
+
+    select ledger_account_id, currency, currency_exponent from {{ ref('int_ledger_accounts__classified') }}
+
+),
+
+monthly as (
+
+    select
+        members.category_id,
+        members.category_name,
+        members.ledger_id,
+        accounts.currency,
+        max(accounts.currency_exponent) as currency_exponent,
+        {{ month_start('movements.movement_date') }} as activity_month,
+        sum(movements.posted_debits) as posted_debits,
+        sum(movements.posted_credits) as posted_credits
+    from members
+    inner join accounts on accounts.ledger_account_id = members.ledger_account_id
+    inner join {{ ref('int_account_daily_movements') }} as movements
+        on movements.ledger_account_id = members.ledger_account_id
+    group by members.category_id, members.category_name, members.ledger_id, accounts.currency,
+        {{ month_start('movements.movement_date') }}
+
+),
+
+netted as (
+
+    select
+        monthly.*,
+        categories.normal_balance,
+        case when categories.normal_balance = 'credit'
+            then monthly.posted_credits - monthly.posted_debits
+            else monthly.posted_debits - monthly.posted_credits
+        end as net_amount
+    from monthly
+    inner join categories on categories.category_id = monthly.category_id
+    where monthly.posted_debits <> 0 or monthly.posted_credits <> 0
+
+)
+
+{{ with_money_decimals('netted', ['posted_debits', 'posted_credits', 'net_amount']) }}
