@@ -81,7 +81,7 @@ class PipelineSettings:
     def store_kind(self) -> str:
         """``duckdb`` or ``postgres``: the store's engine, read from the URL's scheme only (the URL may hold
         a password and is not kept)."""
-        url = self.store_url if isinstance(self.store_url, str) else (self.store_url.get_value() or "")
+        url = (self.store_url.get_value() or "") if isinstance(self.store_url, dg.EnvVar) else self.store_url
         return "postgres" if url.startswith("postgres") else "duckdb"
 
 

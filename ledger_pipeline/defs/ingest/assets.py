@@ -16,8 +16,8 @@ So the posting of mapped sources happens here; the ``ledger/...`` assets downstr
 raw asset) post the journal batches of ``entries/`` and carry the ledger's numbers and the double-entry
 checks. Bank statements and payment orders are landed only (reconciliation reads them).
 
-Streams: a source's API streams (from the registry), plus the streams its file parser produces when the
-source has no API streams of that name (``FILE_STREAMS``: the parsers' own streams are not in the registry).
+Streams: a source's API streams (from the registry), plus the streams its file parser produces under other
+names (``FILE_STREAMS``: the parsers' own streams are not in the registry).
 """
 
 from collections.abc import Mapping
@@ -31,9 +31,11 @@ from ledger_pipeline.ingest.pipeline import IngestResult, ingest
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 
-#: streams that the file parsers of file-only sources produce (the registry names API streams only)
+#: streams that file parsers produce besides the API streams (the registry names API streams only); a
+#: parser that writes records of a stream with no asset of its own (QuickBooks' ``invoice`` records of a
+#: recorded query response) is counted in the source's totals
 FILE_STREAMS: dict[str, tuple[str, ...]] = {
-    "stripe": ("balance_transactions",),
+    "stripe": ("balance_report", "payout_reconciliation_report"),
     "adyen": ("settlement_details", "payments_accounting", "notifications"),
     "bank": ("statement_lines", "statement_balances"),
     "events": ("events",),
@@ -134,25 +136,31 @@ def build_ingest_asset(settings: SourceSettings, *, owners: tuple[str, ...], sto
                       landing: LandingFolderResource):
         store = ledger_store.store()
         initialize_store(store)
-        before = _stored_counts(store, source)
-        results = pull_api(store, settings, context.log) if settings.api_on() else []
-        files_result = read_files(store, settings, landing.folder(), context.log) if settings.files_on() else None
-        if files_result is not None:
-            results.append(files_result)
-        after = _stored_counts(store, source)
+        # records read and landed per asset stream: an API stream's own counts, plus the file records of
+        # that stream (a parser names the stream of each record it reads)
         read: dict[str, int] = {}
-        for result in results:
-            for stream, n in result.streams.items():
-                read[stream] = read.get(stream, 0) + n
+        new: dict[str, int] = {}
+        results = pull_api(store, settings, context.log) if settings.api_on() else []
+        for stream, result in zip(settings.api_stream_names() if settings.api_on() else (), results, strict=True):
+            read[stream], new[stream] = result.records_in, result.landed
+        if settings.files_on():
+            before = _stored_counts(store, source)
+            files_result = read_files(store, settings, landing.folder(), context.log)
+            if files_result is not None:
+                results.append(files_result)
+                after = _stored_counts(store, source)
+                for stream in streams:
+                    read[stream] = read.get(stream, 0) + files_result.streams.get(stream, 0)
+                    new[stream] = new.get(stream, 0) + after.get(stream, 0) - before.get(stream, 0)
         reasons: dict[str, int] = {}
         for result in results:
             for code, n in result.reason_counts.items():
                 reasons[code] = reasons.get(code, 0) + n
         for stream in streams:
             yield dg.MaterializeResult(asset_key=raw_key(source, stream), metadata={
-                "dagster/row_count": after.get(stream, 0),
                 "records_read": read.get(stream, 0),
-                "records_landed_this_run": after.get(stream, 0) - before.get(stream, 0),
+                "records_landed_this_run": new.get(stream, 0),
+                "source_records_landed_this_run": sum(r.landed for r in results),
                 "transactions_posted_this_run": sum(r.created for r in results),
                 "quarantined_this_run": sum(r.quarantined for r in results),
                 "unmapped_this_run": sum(r.unmapped for r in results),
