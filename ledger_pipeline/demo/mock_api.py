@@ -18,7 +18,8 @@ import copy
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -298,3 +299,20 @@ class MockApiServer:
 def sources_config(server: MockApiServer, sources: tuple[str, ...] = API_SOURCES) -> dict[str, Any]:
     """A ``sources.yaml`` body pulling ``sources`` from the mock."""
     return {"sources": {s: {"api": True, "base_url": server.base_url(s)} for s in sources}}
+
+
+#: the API sources ``make demo`` pulls from the mock, besides the scenario's files
+DEMO_API_SOURCES = ("stripe", "lithic", "quickbooks", "chargebee")
+
+
+@contextmanager
+def serve_sources(workdir: Path, sources: tuple[str, ...] = DEMO_API_SOURCES) -> Iterator[dict[str, str]]:
+    """Start the mock, write ``<workdir>/sources.yaml`` switching ``sources`` on against it, and give the
+    environment that points the pipeline at that file; the server stops on exit."""
+    import yaml
+
+    with MockApiServer() as server:
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / "sources.yaml"
+        path.write_text(yaml.safe_dump(sources_config(server, sources), sort_keys=False), encoding="utf-8")
+        yield {"LEDGER_SOURCES_CONFIG": str(path), "LEDGER_API_SOURCES": ""}
