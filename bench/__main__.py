@@ -15,6 +15,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.dbt_build",
     "bench.warehouse_sync",
     "bench.reconcile_match",
+    "bench.ingest_tick",
 )
 
 
