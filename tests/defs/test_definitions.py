@@ -147,3 +147,14 @@ def test_dbt_is_found_when_the_environment_is_not_activated(monkeypatch):
     assert shutil.which("dbt") is None
     dbt_on_path()
     assert Path(shutil.which("dbt")).parent == Path(sys.executable).parent
+
+
+def test_the_code_location_is_named_after_the_project():
+    import tomllib
+
+    import yaml
+
+    project = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())["project"]["name"]
+    workspace = yaml.safe_load((paths.PROJECT_ROOT / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    assert entry["python_module"]["location_name"] == project == "ledger-pipeline"
