@@ -13,7 +13,7 @@ Each repetition uses a fresh store and warehouse. Runs are recorded in an in-mem
 deployment's instance keeps its event log in PostgreSQL; a throwaway SQLite one would add its own fsyncs). Reported: medians, every run, this process's CPU seconds
 (``time.process_time``; the mock server runs in this process too), the records landed and transactions
 posted, and the load average before and after.
-Usage: ``uv run python -m bench.ingest_tick [--copies 165] [--repeat 3]`` (``BENCH_QUICK=1``: 10 copies, 1 run).
+Usage: ``uv run python -m bench.ingest_tick [--copies 170] [--repeat 3]`` (``BENCH_QUICK=1``: 10 copies, 1 run).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run_once(copies: int, workdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     quick = os.environ.get("BENCH_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=10 if quick else 165)
+    parser.add_argument("--copies", type=int, default=10 if quick else 170)
     parser.add_argument("--repeat", type=int, default=1 if quick else 3)
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
