@@ -154,7 +154,8 @@ def test_the_code_location_is_named_after_the_project():
 
     import yaml
 
-    project = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())["project"]["name"]
+    pyproject = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())
     workspace = yaml.safe_load((paths.PROJECT_ROOT / "workspace.yaml").read_text())
     [entry] = workspace["load_from"]
-    assert entry["python_module"]["location_name"] == project == "ledger-pipeline"
+    assert entry["python_module"]["location_name"] == pyproject["project"]["name"] == "ledger-pipeline"
+    assert pyproject["tool"]["dg"]["project"]["code_location_name"] == "ledger-pipeline"  # dg's own name for it
