@@ -16,6 +16,7 @@ BENCHMARKS: tuple[str, ...] = (
     "bench.warehouse_sync",
     "bench.reconcile_match",
     "bench.api",
+    "bench.ingest_tick",
 )
 
 

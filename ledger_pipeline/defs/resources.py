@@ -24,10 +24,13 @@ from pathlib import Path
 import dagster as dg
 
 from ledger_pipeline import paths
+from ledger_pipeline.defs.ingest.config import SourceSettings, load_sources
 from ledger_pipeline.ledger.store import ENV_STORE_URL, Store
 
 ENV_SWITCH = "LEDGER_ENV"
 ENVIRONMENTS = ("local", "production")
+#: who answers for the assets (Dagster ``owners``); ``LEDGER_ASSET_OWNERS`` (comma-separated) replaces it
+DEFAULT_OWNERS = ("team:ledger",)
 
 
 class LedgerStoreResource(dg.ConfigurableResource):
@@ -72,6 +75,14 @@ class PipelineSettings:
     warehouse_duckdb_path: str
     landing_dir: str
     variance_tolerance_minor: int
+    sources: Mapping[str, SourceSettings]
+    owners: tuple[str, ...] = DEFAULT_OWNERS
+
+    def store_kind(self) -> str:
+        """``duckdb`` or ``postgres``: the store's engine, read from the URL's scheme only (the URL may hold
+        a password and is not kept)."""
+        url = (self.store_url.get_value() or "") if isinstance(self.store_url, dg.EnvVar) else self.store_url
+        return "postgres" if url.startswith("postgres") else "duckdb"
 
 
 def pipeline_settings(environ: Mapping[str, str] | None = None) -> PipelineSettings:
@@ -82,6 +93,9 @@ def pipeline_settings(environ: Mapping[str, str] | None = None) -> PipelineSetti
         raise ValueError(f"{ENV_SWITCH}={environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
     tolerance = int(env.get("LEDGER_RECON_TOLERANCE_MINOR", "0"))
     landing = env.get("LEDGER_LANDING_DIR") or str(paths.LANDING_DIR)
+    common = {"sources": load_sources(env),
+              "owners": tuple(o.strip() for o in env.get("LEDGER_ASSET_OWNERS", "").split(",") if o.strip())
+              or DEFAULT_OWNERS}
     if environment == "production":
         return PipelineSettings(
             environment=environment,
@@ -91,6 +105,7 @@ def pipeline_settings(environ: Mapping[str, str] | None = None) -> PipelineSetti
             warehouse_duckdb_path=str(paths.DEFAULT_WAREHOUSE_PATH),
             landing_dir=landing,
             variance_tolerance_minor=tolerance,
+            **common,
         )
     return PipelineSettings(
         environment=environment,
@@ -100,6 +115,7 @@ def pipeline_settings(environ: Mapping[str, str] | None = None) -> PipelineSetti
         warehouse_duckdb_path=env.get("LEDGER_WAREHOUSE_PATH") or str(paths.DEFAULT_WAREHOUSE_PATH),
         landing_dir=landing,
         variance_tolerance_minor=tolerance,
+        **common,
     )
 
 

@@ -3,7 +3,9 @@
 Landing folder layout: ``<landing>/<source>/<file>`` (``stripe/``, ``adyen/``, ``bank/``, ``entries/`` ...).
 The sensor remembers each file's size and modification time in its cursor, so a new or rewritten file
 starts one run (its ``run_key`` names the files), and a file being copied in is picked up once it has
-stopped changing. Ingestion is idempotent, so a file seen twice adds nothing.
+stopped changing. Ingestion is idempotent, so a file seen twice adds nothing. The run materializes the raw
+assets of the sources whose files arrived and the ledger after them (not the sources pulled by API, which
+run on their own schedules).
 
 Alerts: a failed run of any job of this code location appends a ``pipeline.run_failed`` row to the store's
 ``events`` table (synced to the warehouse with the ledger, where BI and on-call tooling read it), with the
@@ -16,7 +18,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource
+from ledger_pipeline.defs.ingest.assets import raw_key, source_streams
+from ledger_pipeline.defs.ledger.assets import LEDGER_TABLES, ledger_key
+from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource, pipeline_settings
 from ledger_pipeline.ledger.events import record_event
 from ledger_pipeline.store_setup import initialize_store
 
@@ -37,6 +41,14 @@ def landed_files(landing: Path) -> dict[str, str]:
         stat = path.stat()
         found[relative.as_posix()] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return found
+
+
+def assets_for(files: list[str]) -> list[dg.AssetKey]:
+    """The raw assets of the file sources that are on and have new files, then the ledger's."""
+    sources = pipeline_settings().sources
+    keys = [raw_key(name, stream) for name in sorted({f.split("/", 1)[0] for f in files})
+            if name in sources and sources[name].files_on() for stream in source_streams(sources[name])]
+    return keys + [ledger_key(t) for t in LEDGER_TABLES]
 
 
 def new_files(seen: dict[str, str], current: dict[str, str], now_ns: int) -> list[str]:
@@ -60,7 +72,8 @@ def landing_folder_sensor(context: dg.SensorEvaluationContext, landing: LandingF
                   if name in fresh or name in seen}
     run_key = hashlib.sha256(json.dumps({n: current[n] for n in fresh}, sort_keys=True).encode()).hexdigest()[:32]
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=run_key, tags={"ledger/landed_files": ", ".join(fresh)[:1000]})],
+        run_requests=[dg.RunRequest(run_key=run_key, asset_selection=assets_for(fresh),
+                                    tags={"ledger/landed_files": ", ".join(fresh)[:1000]})],
         cursor=json.dumps(remembered, sort_keys=True),
     )
 

@@ -2,9 +2,12 @@
 
 1. the scenario's files are generated (from a seed) into a fresh landing folder, ``var/demo/landing``;
 2. the ERP's chart of accounts is set up in the store;
-3. ``ledger_pipeline_job`` runs in this process (Dagster's in-process executor) against the embedded
+3. a mock of the sources' APIs starts on 127.0.0.1 (``demo/mock_api.py``: the recorded payloads of
+   ``tests/fixtures/``), and Stripe, Lithic, QuickBooks and Chargebee are switched on in API mode against it;
+   it stops when the run ends;
+4. ``ledger_pipeline_job`` runs in this process (Dagster's in-process executor) against the embedded
    default store and the local DuckDB warehouse file, every asset check with it;
-4. a summary says what happened and where to look next.
+5. a summary says what happened and where to look next.
 
 The run is recorded in ``DAGSTER_HOME`` when it is set (``make demo`` sets it, so ``make ui`` shows the
 run, its asset materializations and check results), in a throwaway instance otherwise. Everything is
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger_pipeline import paths
+from ledger_pipeline.demo.mock_api import serve_sources
 from ledger_pipeline.demo.scenario import (
     DEFAULT_SEED,
     ERP_ACCOUNTS,
@@ -207,7 +211,7 @@ def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehous
     settings = {"LEDGER_ENV": "local", "LEDGER_STORE_URL": store_url, "LEDGER_LANDING_DIR": str(landing),
                 "LEDGER_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DAGSTER_TELEMETRY_DISABLED": "true"}
-    with _environment(settings), _stdout_to_stderr():
+    with serve_sources(workdir) as api_settings, _environment({**settings, **api_settings}), _stdout_to_stderr():
         from ledger_pipeline.definitions import defs as load_definitions
 
         definitions = load_definitions()

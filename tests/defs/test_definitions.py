@@ -10,8 +10,19 @@ from ledger_pipeline import paths
 from ledger_pipeline.defs.resources import pipeline_settings
 from ledger_pipeline.defs.schedules import WAREHOUSE_SYNC_CRON
 
-RAW_ASSETS = {"raw/stripe__balance_transactions", "raw/adyen__settlement_details", "raw/bank__statement_lines",
-              "raw/bank__statement_balances", "raw/events__events", "raw/payment_orders__payment_orders"}
+#: with no sources.yaml: every source that reads files, from the landing folder (the API-only sources,
+#: NetSuite, Workday and Peach, appear once switched on: tests/defs/test_sources.py)
+RAW_ASSETS = {"raw/stripe__balance_transactions", "raw/stripe__charges", "raw/stripe__refunds", "raw/stripe__payouts",
+              "raw/stripe__disputes", "raw/stripe__transfers", "raw/stripe__application_fees",
+              "raw/stripe__balance_report", "raw/stripe__payout_reconciliation_report",
+              "raw/adyen__settlement_details", "raw/adyen__payments_accounting", "raw/adyen__notifications",
+              "raw/bank__statement_lines", "raw/bank__statement_balances", "raw/events__events",
+              "raw/payment_orders__payment_orders",
+              *(f"raw/quickbooks__{s}" for s in ("journal_entries", "payments", "invoices", "deposits", "transfers",
+                                                 "bill_payments", "sales_receipts")),
+              *(f"raw/lithic__{s}" for s in ("card_transactions", "payments", "book_transfers", "balances")),
+              "raw/marqeta__transactions", "raw/loanpro__loan_transactions",
+              *(f"raw/chargebee__{s}" for s in ("invoices", "transactions", "credit_notes"))}
 LEDGER_ASSETS = {"ledger/ledger_transactions", "ledger/ledger_entries", "ledger/ledger_account_balances",
                  "ledger/quarantine"}
 RECON_ASSETS = {"recon/bank_statements", "recon/recon_runs", "recon/recon_balance_variances", "recon/recon_matches",
@@ -39,10 +50,11 @@ INVARIANT_CHECKS = {"ledger/ledger_entries:trial_balance_zero", "ledger/ledger_e
                     "ledger/ledger_account_balances:balances_match_entries"}
 RECON_CHECKS = {"recon/recon_balance_variances:variance_within_tolerance",
                 "recon/processor_settlement_items:processor_payouts_balanced"}
-EXPECTED_CHECKS = RULE_CHECKS | INVARIANT_CHECKS | RECON_CHECKS
+FRESHNESS_CHECKS = {f"warehouse/{t}:freshness_check" for t in WAREHOUSE_TABLES}
+EXPECTED_CHECKS = RULE_CHECKS | INVARIANT_CHECKS | RECON_CHECKS | FRESHNESS_CHECKS
 EXPECTED_JOBS = {"ingest_job", "reconciliation_job", "warehouse_sync_job", "ledger_pipeline_job"}
 EXPECTED_SCHEDULES = {"warehouse_sync_every_15_minutes", "daily_reconciliation"}
-EXPECTED_SENSORS = {"landing_folder_sensor", "record_run_failure_alert"}
+EXPECTED_SENSORS = {"landing_folder_sensor", "record_run_failure_alert", "warehouse_freshness_checks"}
 
 
 def _check_names(definitions: dg.Definitions) -> set[str]:
@@ -83,7 +95,7 @@ def test_jobs_schedules_sensors(definitions):
 
 def test_the_sync_runs_every_15_minutes_and_reconciliation_daily(definitions):
     sync = definitions.resolve_schedule_def("warehouse_sync_every_15_minutes")
-    assert sync.cron_schedule == "*/15 * * * *" == WAREHOUSE_SYNC_CRON
+    assert sync.cron_schedule == "5-59/15 * * * *" == WAREHOUSE_SYNC_CRON  # 5 minutes after the sources' ticks
     assert sync.job_name == "warehouse_sync_job"
     assert sync.execution_timezone == "UTC"
     daily = definitions.resolve_schedule_def("daily_reconciliation")
@@ -135,3 +147,15 @@ def test_dbt_is_found_when_the_environment_is_not_activated(monkeypatch):
     assert shutil.which("dbt") is None
     dbt_on_path()
     assert Path(shutil.which("dbt")).parent == Path(sys.executable).parent
+
+
+def test_the_code_location_is_named_after_the_project():
+    import tomllib
+
+    import yaml
+
+    pyproject = tomllib.loads((paths.PROJECT_ROOT / "pyproject.toml").read_text())
+    workspace = yaml.safe_load((paths.PROJECT_ROOT / "workspace.yaml").read_text())
+    [entry] = workspace["load_from"]
+    assert entry["python_module"]["location_name"] == pyproject["project"]["name"] == "ledger-pipeline"
+    assert pyproject["tool"]["dg"]["project"]["code_location_name"] == "ledger-pipeline"  # dg's own name for it

@@ -140,7 +140,16 @@ def test_the_landing_sensor_requests_one_run_per_new_settled_file(definitions, p
     first = tick()
     assert [r.job_name or "ingest_job" for r in first.run_requests] == ["ingest_job"]
     assert "entries/a.csv" in first.run_requests[0].tags["ledger/landed_files"]
+    assert {k.path[0] for k in first.run_requests[0].asset_selection} == {"ledger"}  # no source's files
     assert isinstance(tick(first.cursor), dg.SkipReason)  # seen: nothing new
+    (landing / "stripe").mkdir()
+    (landing / "stripe" / "page.json").write_text("{}")
+    os.utime(landing / "stripe" / "page.json", (past, past))
+    stripe = tick(first.cursor)
+    selected = {k.to_user_string() for k in stripe.run_requests[0].asset_selection}
+    assert "raw/stripe__balance_transactions" in selected and "ledger/ledger_entries" in selected
+    assert not any(k.startswith(("raw/adyen", "raw/lithic")) for k in selected)  # only the source that got files
+    first = stripe
     (landing / "entries" / "b.csv").write_text(BALANCED_AND_UNBALANCED)  # still being written: wait
     # modified "now" as the tick sees it, however long the tick takes (a bare write would settle after
     # SETTLE_SECONDS on a slow machine)

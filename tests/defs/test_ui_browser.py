@@ -149,7 +149,7 @@ def test_dagster_dev_serves_the_asset_graph_to_a_real_browser(dagster_dev, tmp_p
                           "schedules { name cronSchedule } sensors { name } } } } }")
     repository = jobs["data"]["repositoriesOrError"]["nodes"][0]
     assert {"ingest_job", "reconciliation_job", "warehouse_sync_job"} <= {j["name"] for j in repository["jobs"]}
-    assert {"warehouse_sync_every_15_minutes": "*/15 * * * *"}.items() <= {
+    assert {"warehouse_sync_every_15_minutes": "5-59/15 * * * *"}.items() <= {
         s["name"]: s["cronSchedule"] for s in repository["schedules"]}.items()
 
     location = _graphql(port, "{ repositoriesOrError { ... on RepositoryConnection { nodes { location { name } } } } }")

@@ -12,8 +12,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ledger_pipeline.demo.mock_api import DEMO_API_SOURCES, MockApi
 from ledger_pipeline.demo.runner import run_demo
 from ledger_pipeline.demo.scenario import DEFAULT_SEED, generate_scenario
+from ledger_pipeline.ledger.store import Store
 
 
 def _digest(folder) -> dict[str, str]:
@@ -74,10 +76,19 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     assert {"stripe", "adyen", "bank", "events", "payment_orders"} <= set(result.records_ingested)
     expected = _expected_from_the_scenario(tmp_path / "inputs")
     assert expected["bad"] == 4 and all(expected["posted"].values())  # the scenario's planted records, read back
+    # API mode: Stripe, Lithic, QuickBooks and Chargebee are also pulled from the mock API (demo/mock_api.py),
+    # which serves each recorded Stripe object once
+    stripe_served = [o for objects in MockApi().collections["stripe"].values() for o in objects]
     for source, records in expected["records"].items():
-        assert result.records_ingested[source] == records, source
+        assert result.records_ingested[source] == records + (len(stripe_served) if source == "stripe" else 0), source
+    assert set(DEMO_API_SOURCES) <= set(result.records_ingested)
     assert result.records_ingested["entries (journal batches)"] == expected["journal_lines"]
-    assert result.transactions == {"posted": sum(expected["posted"].values())}
+    with Store(f"duckdb:///{tmp_path / 'ledger.duckdb'}").connect(read_only=True) as conn:
+        from_api = conn.scalar(
+            "SELECT count(*) FROM ledger_transactions WHERE source IN ('lithic', 'quickbooks', 'chargebee') "
+            f"OR external_id IN ({', '.join(repr('stripe:' + o['id']) for o in stripe_served)})")
+    assert from_api > 0
+    assert sum(result.transactions.values()) == sum(expected["posted"].values()) + from_api
     assert len(result.quarantined) == expected["bad"]
     reasons = sorted((q["source"], q["reason_code"]) for q in result.quarantined)
     assert reasons == [("erp", "excess_precision"), ("erp", "unknown_account"),
@@ -97,7 +108,6 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     from ledger_pipeline.demo.runner import seller_wallet
     from ledger_pipeline.demo.scenario import SELLERS
     from ledger_pipeline.ledger.balances import account_balances
-    from ledger_pipeline.ledger.store import Store
 
     with Store(f"duckdb:///{tmp_path / 'ledger.duckdb'}").connect(read_only=True) as conn:
         wallets = {row["account"]: row for row in account_balances(conn) if "wallet" in row["account"]}

@@ -19,9 +19,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from ledger_pipeline.defs.ingest.assets import FILE_STREAMS, raw_key
+from ledger_pipeline.defs.ingest.assets import raw_asset_keys
 from ledger_pipeline.defs.ledger.metrics import ledger_table_metadata
-from ledger_pipeline.defs.resources import LandingFolderResource, LedgerStoreResource
+from ledger_pipeline.defs.resources import (
+    LandingFolderResource,
+    LedgerStoreResource,
+    PipelineSettings,
+    pipeline_settings,
+)
 from ledger_pipeline.ledger.batch_input import file_sha256
 from ledger_pipeline.ledger.posting import BatchResult, post_batch_file
 from ledger_pipeline.store_setup import initialize_store
@@ -81,28 +86,36 @@ def batch_summary(results: list[BatchResult]) -> dict[str, int | dict[str, int]]
     }
 
 
-def _raw_inputs() -> list[dg.AssetKey]:
-    return [raw_key(source, stream) for source, streams in FILE_STREAMS.items() for stream in streams]
+def build_ledger_posting(settings: PipelineSettings) -> dg.AssetsDefinition:
+    """The ledger multi-asset, downstream of every raw asset of the sources that are switched on (their
+    steps post what they land, so the graph reads raw -> ledger -> warehouse -> reporting)."""
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(ledger_key(t), group_name="ledger", description=_DESCRIPTIONS[t],
+                            kinds={settings.store_kind()}, owners=list(settings.owners),
+                            deps=raw_asset_keys(settings.sources))
+               for t in LEDGER_TABLES],
+        can_subset=False,
+        name="post_entry_batches",
+    )
+    def ledger_posting(context: dg.AssetExecutionContext, ledger_store: LedgerStoreResource,
+                       landing: LandingFolderResource):
+        """Post the entry batches waiting in the landing folder; refused transactions go to quarantine."""
+        store = ledger_store.store()
+        initialize_store(store)
+        files = entry_batch_files(landing.folder())
+        posted = post_entry_batches(store, files)
+        for path, result in posted:
+            context.log.info(f"{path.name}: {result.created} created, {result.quarantined} quarantined "
+                             f"{result.reason_counts or ''}")
+            _archive(path)
+        summary = batch_summary([r for _, r in posted])
+        for table, metadata in ledger_table_metadata(store, this_run=summary).items():
+            yield dg.MaterializeResult(asset_key=ledger_key(table), metadata=metadata)
+
+    return ledger_posting
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(ledger_key(t), group_name="ledger", description=_DESCRIPTIONS[t], kinds={"sql"},
-                        deps=_raw_inputs())
-           for t in LEDGER_TABLES],
-    can_subset=False,
-    name="post_entry_batches",
-)
-def ledger_posting(context: dg.AssetExecutionContext, ledger_store: LedgerStoreResource,
-                   landing: LandingFolderResource):
-    """Post the entry batches waiting in the landing folder; refused transactions go to quarantine."""
-    store = ledger_store.store()
-    initialize_store(store)
-    files = entry_batch_files(landing.folder())
-    posted = post_entry_batches(store, files)
-    for path, result in posted:
-        context.log.info(f"{path.name}: {result.created} created, {result.quarantined} quarantined "
-                         f"{result.reason_counts or ''}")
-        _archive(path)
-    summary = batch_summary([r for _, r in posted])
-    for table, metadata in ledger_table_metadata(store, this_run=summary).items():
-        yield dg.MaterializeResult(asset_key=ledger_key(table), metadata=metadata)
+@dg.definitions
+def ledger_assets() -> dg.Definitions:
+    return dg.Definitions(assets=[build_ledger_posting(pipeline_settings())])

@@ -33,6 +33,13 @@ BANK_FOLDER = "bank"
 OPTIONS_FILE = "options.yaml"
 STATEMENT_SUFFIXES = (".bai", ".bai2", ".txt", ".xml", ".ofx", ".qfx", ".csv")
 RECON_TABLES = ("recon_runs", "recon_balance_variances", "recon_matches", "recon_match_items", "recon_unmatched")
+_RECON_DESCRIPTIONS = {
+    "recon_runs": "One row per reconciliation run: when, as of which date, match window, accounts, summary.",
+    "recon_balance_variances": "Ledger balance against the bank's closing balance per linked account and date.",
+    "recon_matches": "Bank lines matched to ledger transactions, with the rule that matched them.",
+    "recon_match_items": "The bank and ledger items of each match (one-to-many matches), with date and amount.",
+    "recon_unmatched": "Bank lines and ledger items left without a match, with the reason.",
+}
 #: what reconciliation reads from the ledger; depending on all three puts it behind their blocking checks
 LEDGER_INPUTS = [dg.AssetKey(["ledger", t]) for t in ("ledger_transactions", "ledger_entries", "ledger_account_balances")]
 BANK_STATEMENTS = dg.AssetKey(["recon", "bank_statements"])
@@ -92,7 +99,8 @@ def bank_statements(context: dg.AssetExecutionContext, ledger_store: LedgerStore
 
 
 @dg.multi_asset(
-    specs=[dg.AssetSpec(recon_key(t), group_name="recon", kinds={"sql"}, deps=[BANK_STATEMENTS, *LEDGER_INPUTS])
+    specs=[dg.AssetSpec(recon_key(t), group_name="recon", kinds={"sql"}, deps=[BANK_STATEMENTS, *LEDGER_INPUTS],
+                        description=_RECON_DESCRIPTIONS[t])
            for t in RECON_TABLES],
     can_subset=False,
     name="reconcile",

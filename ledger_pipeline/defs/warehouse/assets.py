@@ -4,14 +4,26 @@ The step calls the warehouse package's ``sync_target``: only what changed since 
 acknowledged position moves, merged by primary key, the position recorded with it; a run that dies is
 simply run again. It is one multi-asset because one sync moves all tables up to one store watermark.
 The dbt sources of ``defs/reporting`` are these same keys, so the reports build after the sync.
+
+Freshness: each warehouse table has a freshness check that fails when its last sync is more than
+``STALE_AFTER`` old (the sync runs every 15 minutes, so two missed ticks); a sensor evaluates them.
 """
+
+from datetime import timedelta
 
 import dagster as dg
 
 from ledger_pipeline.defs.ledger.assets import LEDGER_TABLES
-from ledger_pipeline.defs.resources import LedgerStoreResource, WarehouseResource
+from ledger_pipeline.defs.resources import (
+    LedgerStoreResource,
+    PipelineSettings,
+    WarehouseResource,
+    pipeline_settings,
+)
 from ledger_pipeline.warehouse import EXPORT_TABLES, sync_target
-from ledger_pipeline.warehouse.config import TargetConfig, load_targets
+from ledger_pipeline.warehouse.config import ConfigError, TargetConfig, load_targets
+
+STALE_AFTER = timedelta(minutes=30)
 
 
 def warehouse_key(table: str) -> dg.AssetKey:
@@ -34,15 +46,35 @@ def target_config(warehouse: WarehouseResource) -> TargetConfig:
     return load_targets(warehouse.targets_file)[warehouse.target]
 
 
-@dg.multi_asset(
-    specs=[dg.AssetSpec(warehouse_key(t.name), group_name="warehouse", deps=[upstream_of(t.name)],
-                        description=f"Warehouse copy of the store's {t.name} (primary key {', '.join(t.primary_key)}), "
-                                    "with _version and _synced_at.")
-           for t in EXPORT_TABLES],
-    can_subset=False,
-    name="warehouse_sync",
-)
-def warehouse_sync(context: dg.AssetExecutionContext, ledger_store: LedgerStoreResource,
+def target_kind(settings: PipelineSettings) -> str:
+    """The destination's type (``duckdb``, ``postgres``, ``snowflake``...), read from the targets file
+    without resolving its secrets; the target's name when the file cannot be read at load time."""
+    if settings.warehouse_targets_file is None and settings.warehouse_target == "local":
+        return "duckdb"
+    try:
+        return load_targets(settings.warehouse_targets_file)[settings.warehouse_target].type
+    except (ConfigError, KeyError, OSError):
+        return settings.warehouse_target
+
+
+def build_warehouse_sync(settings: PipelineSettings) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(warehouse_key(t.name), group_name="warehouse", deps=[upstream_of(t.name)],
+                            kinds={target_kind(settings)}, owners=list(settings.owners),
+                            description=f"Warehouse copy of the store's {t.name} (primary key "
+                                        f"{', '.join(t.primary_key)}), with _version and _synced_at.")
+               for t in EXPORT_TABLES],
+        can_subset=False,
+        name="warehouse_sync",
+    )
+    def warehouse_sync(context: dg.AssetExecutionContext, ledger_store: LedgerStoreResource,
+                       warehouse: WarehouseResource):
+        yield from sync_warehouse(context, ledger_store, warehouse)
+
+    return warehouse_sync
+
+
+def sync_warehouse(context: dg.AssetExecutionContext, ledger_store: LedgerStoreResource,
                    warehouse: WarehouseResource):
     """Push what changed in the ledger store to the warehouse target."""
     target = target_config(warehouse)
@@ -59,3 +91,16 @@ def warehouse_sync(context: dg.AssetExecutionContext, ledger_store: LedgerStoreR
             "skipped": table.name in result.skipped_tables,
             "sync_seconds": round(result.duration_s, 3),
         })
+
+
+def freshness_checks() -> list[dg.AssetChecksDefinition]:
+    return list(dg.build_last_update_freshness_checks(
+        assets=[warehouse_key(t.name) for t in EXPORT_TABLES], lower_bound_delta=STALE_AFTER))
+
+
+@dg.definitions
+def warehouse_assets() -> dg.Definitions:
+    checks = freshness_checks()
+    sensor = dg.build_sensor_for_freshness_checks(freshness_checks=checks, name="warehouse_freshness_checks",
+                                                  default_status=dg.DefaultSensorStatus.RUNNING)
+    return dg.Definitions(assets=[build_warehouse_sync(pipeline_settings())], asset_checks=checks, sensors=[sensor])
