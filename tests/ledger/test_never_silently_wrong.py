@@ -3,6 +3,8 @@ as given; on both engines."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -101,7 +103,9 @@ def test_nul_byte_in_parquet_is_refused_and_quarantined(store, chart, tmp_path):
     assert _posted_external_ids(store) == {"ok"}
 
 
-@pytest.mark.parametrize("metadata", ["{bad json", "[1,2]", '"text"', "1", "null"])
+@pytest.mark.parametrize("metadata", ["{bad json", "[1,2]", '"text"', "1", "null",
+                                      # a NUL escaped in JSON: PostgreSQL's jsonb cannot hold it, so no engine keeps it
+                                      '{"k":"a\\u0000b"}', '{"\\u0000":1}', '{"k":"\\\\\\u0000"}'])
 def test_metadata_must_be_a_json_object(store, chart, metadata):
     result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00"), metadata='{"a": [1]}'),
                           *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=metadata)])
@@ -119,6 +123,13 @@ def test_metadata_differing_only_in_json_whitespace_is_the_same_payload(store, c
         stored = conn.scalar("SELECT metadata FROM ledger_transactions")
     assert stored in ('{"k":1}', '{"k": 1}')  # one canonical text per engine
     assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 0}
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul(store, chart):
+    result = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{"k":"\\\\u0000"}'))
+    assert result.created == 1
+    with store.connect() as conn:
+        assert json.loads(conn.scalar("SELECT metadata FROM ledger_transactions")) == {"k": "\\u0000"}
 
 
 def test_two_groups_of_one_external_id_are_refused_not_merged(store, chart):
