@@ -105,7 +105,9 @@ def test_nul_byte_in_parquet_is_refused_and_quarantined(store, chart, tmp_path):
 
 @pytest.mark.parametrize("metadata", ["{bad json", "[1,2]", '"text"', "1", "null",
                                       # a NUL escaped in JSON: PostgreSQL's jsonb cannot hold it, so no engine keeps it
-                                      '{"k":"a\\u0000b"}', '{"\\u0000":1}', '{"k":"\\\\\\u0000"}'])
+                                      '{"k":"a\\u0000b"}', '{"\\u0000":1}', '{"k":"\\\\\\u0000"}',
+                                      # a key twice: DuckDB reads the first value, jsonb keeps the last
+                                      '{"k":1,"k":2}', '{"k":1, "a":{}, "k":1}'])
 def test_metadata_must_be_a_json_object(store, chart, metadata):
     result = post(store, [*tx("ok", ("cash", "debit", "2.00"), ("revenue", "credit", "2.00"), metadata='{"a": [1]}'),
                           *tx("bad", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=metadata)])
