@@ -59,11 +59,13 @@ import yaml
 
 from ledger_pipeline import paths
 from ledger_pipeline.ledger.errors import InputError
+from ledger_pipeline.ledger.stage_input import UNSTORABLE_MARK
 from ledger_pipeline.ledger.staging import RAW_COLUMNS
 from ledger_pipeline.ledger.store import in_scan_batches
 
 UNMAPPED_RECORD_TYPE = "unmapped_record_type"
 UNMAPPED_FIELD = "unmapped_field"
+_UNSTORABLE = re.compile(f"[\x00{UNSTORABLE_MARK}]")
 
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -297,7 +299,9 @@ class MappedBatch:
         out = []
         for key, name, currency in rows:
             chart = mapping.accounts[key]
-            if chart.create and name is not None and currency:
+            # a name or currency holding text no store keeps (a NUL byte) names no account: its entries are
+            # refused by the core (invalid_text) and quarantined, on every engine
+            if chart.create and name is not None and currency and not _UNSTORABLE.search(name + currency):
                 out.append((chart, name, currency))
         return out
 

@@ -206,3 +206,18 @@ def test_landing_in_two_halves_without_a_kept_copy_lands_once(store):
     with store.transaction() as conn:
         assert plan_landing(conn, records, keep=False).num_rows == 0
         assert conn.scalar("SELECT count(*) FROM raw_records") == 2
+
+
+def test_a_nul_in_a_field_that_names_an_account_is_quarantined_not_a_crash(store, tmp_path):
+    """A currency holding a NUL byte would name an account no PostgreSQL store keeps: the record is refused
+    (invalid_text) and quarantined on both engines, and its neighbour posts."""
+    base = json.loads((FIXTURES / "stripe" / "balance_transaction.json").read_text())
+    lines = [json.dumps(dict(base, id="txn_good")), json.dumps(dict(base, id="txn_nul", currency="u\u0000d"))]
+    path = tmp_path / "bts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(store, "stripe", files=[path])
+    assert (result.created, result.quarantined) == (1, 1)
+    with store.connect() as conn:
+        assert conn.all("SELECT external_id, reason_code FROM quarantine") == [("stripe:txn_nul", "invalid_text")]
+        names = [name for (name,) in conn.all("SELECT name FROM ledger_accounts WHERE name LIKE 'stripe:%'")]
+    assert names and all(name.endswith(":USD") for name in names), names
