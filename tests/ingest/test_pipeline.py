@@ -221,3 +221,18 @@ def test_a_nul_in_a_field_that_names_an_account_is_quarantined_not_a_crash(store
         assert conn.all("SELECT external_id, reason_code FROM quarantine") == [("stripe:txn_nul", "invalid_text")]
         names = [name for (name,) in conn.all("SELECT name FROM ledger_accounts WHERE name LIKE 'stripe:%'")]
     assert names and all(name.endswith(":USD") for name in names), names
+
+
+def test_a_nul_in_a_record_type_or_object_id_is_quarantined_not_a_crash(store, tmp_path):
+    """A NUL byte in what lands as a column of its own (record type, object id) lands as U+FFFD on both
+    engines: the record is quarantined, its neighbour posts."""
+    base = json.loads((FIXTURES / "stripe" / "balance_transaction.json").read_text())
+    lines = [json.dumps(dict(base, id="txn_good")), json.dumps(dict(base, id="txn_type", reporting_category="c\u0000")),
+             json.dumps(dict(base, id="txn_\u0000id"))]
+    path = tmp_path / "bts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(store, "stripe", files=[path])
+    assert (result.created, result.quarantined) == (1, 2)
+    with store.connect() as conn:
+        assert sorted(conn.all("SELECT external_id, reason_code FROM quarantine")) == [
+            ("stripe:txn_type", "unmapped_record_type"), ("stripe:txn_\ufffdid", "invalid_text")]
