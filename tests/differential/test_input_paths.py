@@ -28,6 +28,7 @@ from unittest import mock
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -41,6 +42,8 @@ from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 from tests.conftest import pg_schema
 from tests.differential.seed import SEED
+
+pytestmark = pytest.mark.slow  # scheduled first on the xdist workers (tests/conftest.py)
 
 PATHS = ("csv", "parquet", "writer", "replay")
 ENGINES = ("duckdb", "postgres")

@@ -21,6 +21,7 @@ import json
 from contextlib import ExitStack
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,8 @@ from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 from tests.conftest import pg_schema
 from tests.differential.seed import SEED
+
+pytestmark = pytest.mark.slow  # scheduled first on the xdist workers (tests/conftest.py)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "balance_transaction.json"
 BASE = json.loads(FIXTURE.read_text())
