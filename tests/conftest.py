@@ -9,12 +9,17 @@ its own (``tmp_path``, a schema named by a fresh uuid, a free port), and each wo
 ``DAGSTER_HOME`` and starts the emulator processes its tests need. What is shared is prepared once under a
 file lock: the dbt manifest in ``dbt_project/target`` (``dbt_manifest``) and the BigQuery emulator's
 virtualenv (tests/warehouse/emulators.py).
+
+Every test that writes to a store in this process ends with ``check_invariants`` on that store (see
+``pytest_runtest_call``): a test that leaves wrong money behind fails even when its own assertions pass. A
+test that breaks a store on purpose is marked ``breaks_invariants``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +28,8 @@ import pytest
 from filelock import FileLock
 
 from ledger_pipeline import paths
-from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.ledger.invariants import check_invariants
+from ledger_pipeline.ledger.store import Connection, Store
 from ledger_pipeline.store_setup import initialize_store
 
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -118,3 +124,54 @@ def dbt_manifest():
     target.mkdir(exist_ok=True)
     with FileLock(str(target / "tests-prepare.lock"), timeout=900):
         return prepared_reporting_project()
+
+
+# -- the invariants at the end of every test that writes to a store
+
+_WRITTEN: set[str] = set()  # targets of the stores written in the running test
+_WRITTEN_GUARD = threading.Lock()
+_change_seq = Connection.change_seq
+
+
+def _recording_change_seq(self: Connection) -> int:
+    """``Connection.change_seq`` (every write takes one), noting the store it writes to."""
+    with _WRITTEN_GUARD:
+        _WRITTEN.add(self.engine.target)
+    return _change_seq(self)
+
+
+Connection.change_seq = _recording_change_seq
+
+
+def pytest_runtest_setup(item):
+    with _WRITTEN_GUARD:
+        _WRITTEN.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After the test body (before its fixtures drop the stores), ``check_invariants`` on every store the test
+    or its fixtures wrote to; a store that is gone (a dropped schema, a deleted file) or in memory is skipped."""
+    result = yield  # a test that failed is reported as it failed
+    with _WRITTEN_GUARD:
+        targets = sorted(_WRITTEN)
+        _WRITTEN.clear()
+    if item.get_closest_marker("breaks_invariants") is None:
+        for target in targets:
+            violations = _invariant_violations(target)
+            assert not violations, f"invariants broken in {target}: {[v.detail for v in violations]}"
+    return result
+
+
+def _invariant_violations(target: str) -> list:
+    is_file = not target.startswith(("postgresql:", "postgres:"))
+    if is_file and (":memory:" in target or not Path(target).exists()):
+        return []
+    try:
+        store = Store(target)
+        with store.connect(read_only=True) as conn:
+            return check_invariants(conn)
+    except Exception as exc:  # the schema was dropped, or the store never got its tables
+        if "does not exist" in str(exc) or "not found" in str(exc).lower() or "no such" in str(exc).lower():
+            return []
+        raise

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from connectors.common.records import RECORD_SCHEMA
 from ledger_pipeline.ingest.mapping import MAP_INPUT_COLUMNS
+from ledger_pipeline.ledger.stage_input import storable_text
 from ledger_pipeline.ledger.store import Connection
 
 _IN_DDL = ("ord BIGINT, source TEXT, stream TEXT, object_id TEXT, cursor_value TEXT, raw_json TEXT, "
@@ -51,7 +52,9 @@ def plan_landing(conn: Connection, records: pa.Table, *, keep: bool = True) -> p
     it may run before the writing transaction (see ``pipeline._LandMapPost``). With ``keep`` they
     also stay in the temporary table ``ingest_new`` for ``commit_landing``; without, the caller passes the
     returned table to ``commit_landing`` (no second copy of the raw JSON in the store's memory)."""
-    records = as_records_table(records)
+    # a NUL byte (no PostgreSQL text keeps one) lands as ``UNSTORABLE_MARK`` on every engine: a record type
+    # or object id holding it is then refused by mapping or the core, and quarantined
+    records = storable_text(as_records_table(records))
     ordinal = pa.array(range(records.num_rows), pa.int64())
     incoming = records.add_column(0, "ord", ordinal)
     conn.execute("DROP TABLE IF EXISTS ingest_new")

@@ -83,7 +83,8 @@ class TransactionInput:
             metadata = self.metadata  # stored text, kept byte for byte so its payload hash is unchanged
         else:
             metadata = json.dumps(dict(self.metadata), sort_keys=True)
-        external_id = self.external_id or f"api:{uuid.uuid4()}"
+        # only an absent external_id is generated: an empty one is refused (missing_field), as in a file
+        external_id = f"api:{uuid.uuid4()}" if self.external_id is None else self.external_id
         rows = []
         for i, entry in enumerate(self.entries, start=1):
             amount_text = str(entry.amount)  # anything but an integer's digits is refused by rule 3

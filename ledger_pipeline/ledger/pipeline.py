@@ -97,6 +97,9 @@ def overflow_refused(conn: Connection) -> Iterator[None]:
 def _classify(conn: Connection, now: datetime) -> None:
     """Per-transaction aggregates, the rules, and each transaction's action (from ``batch_entries``)."""
     conn.execute(staging.prepare_txs_sql(conn), {"batch_time": now, "tx_id_prefix": id_prefix()})
+    stored_hash = staging.stored_hash_sql(conn)
+    if stored_hash is not None:
+        conn.execute(stored_hash)
     conn.execute(f"INSERT INTO batch_violations {balance_overflow()}")  # first: the other rules' sums skip these
     conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
     conn.execute(staging.CLASSIFY_TXS)

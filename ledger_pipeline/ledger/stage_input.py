@@ -57,7 +57,7 @@ def _storable(value: Any) -> Any:
     return value.replace("\x00", UNSTORABLE_MARK) if isinstance(value, str) else value
 
 
-def _storable_text(table: pa.Table) -> pa.Table:
+def storable_text(table: pa.Table) -> pa.Table:
     """``table`` with every NUL byte of its text columns as ``UNSTORABLE_MARK`` (columnar; a column is only
     rewritten when it holds one)."""
     for index, field in enumerate(table.schema):
@@ -72,7 +72,7 @@ def _storable_text(table: pa.Table) -> pa.Table:
 def _stage_arrow(conn: Connection, table: pa.Table, *, copy: bool = False) -> None:
     """Make ``table`` the ``stage_raw`` relation (``StoreEngine.stage_arrow``: a copy, or on DuckDB
     without ``copy`` a view over the Arrow table itself). Call ``unstage`` afterwards."""
-    table = _storable_text(table)
+    table = storable_text(table)
     present = [c for c in _STAGE_ARROW_COLUMNS if c in table.column_names]
     prefix = (table.schema.metadata or {}).get(RECORD_REF_PREFIX)  # left by ``normalise_entries``
     if "record_ref" not in present and prefix is not None:

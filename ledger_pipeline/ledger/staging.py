@@ -269,6 +269,40 @@ def _prepare_txs_sql(differs: str, signature: str, new_id: str) -> str:
     return sql.replace("__SIGNATURE__", signature).replace("__NEW_TX_ID__", new_id)
 
 
+# A transaction stored before its payload was canonicalised (metadata in the text it was given, other JSON
+# whitespace or key order) has a payload hash of that text: the same content submitted again would hash
+# differently and be refused as a conflict. When the hashes differ, the stored transaction's hash is
+# computed again, as ``_PREPARE_TXS`` computes a batch's, from its stored fields with the metadata in the
+# engine's canonical text (``StoreEngine.metadata_object``); only the transactions whose hashes differ are read.
+_STORED_HASH = """
+UPDATE batch_txs SET existing_hash = s.stored_hash
+FROM (
+    SELECT t.id, md5(l.name || '|' || CAST(t.effective_at AS TEXT) || '|' || COALESCE(t.description, '') || '|'
+        || COALESCE(m.metadata_canonical, t.metadata) || '|' || e.entries_signature) AS stored_hash
+    FROM ledger_transactions t
+    JOIN ledgers l ON l.id = t.ledger_id
+    JOIN (SELECT id, __METADATA_OBJECT__ AS metadata_canonical
+          FROM (SELECT id, metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x) m ON m.id = t.id
+    JOIN (SELECT ledger_transaction_id, __SIGNATURE__ AS entries_signature
+          FROM (SELECT ledger_transaction_id, ledger_account_id || ':' || direction || ':' || CAST(amount AS TEXT)
+                       || ':' || currency AS entry
+                FROM ledger_entries WHERE ledger_transaction_id IN (__DIFFERING__)) y
+          GROUP BY ledger_transaction_id) e ON e.ledger_transaction_id = t.id
+) s
+WHERE batch_txs.existing_id = s.id AND batch_txs.existing_hash <> batch_txs.payload_hash
+"""
+
+
+def stored_hash_sql(conn: Connection) -> str | None:
+    """``_STORED_HASH`` for this engine; None when no transaction of the batch has a differing hash."""
+    if not conn.scalar("SELECT count(*) FROM batch_txs WHERE existing_id IS NOT NULL "
+                       "AND existing_hash <> payload_hash"):
+        return None
+    differing = "SELECT existing_id FROM batch_txs WHERE existing_hash <> payload_hash"
+    return (_STORED_HASH.replace("__METADATA_OBJECT__", conn.engine.metadata_object)
+            .replace("__SIGNATURE__", conn.engine.entries_signature).replace("__DIFFERING__", differing))
+
+
 CLASSIFY_TXS = """
 UPDATE batch_txs SET action = CASE
     WHEN tx_key IN (SELECT tx_key FROM batch_violations) THEN 'reject'

@@ -49,6 +49,7 @@ def test_a_clean_store_as_json(posted_url, tmp_path):
     assert data["ok"] is True and data["violations"] == []
 
 
+@pytest.mark.breaks_invariants
 def test_an_orphan_entry_exits_1_naming_the_code(posted_url, tmp_path):
     _corrupt(posted_url, "DELETE FROM ledger_transactions WHERE external_id = 'b'")
     run = run_cli("check", "--store", posted_url, cwd=tmp_path)
@@ -59,6 +60,7 @@ def test_an_orphan_entry_exits_1_naming_the_code(posted_url, tmp_path):
     assert "Traceback" not in run.err
 
 
+@pytest.mark.breaks_invariants
 def test_violations_as_json(posted_url, tmp_path):
     _corrupt(posted_url, "UPDATE ledger_transactions SET external_id = 'a'")
     run = run_cli("check", "--store", posted_url, "--json", cwd=tmp_path)

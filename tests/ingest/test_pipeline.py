@@ -206,3 +206,51 @@ def test_landing_in_two_halves_without_a_kept_copy_lands_once(store):
     with store.transaction() as conn:
         assert plan_landing(conn, records, keep=False).num_rows == 0
         assert conn.scalar("SELECT count(*) FROM raw_records") == 2
+
+
+def test_a_nul_in_a_field_that_names_an_account_is_quarantined_not_a_crash(store, tmp_path):
+    """A currency holding a NUL byte would name an account no PostgreSQL store keeps: the record is refused
+    (invalid_text) and quarantined on both engines, and its neighbour posts."""
+    base = json.loads((FIXTURES / "stripe" / "balance_transaction.json").read_text())
+    lines = [json.dumps(dict(base, id="txn_good")), json.dumps(dict(base, id="txn_nul", currency="u\u0000d"))]
+    path = tmp_path / "bts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(store, "stripe", files=[path])
+    assert (result.created, result.quarantined) == (1, 1)
+    with store.connect() as conn:
+        assert conn.all("SELECT external_id, reason_code FROM quarantine") == [("stripe:txn_nul", "invalid_text")]
+        names = [name for (name,) in conn.all("SELECT name FROM ledger_accounts WHERE name LIKE 'stripe:%'")]
+    assert names and all(name.endswith(":USD") for name in names), names
+
+
+def test_a_nul_in_a_record_type_or_object_id_is_quarantined_not_a_crash(store, tmp_path):
+    """A NUL byte in what lands as a column of its own (record type, object id) lands as U+FFFD on both
+    engines: the record is quarantined, its neighbour posts."""
+    base = json.loads((FIXTURES / "stripe" / "balance_transaction.json").read_text())
+    lines = [json.dumps(dict(base, id="txn_good")), json.dumps(dict(base, id="txn_type", reporting_category="c\u0000")),
+             json.dumps(dict(base, id="txn_\u0000id"))]
+    path = tmp_path / "bts.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest(store, "stripe", files=[path])
+    assert (result.created, result.quarantined) == (1, 2)
+    with store.connect() as conn:
+        assert sorted(conn.all("SELECT external_id, reason_code FROM quarantine")) == [
+            ("stripe:txn_type", "unmapped_record_type"), ("stripe:txn_\ufffdid", "invalid_text")]
+
+
+def test_a_replayed_record_with_a_zero_amount_entry_posts_as_a_direct_ingest_does(store, tmp_path):
+    """A zero fee leaves its entry out; the record's other entries stay one group of rows when it is replayed
+    from quarantine (a gap between them read as two groups refused it: duplicate_external_id_in_batch)."""
+    import dataclasses
+
+    rules = load_mapping("stripe.yaml")
+    nothing = dataclasses.replace(rules, templates=tuple(dataclasses.replace(t, types=("none",))
+                                                         for t in rules.templates))
+    base = json.loads((FIXTURES / "stripe" / "balance_transaction.json").read_text())
+    path = tmp_path / "bts.jsonl"
+    path.write_text(json.dumps(dict(base, id="txn_zero_fee", fee=0)) + "\n")
+    assert ingest(store, "stripe", files=[path], mapping=nothing).quarantined == 1
+    assert replay_unmapped(store, source="stripe")["stripe"].created == 1
+    with store.connect() as conn:
+        assert conn.all("SELECT status FROM quarantine") == [("replayed",)]
+        assert conn.scalar("SELECT count(*) FROM ledger_entries") == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.ledger.conftest import invariant_violations, post, tx
 
 
@@ -11,6 +13,7 @@ def test_invariants_hold_after_posting(store, chart):
     assert invariant_violations(store) == []
 
 
+@pytest.mark.breaks_invariants
 def test_tampered_balance_is_reported_as_drift(store, chart):
     post(store, tx("a", ("cash", "debit", "3"), ("revenue", "credit", "3")))
     with store.transaction() as conn:
@@ -21,6 +24,7 @@ def test_tampered_balance_is_reported_as_drift(store, chart):
     assert "(301, 0, 300, 0) != recomputed (300, 0, 300, 0)" in found[0].detail
 
 
+@pytest.mark.breaks_invariants
 def test_tampered_entry_is_reported_as_unbalanced(store, chart):
     post(store, tx("a", ("cash", "debit", "3"), ("revenue", "credit", "3")))
     with store.transaction() as conn:
@@ -66,12 +70,14 @@ def _posted(store) -> None:
                  *tx("b", ("cash", "debit", "2"), ("revenue", "credit", "2"))])
 
 
+@pytest.mark.breaks_invariants
 def test_a_transaction_id_stored_twice_is_reported(store, chart):
     _posted(store)
     found = _corrupt(store, "UPDATE ledger_transactions SET id = (SELECT min(id) FROM ledger_transactions)")
     assert "duplicate_transaction_id" in {v.reason_code for v in found}
 
 
+@pytest.mark.breaks_invariants
 def test_an_entry_id_stored_twice_is_reported(store, chart):
     _posted(store)
     found = _corrupt(store, "UPDATE ledger_entries SET id = (SELECT min(id) FROM ledger_entries) "
@@ -79,12 +85,14 @@ def test_an_entry_id_stored_twice_is_reported(store, chart):
     assert "duplicate_entry_id" in {v.reason_code for v in found}
 
 
+@pytest.mark.breaks_invariants
 def test_an_entry_without_its_transaction_is_reported(store, chart):
     _posted(store)
     found = _corrupt(store, "DELETE FROM ledger_transactions WHERE external_id = 'b'")
     assert {v.reason_code for v in found} == {"orphan_entry"}
 
 
+@pytest.mark.breaks_invariants
 def test_an_unbalanced_transaction_is_reported_even_when_the_ledger_balances(store, chart):
     _posted(store)
     # a credit moved from one transaction to the other: every ledger-wide sum and balance still agrees
@@ -93,6 +101,7 @@ def test_an_unbalanced_transaction_is_reported_even_when_the_ledger_balances(sto
     assert len([v for v in found if v.reason_code == "transaction_unbalanced"]) == 2
 
 
+@pytest.mark.breaks_invariants
 def test_an_external_id_stored_twice_is_reported(store, chart):
     _posted(store)
     found = _corrupt(store, "UPDATE ledger_transactions SET external_id = 'a'")

@@ -57,8 +57,14 @@ class DuckDBEngine(StoreEngine):
     database is private to its connection, so it needs neither."""
 
     name = "duckdb"
+    # minified. No object: one with a ``\u0000`` escape (a NUL byte in a key or value), which PostgreSQL's
+    # jsonb refuses, so a DuckDB store would keep metadata no PostgreSQL store or warehouse could; one with a
+    # key twice, which DuckDB reads as its first value and jsonb keeps as its last
     metadata_object = ("CASE WHEN json_type(TRY_CAST(metadata AS JSON)) = 'OBJECT' "
-                       "THEN CAST(json(TRY_CAST(metadata AS JSON)) AS TEXT) END")  # minified
+                       r"AND NOT regexp_matches(metadata, '(^|[^\\])(\\\\)*\\u0000') "
+                       "AND len(json_keys(TRY_CAST(metadata AS JSON))) "
+                       "= len(list_distinct(json_keys(TRY_CAST(metadata AS JSON)))) "
+                       "THEN CAST(json(TRY_CAST(metadata AS JSON)) AS TEXT) END")
     digits_to_numeric = "CAST(CAST(digits AS HUGEINT) AS NUMERIC(38,0))"  # a direct cast is ~100x slower
     values_differ = (r"CASE WHEN min(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) "
                      r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")

@@ -26,11 +26,16 @@ def _to_psycopg_params(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-# jsonb's text: keys sorted, duplicates dropped, one space after ':' and ','
+# jsonb's text: keys sorted, one space after ':' and ','. An object with a key twice is none (jsonb would keep
+# the last value, DuckDB reads the first)
 _METADATA_OBJECT_FUNCTION = """CREATE OR REPLACE FUNCTION pg_temp.ledger_metadata_object(value TEXT) RETURNS TEXT
     LANGUAGE plpgsql IMMUTABLE AS $$
     BEGIN
-        IF jsonb_typeof(CAST(value AS jsonb)) = 'object' THEN RETURN CAST(CAST(value AS jsonb) AS TEXT); END IF;
+        IF jsonb_typeof(CAST(value AS jsonb)) = 'object'
+           AND (SELECT count(*) FROM json_object_keys(CAST(value AS json)))
+               = (SELECT count(*) FROM jsonb_object_keys(CAST(value AS jsonb))) THEN
+            RETURN CAST(CAST(value AS jsonb) AS TEXT);
+        END IF;
         RETURN NULL;
     EXCEPTION WHEN others THEN RETURN NULL;
     END $$"""
