@@ -192,13 +192,18 @@ def one_group_per_transaction() -> str:
     external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
     merged into one. Rows are in line order (a file's order; a caller's own ``line`` column defines it).
     A replayed quarantine item keeps the gaps of its original lines
-    (``quarantine._replay_table``): a gap within its rows is such a split too."""
+    (``quarantine._replay_table``): a gap within its rows is such a split too.
+
+    Lines are unique in a batch, so a transaction split either way spans more lines than it has rows
+    (``batch_txs.last_line``); only when some transaction does are all rows walked in line order, which
+    takes a sort of the whole batch."""
     return (
         "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
         "'external_id ' || tx_key || ' is given in ' || CAST(count(*) AS TEXT) || ' separate groups of rows, "
         "starting at lines ' || string_agg(CAST(line AS TEXT), ', ' ORDER BY line) AS detail "
         "FROM (SELECT tx_key, line, quarantine_id, lag(tx_key) OVER (ORDER BY line) AS previous, "
-        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries) s "
+        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries "
+        "WHERE EXISTS (SELECT 1 FROM batch_txs WHERE last_line - first_line + 1 > n_entries)) s "
         "WHERE previous IS NULL OR previous <> tx_key OR (quarantine_id IS NOT NULL AND line > previous_line + 1) "
         "GROUP BY tx_key HAVING count(*) > 1"
     )
