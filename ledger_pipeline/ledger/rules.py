@@ -276,7 +276,7 @@ def balance_overflow() -> str:
 
     The sums are taken exactly in two halves, ``amount = hi * 10^19 + lo``, that cannot overflow, and only
     for the transactions that could overflow at all: one with an amount of 29 digits or more, or one on an
-    account whose stored balance has 38 digits. This runs before the other rules, whose sums exclude the
+    account whose stored balance has 38 digits, picked out once (``candidate_entries``). This runs before the other rules, whose sums exclude the
     transactions it refuses. Transactions that fit alone but together would take one balance past 38
     digits still refuse the whole write (``pipeline.overflow_refused``)."""
     candidates = (
@@ -289,6 +289,7 @@ def balance_overflow() -> str:
     account = "'account ' || e.ledger_account_id || ' ' || e.direction || ' balance'"
     stored = "CASE WHEN a.direction = 'debit' THEN b.pending_debits ELSE b.pending_credits END"
     return f"""
+WITH candidate_entries AS MATERIALIZED ({entries})
 SELECT tx_key, min(line) AS line, 'balance_overflow' AS reason_code,
        'transaction ' || tx_key || ' would take ' || min(what) || ' past 38 digits (NUMERIC(38,0))' AS detail
 FROM (
@@ -298,14 +299,14 @@ FROM (
         FROM (
             SELECT e.tx_key, e.line, 'its ' || e.currency || ' ' || e.direction || 's' AS what,
                    {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
-            FROM ({entries}) e
+            FROM candidate_entries e
             UNION ALL
             SELECT e.tx_key, e.line, {account} AS what, {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
-            FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+            FROM candidate_entries e WHERE e.ledger_account_id IS NOT NULL
             UNION ALL
             SELECT a.tx_key, a.line, a.what, {_high(stored)} AS hi, {_low(stored)} AS lo
             FROM (SELECT e.tx_key, min(e.line) AS line, e.direction, e.ledger_account_id, {account} AS what
-                  FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+                  FROM candidate_entries e WHERE e.ledger_account_id IS NOT NULL
                   GROUP BY e.tx_key, e.direction, e.ledger_account_id) a
             JOIN ledger_account_balances b ON b.ledger_account_id = a.ledger_account_id
         ) parts
