@@ -11,7 +11,11 @@ One run measures, side by side on the same generated data (``bench.generate``):
   checked, and each speed target as the seconds it allows beside it.
 
 Each measurement runs in a child process so its peak RSS (``wait4``) is its own. Medians over ``--runs``.
-Usage: ``python -m bench.ledger_post [--n 1000000] [--runs 3]``; ``BENCH_QUICK=1`` uses N = 50,000.
+Beside each time: the CPU seconds (user + system) of the work measured, every thread of the post process and
+ledger-cli's own, and the machine's load average before and after, so that a run slowed by other processes
+(CPU much lower than wall time x cores, high load) can be told apart from a slow one.
+Usage: ``python -m bench.ledger_post [--n 1000000] [--runs 3] [--profile]``; ``BENCH_QUICK=1`` uses N = 50,000.
+``--profile``: the DuckDB bulk post's statements, each with its wall and CPU seconds (costliest first).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,14 +44,56 @@ TARGET_PG_SINGLE_TPS = 1_000
 
 
 def _run_child(args: list[str]) -> tuple[dict, float]:
-    """Run a worker; return its JSON output and the peak RSS in MB it reports for itself (VmHWM)."""
+    """Run a worker; return its JSON output, with the load average before and after it, and the peak RSS in
+    MB it reports for itself (VmHWM)."""
+    load = _loadavg()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:4])} failed ({proc.returncode}): {stderr[-2000:]}")
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     data = json.loads(lines[-1]) if lines else {}
+    data.update(load_before=load, load_after=_loadavg())
     return data, float(data.get("rss_mb", 0.0))
+
+
+def _loadavg() -> str:
+    """The machine's 1, 5 and 15 minute load averages (empty where ``/proc`` has none)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return ""
+
+
+def _cpu_seconds(who: int) -> tuple[float, float]:
+    """User and system CPU seconds so far of this process (every thread) or its waited-for children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime, usage.ru_stime
+
+
+def _cpu_since(before: tuple[float, float], who: int) -> dict:
+    user, system = _cpu_seconds(who)
+    return {"user_s": user - before[0], "sys_s": system - before[1]}
+
+
+def _profiled(engine_cls) -> list[dict]:
+    """Record every statement ``engine_cls`` runs from now on: its wall and CPU seconds (``process_time``:
+    every thread of this process, so DuckDB's parallel work counts). Returns the list it fills."""
+    records: list[dict] = []
+
+    def wrap(method):
+        def timed(self, conn, sql, *args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return method(self, conn, sql, *args, **kwargs)
+            finally:
+                records.append({"sql": " ".join(sql.split())[:110], "wall_s": time.perf_counter() - wall,
+                                "cpu_s": time.process_time() - cpu})
+        return timed
+
+    for name in ("execute", "fetch_all", "fetch_dicts", "fetch_arrow"):
+        setattr(engine_cls, name, wrap(getattr(engine_cls, name)))
+    return records
 
 
 def _self_rss_mb() -> float:
@@ -97,23 +144,30 @@ def _fresh_store(engine: str, duckdb_file: str = "bench_store.duckdb"):
     return store
 
 
-def worker_bulk(engine: str, parquet: str) -> dict:
+def worker_bulk(engine: str, parquet: str, profile: bool = False) -> dict:
     from ledger_pipeline.ledger.posting import post_batch_file
 
     store = _fresh_store(engine)
+    statements = _profiled(type(store.engine)) if profile else None
+    cpu = _cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
     result = post_batch_file(store, parquet, actor="bench")
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "created": result.created, "quarantined": result.quarantined,
-            "entries": result.entries_posted, "rss_mb": _self_rss_mb()}
+    output = {"seconds": seconds, "created": result.created, "quarantined": result.quarantined,
+              "entries": result.entries_posted, "rss_mb": _self_rss_mb(), **_cpu_since(cpu, resource.RUSAGE_SELF)}
+    if statements is not None:
+        output["statements"] = statements
+    return output
 
 
 def worker_floor(engine: str, parquet: str) -> dict:
     """``write_floor``: only the rows the bulk post leaves, written into a fresh store set up like its."""
     from bench.write_floor import write_floor
 
-    seconds = write_floor(_fresh_store(engine, "floor_store.duckdb"), Path(parquet), OUT)
-    return {"seconds": seconds, "rss_mb": _self_rss_mb()}
+    store = _fresh_store(engine, "floor_store.duckdb")
+    cpu = _cpu_seconds(resource.RUSAGE_SELF)
+    seconds = write_floor(store, Path(parquet), OUT)
+    return {"seconds": seconds, "rss_mb": _self_rss_mb(), **_cpu_since(cpu, resource.RUSAGE_SELF)}
 
 
 def worker_concurrent(writers: int, per_writer: int) -> dict:
@@ -121,6 +175,7 @@ def worker_concurrent(writers: int, per_writer: int) -> dict:
     from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
 
     store = _fresh_store("postgres")
+    cpu = _cpu_seconds(resource.RUSAGE_SELF)
     accounts = [a for a in bench_accounts() if a.currency == "USD"]
     errors: list[BaseException] = []
 
@@ -146,21 +201,49 @@ def worker_concurrent(writers: int, per_writer: int) -> dict:
     seconds = time.perf_counter() - started
     if errors:
         raise errors[0]
-    return {"seconds": seconds, "created": writers * per_writer, "rss_mb": _self_rss_mb()}
+    return {"seconds": seconds, "created": writers * per_writer, "rss_mb": _self_rss_mb(),
+            **_cpu_since(cpu, resource.RUSAGE_SELF)}
 
 
-def _ledger_cli(journal: Path) -> tuple[float, float]:
-    """Time ``ledger balance`` and read its peak RSS from GNU time when present."""
+def _ledger_cli(journal: Path) -> dict:
+    """Time ``ledger balance``, its CPU seconds (its rusage, the only child waited for meanwhile) and its peak
+    RSS from GNU time when present."""
+    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    load = _loadavg()
     started = time.perf_counter()
     time_bin = "/usr/bin/time"  # GNU time (Debian package ``time``); the shell builtin cannot report RSS
+    rss = 0
     if Path(time_bin).exists():
         proc = subprocess.run([time_bin, "-f", "MAXRSS_KB=%M", "ledger", "-f", str(journal), "balance"],
                               capture_output=True, text=True, check=True)
-        seconds = time.perf_counter() - started
         rss = next((int(x.split("=")[1]) for x in proc.stderr.split() if x.startswith("MAXRSS_KB=")), 0)
-        return seconds, rss / 1024
-    subprocess.run(["ledger", "-f", str(journal), "balance"], capture_output=True, check=True)
-    return time.perf_counter() - started, 0.0
+    else:
+        subprocess.run(["ledger", "-f", str(journal), "balance"], capture_output=True, check=True)
+    return {"seconds": time.perf_counter() - started, "rss_mb": rss / 1024, "load_before": load,
+            "load_after": _loadavg(), **_cpu_since(cpu, resource.RUSAGE_CHILDREN)}
+
+
+def _median(runs: list[dict], key: str) -> float:
+    """The median of ``key`` over ``runs``; ``cpu_s`` is user + system seconds."""
+    if key == "cpu_s":
+        return statistics.median(r["user_s"] + r["sys_s"] for r in runs)
+    return statistics.median(r[key] for r in runs)
+
+
+def _row(what: str, runs: list[dict], n: int, rss: str = "") -> list[str]:
+    """A table row: median seconds and CPU seconds, throughput, and the load averages of the median run."""
+    seconds = _median(runs, "seconds")
+    median_run = min(runs, key=lambda r: abs(r["seconds"] - seconds))
+    load = f"{median_run.get('load_before', '')} -> {median_run.get('load_after', '')}"
+    return [what, f"{seconds:.2f}", f"{_median(runs, 'cpu_s'):.2f}", f"{n / seconds:,.0f}", rss, load]
+
+
+def _print_profile(statements: list[dict], top: int = 15) -> None:
+    """The costliest statements of one post by CPU seconds, to stderr."""
+    total = sum(s["cpu_s"] for s in statements)
+    print(f"statements: {len(statements)}, CPU {total:.2f} s; costliest:", file=sys.stderr)
+    for s in sorted(statements, key=lambda s: -s["cpu_s"])[:top]:
+        print(f"  cpu {s['cpu_s']:6.2f}  wall {s['wall_s']:6.2f}  {s['sql']}", file=sys.stderr)
 
 
 def _print_floors(results: dict, n: int) -> None:
@@ -188,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--per-writer", type=int, default=100 if quick else 500)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="each statement of the DuckDB post, timed")
     args, _ = parser.parse_known_args(argv)
 
     from bench.generate import generate_batch, write_ledger_journal, write_parquet
@@ -205,35 +289,37 @@ def main(argv: list[str] | None = None) -> int:
     duck, ledger, duck_floor = [], [], []
     for run in range(args.runs):  # interleaved, so both see the same machine load
         print(f"run {run + 1}/{args.runs}: duckdb bulk post", file=sys.stderr, flush=True)
-        data, rss = _run_child([*me, "--worker", "bulk", "duckdb", str(parquet)])
+        data, _ = _run_child([*me, "--worker", "bulk", "duckdb", str(parquet), *(["--profile"] * args.profile)])
         if data["created"] != args.n:
             print(f"duckdb posted {data['created']} of {args.n}", file=sys.stderr)
             return 1
-        duck.append((data["seconds"], rss))
+        if args.profile:
+            _print_profile(data.pop("statements"))
+        duck.append(data)
         print(f"run {run + 1}/{args.runs}: duckdb write floor", file=sys.stderr, flush=True)
-        duck_floor.append(_run_child([*me, "--worker", "floor", "duckdb", str(parquet)])[0]["seconds"])
+        duck_floor.append(_run_child([*me, "--worker", "floor", "duckdb", str(parquet)])[0])
         if shutil.which("ledger"):
             print(f"run {run + 1}/{args.runs}: ledger balance", file=sys.stderr, flush=True)
             ledger.append(_ledger_cli(journal))
-    results: dict = {"n": args.n, "runs": args.runs}
+    results: dict = {"n": args.n, "runs": args.runs, "duckdb_runs": duck, "duckdb_floor_runs": duck_floor,
+                     "ledger_cli_runs": ledger}
     rows = []
-    duck_s = statistics.median(s for s, _ in duck)
-    duck_rss = max(r for _, r in duck)
-    results["duckdb"] = {"median_s": duck_s, "tps": args.n / duck_s, "peak_rss_mb": duck_rss}
-    rows.append(["ledger-pipeline bulk post, DuckDB", f"{duck_s:.2f}", f"{args.n / duck_s:,.0f}", f"{duck_rss:,.0f}"])
-    floor_s = statistics.median(duck_floor)
-    results["duckdb_floor"] = {"median_s": floor_s, "tps": args.n / floor_s}
-    rows.append(["write floor, DuckDB: the same rows, nothing checked (`bench.write_floor`)", f"{floor_s:.2f}",
-                 f"{args.n / floor_s:,.0f}", ""])
+    duck_s = _median(duck, "seconds")
+    duck_rss = max(r["rss_mb"] for r in duck)
+    results["duckdb"] = {"median_s": duck_s, "tps": args.n / duck_s, "peak_rss_mb": duck_rss,
+                         "median_cpu_s": _median(duck, "cpu_s")}
+    rows.append(_row("ledger-pipeline bulk post, DuckDB", duck, args.n, f"{duck_rss:,.0f}"))
+    floor_s = _median(duck_floor, "seconds")
+    results["duckdb_floor"] = {"median_s": floor_s, "tps": args.n / floor_s, "median_cpu_s": _median(duck_floor, "cpu_s")}
+    rows.append(_row("write floor, DuckDB: the same rows, nothing checked (`bench.write_floor`)", duck_floor, args.n))
     ok = args.n / duck_s >= TARGET_DUCKDB_TPS and duck_rss <= TARGET_RSS_MB
     if ledger:
-        ledger_s = statistics.median(s for s, _ in ledger)
-        ledger_rss = max(r for _, r in ledger)
+        ledger_s = _median(ledger, "seconds")
+        ledger_rss = max(r["rss_mb"] for r in ledger)
         ratio = ledger_s / duck_s
         results["ledger_cli"] = {"median_s": ledger_s, "tps": args.n / ledger_s, "peak_rss_mb": ledger_rss,
-                                 "ratio": ratio}
-        rows.append(["ledger-cli `balance` (same transactions)", f"{ledger_s:.2f}", f"{args.n / ledger_s:,.0f}",
-                     f"{ledger_rss:,.0f}"])
+                                 "ratio": ratio, "median_cpu_s": _median(ledger, "cpu_s")}
+        rows.append(_row("ledger-cli `balance` (same transactions)", ledger, args.n, f"{ledger_rss:,.0f}"))
         ok = ok and ratio >= TARGET_RATIO_VS_LEDGER
     else:
         print("ledger-cli not installed (apt-get install ledger): no side-by-side figure", file=sys.stderr)
@@ -242,26 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_postgres:
         print("postgres bulk post", file=sys.stderr, flush=True)
         data, rss = _run_child([*me, "--worker", "bulk", "postgres", str(parquet)])
-        results["postgres_bulk"] = {"seconds": data["seconds"], "tps": args.n / data["seconds"], "peak_rss_mb": rss}
-        rows.append(["ledger-pipeline bulk post, PostgreSQL", f"{data['seconds']:.2f}",
-                     f"{args.n / data['seconds']:,.0f}", f"{rss:,.0f}"])
+        results["postgres_bulk"] = {**data, "tps": args.n / data["seconds"], "peak_rss_mb": rss}
+        rows.append(_row("ledger-pipeline bulk post, PostgreSQL (CPU: the client's only)", [data], args.n,
+                         f"{rss:,.0f}"))
         ok = ok and args.n / data["seconds"] >= TARGET_PG_BULK_TPS
         print("postgres write floor", file=sys.stderr, flush=True)
-        pg_floor = _run_child([*me, "--worker", "floor", "postgres", str(parquet)])[0]["seconds"]
-        results["postgres_floor"] = {"seconds": pg_floor, "tps": args.n / pg_floor}
-        rows.append(["write floor, PostgreSQL: the same rows by COPY, nothing checked", f"{pg_floor:.2f}",
-                     f"{args.n / pg_floor:,.0f}", ""])
+        pg_floor = _run_child([*me, "--worker", "floor", "postgres", str(parquet)])[0]
+        results["postgres_floor"] = {**pg_floor, "tps": args.n / pg_floor["seconds"]}
+        rows.append(_row("write floor, PostgreSQL: the same rows by COPY, nothing checked", [pg_floor], args.n))
         print(f"postgres: {args.writers} concurrent single-transaction writers", file=sys.stderr, flush=True)
         data, rss = _run_child([*me, "--worker", "concurrent", str(args.writers), str(args.per_writer)])
         tps = data["created"] / data["seconds"]
-        results["postgres_single"] = {"seconds": data["seconds"], "tps": tps, "writers": args.writers}
-        rows.append([f"single-transaction posts, PostgreSQL, {args.writers} writers", f"{data['seconds']:.2f}",
-                     f"{tps:,.0f}", f"{rss:,.0f}"])
+        results["postgres_single"] = {**data, "tps": tps, "writers": args.writers}
+        rows.append(_row(f"single-transaction posts, PostgreSQL, {args.writers} writers", [data],
+                         data["created"], f"{rss:,.0f}"))
         ok = ok and tps >= TARGET_PG_SINGLE_TPS
 
     print(f"\n{args.n:,} transactions ({args.n * 9 // 4:,} entries approx.), median of {args.runs} run(s)\n")
-    print("| what | seconds | transactions/s | peak RSS MB |")
-    print("|---|---:|---:|---:|")
+    print("| what | seconds | CPU s (user+sys) | transactions/s | peak RSS MB | load average before -> after |")
+    print("|---|---:|---:|---:|---:|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     if "ledger_cli" in results:
@@ -278,7 +363,7 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
         kind = sys.argv[2]
         if kind == "bulk":
-            output = worker_bulk(sys.argv[3], sys.argv[4])
+            output = worker_bulk(sys.argv[3], sys.argv[4], profile="--profile" in sys.argv[5:])
         elif kind == "floor":
             output = worker_floor(sys.argv[3], sys.argv[4])
         else:

@@ -192,13 +192,18 @@ def one_group_per_transaction() -> str:
     external_id (the same transaction given twice, or two transactions sharing an id) are refused, never
     merged into one. Rows are in line order (a file's order; a caller's own ``line`` column defines it).
     A replayed quarantine item keeps the gaps of its original lines
-    (``quarantine._replay_table``): a gap within its rows is such a split too."""
+    (``quarantine._replay_table``): a gap within its rows is such a split too.
+
+    Lines are unique in a batch, so a transaction split either way spans more lines than it has rows
+    (``batch_txs.last_line``); only when some transaction does are all rows walked in line order, which
+    takes a sort of the whole batch."""
     return (
         "SELECT tx_key, min(line) AS line, 'duplicate_external_id_in_batch' AS reason_code, "
         "'external_id ' || tx_key || ' is given in ' || CAST(count(*) AS TEXT) || ' separate groups of rows, "
         "starting at lines ' || string_agg(CAST(line AS TEXT), ', ' ORDER BY line) AS detail "
         "FROM (SELECT tx_key, line, quarantine_id, lag(tx_key) OVER (ORDER BY line) AS previous, "
-        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries) s "
+        "lag(line) OVER (ORDER BY line) AS previous_line FROM batch_entries "
+        "WHERE EXISTS (SELECT 1 FROM batch_txs WHERE last_line - first_line + 1 > n_entries)) s "
         "WHERE previous IS NULL OR previous <> tx_key OR (quarantine_id IS NOT NULL AND line > previous_line + 1) "
         "GROUP BY tx_key HAVING count(*) > 1"
     )
@@ -271,7 +276,7 @@ def balance_overflow() -> str:
 
     The sums are taken exactly in two halves, ``amount = hi * 10^19 + lo``, that cannot overflow, and only
     for the transactions that could overflow at all: one with an amount of 29 digits or more, or one on an
-    account whose stored balance has 38 digits. This runs before the other rules, whose sums exclude the
+    account whose stored balance has 38 digits, picked out once (``candidate_entries``). This runs before the other rules, whose sums exclude the
     transactions it refuses. Transactions that fit alone but together would take one balance past 38
     digits still refuse the whole write (``pipeline.overflow_refused``)."""
     candidates = (
@@ -284,6 +289,7 @@ def balance_overflow() -> str:
     account = "'account ' || e.ledger_account_id || ' ' || e.direction || ' balance'"
     stored = "CASE WHEN a.direction = 'debit' THEN b.pending_debits ELSE b.pending_credits END"
     return f"""
+WITH candidate_entries AS MATERIALIZED ({entries})
 SELECT tx_key, min(line) AS line, 'balance_overflow' AS reason_code,
        'transaction ' || tx_key || ' would take ' || min(what) || ' past 38 digits (NUMERIC(38,0))' AS detail
 FROM (
@@ -293,14 +299,14 @@ FROM (
         FROM (
             SELECT e.tx_key, e.line, 'its ' || e.currency || ' ' || e.direction || 's' AS what,
                    {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
-            FROM ({entries}) e
+            FROM candidate_entries e
             UNION ALL
             SELECT e.tx_key, e.line, {account} AS what, {_high('e.amount')} AS hi, {_low('e.amount')} AS lo
-            FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+            FROM candidate_entries e WHERE e.ledger_account_id IS NOT NULL
             UNION ALL
             SELECT a.tx_key, a.line, a.what, {_high(stored)} AS hi, {_low(stored)} AS lo
             FROM (SELECT e.tx_key, min(e.line) AS line, e.direction, e.ledger_account_id, {account} AS what
-                  FROM ({entries}) e WHERE e.ledger_account_id IS NOT NULL
+                  FROM candidate_entries e WHERE e.ledger_account_id IS NOT NULL
                   GROUP BY e.tx_key, e.direction, e.ledger_account_id) a
             JOIN ledger_account_balances b ON b.ledger_account_id = a.ledger_account_id
         ) parts

@@ -46,7 +46,7 @@ _TEMP_TABLES: dict[str, str] = {
     "stage_source": "record_ref_prefix TEXT",  # at most one row: see ``record_ref_sql``
     "batch_entries": """line BIGINT, record_ref TEXT, quarantine_id TEXT, tx_key TEXT, external_id TEXT,
         ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_currency TEXT,
-        exponent INTEGER, normal_balance TEXT, account_archived BOOLEAN,
+        exponent INTEGER, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
         source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT, account_ambiguous BOOLEAN,
@@ -55,7 +55,7 @@ _TEMP_TABLES: dict[str, str] = {
         effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
         ledgerable_id TEXT, reverses_id TEXT, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
         n_credits BIGINT, n_ledgers BIGINT, n_statuses BIGINT, n_effective BIGINT, n_descriptions BIGINT,
-        n_metadata BIGINT, first_line BIGINT, first_ref TEXT, payload_hash TEXT, new_id TEXT,
+        n_metadata BIGINT, first_line BIGINT, last_line BIGINT, payload_hash TEXT, new_id TEXT,
         existing_id TEXT, existing_status TEXT, existing_hash TEXT, action TEXT""",
     "batch_violations": "tx_key TEXT, line BIGINT, reason_code TEXT, detail TEXT",
     "limit_deltas": """tx_key TEXT, first_line BIGINT, effective_at TIMESTAMPTZ, ledger_account_id TEXT,
@@ -121,7 +121,7 @@ _ACCOUNT_KEYS = """(
 _PREPARE_ENTRIES = rf"""
 INSERT INTO batch_entries
 SELECT line, record_ref, quarantine_id, tx_key, external_id, ledger_name, ledger_id, account_ref,
-       ledger_account_id, account_currency, exponent, normal_balance, account_archived,
+       ledger_account_id, account_currency, exponent, account_archived,
        direction, currency, status, effective_at, effective_at_text, amt AS amount_text, amount_error,
        CASE WHEN amount_error IS NULL AND digits IS NOT NULL THEN __DIGITS_TO_NUMERIC__ END AS amount,
        description, COALESCE(metadata_object, metadata) AS metadata, source, ledgerable_type, ledgerable_id,
@@ -169,7 +169,7 @@ FROM (
                 NULLIF(trim(r.external_id), '') AS external_id,
                 r.ledger_name, l.id AS ledger_id, r.account_ref,
                 a.id AS ledger_account_id, a.currency AS account_currency,
-                a.currency_exponent AS exponent, a.normal_balance,
+                a.currency_exponent AS exponent,
                 (a.archived_at IS NOT NULL) AS account_archived,
                 NULLIF(lower(trim(r.direction)), '') AS direction,
                 COALESCE(NULLIF(upper(trim(r.currency)), ''), a.currency) AS currency,
@@ -228,7 +228,7 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS effective_at,
     h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id, h.quarantine_id,
     g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
-    g.n_metadata, g.first_line, h.record_ref AS first_ref,  -- as given, or NULL: see record_ref_sql
+    g.n_metadata, g.first_line, g.last_line,
     md5(h.ledger_name || '|'
         || CAST(COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS TEXT) || '|'
         || COALESCE(h.description, '') || '|' || h.metadata || '|' || g.entries_signature) AS payload_hash,
@@ -241,7 +241,7 @@ FROM (
         __DIFFERS__(ledger_name) AS n_ledgers, __DIFFERS__(status) AS n_statuses,
         CASE WHEN min(effective_at) <> max(effective_at) THEN 2 ELSE 1 END AS n_effective,
         __DIFFERS__(description) AS n_descriptions, __DIFFERS__(metadata) AS n_metadata,
-        min(line) AS first_line,
+        min(line) AS first_line, max(line) AS last_line,
         __SIGNATURE__ AS entries_signature
     FROM (
         SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata,
