@@ -88,7 +88,7 @@ def reconcile(
     exponents = read(target, currency_exponents)
     data = result.as_dict()
     data["breaches"] = [v.as_dict() for v in result.breaches(tolerance)]
-    emit(data, as_json, lambda _: _render(result, exponents, tolerance))
+    emit(data, as_json, lambda _: _render(result, exponents, tolerance), exponents)
     if data["breaches"]:
         raise typer.Exit(EXIT_RULE_BROKEN)
 
