@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.common.records import ExtractResult, RawRecord, records_to_arrow
 from ledger_pipeline.ingest import mapping as mapping_mod
@@ -40,6 +41,7 @@ from ledger_pipeline.ledger import posting
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
 from ledger_pipeline.ledger.posting import BatchResult, PostRequest
 from ledger_pipeline.ledger.store import Connection, Store
+from ledger_pipeline.paths import relative_path
 
 ProgressHook = Callable[[str, Mapping[str, Any]], None]
 INGEST_PAYLOAD_PREFIX = '{"ingest_record"'
@@ -108,17 +110,31 @@ def to_records_table(parsed: Any) -> pa.Table:
 
 
 def parse_files(spec: SourceSpec, files: Sequence[str | Path], options: Mapping[str, Any] | None = None,
-                progress: ProgressHook = _noop) -> pa.Table:
-    """Parse every file (nothing is written); the records of all files in one table."""
+                progress: ProgressHook = _noop, base: str | Path | None = None) -> pa.Table:
+    """Parse every file (nothing is written); the records of all files in one table. A record's reference
+    (and a control's warning) names its file relative to ``base`` (default: the working directory), never by
+    its absolute path (``paths.relative_path``)."""
     parse = spec.parse_file_fn()
     tables = []
     for path in files:
-        table = to_records_table(parse(Path(path), **dict(options or {})))
-        progress("parsed", {"file": str(path), "records": table.num_rows})
+        shown = relative_path(path, base)
+        table = _name_file(to_records_table(parse(Path(path), **dict(options or {}))), str(path), shown)
+        progress("parsed", {"file": shown, "records": table.num_rows})
         tables.append(table)
     if not tables:
         return as_records_table(records_to_arrow([]))
     return pa.concat_tables(tables)
+
+
+def _name_file(table: pa.Table, given: str, shown: str) -> pa.Table:
+    """``table`` with the file's path as given replaced by ``shown`` in the record references and fields."""
+    if given == shown:
+        return table
+    for name in ("record_ref", "fields_json"):
+        index = table.schema.get_field_index(name)
+        if index >= 0:
+            table = table.set_column(index, name, pc.replace_substring(table.column(name), given, shown))
+    return table
 
 
 def _insert_unmapped(conn: Connection, unmapped: pa.Table, *, source: str, ledger: str, batch_id: str,
@@ -282,7 +298,7 @@ def ingest(
     store: Store, source: str, *, files: Sequence[str | Path] | None = None, api: bool = False,
     base_url: str | None = None, streams: Sequence[str] | None = None, client: Any = None,
     file_options: Mapping[str, Any] | None = None, mapping: str | Path | MappingRules | None = None,
-    post: bool = True, progress: ProgressHook | None = None,
+    post: bool = True, progress: ProgressHook | None = None, files_base: str | Path | None = None,
 ) -> IngestResult:
     """Extract ``source`` from ``files`` or its API, land the records, map and post them.
 
@@ -299,6 +315,8 @@ def ingest(
         post: ``False`` lands only.
         progress: ``hook(event, detail)`` called as work proceeds (``parsed``, ``extracted``, ``landed``,
             ``mapped``, ``posted``).
+        files_base: the folder the files are named relative to in records and quarantine (default: the
+            working directory; the landing folder for dropped files).
     """
     spec = get_source(source)
     hook = progress or _noop
@@ -312,7 +330,7 @@ def ingest(
     if bool(files) == bool(api):
         raise ValueError("give either files or api=True")
     if files:
-        records = parse_files(spec, files, file_options, hook)
+        records = parse_files(spec, files, file_options, hook, base=files_base)
         for stream, n in _stream_counts(records).items():
             result.streams[stream] = result.streams.get(stream, 0) + n
         _land_map_post(store, spec, rules, records, result, cursor=None, progress=hook)

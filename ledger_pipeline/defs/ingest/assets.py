@@ -55,7 +55,7 @@ def _ingest_asset(source: str, streams: tuple[str, ...]) -> dg.AssetsDefinition:
         store = ledger_store.store()
         initialize_store(store)
         files = landed_files(landing.folder(), source)
-        result = ingest(store, source, files=files) if files else None
+        result = ingest(store, source, files=files, files_base=landing.folder()) if files else None
         summary = result.as_dict() if result else {}
         if result:
             context.log.info(f"{source}: {len(files)} file(s), {result.landed} new record(s), "
