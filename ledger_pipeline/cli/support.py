@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,11 +25,10 @@ from rich.table import Table
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError, RuleViolation
 from ledger_pipeline.ledger.store_errors import classify
+from ledger_pipeline.progress import ProgressHook, no_progress
 from ledger_pipeline.redact import redact_url
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from ledger_pipeline.ledger.store import Connection, Store
 
 T = TypeVar("T")
@@ -284,10 +283,36 @@ def list_rows(store: str | None, query: Callable[..., list[dict[str, Any]]], fil
     show_rows(read(open_store(store), query, **filters), as_json, title, columns, cells, right)
 
 
-def progress(enabled: bool = True) -> Progress:
-    """A progress display on stderr (so ``--json`` output on stdout stays clean)."""
-    # Only `post` and `ingest` show one; `--help` need not load rich.progress.
+def shows_progress(as_json: bool) -> bool:
+    """Progress is for a person watching: shown on a terminal only, never with ``--json`` or when piped."""
+    return not as_json and err_console.is_terminal
+
+
+def _counts(detail: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k} {v}"
+                     for k, v in detail.items())
+
+
+@contextmanager
+def progress_hook(title: str, as_json: bool, phases: Sequence[str] = ()) -> Iterator[ProgressHook]:
+    """A hook for the core's ``progress`` argument that renders each event on stderr as a progress display:
+    the phase just finished with its counts (``post e.csv: validated (rows 1,000,000)``) and a bar of
+    ``phases`` (an event is one of them, or several spelled ``a|b``). Nothing is shown off a terminal or
+    with ``--json`` (:func:`shows_progress`): the hook then does nothing."""
+    if not shows_progress(as_json):
+        yield no_progress
+        return
+    # `--help` need not load rich.progress.
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True, disable=not enabled)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), *([BarColumn()] if phases else []),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(f"{title}: starting", total=len(phases) or None)
+
+        def hook(event: str, detail: Mapping[str, Any]) -> None:
+            step = next((i + 1 for i, names in enumerate(phases) if event in names.split("|")), None)
+            counts = _counts(detail)
+            bar.update(task, description=f"{title}: {event}" + (f" ({counts})" if counts else ""), completed=step)
+
+        yield hook

@@ -42,8 +42,8 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_
 from ledger_pipeline.ledger.posting import BatchResult, PostRequest
 from ledger_pipeline.ledger.store import Connection, Store
 from ledger_pipeline.paths import relative_path
+from ledger_pipeline.progress import ProgressHook, no_progress
 
-ProgressHook = Callable[[str, Mapping[str, Any]], None]
 INGEST_PAYLOAD_PREFIX = '{"ingest_record"'
 
 
@@ -94,10 +94,6 @@ class IngestResult:
         }
 
 
-def _noop(event: str, detail: Mapping[str, Any]) -> None:
-    return None
-
-
 def to_records_table(parsed: Any) -> pa.Table:
     """Whatever a parser or extractor returned, as a records table."""
     if isinstance(parsed, pa.Table):
@@ -110,7 +106,7 @@ def to_records_table(parsed: Any) -> pa.Table:
 
 
 def parse_files(spec: SourceSpec, files: Sequence[str | Path], options: Mapping[str, Any] | None = None,
-                progress: ProgressHook = _noop, base: str | Path | None = None) -> pa.Table:
+                progress: ProgressHook = no_progress, base: str | Path | None = None) -> pa.Table:
     """Parse every file (nothing is written); the records of all files in one table. A record's reference
     (and a control's warning) names its file relative to ``base`` (default: the working directory), never by
     its absolute path (``paths.relative_path``)."""
@@ -175,7 +171,7 @@ def _resolve_replayed(conn: Connection, resolved: pa.Table, *, batch_id: str, se
 
 
 def map_and_post(conn: Connection, rules: MappingRules, records: pa.Table, result: IngestResult, *,
-                 batch_id: str, progress: ProgressHook = _noop) -> None:
+                 batch_id: str, progress: ProgressHook = no_progress) -> None:
     """Map landed records (``MAP_INPUT_COLUMNS``) and post them, on the caller's transaction."""
     if records.num_rows == 0:
         return
@@ -319,7 +315,7 @@ def ingest(
             working directory; the landing folder for dropped files).
     """
     spec = get_source(source)
-    hook = progress or _noop
+    hook = progress or no_progress
     rules: MappingRules | None = None
     if post:
         if isinstance(mapping, MappingRules):
@@ -367,7 +363,7 @@ def replay_unmapped(store: Store, *, source: str | None = None, mapping: str | P
     Items that now post are marked ``replayed`` by the core; items still unmapped stay open with one more
     attempt. Returns a result per source.
     """
-    hook = progress or _noop
+    hook = progress or no_progress
     results: dict[str, IngestResult] = {}
     with store.transaction() as conn:
         items = conn.all(
