@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 from ledger_pipeline.cli.support import EXIT_RULE_BROKEN, JsonOption, StoreOption, console, emit, table
+from ledger_pipeline.paths import relative_path
 from ledger_pipeline.redact import redact_url
 
 # The demo runner is imported inside the command: it loads pyarrow and the store (see ``cli.ledger``).
@@ -19,12 +20,19 @@ from ledger_pipeline.redact import redact_url
 def show_step(event: str, detail: Mapping[str, Any]) -> None:
     """One line per event of the run, printed as it happens."""
     if event == "setup":
-        console.print(f"Scenario: {detail['files']} files generated; Dagster and dbt log to {detail['log']}")
+        console.print(f"Scenario: {detail['files']} files generated; Dagster's and dbt's log: "
+                      f"{relative_path(detail['log'])}", soft_wrap=True, highlight=False)
     elif event == "step":
-        mark = "[green]ok[/green]" if detail["status"] == "ok" else "[red]FAILED[/red]"
+        mark = "[green]ok[/green]    " if detail["status"] == "ok" else "[red]FAILED[/red]"
         assets = f", {detail['assets']} asset(s)" if detail["assets"] else ""
         seconds = f"{detail['seconds']} s" if detail["seconds"] is not None else ""
-        console.print(f"  {mark:<6} {escape(detail['step'])} ({seconds}{assets})", highlight=False)
+        console.print(f"  {mark} {escape(detail['step'])} ({seconds}{assets})", soft_wrap=True, highlight=False)
+
+
+def _reason(text: str | None) -> str:
+    """A quarantine reason in full, each distinct part once (a transaction refused on two of its rows for
+    the same rule gives the same part twice)."""
+    return "; ".join(dict.fromkeys((text or "").split("; ")))
 
 
 def _scalars(metadata: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -54,9 +62,10 @@ def render(result: dict) -> None:
                         [[tx.get("posted", 0), tx.get("pending", 0), tx.get("archived", 0), result["entries"]]],
                         right={"transactions posted", "pending", "archived", "entries"}))
     quarantined = result["quarantined"]
-    console.print(table(f"Quarantined (this run: {len(quarantined)})", ["reason_code", "source", "external_id",
-                                                                      "reason"],
-                        [[q["reason_code"], q["source"], q["external_id"], q["reason"]] for q in quarantined]))
+    console.print(f"[bold]Quarantined (this run): {len(quarantined)}[/bold]")
+    for q in quarantined:  # one line each, in full: the reason is what the operator acts on
+        console.print(f"  {q['reason_code']} {q['source']} {escape(q['external_id'] or '')}: "
+                      f"{escape(_reason(q['reason']))}", soft_wrap=True, highlight=False)
     checks = result["checks"]
     console.print(f"Asset checks passed: [bold]{checks['passed']}/{checks['total']}[/bold]"
                   + (f"  failed: {', '.join(checks['failed'])}" if checks["failed"] else ""))
@@ -74,7 +83,7 @@ def render(result: dict) -> None:
         console.print(f"[yellow]Not materialized:[/yellow] {', '.join(result['not_run'])}")
     console.print("\nWhere to look next:")
     for step in result["next_steps"]:
-        console.print(f"  - {step}", highlight=False)
+        console.print(f"  - {step}", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -235,8 +235,8 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None], exponents: dic
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]], right: set[str] | None = None) -> Table:
     out = Table(title=title, show_lines=False)
-    for name in columns:
-        out.add_column(name, justify="right" if right and name in right else "left")
+    for name in columns:  # a long value wraps onto more lines: never cut
+        out.add_column(name, justify="right" if right and name in right else "left", overflow="fold")
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
     return out

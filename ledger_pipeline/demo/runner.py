@@ -320,9 +320,10 @@ def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehous
         "make ui  (Dagster UI at http://127.0.0.1:3000: the asset graph, this run, every check)",
         "uv run ledger-pipeline quarantine list  (the refused records and why)",
         "uv run ledger-pipeline balances  (posted, pending and available balances)",
-        f"{log}  (Dagster's and dbt's log of this run)",
-        (f"duckdb {warehouse_path}" if shutil.which("duckdb") else f"{warehouse_path}  (a DuckDB file)")
-        + "  (the synced warehouse tables and the dbt reports)",
+        f"{paths.relative_path(log)}  (Dagster's and dbt's log of this run)",
+        (f"duckdb {paths.relative_path(warehouse_path)}  (" if shutil.which("duckdb")
+         else f"{paths.relative_path(warehouse_path)}  (a DuckDB file: ")
+        + "the synced warehouse tables and the dbt reports)",
     ]
     out.seconds = round(time.perf_counter() - started, 1)
     return out
