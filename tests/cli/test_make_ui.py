@@ -46,9 +46,10 @@ def _answers(port: int) -> bool:
 
 
 @pytest.mark.slow
-def test_make_ui_listens_and_stops_on_ctrl_c(tmp_path):
+def test_make_ui_listens_and_stops_on_ctrl_c(tmp_path, capsys):
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"), "PYTHONWARNINGS": "default"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     log = (tmp_path / "ui.log").open("w+")
     started = time.monotonic()
     # its own process group, as a terminal's foreground job: Ctrl-C is SIGINT to the whole group
@@ -60,7 +61,8 @@ def test_make_ui_listens_and_stops_on_ctrl_c(tmp_path):
             assert time.monotonic() - started < LISTEN_TIMEOUT_S, "the UI did not listen in time"
             time.sleep(0.5)
         listened = time.monotonic() - started
-        print(f"make ui listened after {listened:.1f} s (load average {os.getloadavg()[0]:.1f})")
+        with capsys.disabled():
+            print(f"\nmake ui listened after {listened:.1f} s (load average {os.getloadavg()[0]:.1f})")
         time.sleep(3)  # the code location finishes loading: its warnings, if any, are in the log by now
         os.killpg(ui.pid, signal.SIGINT)
         stopping = time.monotonic()
@@ -70,7 +72,8 @@ def test_make_ui_listens_and_stops_on_ctrl_c(tmp_path):
         if ui.poll() is None:
             os.killpg(ui.pid, signal.SIGKILL)
             ui.wait()
-    print(f"stopped {stopped:.1f} s after SIGINT")
+    with capsys.disabled():
+        print(f"make ui stopped {stopped:.1f} s after SIGINT")
     output = (tmp_path / "ui.log").read_text()
     assert stopped < STOP_TIMEOUT_S, output
     assert "Traceback" not in output, output
