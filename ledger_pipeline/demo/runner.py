@@ -103,23 +103,26 @@ def _output_to(log: Path, progress: ProgressHook) -> Iterator[ProgressHook]:
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8")
-    with log.open("a", encoding="utf-8") as sink:
+    streams = sys.stdout, sys.stderr
+    with log.open("a", encoding="utf-8", buffering=1) as sink:
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
+        sys.stdout = sys.stderr = sink  # what Python writes (dagster-dbt echoes dbt's lines), whatever
+        # sys.stdout was (a test harness's capture)
 
         def relay(event: str, detail: Mapping[str, Any]) -> None:
-            shown, sys.stdout = sys.stdout, terminal
+            sys.stdout = terminal
             try:
                 progress(event, detail)
             finally:
                 terminal.flush()
-                sys.stdout = shown
+                sys.stdout = sink
 
         try:
             yield relay
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            sink.flush()
+            sys.stdout, sys.stderr = streams
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             for fd in saved:
