@@ -30,7 +30,9 @@ bench: install
 ui: install
 	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 600\n' > $(DAGSTER_HOME)/dagster.yaml
 	@# `dagster dev` warns that `dg dev` (another package, dagster-dg-cli) supersedes it; it works the same here
-	PYTHONWARNINGS='ignore:function `dev_command` is superseded' uv run dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	@# the installed command itself, not `uv run`: Ctrl-C then reaches it once, from the terminal, and it waits
+	@# for the webserver and the daemon to stop
+	PYTHONWARNINGS='ignore:function `dev_command` is superseded' .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 lint: install
 	uv run ruff check .
