@@ -22,7 +22,8 @@ def test_parse_bank_statement_json_without_a_store(tmp_path, monkeypatch):
     assert data["credits_total_minor"] == "320000" and data["debits_total_minor"] == "320000"
     assert [a["credits_count"] + a["debits_count"] for a in data["accounts"]] == [11, 6]
     line = data["statement_lines"][0]
-    assert line["amount_minor"] == "-2500" and "amount" not in line  # a line names no currency: minor units only
+    assert (line["currency"], line["amount"], line["amount_minor"]) == ("CAD", "-25.00", "-2500")
+    assert "credits_total" not in data  # a total over the file's accounts names no one currency: minor units only
     assert not (tmp_path / "never.duckdb").exists()
 
 
