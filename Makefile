@@ -13,7 +13,7 @@ TEST_WORKERS ?= auto
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@uv sync --frozen --quiet
+	@uv sync --frozen --quiet --compile-bytecode
 	@mkdir -p $(DAGSTER_HOME) var
 
 demo: install
@@ -29,7 +29,10 @@ bench: install
 
 ui: install
 	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\ncode_servers:\n  local_startup_timeout: 600\n' > $(DAGSTER_HOME)/dagster.yaml
-	uv run dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	@# `dagster dev` warns that `dg dev` (another package, dagster-dg-cli) supersedes it; it works the same here
+	@# the installed command itself, not `uv run`: Ctrl-C then reaches it once, from the terminal, and it waits
+	@# for the webserver and the daemon to stop
+	PYTHONWARNINGS='ignore:function `dev_command` is superseded' .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 lint: install
 	uv run ruff check .

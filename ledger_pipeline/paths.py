@@ -27,3 +27,15 @@ LANDING_DIR = VAR_DIR / "landing"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MAPPINGS_DIR = PACKAGE_DIR / "ingest" / "mappings"
 SCENARIO_DIR = PACKAGE_DIR / "demo" / "scenario"
+
+
+def relative_path(path: str | Path, base: str | Path | None = None) -> str:
+    """``path`` as it is recorded and shown: relative to ``base`` (default: the working directory), with
+    ``..`` when it lies outside it, never absolute: a record's reference must not carry the machine's
+    folder layout (a home directory, a user name) into the store, its exports and its JSON."""
+    target = Path(os.path.abspath(path))
+    root = Path(os.path.abspath(base if base is not None else Path.cwd()))
+    try:
+        return target.relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(target, root)).as_posix()

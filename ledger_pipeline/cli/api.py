@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -15,7 +16,6 @@ from ledger_pipeline.cli.support import (
     fail,
     list_rows,
     open_store,
-    print_json,
     store_transaction,
 )
 
@@ -45,7 +45,7 @@ def serve(
     if print_openapi:
         from ledger_pipeline.api.app import openapi_document
 
-        print_json(openapi_document())
+        typer.echo(json.dumps(openapi_document(), indent=2))  # the document itself, not an envelope
         return
     import uvicorn
 

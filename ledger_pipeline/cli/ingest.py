@@ -22,7 +22,7 @@ from ledger_pipeline.cli.support import (
     open_store,
     parser_options,
     print_json,
-    progress,
+    progress_hook,
     table,
 )
 
@@ -61,12 +61,7 @@ def register(app: typer.Typer) -> None:
         if bool(file) == api:
             raise fail("give --file PATH (one or more) or --api")
         target = open_store(store)
-        with handled_errors(files=file), progress(not as_json) as bar:
-            task = bar.add_task(f"ingest {source}", total=None)
-
-            def hook(event: str, detail: dict) -> None:
-                bar.update(task, description=f"{source}: {event} " + ", ".join(f"{k}={v}" for k, v in detail.items()))
-
+        with handled_errors(files=file), progress_hook(f"ingest {source}", as_json) as hook:
             result = ingest(target, source, files=file or None, api=api, base_url=base_url, streams=stream,
                             file_options=parser_options(option), mapping=mapping, post=not no_post, progress=hook)
         emit(result.as_dict(), as_json, _render_ingest)

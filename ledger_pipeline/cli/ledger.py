@@ -22,7 +22,7 @@ from ledger_pipeline.cli.support import (
     handled_errors,
     list_rows,
     open_store,
-    progress,
+    progress_hook,
     read,
     show_rows,
     store_transaction,
@@ -243,11 +243,10 @@ def post(
     from ledger_pipeline.ledger.posting import post_batch_file
 
     target = open_store(store)
-    with handled_errors(files=file), progress(not as_json) as bar:
-        task = bar.add_task(f"posting {file.name}", total=1)
+    with handled_errors(files=file), progress_hook(f"post {file.name}", as_json,
+                                                   ("read", "validated|staged", "written")) as hook:
         result = post_batch_file(target, file, default_ledger=ledger, source=source, actor="cli",
-                                 request_hash=file_sha256(file))
-        bar.update(task, advance=1)
+                                 request_hash=file_sha256(file), progress=hook)
     emit(result.as_dict(), as_json, lambda _: render_batch(result, f"Posted {file.name}"))
     if result.quarantined or result.reason_counts:
         raise typer.Exit(EXIT_RULE_BROKEN)

@@ -29,6 +29,7 @@ from ledger_pipeline.cli.support import (
     list_rows,
     open_store,
     parser_options,
+    progress_hook,
     read,
     store_transaction,
     table,
@@ -82,13 +83,14 @@ def reconcile(
     from ledger_pipeline.reconcile.runner import run_reconciliation
 
     target = open_store(store)
-    with handled_errors():
+    with handled_errors(), progress_hook("reconcile", as_json, (
+            "payment orders", "variances", "matching", "processor breaks")) as hook:
         result = run_reconciliation(target, account=account, as_of=as_of.date() if as_of else None,
-                                    window_days=window_days, rematch=rematch, actor="cli")
+                                    window_days=window_days, rematch=rematch, actor="cli", progress=hook)
     exponents = read(target, currency_exponents)
     data = result.as_dict()
     data["breaches"] = [v.as_dict() for v in result.breaches(tolerance)]
-    emit(data, as_json, lambda _: _render(result, exponents, tolerance))
+    emit(data, as_json, lambda _: _render(result, exponents, tolerance), exponents)
     if data["breaches"]:
         raise typer.Exit(EXIT_RULE_BROKEN)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,11 +25,10 @@ from rich.table import Table
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError, RuleViolation
 from ledger_pipeline.ledger.store_errors import classify
+from ledger_pipeline.progress import ProgressHook, no_progress
 from ledger_pipeline.redact import redact_url
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
-
     from ledger_pipeline.ledger.store import Connection, Store
 
 T = TypeVar("T")
@@ -129,6 +128,16 @@ def error_exit(exc: BaseException, files: Any = None) -> typer.Exit:
                 EXIT_INTERNAL, "internal error")
 
 
+JSON_VERSION = 1  # of the ``--json`` envelope; raised when a field changes meaning or disappears
+
+# Keys holding an integer of minor units (besides ``amount`` and the suffixes below); the values of a
+# ``balances`` mapping are amounts too. What a source or a user wrote (raw payloads, a parser's record fields,
+# metadata, audit details) is printed as it was received.
+AMOUNT_KEYS = frozenset({"amount", "variance", "min_available", "max_available"})
+AMOUNT_SUFFIXES = ("_amount", "_balance", "_debits", "_credits", "_total")
+RAW_KEYS = frozenset({"raw", "raw_payload", "fields", "metadata", "detail"})
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else str(value)
@@ -139,22 +148,95 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, default=_json_default, indent=2, sort_keys=False))
+def _minor_units(value: Any) -> int | None:
+    """``value`` as an integer of minor units, or None when it is not one (text, a flag, a fraction)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None
 
 
-def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON for machines, or with ``render`` for people."""
+def _is_amount(key: str, parent: str | None) -> bool:
+    return key in AMOUNT_KEYS or key.endswith(AMOUNT_SUFFIXES) or parent == "balances"
+
+
+def _exponent(row: dict, inherited: int | None, exponents: dict[str, int]) -> int | None:
+    """The currency exponent of the amounts in ``row``: its own ``currency_exponent``, else its
+    ``currency``'s (the store's, else ISO 4217's or a known custom code's), else the enclosing object's;
+    None when unknown."""
+    from ledger_pipeline.ledger.money import currency_exponent
+
+    if isinstance(row.get("currency_exponent"), int):
+        return row["currency_exponent"]
+    currency = row.get("currency")
+    if isinstance(currency, str) and currency:
+        known = exponents.get(currency, exponents.get(currency.upper()))
+        if known is not None:
+            return known
+        if len(currency) == 3 and currency.isalpha():  # an ISO 4217 code: 2 unless the standard says otherwise
+            return currency_exponent(currency)
+        return currency_exponent(currency, default=None)
+    return inherited
+
+
+def json_amounts(data: Any, exponents: dict[str, int] | None = None, *, _exp: int | None = None,
+                 _parent: str | None = None) -> Any:
+    """``data`` with each amount as a decimal string in major units plus its integer of minor units as a
+    string (``"amount": "12.34", "amount_minor": "1234"``): JSON readers that hold numbers as doubles
+    (JavaScript) lose precision above 2**53. An amount with no single currency (a sum across currencies)
+    keeps only its ``_minor`` string. ``exponents``: currency -> exponent, for rows that name a currency only."""
+    from ledger_pipeline.ledger.money import to_major
+
+    exponents = exponents or {}
+    if isinstance(data, list | tuple):
+        return [json_amounts(v, exponents, _exp=_exp, _parent=_parent) for v in data]
+    if not isinstance(data, dict):
+        return data
+    exp = _exponent(data, _exp, exponents)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        key = str(key)
+        minor = _minor_units(value)
+        if key in RAW_KEYS:
+            out[key] = value
+        elif minor is not None and key.endswith("_minor"):
+            stem = key[: -len("_minor")]
+            if exp is not None and stem not in data:
+                out[stem] = f"{to_major(minor, exp):.{exp}f}"
+            out[key] = str(minor)
+        elif value is None and _is_amount(key, _parent):  # no limit, no balance given: the same two keys
+            out[key] = out[f"{key}_minor"] = None
+        elif minor is not None and _is_amount(key, _parent):
+            if exp is not None:
+                out[key] = f"{to_major(minor, exp):.{exp}f}"
+            out[f"{key}_minor"] = str(minor)
+        else:
+            out[key] = json_amounts(value, exponents, _exp=exp, _parent=key)
+    return out
+
+
+def print_json(data: Any, exponents: dict[str, int] | None = None) -> None:
+    """``data`` in the envelope every ``--json`` output shares: ``{"version": 1, "data": ...}``, amounts
+    as :func:`json_amounts` writes them."""
+    envelope = {"version": JSON_VERSION, "data": json_amounts(data, exponents)}
+    typer.echo(json.dumps(envelope, default=_json_default, indent=2, sort_keys=False))
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None], exponents: dict[str, int] | None = None) -> None:
+    """Print ``data`` as JSON for machines (:func:`print_json`), or with ``render`` for people."""
     if as_json:
-        print_json(data)
+        print_json(data, exponents)
     else:
         render(data)
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]], right: set[str] | None = None) -> Table:
     out = Table(title=title, show_lines=False)
-    for name in columns:
-        out.add_column(name, justify="right" if right and name in right else "left")
+    for name in columns:  # a long value wraps onto more lines: never cut
+        out.add_column(name, justify="right" if right and name in right else "left", overflow="fold")
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
     return out
@@ -190,7 +272,7 @@ def read(target: Store, query: Callable[..., T], /, **filters: Any) -> T:
 
 def show_rows(rows: list[dict[str, Any]], as_json: bool, title: str, columns: list[str],
               cells: Callable[[dict[str, Any]], list[Any]], right: set[str] | None = None) -> None:
-    """``rows`` as JSON, or as a table with one line of ``cells(row)`` per row."""
+    """``rows`` as JSON (:func:`print_json`), or as a table with one line of ``cells(row)`` per row."""
     emit(rows, as_json, lambda rs: console.print(table(title, columns, [cells(r) for r in rs], right)))
 
 
@@ -201,10 +283,36 @@ def list_rows(store: str | None, query: Callable[..., list[dict[str, Any]]], fil
     show_rows(read(open_store(store), query, **filters), as_json, title, columns, cells, right)
 
 
-def progress(enabled: bool = True) -> Progress:
-    """A progress display on stderr (so ``--json`` output on stdout stays clean)."""
-    # Only `post` and `ingest` show one; `--help` need not load rich.progress.
+def shows_progress(as_json: bool) -> bool:
+    """Progress is for a person watching: shown on a terminal only, never with ``--json`` or when piped."""
+    return not as_json and err_console.is_terminal
+
+
+def _counts(detail: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {v:,}" if isinstance(v, int) and not isinstance(v, bool) else f"{k} {v}"
+                     for k, v in detail.items())
+
+
+@contextmanager
+def progress_hook(title: str, as_json: bool, phases: Sequence[str] = ()) -> Iterator[ProgressHook]:
+    """A hook for the core's ``progress`` argument that renders each event on stderr as a progress display:
+    the phase just finished with its counts (``post e.csv: validated (rows 1,000,000)``) and a bar of
+    ``phases`` (an event is one of them, or several spelled ``a|b``). Nothing is shown off a terminal or
+    with ``--json`` (:func:`shows_progress`): the hook then does nothing."""
+    if not shows_progress(as_json):
+        yield no_progress
+        return
+    # `--help` need not load rich.progress.
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True, disable=not enabled)
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), *([BarColumn()] if phases else []),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(f"{title}: starting", total=len(phases) or None)
+
+        def hook(event: str, detail: Mapping[str, Any]) -> None:
+            step = next((i + 1 for i, names in enumerate(phases) if event in names.split("|")), None)
+            counts = _counts(detail)
+            bar.update(task, description=f"{title}: {event}" + (f" ({counts})" if counts else ""), completed=step)
+
+        yield hook

@@ -22,6 +22,7 @@ from ledger_pipeline.cli.support import (
     error_exit,
     fail,
     open_store,
+    progress_hook,
 )
 from ledger_pipeline.cli.support import table as render_table
 from ledger_pipeline.redact import redact_url
@@ -66,7 +67,8 @@ def sync(
     while True:
         runs += 1
         try:
-            result = sync_target(source, targets[target], tables=tables)
+            with progress_hook(f"sync to {target}", as_json) as hook:
+                result = sync_target(source, targets[target], tables=tables, progress=hook)
         except ConfigError as exc:
             raise fail(str(exc)) from exc
         except DestinationUnavailable as exc:

@@ -7,7 +7,10 @@
    it stops when the run ends;
 4. ``ledger_pipeline_job`` runs in this process (Dagster's in-process executor) against the embedded
    default store and the local DuckDB warehouse file, every asset check with it;
-5. a summary says what happened and where to look next.
+5. a summary says what this run changed and where to look next.
+
+Dagster's and dbt's own output goes to a log file (``var/demo/demo.log``), not the terminal: the caller's
+``progress`` hook hears one ``step`` event per step as it ends, its output back on the terminal.
 
 The run is recorded in ``DAGSTER_HOME`` when it is set (``make demo`` sets it, so ``make ui`` shows the
 run, its asset materializations and check results), in a throwaway instance otherwise. Everything is
@@ -41,6 +44,7 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.categories import assign_categories
 from ledger_pipeline.ledger.quarantine import list_quarantine
 from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.progress import ProgressHook, no_progress
 from ledger_pipeline.store_setup import initialize_store
 
 MAIN_JOB = "ledger_pipeline_job"
@@ -58,6 +62,7 @@ class DemoResult:
     store: str
     warehouse: str
     landing: str
+    log: str
     dagster_run_id: str
     records_ingested: dict[str, int] = field(default_factory=dict)
     transactions: dict[str, int] = field(default_factory=dict)
@@ -92,20 +97,77 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """What the steps print (dbt's log lines, from a subprocess too) goes to stderr, at the file-descriptor
-    level, so that stdout carries only the summary (``--json`` stays parseable)."""
+def _output_to(log: Path, progress: ProgressHook) -> Iterator[ProgressHook]:
+    """What the steps print and log (Dagster's events and warnings, dbt's lines, from a subprocess too) goes
+    to ``log``, at the file-descriptor level, so that the terminal shows only the caller's progress and
+    summary (``--json`` stays parseable). Yields ``progress`` relayed to the terminal's stdout."""
     import sys
 
+    log.parent.mkdir(parents=True, exist_ok=True)
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1, encoding="utf-8")
+    streams = sys.stdout, sys.stderr
+    with log.open("a", encoding="utf-8", buffering=1) as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        sys.stdout = sys.stderr = sink  # what Python writes (dagster-dbt echoes dbt's lines), whatever
+        # sys.stdout was (a test harness's capture)
+
+        def relay(event: str, detail: Mapping[str, Any]) -> None:
+            sys.stdout = terminal
+            try:
+                progress(event, detail)
+            finally:
+                terminal.flush()
+                sys.stdout = sink
+
+        try:
+            yield relay
+        finally:
+            sink.flush()
+            sys.stdout, sys.stderr = streams
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            terminal.close()
+
+
+def _step_events(progress: ProgressHook):
+    """A Dagster logger that reports each step as it ends: ``step`` with its name, ``ok`` or ``failed``, the
+    assets it materialized and its seconds."""
+    import logging
+
+    import dagster as dg
+
+    materialized: dict[str, int] = {}
+
+    class StepHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            meta = getattr(record, "dagster_meta", None) or {}
+            event = getattr(record, "dagster_event", None) or meta.get("dagster_event")
+            if event is None or not event.step_key:
+                return
+            kind = event.event_type_value
+            if kind == "ASSET_MATERIALIZATION":
+                materialized[event.step_key] = materialized.get(event.step_key, 0) + 1
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                duration = getattr(event.event_specific_data, "duration_ms", None)
+                progress("step", {"step": event.step_key, "status": "ok" if kind == "STEP_SUCCESS" else "failed",
+                                  "assets": materialized.get(event.step_key, 0),
+                                  "seconds": None if duration is None else round(duration / 1000, 1)})
+
+    @dg.logger(description="Reports each step of the demo as it ends.")
+    def steps(_context):
+        log = logging.getLogger("ledger_pipeline.demo.steps")
+        log.setLevel(logging.DEBUG)
+        log.propagate = False
+        log.handlers = [StepHandler()]
+        return log
+
+    return steps
 
 
 def _instance():
@@ -173,15 +235,29 @@ def setup_chart(store: Store) -> None:
         assign_categories(conn, "main", memberships, actor="demo")
 
 
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What changed between two ``_store_summary`` readings: counts as differences, the quarantine items
+    that are new."""
+    def delta(key: str) -> dict[str, int]:
+        keys = sorted(set(before[key]) | set(after[key]))
+        return {k: after[key].get(k, 0) - before[key].get(k, 0) for k in keys
+                if after[key].get(k, 0) != before[key].get(k, 0)}
+
+    seen = {q["id"] for q in before["quarantined"]}
+    return {"transactions": delta("transactions"), "records": delta("records"),
+            "entries": after["entries"] - before["entries"],
+            "quarantined": [q for q in after["quarantined"] if q["id"] not in seen]}
+
+
 def _store_summary(store: Store) -> dict[str, Any]:
     with store.connect(read_only=True) as conn:
         statuses = {s: int(n) for s, n in conn.all(
             "SELECT status, count(*) FROM ledger_transactions GROUP BY status ORDER BY status")}
         entries = int(conn.scalar("SELECT count(*) FROM ledger_entries") or 0)
         quarantine = [
-            {"reason_code": r["reason_code"], "source": r["source"], "external_id": r["external_id"],
-             "reason": r["reason"]}
-            for r in list_quarantine(conn, status="open", limit=50)
+            {"id": r["id"], "reason_code": r["reason_code"], "source": r["source"],
+             "external_id": r["external_id"], "reason": r["reason"]}
+            for r in list_quarantine(conn, status="open", limit=1000)
         ]
         tables = {t for (t,) in conn.all("SELECT table_name FROM information_schema.tables")}
         raw: dict[str, int] = {}
@@ -196,8 +272,11 @@ def _metadata_value(value: Any) -> Any:
 
 
 def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehouse_path: Path | None = None,
-             workdir: Path | None = None, instance=None, log_level: str = "WARNING") -> DemoResult:
-    """Generate the scenario, run the whole graph in process, and summarise."""
+             workdir: Path | None = None, instance=None, log_level: str = "INFO",
+             progress: ProgressHook = no_progress) -> DemoResult:
+    """Generate the scenario, run the whole graph in process, and summarise what this run changed (a second
+    run over the same store changes nothing). Dagster's and dbt's output, at ``log_level``, goes to
+    ``WORKDIR/demo.log``; ``progress`` hears ``setup`` and then one ``step`` per step as it ends."""
     started = time.perf_counter()
     workdir = workdir or paths.VAR_DIR / "demo"
     landing = workdir / "landing"
@@ -206,18 +285,25 @@ def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehous
     store_url = store_url or f"duckdb:///{paths.DEFAULT_STORE_PATH}"
     warehouse_path = warehouse_path or paths.DEFAULT_WAREHOUSE_PATH
     store = Store(store_url)
-    setup_chart(store)
+    log = workdir / "demo.log"
+    log.unlink(missing_ok=True)
 
     settings = {"LEDGER_ENV": "local", "LEDGER_STORE_URL": store_url, "LEDGER_LANDING_DIR": str(landing),
                 "LEDGER_WAREHOUSE_PATH": str(warehouse_path), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
                 "DAGSTER_TELEMETRY_DISABLED": "true"}
-    with serve_sources(workdir) as api_settings, _environment({**settings, **api_settings}), _stdout_to_stderr():
+    with serve_sources(workdir) as api_settings, _environment({**settings, **api_settings}), \
+            _output_to(log, progress) as relay:
+        setup_chart(store)
+        before = _store_summary(store)
+        relay("setup", {"files": sum(len(f) for f in scenario.files.values()), "log": str(log)})
         from ledger_pipeline.definitions import defs as load_definitions
 
         definitions = load_definitions()
         job = definitions.resolve_job_def(MAIN_JOB)
+        job = job.with_logger_defs({**job.loggers, "steps": _step_events(relay)})
         result = job.execute_in_process(instance=instance or _instance(), raise_on_error=False,
-                                        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                                        run_config={"loggers": {"console": {"config": {"log_level": log_level}},
+                                                                "steps": {}}},
                                         tags={"ledger/demo_seed": str(seed)})
 
     evaluations = result.get_asset_check_evaluations()
@@ -225,14 +311,14 @@ def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehous
     materialized = {e.asset_key.to_user_string(): {k: _metadata_value(v) for k, v in e.materialization.metadata.items()}
                     for e in result.get_asset_materialization_events()}
     planned = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
-    summary = _store_summary(store)
+    summary = _changes(before, _store_summary(store))
     batch_lines = materialized.get("ledger/ledger_entries", {}).get("entry_batch_lines_this_run", 0)
     if batch_lines:
         summary["records"]["entries (journal batches)"] = int(batch_lines)
 
     out = DemoResult(
         success=result.success, seconds=0.0, store=store.redacted_url, warehouse=str(warehouse_path),
-        landing=str(landing), dagster_run_id=result.run_id,
+        landing=str(landing), log=str(log), dagster_run_id=result.run_id,
         records_ingested=summary["records"], transactions=summary["transactions"], entries=summary["entries"],
         quarantined=summary["quarantined"],
         checks={"total": len(evaluations), "passed": len(evaluations) - len(failed), "failed": failed},
@@ -250,7 +336,10 @@ def run_demo(*, seed: int = DEFAULT_SEED, store_url: str | None = None, warehous
         "make ui  (Dagster UI at http://127.0.0.1:3000: the asset graph, this run, every check)",
         "uv run ledger-pipeline quarantine list  (the refused records and why)",
         "uv run ledger-pipeline balances  (posted, pending and available balances)",
-        f"duckdb {warehouse_path}  (the synced warehouse tables and the dbt reports)",
+        f"{paths.relative_path(log)}  (Dagster's and dbt's log of this run)",
+        (f"duckdb {paths.relative_path(warehouse_path)}  (" if shutil.which("duckdb")
+         else f"{paths.relative_path(warehouse_path)}  (a DuckDB file: ")
+        + "the synced warehouse tables and the dbt reports)",
     ]
     out.seconds = round(time.perf_counter() - started, 1)
     return out

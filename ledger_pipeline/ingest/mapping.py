@@ -77,6 +77,15 @@ UNMAPPED_FIELD = "unmapped_field"
 _UNSTORABLE = re.compile(f"[\x00{UNSTORABLE_MARK}]")
 
 
+def _shown(path: str | Path) -> str:
+    """A mapping file as a quarantine reason names it: a bundled one by its place in the package
+    (``ledger_pipeline/ingest/mappings/stripe.yaml``), another relative to the working directory."""
+    target = Path(path).resolve()
+    if target.is_relative_to(paths.PACKAGE_DIR.parent):
+        return target.relative_to(paths.PACKAGE_DIR.parent).as_posix()
+    return paths.relative_path(target)
+
+
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _DIRECTIONS = ("debit", "credit")
@@ -509,7 +518,7 @@ def map_records(mapping: Mapping, records: pa.Table) -> MappedBatch:
                    CASE WHEN flag_code IS NOT NULL THEN COALESCE(flag_detail, flag_code)
                         WHEN tpl IS NULL
                         THEN 'no template for record type ' || COALESCE('''' || record_type || '''', '(none)')
-                             || ' of stream ' || stream || ' in ' || {p(mapping.path or mapping.source)}
+                             || ' of stream ' || stream || ' in ' || {p(_shown(mapping.path) if mapping.path else mapping.source)}
                         ELSE 'missing or invalid field(s) ' || missing || ' for record type ' || record_type END
                        AS reason,
                    {src} || ':' || object_id AS external_id,

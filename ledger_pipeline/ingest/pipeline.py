@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.common.records import ExtractResult, RawRecord, records_to_arrow
 from ledger_pipeline.ingest import mapping as mapping_mod
@@ -41,8 +42,9 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_
 from ledger_pipeline.ledger.categories import assign_categories
 from ledger_pipeline.ledger.posting import BatchResult, PostRequest
 from ledger_pipeline.ledger.store import Connection, Store
+from ledger_pipeline.paths import relative_path
+from ledger_pipeline.progress import ProgressHook, no_progress
 
-ProgressHook = Callable[[str, Mapping[str, Any]], None]
 INGEST_PAYLOAD_PREFIX = '{"ingest_record"'
 
 
@@ -93,10 +95,6 @@ class IngestResult:
         }
 
 
-def _noop(event: str, detail: Mapping[str, Any]) -> None:
-    return None
-
-
 def to_records_table(parsed: Any) -> pa.Table:
     """Whatever a parser or extractor returned, as a records table."""
     if isinstance(parsed, pa.Table):
@@ -109,17 +107,31 @@ def to_records_table(parsed: Any) -> pa.Table:
 
 
 def parse_files(spec: SourceSpec, files: Sequence[str | Path], options: Mapping[str, Any] | None = None,
-                progress: ProgressHook = _noop) -> pa.Table:
-    """Parse every file (nothing is written); the records of all files in one table."""
+                progress: ProgressHook = no_progress, base: str | Path | None = None) -> pa.Table:
+    """Parse every file (nothing is written); the records of all files in one table. A record's reference
+    (and a control's warning) names its file relative to ``base`` (default: the working directory), never by
+    its absolute path (``paths.relative_path``)."""
     parse = spec.parse_file_fn()
     tables = []
     for path in files:
-        table = to_records_table(parse(Path(path), **dict(options or {})))
-        progress("parsed", {"file": str(path), "records": table.num_rows})
+        shown = relative_path(path, base)
+        table = _name_file(to_records_table(parse(Path(path), **dict(options or {}))), str(path), shown)
+        progress("parsed", {"file": shown, "records": table.num_rows})
         tables.append(table)
     if not tables:
         return as_records_table(records_to_arrow([]))
     return pa.concat_tables(tables)
+
+
+def _name_file(table: pa.Table, given: str, shown: str) -> pa.Table:
+    """``table`` with the file's path as given replaced by ``shown`` in the record references and fields."""
+    if given == shown:
+        return table
+    for name in ("record_ref", "fields_json"):
+        index = table.schema.get_field_index(name)
+        if index >= 0:
+            table = table.set_column(index, name, pc.replace_substring(table.column(name), given, shown))
+    return table
 
 
 def _insert_unmapped(conn: Connection, unmapped: pa.Table, *, source: str, ledger: str, batch_id: str,
@@ -160,7 +172,7 @@ def _resolve_replayed(conn: Connection, resolved: pa.Table, *, batch_id: str, se
 
 
 def map_and_post(conn: Connection, rules: MappingRules, records: pa.Table, result: IngestResult, *,
-                 batch_id: str, progress: ProgressHook = _noop) -> None:
+                 batch_id: str, progress: ProgressHook = no_progress) -> None:
     """Map landed records (``MAP_INPUT_COLUMNS``) and post them, on the caller's transaction."""
     if records.num_rows == 0:
         return
@@ -287,7 +299,7 @@ def ingest(
     store: Store, source: str, *, files: Sequence[str | Path] | None = None, api: bool = False,
     base_url: str | None = None, streams: Sequence[str] | None = None, client: Any = None,
     file_options: Mapping[str, Any] | None = None, mapping: str | Path | MappingRules | None = None,
-    post: bool = True, progress: ProgressHook | None = None,
+    post: bool = True, progress: ProgressHook | None = None, files_base: str | Path | None = None,
 ) -> IngestResult:
     """Extract ``source`` from ``files`` or its API, land the records, map and post them.
 
@@ -304,15 +316,18 @@ def ingest(
         post: ``False`` lands only.
         progress: ``hook(event, detail)`` called as work proceeds (``parsed``, ``extracted``, ``landed``,
             ``mapped``, ``posted``).
+        files_base: the folder the files are named relative to in records and quarantine (default: the
+            working directory; the landing folder for dropped files).
     """
     spec = get_source(source)
-    hook = progress or _noop
+    hook = progress or no_progress
     rules = _rules(spec, mapping, post)
     result = IngestResult(source=spec.name)
     if bool(files) == bool(api):
         raise ValueError("give either files or api=True")
     if files:
-        return _ingest_parsed(store, spec, rules, parse_files(spec, files, file_options, hook), result, hook)
+        records = parse_files(spec, files, file_options, hook, base=files_base)
+        return _ingest_parsed(store, spec, rules, records, result, hook)
     owns_client = client is None
     client = client or spec.client_fn()(base_url)
     try:
@@ -340,7 +355,7 @@ def ingest_files_as_delivered(store: Store, source: str, files: Sequence[str | P
     rules = _RULES_CACHE.get(key)
     if rules is None:
         rules = _RULES_CACHE.setdefault(key, _rules(spec, mapping, True))
-    return _ingest_parsed(store, spec, rules, parse_files(spec, files), IngestResult(source=spec.name), _noop)
+    return _ingest_parsed(store, spec, rules, parse_files(spec, files), IngestResult(source=spec.name), no_progress)
 
 
 _RULES_CACHE: dict[tuple[str, Any], MappingRules | None] = {}
@@ -378,7 +393,7 @@ def replay_unmapped(store: Store, *, source: str | None = None, mapping: str | P
     Items that now post are marked ``replayed`` by the core; items still unmapped stay open with one more
     attempt. Returns a result per source.
     """
-    hook = progress or _noop
+    hook = progress or no_progress
     results: dict[str, IngestResult] = {}
     with store.transaction() as conn:
         items = conn.all(

@@ -17,10 +17,11 @@ from ledger_pipeline.ledger.store import Connection
 
 
 def find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
-    """Account ``account`` (name or id) of ``ledger``, with its limits and metadata; NotFoundError if none."""
+    """Account ``account`` (name or id) of ``ledger``, with its currency, limits and metadata; NotFoundError if
+    none."""
     rows = conn.dicts(
         "SELECT a.id, a.name, a.description, a.metadata, a.min_available_balance, a.max_available_balance, "
-        "a.archived_at FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
+        "a.currency, a.currency_exponent, a.archived_at FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
         "WHERE l.name = :ledger AND (a.name = :account OR a.id = :account)", {"ledger": ledger, "account": account})
     if not rows:
         raise NotFoundError(f"account {account!r} not found in ledger {ledger!r}")
@@ -60,7 +61,7 @@ def update_account(conn: Connection, ledger: str, account: str, *, description: 
 def set_account_limits(conn: Connection, ledger: str, account: str, *, min_available: int | None,
                        max_available: int | None, clear: bool = False, actor: str = "system") -> dict[str, Any]:
     """Set an account's available-balance limits (minor units); a limit not given keeps its value unless
-    ``clear``. Returns the account id and the limits now in force."""
+    ``clear``. Returns the account id, its currency and the limits now in force."""
     row = find_account(conn, ledger, account)
     low = min_available if min_available is not None or clear else row["min_available_balance"]
     high = max_available if max_available is not None or clear else row["max_available_balance"]
@@ -69,7 +70,8 @@ def set_account_limits(conn: Connection, ledger: str, account: str, *, min_avail
     if low is not None and high is not None and low > high:
         raise InputError(f"account {account}: --min-available {low} is above --max-available {high}")
     set_balance_limits(conn, row["id"], min_available=low, max_available=high, actor=actor)
-    return {"id": row["id"], "min_available": low, "max_available": high}
+    return {"id": row["id"], "currency": row["currency"], "currency_exponent": row["currency_exponent"],
+            "min_available": low, "max_available": high}
 
 
 def discard_quarantined(conn: Connection, quarantine_id: str, reason: str, actor: str = "system") -> None:

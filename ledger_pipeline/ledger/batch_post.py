@@ -31,6 +31,7 @@ from ledger_pipeline.ledger.pipeline import (
 from ledger_pipeline.ledger.retries import MAX_BATCH_ATTEMPTS, with_retries
 from ledger_pipeline.ledger.stage_input import numbered, stage, unstage, unstaging
 from ledger_pipeline.ledger.store import Connection, Store
+from ledger_pipeline.progress import ProgressHook, no_progress
 
 Batch = pa.Table | ParquetSource
 
@@ -57,7 +58,9 @@ class PostRequest:
     ``batch_input.normalise_entries`` first) or a ``batch_input.ParquetSource``. ``work``: instead of a
     batch, a ``BatchWork`` that reads it and writes rows of its own with it (only on a ``Store``).
     ``default_ledger``: for rows that name none. ``source``, ``actor`` and ``request_hash`` are recorded
-    with what the batch writes (transactions, quarantine, audit log).
+    with what the batch writes (transactions, quarantine, audit log). ``progress`` hears ``validated``
+    (the batch staged and checked before the writing transaction) or ``staged`` (checked inside it), then
+    ``written`` (its transactions applied).
     """
 
     batch: Batch | None = None
@@ -66,6 +69,7 @@ class PostRequest:
     actor: str = "batch"
     request_hash: str | None = None
     work: BatchWork | None = None
+    progress: ProgressHook = no_progress
 
 
 def post(target: Store | Connection, request: PostRequest) -> BatchResult | None:
@@ -85,32 +89,50 @@ def post(target: Store | Connection, request: PostRequest) -> BatchResult | None
         if request.work is not None:
             raise ValueError("a BatchWork posts on a Store, in a writing transaction of its own")
         with target.bulk_memory_limit():
-            return _stage_and_run(target, request.batch, request, seq=None)
-    return with_retries(lambda: _post_once(target, request), MAX_BATCH_ATTEMPTS, 0.05, target.engine.is_retryable)
+            return _written(request, _stage_and_run(target, request.batch, request, seq=None))
+    return _written(request, with_retries(lambda: _post_once(target, request), MAX_BATCH_ATTEMPTS, 0.05,
+                                          target.engine.is_retryable))
 
 
 def post_batch(
     store: Store, table: Batch, *, default_ledger: str = "main", source: str | None = None,
-    actor: str = "batch", request_hash: str | None = None,
+    actor: str = "batch", request_hash: str | None = None, progress: ProgressHook = no_progress,
 ) -> BatchResult:
     """``post(store, PostRequest(table, ...))``: a batch of entries in a writing transaction of its own."""
     return post(store, PostRequest(table, default_ledger=default_ledger, source=source, actor=actor,
-                                   request_hash=request_hash))
+                                   request_hash=request_hash, progress=progress))
 
 
 def post_batch_file(
     store: Store, path: str | Path, *, default_ledger: str = "main", source: str | None = None,
-    actor: str = "batch", request_hash: str | None = None,
+    actor: str = "batch", request_hash: str | None = None, progress: ProgressHook = no_progress,
 ) -> BatchResult:
     """Read and post a CSV or Parquet file of entries (``post_batch``). A Parquet file is read by the engine
     itself where it can (``batch_input.parquet_source``; ``StoreEngine.stage_parquet``); anything else is
-    read into Arrow first (``batch_input.read_entries_file``). Both give the same rows, lines and errors."""
+    read into Arrow first (``batch_input.read_entries_file``). Both give the same rows, lines and errors.
+    ``progress`` hears ``read`` (the file's rows), then ``validated`` and ``written``."""
     path = Path(path)
     batch = parquet_source(path) if path.suffix.lower() in (".parquet", ".pq") else None
     if batch is None:
         batch = read_entries_file(path)
+    progress("read", {"rows": _rows(batch)})
     return post_batch(store, batch, default_ledger=default_ledger, source=source, actor=actor,
-                      request_hash=request_hash)
+                      request_hash=request_hash, progress=progress)
+
+
+def _rows(batch: Batch) -> int:
+    """The number of entry rows in ``batch`` (a Parquet file's from its footer, without reading it)."""
+    if isinstance(batch, ParquetSource):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(batch.path).metadata.num_rows
+    return batch.num_rows
+
+
+def _written(request: PostRequest, result: BatchResult | None) -> BatchResult | None:
+    if result is not None:
+        request.progress("written", {"created": result.created, "quarantined": result.quarantined})
+    return result
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,7 @@ def _stage_first(conn: Connection, request: PostRequest) -> _Staged:
     except BaseException:
         unstage(conn)  # no transaction is open: this cannot fail for an aborted one
         raise
+    request.progress("validated", {"rows": _rows(batch)})
     return _Staged(batch, PreparedBatch(batch, now, counts))
 
 
@@ -192,6 +215,7 @@ def _stage_and_run(conn: Connection, batch: Batch, request: PostRequest, *, seq:
     """Stage ``batch`` and run the pipeline on the caller's writing transaction."""
     staging.reset_staging(conn)
     stage(conn, batch)
+    request.progress("staged", {"rows": _rows(batch)})
     with unstaging(conn):
         return _run(conn, request, seq=seq)
 

@@ -33,7 +33,7 @@ def list_matches(conn: Connection, *, account: str | None = None, rule: str | No
     the rule that made it."""
     return _exact(conn.dicts(
         "SELECT m.id, i.name AS internal_account, m.rule, m.match_key, m.bank_count, m.ledger_count, m.bank_total, "
-        "m.ledger_total, m.created_by, m.note, m.created_at FROM recon_matches m "
+        "m.ledger_total, i.currency, m.created_by, m.note, m.created_at FROM recon_matches m "
         "JOIN internal_accounts i ON i.id = m.internal_account_id "
         "WHERE (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account) "
         "AND (CAST(:rule AS TEXT) IS NULL OR m.rule = :rule) ORDER BY m.created_at DESC, m.id LIMIT :limit",

@@ -15,6 +15,7 @@ from typing import Any
 
 from ledger_pipeline.ledger.errors import NotFoundError
 from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.progress import ProgressHook, no_progress
 from ledger_pipeline.reconcile.matching import MatchSummary, match_transactions, prepare_scope
 from ledger_pipeline.reconcile.payment_orders import (
     AutoLedgerResult,
@@ -60,11 +61,13 @@ class ReconResult:
 
 def run_reconciliation(store: Store, *, account: str | None = None, as_of: date | None = None,
                        window_days: int = DEFAULT_WINDOW_DAYS, rematch: bool = False,
-                       ledger_payment_orders: bool = True, actor: str = "reconcile") -> ReconResult:
+                       ledger_payment_orders: bool = True, actor: str = "reconcile",
+                       progress: ProgressHook = no_progress) -> ReconResult:
     """Reconcile every internal account linked to a ledger account (or only ``account``: the internal
     account's name or id, or its ledger account's name). ``as_of`` (default: today, UTC) only sets the
     age of unmatched items. Processor breaks (Stripe payouts, Adyen batches) are refreshed from the landed
-    records and listed too. Everything happens in one database transaction."""
+    records and listed too. Everything happens in one database transaction. ``progress`` hears each phase
+    as it ends: ``payment orders``, ``variances``, ``matching``, ``processor breaks``."""
     as_of = as_of or datetime.now(UTC).date()
     run_id = str(uuid.uuid4())
     started = datetime.now(UTC)
@@ -73,6 +76,7 @@ def run_reconciliation(store: Store, *, account: str | None = None, as_of: date 
         if ledger_payment_orders:  # orders the connector landed first, so the ones dropped in a folder count too
             refresh_payment_orders_from_landing(conn)
             auto = auto_ledger_payment_orders(conn, actor=actor)
+            progress("payment orders", {"created": auto.created, "transitioned": auto.transitioned})
         seq = conn.change_seq()
         now = datetime.now(UTC)
         accounts = prepare_scope(conn, account)
@@ -83,11 +87,15 @@ def run_reconciliation(store: Store, *, account: str | None = None, as_of: date 
             "VALUES (:id, :started, NULL, :as_of, :window, :account, '{}', :seq)",
             {"id": run_id, "started": started, "as_of": as_of, "window": window_days, "account": account, "seq": seq})
         compute_variances(conn, run_id=run_id, seq=seq, now=now)
+        progress("variances", {"accounts": accounts})
         matching = match_transactions(conn, run_id=run_id, as_of=as_of, window_days=window_days, seq=seq, now=now,
                                       rematch=rematch)
+        progress("matching", {"matches": sum(matching.matches_by_rule.values()),
+                              "unmatched": matching.bank_unmatched + matching.ledger_unmatched})
         variances = list_variances(conn, account=account)
         breaks = statement_breaks(conn, account)
         refresh_processor_items(conn)
+        progress("processor breaks", {})
         result = ReconResult(run_id=run_id, as_of=as_of, window_days=window_days, accounts=accounts,
                              matching=matching, variances=variances, statement_breaks=breaks, payment_orders=auto,
                              processor_breaks=list_processor_breaks(conn))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ import pyarrow as pa
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ledger_pipeline.ledger.store import Store
+from ledger_pipeline.progress import ProgressHook, no_progress
 from ledger_pipeline.warehouse.base import Destination, DestinationUnavailable
 from ledger_pipeline.warehouse.config import ConfigError, TargetConfig
 from ledger_pipeline.warehouse.extract import existing_tables, read_changes_stream, snapshot
@@ -100,8 +101,21 @@ def _without_raw_json(stream: pa.RecordBatchReader) -> pa.RecordBatchReader:
                                              (batch.drop_columns([RAW_JSON]) for batch in stream))
 
 
+def _counted(stream: pa.RecordBatchReader, table: str, progress: ProgressHook) -> pa.RecordBatchReader:
+    """``stream``, reporting ``rows`` (the running count of ``table``'s rows read) after each batch."""
+    def batches() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        for batch in stream:
+            rows += batch.num_rows
+            progress("rows", {"table": table, "rows": rows})
+            yield batch
+
+    return pa.RecordBatchReader.from_batches(stream.schema, batches())
+
+
 def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTable], target: str,
-               attempt: int, started: float, started_at: datetime, raw_json: bool = True) -> SyncResult:
+               attempt: int, started: float, started_at: datetime, raw_json: bool = True,
+               progress: ProgressHook = no_progress) -> SyncResult:
     destination.open()
     try:
         positions = destination.positions()
@@ -122,6 +136,8 @@ def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTa
                 stream = read_changes_stream(conn, table, low, watermark, started_at)
                 if not raw_json:
                     stream = _without_raw_json(stream)
+                if progress is not no_progress:
+                    stream = _counted(stream, table.name, progress)
                 if destination.streams:
                     rows = destination.write_stream(written, stream, watermark)
                 else:
@@ -132,6 +148,7 @@ def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTa
                     else:
                         destination.record_position(written, watermark)
                 log.info("synced %s rows of %s to %s", rows, table.name, target)
+                progress("synced", {"table": table.name, "rows": rows})
                 done.append(TableSync(table.name, rows, low, watermark))
         return SyncResult(target, destination.describe(), watermark, tuple(done), started_at,
                           time.perf_counter() - started, attempt, tuple(skipped))
@@ -140,11 +157,12 @@ def _sync_once(store: Store, destination: Destination, tables: Iterable[ExportTa
 
 
 def sync_target(store: Store, target: TargetConfig, *, tables: Iterable[str] | None = None,
-                destination: Destination | None = None) -> SyncResult:
+                destination: Destination | None = None, progress: ProgressHook = no_progress) -> SyncResult:
     """Push what changed in ``store`` to ``target``; safe to run again at any time (and after any crash).
 
     ``tables`` limits the sync to some registry tables (default: all). ``destination`` lets a caller pass
-    an already-built destination (tests, emulators); by default it is built from ``target``.
+    an already-built destination (tests, emulators); by default it is built from ``target``. ``progress``
+    hears ``rows`` (a table's running row count) and ``synced`` (a table done).
     """
     destination = destination or create_destination(target)
     selected = tuple(EXPORT_TABLES) if tables is None else tuple(t for t in EXPORT_TABLES if t.name in set(tables))
@@ -165,7 +183,7 @@ def sync_target(store: Store, target: TargetConfig, *, tables: Iterable[str] | N
         for attempt in retrying:
             with attempt:
                 return _sync_once(store, destination, selected, target.name,
-                                  attempt.retry_state.attempt_number, started, started_at, raw_json)
+                                  attempt.retry_state.attempt_number, started, started_at, raw_json, progress)
     except RetryError as exc:
         cause = exc.last_attempt.exception()
         raise DestinationUnavailable(

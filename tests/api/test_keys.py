@@ -24,16 +24,16 @@ def _cli(*args: str) -> str:
 def test_api_keys_commands_store_only_the_hash(duckdb_url):
     initialize_store(Store(duckdb_url))
     created = json.loads(_cli("api-keys", "create", "--name", "checkout", "--scope", "write", "--store", duckdb_url,
-                              "--json"))
+                              "--json"))["data"]
     assert created["scopes"] == ["read", "write"] and created["token"].startswith("lp_")
     with Store(duckdb_url).connect() as conn:
         assert conn.all("SELECT name, token_hash FROM api_keys") == [("checkout", hash_token(created["token"]))]
-    listed = json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json"))
+    listed = json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json"))["data"]
     assert [(k["id"], k["scopes"]) for k in listed] == [(created["id"], "read write")]
     assert "token" not in listed[0] and "token_hash" not in listed[0]
     _cli("api-keys", "revoke", created["id"], "--store", duckdb_url)
-    assert json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json")) == []
-    assert len(json.loads(_cli("api-keys", "list", "--all", "--store", duckdb_url, "--json"))) == 1
+    assert json.loads(_cli("api-keys", "list", "--store", duckdb_url, "--json"))["data"] == []
+    assert len(json.loads(_cli("api-keys", "list", "--all", "--store", duckdb_url, "--json"))["data"]) == 1
     again = runner.invoke(app, ["api-keys", "revoke", created["id"], "--store", duckdb_url])
     assert again.exit_code == 2
     bad = runner.invoke(app, ["api-keys", "create", "--name", "x", "--scope", "admin", "--store", duckdb_url])

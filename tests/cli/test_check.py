@@ -45,7 +45,7 @@ def test_a_clean_store_passes_with_one_line(posted_url, tmp_path):
 def test_a_clean_store_as_json(posted_url, tmp_path):
     run = run_cli("check", "--store", posted_url, "--json", cwd=tmp_path)
     assert run.code == 0, run.err
-    data = json.loads(run.out)
+    data = json.loads(run.out)["data"]
     assert data["ok"] is True and data["violations"] == []
 
 
@@ -65,7 +65,7 @@ def test_violations_as_json(posted_url, tmp_path):
     _corrupt(posted_url, "UPDATE ledger_transactions SET external_id = 'a'")
     run = run_cli("check", "--store", posted_url, "--json", cwd=tmp_path)
     assert run.code == 1, (run.out, run.err)
-    data = json.loads(run.out)
+    data = json.loads(run.out)["data"]
     assert data["ok"] is False
     assert [v["reason_code"] for v in data["violations"]] == ["duplicate_external_id"]
 

@@ -30,7 +30,7 @@ def _scenario(url: str, tmp_path) -> None:
         return run
 
     def data(*args: str):
-        return json.loads(cli(*args, "--json").out)
+        return json.loads(cli(*args, "--json").out)["data"]
 
     cli("init")
     cli("accounts", "create", "cash", "--normal-balance", "debit", "--currency", "USD")
@@ -53,7 +53,8 @@ def _scenario(url: str, tmp_path) -> None:
     cli("accounts", "limits", "cash", "--min-available", "0")
     shown = data("accounts", "show", "cash")
     assert shown["description"] == "Till" and shown["metadata"] == {"region": "eu"}
-    assert int(shown["min_available_balance"]) == 0 and shown["balances"]["posted"] == 500
+    assert (shown["min_available_balance"], shown["min_available_balance_minor"]) == ("0.00", "0")
+    assert (shown["balances"]["posted"], shown["balances"]["posted_minor"]) == ("5.00", "500")
     assert shown["link"] is None
     cli("accounts", "show", "nobody", code=2)
     cli("accounts", "archive", "revenue")

@@ -44,7 +44,7 @@ def test_init_never_prints_a_password_query_parameter(tmp_path):
         run = run_cli("init", "--store", f"{url}&password=hunter2", "--json", cwd=tmp_path)
     assert run.code == 0, run.err
     assert "hunter2" not in run.out + run.err
-    assert "password=***" in json.loads(run.out)["store"]
+    assert "password=***" in json.loads(run.out)["data"]["store"]
 
 
 @pytest.mark.parametrize("engine", ["duckdb", "postgresql"])

@@ -62,12 +62,22 @@ def test_the_scenario_is_the_same_for_the_same_seed(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp_path, monkeypatch):
+def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp_path, monkeypatch, capfd):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    events = []
     with dg.instance_for_test() as instance:
         result = run_demo(store_url=f"duckdb:///{tmp_path / 'ledger.duckdb'}",
                           warehouse_path=tmp_path / "warehouse.duckdb", workdir=tmp_path / "demo",
-                          instance=instance)
+                          instance=instance, progress=lambda event, detail: events.append((event, dict(detail))))
+    # Dagster's and dbt's detail went to the log, not the terminal; the caller heard one event per step
+    terminal = capfd.readouterr()
+    assert terminal.out == "" and terminal.err == "", terminal
+    log = (tmp_path / "demo" / "demo.log").read_text()
+    assert "dbt" in log and "observation" not in log.lower()  # every dbt test is an asset check
+    assert events[0][0] == "setup" and events[0][1]["files"] >= 6
+    steps = {d["step"]: d for e, d in events if e == "step"}
+    assert {"ingest_stripe", "warehouse_sync", "reporting_dbt_models"} <= set(steps)
+    assert all(d["status"] == "ok" for d in steps.values())
     summary = result.as_dict()
     json.dumps(summary, default=str)  # the --json output is plain JSON
     assert result.success, summary["checks"]
@@ -116,3 +126,35 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     assert result.warehouse_rows["ledger_transactions"] == sum(result.transactions.values())
     assert result.warehouse_rows["ledger_entries"] == result.entries
     assert len(result.reporting) >= 10
+
+
+def test_the_summary_is_this_runs_changes(tmp_path):
+    from ledger_pipeline.demo.runner import _changes
+
+    before = {"transactions": {"posted": 5}, "records": {"stripe": 3}, "entries": 10,
+              "quarantined": [{"id": "q1", "reason": "old"}]}
+    after = {"transactions": {"posted": 7, "pending": 1}, "records": {"stripe": 3, "adyen": 2}, "entries": 16,
+             "quarantined": [{"id": "q1", "reason": "old"}, {"id": "q2", "reason": "new"}]}
+    assert _changes(before, after) == {"transactions": {"posted": 2, "pending": 1}, "records": {"adyen": 2},
+                                       "entries": 6, "quarantined": [{"id": "q2", "reason": "new"}]}
+    assert _changes(after, after) == {"transactions": {}, "records": {}, "entries": 0, "quarantined": []}
+
+
+def test_the_summary_prints_tables_and_full_reasons(capsys):
+    from ledger_pipeline.cli.demo import render
+
+    reason = ("excess_precision: erp_journal.csv:10: amount 10.005 has more decimal places than USD allows (2); "
+              "excess_precision: erp_journal.csv:10: amount 10.005 has more decimal places than USD allows (2)")
+    render({"success": True, "seconds": 1.0, "dagster_run_id": "abcdef12", "store": "duckdb:///s.duckdb",
+            "warehouse": "w.duckdb", "landing": "landing", "log": "var/demo/demo.log",
+            "records_ingested": {"stripe": 35}, "transactions": {"posted": 69}, "entries": 189,
+            "quarantined": [{"reason_code": "excess_precision", "source": "erp", "external_id": "erp:JE-1004",
+                             "reason": reason}],
+            "checks": {"total": 2, "passed": 2, "failed": []},
+            "reconciliation": {"recon/recon_runs": {"accounts_reconciled": 2,
+                                                    "payment_orders_ledgered": {"created": 4, "refused": 0}}},
+            "warehouse_rows": {"ledger_entries": 189}, "reporting": {}, "not_run": [],
+            "next_steps": ["make ui"]})
+    out = capsys.readouterr().out
+    assert reason.split("; ")[0] in " ".join(out.split()) and out.count("10.005") == 1  # whole, once
+    assert "payment_orders_ledgered.created" in out and "{" not in out  # a table, no Python dict text

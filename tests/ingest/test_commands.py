@@ -17,11 +17,13 @@ def test_parse_bank_statement_json_without_a_store(tmp_path, monkeypatch):
     monkeypatch.setenv("LEDGER_STORE_URL", f"duckdb:///{tmp_path / 'never.duckdb'}")
     result = runner.invoke(app, ["parse", "bank", str(FIXTURES / "bank" / "bai2" / "testdata_sample1.txt"), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["data"]
     assert data["format"] == "bai2" and data["lines"] == 17
-    assert data["credits_total"] == 320000 and data["debits_total"] == 320000
+    assert data["credits_total_minor"] == "320000" and data["debits_total_minor"] == "320000"
     assert [a["credits_count"] + a["debits_count"] for a in data["accounts"]] == [11, 6]
-    assert data["statement_lines"][0]["amount_minor"] == -2500
+    line = data["statement_lines"][0]
+    assert (line["currency"], line["amount"], line["amount_minor"]) == ("CAD", "-25.00", "-2500")
+    assert "credits_total" not in data  # a total over the file's accounts names no one currency: minor units only
     assert not (tmp_path / "never.duckdb").exists()
 
 
@@ -30,11 +32,11 @@ def test_parse_csv_statement_with_options_and_stripe_records():
                                  "-o", "date=Date", "-o", "amount=Amount", "-o", "balance=Balance",
                                  "-o", "currency=Currency", "-o", "account=Account"])
     assert result.exit_code == 0, result.output
-    (account,) = json.loads(result.stdout)["accounts"]
-    assert (account["opening_balance"], account["closing_balance"]) == (50000, 147351)
+    (account,) = json.loads(result.stdout)["data"]["accounts"]
+    assert (account["opening_balance_minor"], account["closing_balance_minor"]) == ("50000", "147351")
     result = runner.invoke(app, ["parse", "stripe", str(FIXTURES / "stripe" / "reports" /
                                                       "payout_reconciliation_itemized.csv"), "--json"])
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["data"]
     assert data["records"] == 4 and data["items"][0]["fields"]["net"] == 9680
 
 
@@ -50,8 +52,8 @@ def test_ingest_command_is_idempotent(tmp_path):
     report = str(FIXTURES / "adyen" / "settlement" / "settlement_detail_report_batch_380.csv")
     first = runner.invoke(app, ["ingest", "adyen", "--file", report, "--store", store, "--json"])
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["created"] == 7
+    assert json.loads(first.stdout)["data"]["created"] == 7
     second = runner.invoke(app, ["ingest", "adyen", "--file", report, "--store", store, "--json"])
-    assert (json.loads(second.stdout)["landed"], json.loads(second.stdout)["created"]) == (0, 0)
+    assert (json.loads(second.stdout)["data"]["landed"], json.loads(second.stdout)["data"]["created"]) == (0, 0)
     neither = runner.invoke(app, ["ingest", "adyen", "--store", store])
     assert neither.exit_code == 2

@@ -36,14 +36,14 @@ def test_post_a_file_twice(store, chart, tmp_path, suffix):
         pacsv.write_csv(table, path)
     first = _post(store, path)
     assert first.exit_code == 1, first.output  # one transaction refused
-    summary = json.loads(first.stdout)
+    summary = json.loads(first.stdout)["data"]
     assert (summary["created"], summary["quarantined"]) == (1, 1)
     line = 4 if suffix == "parquet" else 5  # a CSV's header is line 1
     assert summary["violations"][0]["reason_code"] == "unknown_account"
     assert summary["violations"][0]["detail"].startswith(f"batch.{suffix}:{line}")
     assert amounts(store) == {"cash": 1250, "revenue": 1250}
     again = _post(store, path)
-    assert json.loads(again.stdout)["duplicates"] == 1
+    assert json.loads(again.stdout)["data"]["duplicates"] == 1
     assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
 
 

@@ -165,10 +165,10 @@ def _migrate(store: Store, *, own_process: bool = False) -> dict:
     if own_process:
         done = _cli("migrate", "--store", store.url, "--json")
         assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+        return json.loads(done.stdout)["data"]
     result = runner.invoke(app, ["migrate", "--store", store.url, "--json"])
     assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["data"]
 
 
 def test_head_is_alembics_head_and_schema_info_maps_to_it():
@@ -211,7 +211,7 @@ def test_first_version_store_upgrades_in_place(store_url, pg_schema_url, tmp_pat
                               "currency": ["USD", "USD"]}), batch)
     posted = runner.invoke(app, ["post", str(batch), "--store", old.url, "--json"])
     assert posted.exit_code == 0, posted.output
-    assert json.loads(posted.stdout)["created"] == 1, posted.stdout
+    assert json.loads(posted.stdout)["data"]["created"] == 1, posted.stdout
     with old.connect() as conn:
         assert check_invariants(conn) == []
         assert conn.scalar("SELECT posted_debits FROM ledger_account_balances WHERE ledger_account_id = 'la_cash'") \

@@ -63,13 +63,13 @@ def test_ofx_statement_via_the_command(store):
     out = runner.invoke(app, ["reconcile", "import-statement", str(BANK / "ofx" / "checking_v1.ofx"),
                               "--store", store.url, "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)[0]["lines_loaded"] == 3
+    assert json.loads(out.output)["data"][0]["lines_loaded"] == 3
     out = runner.invoke(app, ["reconcile", "--store", store.url, "--account", "checking", "--as-of", "2024-02-01",
                               "--json"])
     assert out.exit_code == 0, out.output
-    data = json.loads(out.output)
-    assert [(v["statement_date"], v["bank_balance"], v["variance"]) for v in data["variances"]] == \
-        [("2024-01-31", 20029, 0)]
+    data = json.loads(out.output)["data"]
+    assert [(v["statement_date"], v["bank_balance_minor"], v["variance"]) for v in data["variances"]] == \
+        [("2024-01-31", "20029", "0.00")]
     assert data["matching"]["matches_by_rule"] == {"amount_date": 2, "reference": 1}
     assert _rules(store) == [("amount_date", "erp:atm", -30000), ("amount_date", "erp:payroll", 125075),
                              ("reference", "erp:1000", -20000)]
@@ -109,7 +109,7 @@ def test_a_file_whose_trailer_totals_are_wrong_is_taken_only_on_purpose_and_flag
     taken = runner.invoke(app, ["reconcile", "import-statement", bad, "-o", "verify=false", "--store", store.url,
                                 "--json"])
     assert taken.exit_code == 0, taken.output
-    (result,) = json.loads(taken.stdout)
+    (result,) = json.loads(taken.stdout)["data"]
     assert (result["statements_loaded"], result["lines_loaded"]) == (1, 1)
     assert len(result["warnings"]) == 1 and "line 15: account 3333333333 control total" in result["warnings"][0]
     ((account, flag),) = _flags(store)
@@ -124,7 +124,7 @@ def test_a_csv_statement_is_imported_with_its_column_mapping(store):
         "-o", "account=Account", "-o", "currency=Currency", "-o", "text=Description", "-o", "reference=Reference",
         "-o", "balance=Balance", "--store", store.url, "--json"])
     assert out.exit_code == 0, out.output
-    (result,) = json.loads(out.stdout)
+    (result,) = json.loads(out.stdout)["data"]
     assert (result["statements_loaded"], result["lines_loaded"], result["warnings"]) == (1, 3, [])
     with store.connect() as conn:
         assert conn.one("SELECT CAST(opening_balance AS BIGINT), CAST(closing_balance AS BIGINT), currency, "

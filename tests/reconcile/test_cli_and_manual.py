@@ -35,10 +35,10 @@ def test_reconcile_command_reports_variances_and_exceptions(store):
 
     code, out = _invoke("reconcile", "--store", store.url, "--as-of", AS_OF, "--json")
     assert code == 1  # a variance of -10 is above the default tolerance 0
-    data = json.loads(out)
+    data = json.loads(out)["data"]
     assert data["matching"]["matches_by_rule"] == {"amount_date": 1}
-    assert [(v["statement_date"], v["ledger_balance"], v["bank_balance"], v["variance"]) for v in data["variances"]] \
-        == [("2025-03-01", 3000, 2990, -10)]
+    assert [(v["statement_date"], v["ledger_balance"], v["bank_balance"], v["variance"], v["variance_minor"])
+            for v in data["variances"]] == [("2025-03-01", "30.00", "29.90", "-0.10", "-10")]
     assert len(data["breaches"]) == 1
     assert _invoke("reconcile", "--store", store.url, "--as-of", AS_OF, "--tolerance", "10", "--json")[0] == 0
     code, out = _invoke("reconcile", "--store", store.url, "--account", "operating", "--as-of", AS_OF)
@@ -47,9 +47,9 @@ def test_reconcile_command_reports_variances_and_exceptions(store):
 
     code, out = _invoke("reconcile", "unmatched", "--store", store.url, "--json")
     assert code == 0
-    rows = json.loads(out)
-    assert sorted((r["side"], r["amount"], r["age_days"], r["reason"]) for r in rows) == [
-        ("bank", 1990, 19, "no_counterpart"), ("ledger", 2000, 19, "no_counterpart")]
+    rows = json.loads(out)["data"]
+    assert sorted((r["side"], r["amount_minor"], r["age_days"], r["reason"]) for r in rows) == [
+        ("bank", "1990", 19, "no_counterpart"), ("ledger", "2000", 19, "no_counterpart")]
 
     # The person who knows records the match, with the difference (a bank charge) noted.
     line_b = _lines(store)["B"]
@@ -58,12 +58,12 @@ def test_reconcile_command_reports_variances_and_exceptions(store):
     code, out = _invoke("reconcile", "match-manual", "--store", store.url, "--bank-line", line_b,
                         "--ledger-transaction", "erp:b", "--allow-difference", "--note", "wire fee", "--json")
     assert code == 0, out
-    match_id = json.loads(out)["match_id"]
+    match_id = json.loads(out)["data"]["match_id"]
     code, out = _invoke("reconcile", "unmatched", "--store", store.url, "--json")
-    assert json.loads(out) == []
+    assert json.loads(out)["data"] == []
     code, out = _invoke("reconcile", "matches", "--store", store.url, "--rule", "manual", "--json")
-    assert [(m["id"], m["bank_total"], m["ledger_total"], m["note"]) for m in json.loads(out)] == \
-        [(match_id, 1990, 2000, "wire fee")]
+    assert [(m["id"], m["bank_total"], m["ledger_total_minor"], m["note"]) for m in json.loads(out)["data"]] == \
+        [(match_id, "19.90", "2000", "wire fee")]
     again = run_reconciliation(store, as_of=date(2025, 3, 20))
     assert again.matching.bank_unmatched == 0 and again.matching.matches_by_rule == {}
     # A rematch keeps manual matches.

@@ -66,7 +66,7 @@ def crash_and_recover(store, target, tmp_path, merge_is_server_side: bool = Fals
 
     # 3. nothing changed since: nothing moves
     again = run_sync(store, target, tmp_path)
-    assert again.returncode == 0 and json.loads(again.stdout)["total_rows"] == 0
+    assert again.returncode == 0 and json.loads(again.stdout)["data"]["total_rows"] == 0
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 -- The last day of fct_daily_account_balances (rebuilt from entries, carried forward) equals the balances
 -- the ledger itself keeps, exactly, for every account: posted, pending and available. Only meaningful when
 -- the report runs to the last effective day (always, unless var balances_end_date cuts it short).
-{{ config(enabled=(var('balances_end_date') is none)) }}
+{{ config(enabled=(var('balances_end_date') is none), meta={'dagster': {'ref': {'name': 'fct_daily_account_balances'}}}) }}
 
 with last_day as (
 

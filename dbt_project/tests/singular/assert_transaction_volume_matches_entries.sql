@@ -1,4 +1,5 @@
 -- Posted volume per currency in rpt_transaction_volume equals the posted debits in fct_ledger_entries.
+{{ config(meta={'dagster': {'ref': {'name': 'rpt_transaction_volume'}}}) }}
 with report as (
     select currency, sum(posted_volume) as volume
     from {{ ref('rpt_transaction_volume') }}

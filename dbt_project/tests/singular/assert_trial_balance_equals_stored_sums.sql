@@ -1,5 +1,6 @@
 -- The trial balance, recomputed from entries in the warehouse, equals the posted sums the ledger stores
 -- for every account (the warehouse side of docs/design.md rule 8).
+{{ config(meta={'dagster': {'ref': {'name': 'rpt_trial_balance'}}}) }}
 select
     trial.ledger_account_id,
     trial.total_debits, ledger.posted_debits,

@@ -112,7 +112,7 @@ def read_files(store: Store, settings: SourceSettings, landing: Path, log) -> In
     if not files:
         return None
     try:
-        result = ingest(store, settings.name, files=files)
+        result = ingest(store, settings.name, files=files, files_base=landing)
     except Exception as exc:
         raise dg.Failure(description=f"{settings.name} files in {landing / settings.name}: "
                                      f"{type(exc).__name__}: {exc}", metadata={"source": settings.name}) from exc

@@ -132,7 +132,7 @@ def test_a_batch_that_does_not_net_to_its_payout_is_a_named_warning_and_quaranti
     report = _report(tmp_path, "settlement_detail_report_batch_512.csv", rows)
     result = CliRunner().invoke(app, ["parse", "adyen", str(report), "--json"])
     assert result.exit_code == 0, result.output
-    warnings = json.loads(result.stdout)["warnings"]
+    warnings = json.loads(result.stdout)["data"]["warnings"]
     assert {w["code"] for w in warnings} == {"batch_net_mismatch"} and len(warnings) == 3
     assert "batch 512 of SHOP_EUR (EUR): the rows net 90.00 but the MerchantPayout is 89.00 (difference 1.00)" \
         in warnings[0]["detail"]

@@ -41,5 +41,5 @@ def test_parse_json_reports_named_warnings(tmp_path):
     result = CliRunner().invoke(app, ["parse", "bank", str(path), "--json", "-o", "date=Date", "-o", "amount=Amount",
                                       "-o", "balance=Balance", "-o", "currency_code=EUR"])
     assert result.exit_code == 0, result.output
-    (warning,) = json.loads(result.stdout)["warnings"]
+    (warning,) = json.loads(result.stdout)["data"]["warnings"]
     assert (warning["code"], warning["account_id"], warning["location"]) == ("balance_mismatch", "export", "line 4")

@@ -16,7 +16,7 @@ runner = CliRunner()
 
 def _json(result) -> dict:
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.output)["data"]
 
 
 def test_quickbooks_api_through_the_cli(httpserver, duckdb_url, monkeypatch):

@@ -226,7 +226,7 @@ def test_gross_minus_fee_not_net_is_a_named_warning_and_quarantined(store, tmp_p
     report.write_text("\n".join(lines[:2] + [lines[2].replace('36.55,"1,213.45"', '36.55,"1,214.45"')]) + "\n")
     result = CliRunner().invoke(app, ["parse", "stripe", str(report), "--json"])
     assert result.exit_code == 0, result.output
-    warnings = json.loads(result.stdout)["warnings"]
+    warnings = json.loads(result.stdout)["data"]["warnings"]
     assert [(w["code"], w["record_ref"]) for w in warnings] == [("gross_fee_net_mismatch", f"{report}, line 3")]
     assert "gross 1,250.00 - fee 36.55 != net 1,214.45" in warnings[0]["detail"]
 
