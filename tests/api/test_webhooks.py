@@ -141,9 +141,12 @@ def test_webhooks_commands_configure_and_deliver(store_url, httpserver):
         assert result.exit_code == code, result.output
         return result.stdout
 
-    added = json.loads(cli("webhooks", "add", httpserver.url_for("/hook"), "--event", "ledger_transaction.posted",
-                           "--json"))
-    from_start = json.loads(cli("webhooks", "add", httpserver.url_for("/all"), "--from-start", "--json"))
+    def data(*args: str):
+        """A ``--json`` command's data, out of its envelope."""
+        return json.loads(cli(*args, "--json"))["data"]
+
+    added = data("webhooks", "add", httpserver.url_for("/hook"), "--event", "ledger_transaction.posted")
+    from_start = data("webhooks", "add", httpserver.url_for("/all"), "--from-start")
     with store.transaction() as conn:
         record_event(conn, "ledger_transaction.posted", "ledger_transaction", "tx-1", {"status": "posted"})
         record_event(conn, "ledger_transaction.archived", "ledger_transaction", "tx-2")
@@ -154,14 +157,14 @@ def test_webhooks_commands_configure_and_deliver(store_url, httpserver):
     httpserver.expect_request("/all", method="POST").respond_with_data("no", status=500)
 
     def attempts() -> int:
-        return {e["id"]: e for e in json.loads(cli("webhooks", "list", "--json"))}[added["id"]]["attempts"]
+        return {e["id"]: e for e in data("webhooks", "list")}[added["id"]]["attempts"]
 
     deadline = time.monotonic() + 60
     while attempts() == 0:
         assert time.monotonic() < deadline, "no delivery attempt"
         failed = runner.invoke(app, ["webhooks", "deliver", "--backoff-s", "0", "--store", store_url, "--json"])
-        assert failed.exit_code == (3 if json.loads(failed.stdout)["failed"] else 0), failed.output
-    state = {e["id"]: e for e in json.loads(cli("webhooks", "list", "--json"))}[added["id"]]
+        assert failed.exit_code == (3 if json.loads(failed.stdout)["data"]["failed"] else 0), failed.output
+    state = {e["id"]: e for e in data("webhooks", "list")}[added["id"]]
     assert state["delivered"] == 0 and state["last_error"].endswith(": HTTP 500"), state
 
     httpserver.clear()
@@ -170,14 +173,14 @@ def test_webhooks_commands_configure_and_deliver(store_url, httpserver):
     delivered = 0
     while delivered < 4:
         assert time.monotonic() < deadline + 60, f"{delivered} of 4 delivered"
-        delivered += json.loads(cli("webhooks", "deliver", "--json"))["delivered"]
+        delivered += data("webhooks", "deliver")["delivered"]
     assert delivered == 4
-    assert json.loads(cli("webhooks", "deliver", "--json"))["delivered"] == 0
+    assert data("webhooks", "deliver")["delivered"] == 0
     received = [(r.path, json.loads(r.get_data())) for r, _ in httpserver.log]
     assert [body["object_id"] for path, body in received if path == "/hook"] == ["tx-1"]
     assert [body["object_id"] for path, body in received if path == "/all"] == ["tx-0", "tx-1", "tx-2"]
     assert received[-3][1]["id"] == before
     cli("webhooks", "remove", added["id"])
-    assert [e["id"] for e in json.loads(cli("webhooks", "list", "--json"))] == [from_start["id"]]
+    assert [e["id"] for e in data("webhooks", "list")] == [from_start["id"]]
     cli("webhooks", "remove", added["id"], code=2)
     cli("webhooks", "add", "not-a-url", code=2)

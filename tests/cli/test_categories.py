@@ -46,7 +46,7 @@ def _scenario(url: str, tmp_path) -> None:
         return run
 
     def data(*args: str):
-        return json.loads(cli(*args, "--json").out)
+        return json.loads(cli(*args, "--json").out)["data"]
 
     store = _ledger(url, tmp_path)
     cli("categories", "create", "income", "--normal-balance", "credit")
@@ -58,10 +58,10 @@ def _scenario(url: str, tmp_path) -> None:
 
     [june] = data("categories", "balance", "income", "--as-of", "2025-06-30")
     [now] = data("categories", "balance", "income")
-    assert (june["posted_amount"], now["posted_amount"], now["accounts"]) == (1250, 1750, 2)
+    assert (int(june["posted_amount_minor"]), int(now["posted_amount_minor"]), now["accounts"]) == (1250, 1750, 2)
     with store.connect() as conn:
         accounts = {r["account"]: r for r in account_balances(conn, as_of=datetime(2025, 6, 30, tzinfo=UTC))}
-    assert june["posted_amount"] == accounts["revenue"]["posted_amount"] + accounts["fees"]["posted_amount"]
+    assert int(june["posted_amount_minor"]) == accounts["revenue"]["posted_amount"] + accounts["fees"]["posted_amount"]
 
     refused = cli("categories", "add-child", "fees_earned", "income", code=1)
     assert "cycle" in refused.one_error_line()
