@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from ledger_pipeline.demo.mock_api import DEMO_API_SOURCES, MockApi
@@ -126,6 +127,17 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     assert result.warehouse_rows["ledger_transactions"] == sum(result.transactions.values())
     assert result.warehouse_rows["ledger_entries"] == result.entries
     assert len(result.reporting) >= 10
+    # the payouts report has the demo's payouts: Stripe's and Adyen's to their bank accounts (by their
+    # types) and one per seller payout (wallet -> bank account, by categories), each for its full amount
+    scenario = generate_scenario(tmp_path / "payouts", seed=DEFAULT_SEED)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as warehouse:
+        payouts = warehouse.sql("SELECT source, currency, payout_amount FROM reporting.rpt_payouts").fetchall()
+    assert len(payouts) == 2 + len(SELLERS)
+    by_source = {(s, c): sorted(int(a) for s_, c_, a in payouts if (s_, c_) == (s, c)) for s, c, _ in payouts}
+    assert by_source[("stripe", "USD")] == [scenario.stripe_payout_minor]
+    assert by_source[("adyen", "EUR")] == [scenario.adyen_payout_minor]
+    assert len(by_source[("payment_order", "USD")]) == len(SELLERS)
+    assert sum(by_source[("payment_order", "USD")]) == scenario.seller_payouts_minor
 
 
 def test_the_summary_is_this_runs_changes(tmp_path):

@@ -68,16 +68,32 @@ class Warehouse:
                 pytest.fail(f"the sync did not catch up in {timeout_s:.0f}s ({synced} of {expected} entries)")
             time.sleep(1)
 
-    def dbt(self, *args: str, check: bool = True) -> DbtRun:
+    def dbt(self, *args: str, check: bool = True, project_dir: Path = paths.DBT_PROJECT_DIR) -> DbtRun:
         env = {**os.environ, **self.env}
-        command = [DBT, *args, "--project-dir", str(paths.DBT_PROJECT_DIR),
-                   "--profiles-dir", str(paths.DBT_PROJECT_DIR), "--target-path", str(self.work_dir / "target")]
-        done = subprocess.run(command, cwd=paths.DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
-                              timeout=900)
+        command = [DBT, *args, "--project-dir", str(project_dir),
+                   "--profiles-dir", str(project_dir), "--target-path", str(self.work_dir / "target")]
+        done = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=900)
         run = DbtRun(done.returncode, done.stdout + done.stderr)
         if check and done.returncode != 0:
             pytest.fail(f"dbt {' '.join(args)} failed ({done.returncode}):\n{run.output[-6000:]}", pytrace=False)
         return run
+
+    @property
+    def source_schema(self) -> str:
+        """The schema of the synced tables (dbt's sources)."""
+        return "main" if self.kind == "duckdb" else self.env["LEDGER_WAREHOUSE_SCHEMA"]
+
+    def execute(self, sql: str) -> None:
+        """Change the warehouse (``{source}`` is the synced tables' schema)."""
+        sql = sql.replace("{source}", self.source_schema)
+        if self.kind == "duckdb":
+            import duckdb
+
+            with duckdb.connect(self.env["LEDGER_WAREHOUSE_PATH"]) as conn:
+                conn.execute(sql)
+            return
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(sql)
 
     def query(self, sql: str) -> list[tuple]:
         """Run a read-only query in the warehouse (``{reporting}`` is the dbt schema)."""

@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from ledger_pipeline import paths
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, post_transaction
 from tests.reporting import scenario
 
@@ -36,10 +39,10 @@ def _assert_last_day_equals_ledger(warehouse) -> None:
     }
     assert not mismatches, f"last-day balances differ from the ledger's: {mismatches}"
     for account, (_, posted, _, _, decimal, exponent) in last_day.items():
-        if decimal is not None:  # NULL only beyond DECIMAL(38,18) (the 10**25 POINTS account on DuckDB)
+        if decimal is not None:  # NULL only beyond the contracts' DECIMAL(38,18) (the 10**25 POINTS account)
             assert Decimal(decimal).scaleb(int(exponent)) == Decimal(int(posted)), account
         else:
-            assert warehouse.kind == "duckdb" and abs(int(posted)) >= 10**20, account
+            assert abs(int(posted)) >= 10**20, account
 
 
 AS_OF_DATES = (dt.date(2026, 1, 4), dt.date(2026, 1, 31), dt.date(2026, 2, 28))
@@ -85,7 +88,41 @@ def _assert_revenue_equals_the_category_entries(warehouse) -> None:
     assert pnl == expected
 
 
-def test_build_on_synced_warehouse_matches_the_ledger(warehouse):
+def _broken_project(tmp_path: Path, name: str, model: str, old: str, new: str) -> Path:
+    """A copy of the dbt project (``tmp_path / name``) with ``old`` replaced by ``new`` in ``model``'s SQL."""
+    project = tmp_path / name
+    shutil.copytree(paths.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    sql = project / "models" / "marts" / f"{model}.sql"
+    text = sql.read_text()
+    assert old in text, (model, old)
+    sql.write_text(text.replace(old, new))
+    return project
+
+
+def _assert_contracts_are_enforced(warehouse, tmp_path: Path) -> None:
+    """A mart whose column type differs from its contract, or whose primary key is NULL, fails the build;
+    so does a currency whose exponent is above the scale of the decimal amount columns."""
+    retyped = _broken_project(tmp_path, "retyped", "rpt_payouts", "count(*) as entry_count",
+                              "cast(count(*) as {{ dbt.type_string() }}) as entry_count")
+    result = warehouse.dbt("run", "--select", "rpt_payouts", check=False, project_dir=retyped)
+    assert result.returncode != 0 and "enforced contract" in result.output, result.output[-3000:]
+    assert re.search(r"entry_count\s*\|\s*\w+\s*\|\s*\w+\s*\|\s*data type mismatch", result.output)
+
+    null_key = _broken_project(tmp_path, "null_key", "rpt_payouts", "        ledger_transaction_id,\n        ledger_id,",
+                               "        case when source = 'no such source' then ledger_transaction_id end "
+                               "as ledger_transaction_id,\n        ledger_id,")
+    result = warehouse.dbt("run", "--select", "rpt_payouts", check=False, project_dir=null_key)
+    assert result.returncode != 0, result.output[-3000:]
+    assert re.search(r"not[- ]null", result.output, re.IGNORECASE), result.output[-3000:]
+
+    warehouse.execute("UPDATE {source}.ledger_accounts SET currency_exponent = 19 "
+                      "WHERE id = (SELECT min(id) FROM {source}.ledger_accounts)")
+    result = warehouse.dbt("test", "--select", "assert_currency_exponents_fit_the_decimal_scale", check=False)
+    assert result.returncode != 0
+    assert re.search(r"FAIL 1 assert_currency_exponents_fit_the_decimal_scale", result.output), result.output[-3000:]
+
+
+def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     result = warehouse.dbt("build")
     assert "Completed successfully" in result.output
     assert "ERROR=0 SKIP=0" in result.output
@@ -136,6 +173,8 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse):
         "FROM " + ("main" if warehouse.kind == "duckdb" else warehouse.env["LEDGER_WAREHOUSE_SCHEMA"])
         + ".ledger_transactions")
     assert tuple(int(v) for v in volume[0]) == tuple(int(v) for v in transactions[0])
+
+    _assert_contracts_are_enforced(warehouse, tmp_path)
 
 
 def test_incremental_sync_and_rebuild_still_match(warehouse, tmp_path):

@@ -1,15 +1,15 @@
 """A store holding one or more of every ledger object the warehouse publishes beyond transactions: internal
 and external accounts linked to ledger accounts, a bank statement and its lines, payment orders, a
 reconciliation run (matches, unmatched items, a variance), a quarantined record, the audit log, and
-categories with their accounts and a nested category (rows written directly: the tables are the contract)."""
+categories with their accounts and a nested category."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pyarrow as pa
 
+from ledger_pipeline.ledger import categories
 from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.posting import post_batch
 from ledger_pipeline.ledger.store import Connection, Store
@@ -29,41 +29,17 @@ OBJECT_TABLES = {
 def add_category(conn: Connection, name: str, normal_balance: str, *, accounts: tuple[str, ...] = (),
                  children: tuple[str, ...] = (), currency: str | None = None, ledger: str = "main") -> str:
     """A category of ``ledger`` holding the ledger accounts and categories named; returns its id."""
-    now, seq = datetime.now(UTC), conn.change_seq()
-    ledger_id = conn.scalar("SELECT id FROM ledgers WHERE name = :name", {"name": ledger})
-    category_id = f"lac_{uuid.uuid4().hex[:12]}"
-    conn.execute(
-        "INSERT INTO ledger_account_categories (id, ledger_id, name, normal_balance, currency, created_at, "
-        "updated_at, change_seq) VALUES (:id, :ledger, :name, :nb, :currency, :now, :now, :seq)",
-        {"id": category_id, "ledger": ledger_id, "name": name, "nb": normal_balance, "currency": currency,
-         "now": now, "seq": seq})
+    category_id = categories.ensure_category(conn, ledger, categories.CategorySpec(name, normal_balance, currency))
     for account in accounts:
-        account_id = conn.scalar("SELECT id FROM ledger_accounts WHERE ledger_id = :ledger AND name = :name",
-                                 {"ledger": ledger_id, "name": account})
-        assert account_id, account
-        conn.execute(
-            "INSERT INTO ledger_account_category_accounts (category_id, ledger_account_id, created_at, updated_at, "
-            "change_seq) VALUES (:c, :a, :now, :now, :seq)", {"c": category_id, "a": account_id, "now": now,
-                                                               "seq": seq})
+        categories.add_account(conn, ledger, name, account)
     for child in children:
-        child_id = conn.scalar("SELECT id FROM ledger_account_categories WHERE ledger_id = :ledger AND name = :name",
-                               {"ledger": ledger_id, "name": child})
-        assert child_id, child
-        conn.execute(
-            "INSERT INTO ledger_account_category_children (parent_category_id, child_category_id, created_at, "
-            "updated_at, change_seq) VALUES (:p, :c, :now, :now, :seq)", {"p": category_id, "c": child_id,
-                                                                           "now": now, "seq": seq})
+        categories.add_child(conn, ledger, name, child)
     return category_id
 
 
-def remove_from_category(conn: Connection, category: str, account: str) -> None:
+def remove_from_category(conn: Connection, category: str, account: str, ledger: str = "main") -> None:
     """End an account's membership of a category (the row stays, with ``removed_at``)."""
-    now = datetime.now(UTC)
-    conn.execute(
-        "UPDATE ledger_account_category_accounts SET removed_at = :now, updated_at = :now, change_seq = :seq "
-        "WHERE category_id = (SELECT id FROM ledger_account_categories WHERE name = :category) AND "
-        "ledger_account_id = (SELECT id FROM ledger_accounts WHERE name = :account)",
-        {"now": now, "seq": conn.change_seq(), "category": category, "account": account})
+    assert categories.remove_account(conn, ledger, category, account)
 
 
 def _quarantine_one(store: Store) -> None:

@@ -5,9 +5,10 @@
 
   It never goes through floating point: the integer is multiplied by an exact decimal literal 10^-exponent
   picked by a CASE over 0..money_decimal_scale (every warehouse's DECIMAL multiplication is exact). Types:
-    * DuckDB, Snowflake, Redshift: DECIMAL(38, money_decimal_scale); the value is NULL (never wrong) when
-      |amount| >= 10^(38 - scale) minor units or the exponent is above the scale;
-    * PostgreSQL: unconstrained NUMERIC, exact at any size;
+    * DuckDB, PostgreSQL, Snowflake, Redshift: DECIMAL(38, money_decimal_scale), the type the marts'
+      contracts declare; the value is NULL (never wrong) when |amount| >= 10^(38 - scale) minor units, and
+      the build fails (test assert_currency_exponents_fit_the_decimal_scale) when a currency's exponent is
+      above the scale;
     * BigQuery: BIGNUMERIC, exact for every amount a NUMERIC(38,0) can hold.
 -#}
 {% macro money_decimal(amount, exponent) -%}
@@ -32,7 +33,11 @@
 {%- endmacro %}
 
 {% macro postgres__money_decimal(amount, exponent) -%}
-    (cast({{ amount }} as numeric) * {{ ledger_pipeline._minor_unit_factor(exponent) }})
+    {#- NUMERIC without a typmod keeps the exponent's own scale; the contracts' column type holds it exactly. -#}
+    {%- set scale = var('money_decimal_scale') | int -%}
+    case when abs({{ amount }}) < {{ 10 ** (38 - scale) }}
+        then cast({{ amount }} as numeric) * {{ ledger_pipeline._minor_unit_factor(exponent) }}
+    end
 {%- endmacro %}
 
 {% macro bigquery__money_decimal(amount, exponent) -%}

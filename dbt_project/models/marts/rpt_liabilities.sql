@@ -19,7 +19,7 @@ daily as (
         currency,
         max(currency_exponent) as currency_exponent,
         count(*) as wallet_count,
-        sum(case when posted_balance <> 0 then 1 else 0 end) as funded_wallet_count,
+        cast(sum(case when posted_balance <> 0 then 1 else 0 end) as bigint) as funded_wallet_count,
         sum(posted_balance) as posted_balance,
         sum(pending_balance) as pending_balance,
         sum(available_balance) as available_balance

@@ -42,7 +42,7 @@ aged as (
         breaks.break_reason,
         breaks.as_of_date,
         breaks.age_days,
-        {{ dbt.datediff('breaks.item_date', utc_today(), 'day') }} as age_days_today,
+        cast({{ dbt.datediff('breaks.item_date', utc_today(), 'day') }} as integer) as age_days_today,
         case
             when breaks.age_days <= 7 then '0-7 days'
             when breaks.age_days <= 30 then '8-30 days'

@@ -30,10 +30,10 @@ daily as (
         source,
         currency,
         max(currency_exponent) as currency_exponent,
-        sum(case when transaction_status = 'posted' then 1 else 0 end) as posted_transaction_count,
-        sum(case when transaction_status = 'posted' then entry_count else 0 end) as posted_entry_count,
+        cast(sum(case when transaction_status = 'posted' then 1 else 0 end) as bigint) as posted_transaction_count,
+        cast(sum(case when transaction_status = 'posted' then entry_count else 0 end) as bigint) as posted_entry_count,
         sum(case when transaction_status = 'posted' then volume else 0 end) as posted_volume,
-        sum(case when transaction_status = 'pending' then 1 else 0 end) as pending_transaction_count,
+        cast(sum(case when transaction_status = 'pending' then 1 else 0 end) as bigint) as pending_transaction_count,
         sum(case when transaction_status = 'pending' then volume else 0 end) as pending_volume
     from per_transaction
     group by effective_date, ledger_id, source, currency
