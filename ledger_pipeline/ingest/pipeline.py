@@ -289,7 +289,7 @@ def _nothing_new(store: Store, records: pa.Table, result: IngestResult, progress
     """Whether the store already holds every record (counted as read, none landed). A pull that brings
     nothing new and leaves its cursor where it was then writes nothing: no empty writing transaction, and the
     cursor row keeps its ``updated_at``. Raw records are never deleted, so what is found here stays found."""
-    with store.connect() as conn, conn.snapshot():
+    with store.connect() as conn, conn.transaction():  # plan_landing writes temporary tables only
         new = plan_landing(conn, records, keep=False).num_rows
     if new:
         return False
