@@ -7,7 +7,8 @@ in-process run of the raw, ledger and warehouse assets (every source's step: pul
 ledger step with its blocking checks; the warehouse sync into a DuckDB file), as the schedules run them.
 
 1. First tick: every record is new. Target: <= 60 s end to end.
-2. Second tick: nothing new (the mock serves the same records; landing drops them). Target: <= 15 s.
+2. Second tick: nothing new (the mock applies each API's filters: every connector gets its lookback window
+   and the records it re-visits again, and landing finds nothing new). Target: <= 15 s.
 
 Each repetition uses a fresh store and warehouse. Runs are recorded in an in-memory Dagster instance (a
 deployment's instance keeps its event log in PostgreSQL; a throwaway SQLite one would add its own fsyncs). Reported: medians, every run, this process's CPU seconds

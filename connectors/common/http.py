@@ -5,8 +5,11 @@ each connector run builds its own client; tests inject a transport and a no-op `
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json as jsonlib
+import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -77,6 +80,14 @@ class RateLimiter:
         self._next = now + self.interval
 
 
+@functools.lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """httpx's default TLS context (certifi's CAs, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``), built once per
+    setting of those variables and shared by every client: loading the CA bundle costs tens of milliseconds
+    a client."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     """JSON over HTTP with retries. ``auth`` is anything httpx accepts (a tuple for basic auth, an
     ``httpx.Auth``); secrets are passed in by the caller and never logged."""
@@ -97,7 +108,9 @@ class HttpClient:
         self.limiter = RateLimiter(rate_limit_per_second, sleep=sleep)
         self.requests_made = 0
         self._client = httpx.Client(base_url=self.base_url, headers=headers, auth=auth,
-                                    timeout=httpx.Timeout(timeout), transport=transport)
+                                    timeout=httpx.Timeout(timeout), transport=transport,
+                                    verify=_tls_context(os.environ.get("SSL_CERT_FILE"),
+                                                        os.environ.get("SSL_CERT_DIR")))
 
     def __enter__(self) -> HttpClient:
         return self

@@ -4,9 +4,16 @@ the real services: ``make demo`` (API mode), the Dagster tests and the tick benc
 
 One server on 127.0.0.1 serves every source under its own prefix: a connector's base URL is
 ``<server>/<source>`` (``MockApiServer.base_url``). ``copies`` repeats each recorded object with distinct
-ids (``<id>-<n>``) to make volume; the payloads are otherwise served as recorded (amounts keep their exact
-decimal text). Cursor filters are not applied: every request returns the whole collection, which the
-pipeline must land only once (landing drops records it already holds).
+ids (``<id>-<n>``) to make volume: copy ``n`` is the object as it was ``n`` days earlier (the timestamps the
+API filters on move back ``n * COPY_STEP``), so the copies make a history, as a real account holds. The
+payloads are otherwise served as recorded (amounts keep their exact decimal text).
+
+Each API's filters are applied as the connectors send them, with the API's own bounds (inclusive or not):
+Stripe ``created[gte]``, Lithic ``begin``, Marqeta ``start_date`` (a day), LoanPro ``$filter=id gt N``,
+NetSuite's SuiteQL ``lastmodifieddate >= TO_TIMESTAMP(...)``, Workday ``updatedFrom``, QuickBooks'
+``MetaData.LastUpdatedTime >= '...'``, Chargebee ``updated_at[after]``. Peach's list endpoints take no
+filter, so every Peach request returns its whole collection. A pull from a cursor therefore gets what a real
+API gives: the objects in the connector's lookback window and those it re-visits, not the whole history.
 
 ``MockApi.respond(method, path, query, body)`` is the whole behaviour; ``MockApiServer`` wraps it in
 ``http.server`` on a free port, and tests plug it into pytest-httpserver.
@@ -20,6 +27,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from connectors.common.cursors import parse_instant
 from ledger_pipeline import paths
 
 FIXTURES_DIR = paths.PROJECT_ROOT / "tests" / "fixtures"
@@ -34,6 +43,8 @@ FIXTURES_DIR = paths.PROJECT_ROOT / "tests" / "fixtures"
 API_SOURCES = ("stripe", "lithic", "marqeta", "peach", "loanpro", "netsuite", "workday", "quickbooks", "chargebee")
 
 Response = tuple[int, Any]
+#: how much older each copy of a recorded object is than the one before it
+COPY_STEP = timedelta(days=1)
 
 
 def json_text(body: Any) -> str:
@@ -44,6 +55,39 @@ def json_text(body: Any) -> str:
 
 def _int(query: Mapping[str, str], name: str, default: int) -> int:
     return int(query.get(name) or default)
+
+
+def _earlier(value: Any, by: timedelta) -> Any:
+    """A timestamp as recorded (Unix seconds, or ISO-8601 text ending in ``Z`` or an offset), ``by`` earlier,
+    written the same way."""
+    if isinstance(value, int):
+        return value - int(by.total_seconds())
+    moved = datetime.fromisoformat(value.replace("Z", "+00:00")) - by
+    return moved.strftime("%Y-%m-%dT%H:%M:%SZ") if value.endswith("Z") else moved.isoformat()
+
+
+def _at(obj: Mapping[str, Any], path: str) -> Any:
+    for key in path.split("."):
+        obj = obj.get(key) or {}
+    return obj or None
+
+
+def _since(items: list[dict], field: str, bound: Any, *, strict: bool = False) -> list[dict]:
+    """The items whose ``field`` (a dotted path) is at or after ``bound`` (after it when ``strict``);
+    instants are compared as instants, whatever their text."""
+    if bound is None or bound == "":
+        return items
+    start = parse_instant(bound)
+    kept = []
+    for obj in items:
+        value = parse_instant(_at(obj, field))
+        if value is not None and (value > start if strict else value >= start):
+            kept.append(obj)
+    return kept
+
+
+def _oldest_first(items: list[dict], field: str) -> list[dict]:
+    return sorted(items, key=lambda o: parse_instant(_at(o, field)))
 
 
 class MockApi:
@@ -66,14 +110,23 @@ class MockApi:
             return body["response"]
         return body
 
-    def repeat(self, objects: list[dict], id_field: str, *, numeric: bool = False) -> list[dict]:
-        """Each object ``copies`` times; copy ``n > 0`` gets id ``<id>-<n>`` (or ``id * 1000 + n``)."""
+    def repeat(self, objects: list[dict], id_field: str, *, numeric: bool = False,
+               times: tuple[str, ...] = ()) -> list[dict]:
+        """Each object ``copies`` times; copy ``n > 0`` gets id ``<id>-<n>`` (or ``id * 1000 + n``) and its
+        ``times`` (dotted paths of the timestamps the API filters on) ``n * COPY_STEP`` earlier."""
         out = []
         for n in range(self.copies):
             for obj in objects:
                 if n:
                     obj = copy.deepcopy(obj)
                     obj[id_field] = int(obj[id_field]) * 1000 + n if numeric else f"{obj[id_field]}-{n}"
+                    for path in times:
+                        *parents, name = path.split(".")
+                        holder = obj
+                        for key in parents:
+                            holder = holder[key]
+                        if holder.get(name) is not None:
+                            holder[name] = _earlier(holder[name], n * COPY_STEP)
                 out.append(obj)
         return out
 
@@ -91,18 +144,22 @@ class MockApi:
         workday_journals = [*self.load("workday", "journal_entries_page1.json")["data"],
                             *self.load("workday", "journal_entries_page2.json")["data"]]
         marqeta = self.load("marqeta", "gilbertotcc_webhook-event-transactions.json")["transactions"]
+        lithic_times, quickbooks_times = ("created", "updated"), ("MetaData.LastUpdatedTime",)
         return {
-            "stripe": {path: self.repeat([self.load("stripe", f"{obj}.json")], "id")
+            "stripe": {path: self.repeat([self.load("stripe", f"{obj}.json")], "id", times=("created",))
                        for path, obj in STRIPE_STREAMS.values()},
             "lithic": {
-                "/v1/transactions": self.repeat(self.load("lithic", "card_transaction.examples.json"), "token"),
-                "/v1/payments": self.repeat(self.load("lithic", "payment_transaction.examples.json"), "token"),
+                "/v1/transactions": self.repeat(self.load("lithic", "card_transaction.examples.json"), "token",
+                                                times=lithic_times),
+                "/v1/payments": self.repeat(self.load("lithic", "payment_transaction.examples.json"), "token",
+                                            times=lithic_times),
                 "/v1/book_transfers": self.repeat(
-                    self.load("lithic", "book_transfer_transaction_created.examples.json"), "token"),
+                    self.load("lithic", "book_transfer_transaction_created.examples.json"), "token",
+                    times=lithic_times),
                 "/v1/balances": [b for item in self.load("lithic", "balance_updated.examples.json")
                                  for b in item["data"]],
             },
-            "marqeta": {"/transactions": self.repeat(marqeta, "token")},
+            "marqeta": {"/transactions": self.repeat(marqeta, "token", times=("created_time",))},
             "peach": {
                 "/loans": self.load("peach", "loans.json")["data"],
                 "transactions": self.repeat(self.load("peach", "transactions.json")["data"], "id"),
@@ -112,14 +169,18 @@ class MockApi:
                 self.load("loanpro", "loanpro-mcp-server_mockTransactionsResponse.json")["d"]["results"], "id",
                 numeric=True)},
             "netsuite": {"transactions": self._netsuite_rows()},
-            "workday": {"/journalEntries": self.repeat(workday_journals, "id"),
-                        "/settlementRuns": self.repeat(self.load("workday", "settlement_runs.json")["data"], "id")},
+            "workday": {"/journalEntries": self.repeat(workday_journals, "id", times=("lastUpdated",)),
+                        "/settlementRuns": self.repeat(self.load("workday", "settlement_runs.json")["data"], "id",
+                                                       times=("lastUpdated",))},
             "quickbooks": {
-                "Invoice": self.repeat([self.load("quickbooks", "create__invoice__0.json")["Invoice"]], "Id"),
+                "Invoice": self.repeat([self.load("quickbooks", "create__invoice__0.json")["Invoice"]], "Id",
+                                       times=quickbooks_times),
                 "SalesReceipt": self.repeat(
-                    self.load("quickbooks", "all__sales_receipts__0.json")["QueryResponse"]["SalesReceipt"], "Id"),
+                    self.load("quickbooks", "all__sales_receipts__0.json")["QueryResponse"]["SalesReceipt"], "Id",
+                    times=quickbooks_times),
             },
-            "chargebee": {f"/{key}s": self.repeat(list(objects.values()), "id") for key, objects in chargebee.items()},
+            "chargebee": {f"/{key}s": self.repeat(list(objects.values()), "id", times=("updated_at",))
+                          for key, objects in chargebee.items()},
         }
 
     def _netsuite_rows(self) -> list[dict]:
@@ -130,8 +191,9 @@ class MockApi:
             je = self.load("netsuite", name)
             for n in range(self.copies):
                 tx_id = f"{je['externalId']}-{n}"
+                modified = _earlier("2024-01-15T10:00:00Z", n * COPY_STEP)
                 rows += [{"id": tx_id, "tranid": tx_id, "type": "Journal", "trandate": "2024-01-15",
-                          "lastmodified": "2024-01-15T10:00:00Z", "voided": "F", "memo": je.get("memo"),
+                          "lastmodified": modified, "voided": "F", "memo": je.get("memo"),
                           "line": str(i), "account": line["account"]["internalId"],
                           "debit": None if line.get("debit") is None else str(line["debit"]),
                           "credit": None if line.get("credit") is None else str(line["credit"])}
@@ -155,6 +217,8 @@ class MockApi:
         items = self._collection("stripe", path)
         if items is None:
             return 404, {"error": {"message": f"Unrecognized request URL (GET: {path})"}}
+        gte = query.get("created[gte]")
+        items = [o for o in items if o["created"] >= int(gte)] if gte else items
         start = 0
         if query.get("starting_after"):
             start = next(i for i, o in enumerate(items) if o["id"] == query["starting_after"]) + 1
@@ -167,6 +231,7 @@ class MockApi:
             return 404, {"message": f"no route {path}"}
         if path == "/v1/balances":
             return 200, {"data": items, "has_more": False}
+        items = _since(items, "created", query.get("begin"))
         start = 0
         if query.get("starting_after"):
             start = next(i for i, o in enumerate(items) if o["token"] == query["starting_after"]) + 1
@@ -177,6 +242,11 @@ class MockApi:
         items = self._collection("marqeta", path)
         if items is None:
             return 404, {"error_message": f"no route {path}"}
+        day = query.get("start_date")
+        if day:
+            items = [o for o in items if o["created_time"][:10] >= day]
+        if query.get("sort_by") == "createdTime":
+            items = _oldest_first(items, "created_time")
         start, count = _int(query, "start_index", 0), _int(query, "count", 5)
         page = items[start:start + count]
         return 200, {"count": len(page), "start_index": start, "end_index": start + len(page) - 1,
@@ -203,6 +273,11 @@ class MockApi:
         items = self._collection("loanpro", path)
         if items is None:
             return 404, {"error": f"no route {path}"}
+        if query.get("$filter"):
+            floor = int(query["$filter"].removeprefix("id gt "))
+            items = [o for o in items if int(o["id"]) > floor]
+        if query.get("$orderby") == "id asc":
+            items = sorted(items, key=lambda o: int(o["id"]))
         start, top = _int(query, "$start", 0), _int(query, "$top", 50)
         return 200, {"d": {"results": items[start:start + top], "summary": {"start": start, "pageSize": top,
                                                                            "total": len(items)}}}
@@ -212,6 +287,10 @@ class MockApi:
             return 404, {"title": f"no route {method} {path}"}
         sql = json.loads(body or b"{}").get("q", "")
         rows = [] if "deletedrecord" in sql.lower() else self.collections["netsuite"]["transactions"]
+        if since := re.search(r"lastmodifieddate >= TO_TIMESTAMP\('([^']+)'", sql):
+            rows = _since(rows, "lastmodified", since.group(1))
+        if "ORDER BY t.lastmodifieddate" in sql:
+            rows = _oldest_first(rows, "lastmodified")  # a stable sort: each transaction's lines stay in order
         limit, offset = _int(query, "limit", 1000), _int(query, "offset", 0)
         page = rows[offset:offset + limit]
         return 200, {"links": [], "count": len(page), "hasMore": offset + limit < len(rows), "offset": offset,
@@ -221,6 +300,7 @@ class MockApi:
         items = self._collection("workday", path)
         if items is None:
             return 404, {"error": f"no route {path}"}
+        items = _since(items, "lastUpdated", query.get("updatedFrom"))
         offset, limit = _int(query, "offset", 0), _int(query, "limit", 20)
         return 200, {"total": len(items), "data": items[offset:offset + limit]}
 
@@ -233,7 +313,12 @@ class MockApi:
         entity = sql.split(" FROM ")[1].split()[0]
         start = int(m.group(1)) if (m := re.search(r"STARTPOSITION (\d+)", sql)) else 1
         size = int(m.group(1)) if (m := re.search(r"MAXRESULTS (\d+)", sql)) else 100
-        items = self.collections["quickbooks"].get(entity, [])[start - 1:start - 1 + size]
+        items = self.collections["quickbooks"].get(entity, [])
+        if since := re.search(r"WHERE MetaData\.LastUpdatedTime >= '([^']+)'", sql):
+            items = _since(items, "MetaData.LastUpdatedTime", since.group(1))
+        if "ORDERBY MetaData.LastUpdatedTime" in sql:
+            items = _oldest_first(items, "MetaData.LastUpdatedTime")
+        items = items[start - 1:start - 1 + size]
         return 200, {"QueryResponse": {entity: items, "startPosition": start, "maxResults": len(items)}
                      if items else {}}
 
@@ -242,6 +327,10 @@ class MockApi:
         items = self._collection("chargebee", key)
         if items is None:
             return 404, {"message": f"no route {path}"}
+        if query.get("updated_at[after]"):
+            items = [o for o in items if o["updated_at"] > int(query["updated_at[after]"])]
+        if query.get("sort_by[asc]") == "updated_at":
+            items = sorted(items, key=lambda o: o["updated_at"])
         offset, limit = _int(query, "offset", 0), _int(query, "limit", 10)
         page = items[offset:offset + limit]
         answer: dict[str, Any] = {"list": [{key.strip("/")[:-1]: obj} for obj in page]}

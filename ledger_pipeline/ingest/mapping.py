@@ -55,6 +55,7 @@ posted.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
@@ -295,17 +296,25 @@ def _parse_categories(data: Any, where: str) -> dict[str, CategorySpec]:
 
 
 def load_mapping(name_or_path: str | Path) -> Mapping:
-    """Load ``mappings/<name>`` (a bare file name) or a mapping file at a path."""
+    """Load ``mappings/<name>`` (a bare file name) or a mapping file at a path. The same text is parsed
+    once (every ingest run loads its source's rules; an edited file is parsed again)."""
     path = Path(name_or_path)
     if not path.exists() and not path.is_absolute():
         path = paths.MAPPINGS_DIR / str(name_or_path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise MappingError(f"mapping file {path} not found") from None
+    return _parsed_mapping(str(path), text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_mapping(path: str, text: str) -> Mapping:
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from None
-    return parse_mapping(data, path=str(path))
+    return parse_mapping(data, path=path)
 
 
 class _Params:

@@ -9,6 +9,7 @@
   nothing and posts nothing. A changed version of an object lands as a new row and is posted under the
   same ``external_id`` (``source:object_id``): a pending → posted move is a status transition, any other
   change is refused by the core as a conflict and quarantined.
+* An API stream whose pull brings nothing new and leaves the cursor where it was writes nothing at all.
 """
 
 from __future__ import annotations
@@ -284,6 +285,19 @@ class _LandMapPost:
             save_cursor(conn, self.spec.name, self.cursor[0], self.cursor[1], seq=seq)
 
 
+def _nothing_new(store: Store, records: pa.Table, result: IngestResult, progress: ProgressHook) -> bool:
+    """Whether the store already holds every record (counted as read, none landed). A pull that brings
+    nothing new and leaves its cursor where it was then writes nothing: no empty writing transaction, and the
+    cursor row keeps its ``updated_at``. Raw records are never deleted, so what is found here stays found."""
+    with store.connect() as conn, conn.transaction():  # plan_landing writes temporary tables only
+        new = plan_landing(conn, records, keep=False).num_rows
+    if new:
+        return False
+    result.records_in += records.num_rows
+    progress("landed", {"records": records.num_rows, "new": 0})
+    return True
+
+
 def _land_map_post(store: Store, spec: SourceSpec, rules: MappingRules | None, records: pa.Table,
                    result: IngestResult, *, cursor: tuple[str, str | None] | None,
                    progress: ProgressHook) -> None:
@@ -338,8 +352,10 @@ def ingest(
             hook("extracted", {"stream": stream, "records": len(extracted.records), "cursor": extracted.cursor})
             result.streams[stream] = len(extracted.records)
             result.cursors[stream] = extracted.cursor
-            _land_map_post(store, spec, rules, records_to_arrow(extracted.records), result,
-                           cursor=(stream, extracted.cursor), progress=hook)
+            records = records_to_arrow(extracted.records)
+            if extracted.cursor in (None, cursor) and _nothing_new(store, records, result, hook):
+                continue
+            _land_map_post(store, spec, rules, records, result, cursor=(stream, extracted.cursor), progress=hook)
     finally:
         if owns_client:
             client.close()

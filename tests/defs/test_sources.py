@@ -94,6 +94,12 @@ def stored(store_url: str, source: str) -> tuple[int, int, int]:
     return int(raw), int(distinct), int(txs)
 
 
+def cursors(store_url: str, source: str) -> list[tuple]:
+    with Store(store_url).connect(read_only=True) as conn:
+        return conn.all("SELECT stream, cursor, updated_at, change_seq FROM connector_cursors WHERE source = :s "
+                        "ORDER BY stream", {"s": source})
+
+
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_each_source_materialises_twice_the_second_run_adding_nothing(source, pipeline_paths, httpserver, mock_api,
                                                                         tmp_path, monkeypatch, instance):
@@ -118,8 +124,11 @@ def test_each_source_materialises_twice_the_second_run_adding_nothing(source, pi
     if source in API_SOURCES:
         assert mock_api.requests > 0
 
+    saved = cursors(pipeline_paths["store_url"], source)
     second = materialize(source, instance=instance)
     assert second.success
+    # nothing new and no cursor moved: nothing written, the cursors' rows as they were
+    assert cursors(pipeline_paths["store_url"], source) == saved
     again = landed(second, source)
     assert {s: m["records_landed_this_run"] for s, m in again.items()} == dict.fromkeys(streams, 0)
     assert {m["transactions_posted_this_run"] for m in again.values()} == {0}

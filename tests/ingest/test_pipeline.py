@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from connectors.common.records import RawRecord, records_to_arrow
+from ledger_pipeline import paths
 from ledger_pipeline.ingest.mapping import MappingError, load_mapping, parse_mapping
 from ledger_pipeline.ingest.pipeline import ingest, replay_unmapped
 from ledger_pipeline.ledger.quarantine import replay_quarantine
@@ -102,6 +103,16 @@ def test_mapping_validation_names_the_problem():
                            {"account": "a", "direction": "credit", "amount": "v"}]}]})
     for name in ("stripe.yaml", "adyen.yaml", "events.yaml"):
         assert load_mapping(name).templates
+
+
+def test_a_mapping_is_parsed_once_per_text_and_an_edited_file_is_read_again(tmp_path):
+    path = tmp_path / "stripe.yaml"
+    text = (paths.MAPPINGS_DIR / "stripe.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    first = load_mapping(path)
+    assert load_mapping(path) is first  # the same text: not parsed again
+    path.write_text(text.replace("\nledger: main\n", "\nledger: edited\n"), encoding="utf-8")
+    assert (first.ledger, load_mapping(path).ledger) == ("main", "edited")
 
 
 def test_one_bad_file_among_good_ones_writes_nothing(store):

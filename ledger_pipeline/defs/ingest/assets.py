@@ -143,7 +143,7 @@ def build_ingest_asset(settings: SourceSettings, *, owners: tuple[str, ...], sto
         results = pull_api(store, settings, context.log) if settings.api_on() else []
         for stream, result in zip(settings.api_stream_names() if settings.api_on() else (), results, strict=True):
             read[stream], new[stream] = result.records_in, result.landed
-        if settings.files_on():
+        if settings.files_on() and landed_files(landing.folder(), source):  # no files: nothing to count
             before = _stored_counts(store, source)
             files_result = read_files(store, settings, landing.folder(), context.log)
             if files_result is not None:
