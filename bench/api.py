@@ -108,7 +108,7 @@ def _start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url],
+        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url, "--no-access-log"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
         env={**os.environ, "LITHIC_WEBHOOK_SECRET": SECRET, "LEDGER_STORE_URL": ""})
     base = f"http://127.0.0.1:{port}"
