@@ -10,7 +10,10 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
   sending its next request when the previous one returns, for ``--create-seconds``;
 * balance reads (``GET /api/ledger_accounts/{id}``) at ``--read-rate`` requests/s, open loop;
 * side by side, the same operations in process: ``--clients`` threads each with a ``LedgerWriter`` posting
-  holds and transactions, and reading balances with the API's query, so the API's cost is a ratio.
+  holds and transactions (recording their events, as the server's writers do), and reading balances with the
+  API's query, so the API's cost is a ratio.
+
+The server runs with ``--no-access-log``: a log line per request is a deployment's choice, not the API's cost.
 
 The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
 Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
@@ -269,7 +272,7 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
 
         def worker() -> None:
             mine = []
-            with open_writer(store) as writer:
+            with open_writer(store, record_events=True) as writer:  # as the server's writers do
                 while time.perf_counter() < stop:
                     began = time.perf_counter()
                     operation(kind, writer)
