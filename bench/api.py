@@ -17,7 +17,7 @@ The server runs with ``--no-access-log``: a log line per request is a deployment
 
 The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
 Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
-CPU seconds of the server and of the generator, and the CPU time per operation of the server and of the
+CPU time per request of the server and of the generator (each phase's own, the warm-up excluded), and of the
 in-process threads (PostgreSQL's own excluded from both): a ratio that a loaded machine does not skew. Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
@@ -233,10 +233,13 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
         for name, run in (("auth", lambda: _open_loop(authorise, args.auth_rate, args.seconds)),
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
-            load_before, cpu_before = _loadavg(), _cpu_seconds(server_pid)
+            load_before, cpu_before, own_before = _loadavg(), _cpu_seconds(server_pid), _own_cpu()
             summary = await run()
-            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / max(summary["requests"], 1)
+            served = max(summary["requests"], 1)
+            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / served
+            generator_ms = 1000 * (_own_cpu() - own_before) / served
             results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
+                             "generator_cpu_ms_per_request": round(generator_ms, 2),
                              "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     return results
@@ -323,15 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     token, ids, funding, revenue = _setup(url, args.cards)
     process, base = _start_server(url, out / "api_server.log")
     try:
-        client_cpu, server_cpu = _own_cpu(), _cpu_seconds(process.pid)
         api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args, process.pid))
-        client_cpu, server_cpu = _own_cpu() - client_cpu, _cpu_seconds(process.pid) - server_cpu
     finally:
         process.terminate()
         process.wait(timeout=30)
     served = sum(phase["requests"] for phase in api.values())
-    print(f"CPU seconds over the API phases: server {server_cpu:.1f} ({1000 * server_cpu / max(served, 1):.2f} ms "
-          f"per request, {served} requests), load generator {client_cpu:.1f}")
+    server_cpu = sum(phase["server_cpu_ms_per_request"] * phase["requests"] for phase in api.values()) / 1000
+    client_cpu = sum(phase["generator_cpu_ms_per_request"] * phase["requests"] for phase in api.values()) / 1000
+    print(f"CPU seconds over the measured API phases (warm-up excluded): server {server_cpu:.1f} "
+          f"({1000 * server_cpu / max(served, 1):.2f} ms per request, {served} requests), load generator "
+          f"{client_cpu:.1f} ({1000 * client_cpu / max(served, 1):.2f} ms per request)")
     local = _in_process(url, ids, funding, revenue, args)
     for kind in ("auth", "create", "read"):
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
