@@ -10,11 +10,14 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
   sending its next request when the previous one returns, for ``--create-seconds``;
 * balance reads (``GET /api/ledger_accounts/{id}``) at ``--read-rate`` requests/s, open loop;
 * side by side, the same operations in process: ``--clients`` threads each with a ``LedgerWriter`` posting
-  holds and transactions, and reading balances with the API's query, so the API's cost is a ratio.
+  holds and transactions (recording their events, as the server's writers do), and reading balances with the
+  API's query, so the API's cost is a ratio.
+
+The server runs with ``--no-access-log``: a log line per request is a deployment's choice, not the API's cost.
 
 The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
 Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
-CPU seconds of the server and of the generator, and the CPU time per operation of the server and of the
+CPU time per request of the server and of the generator (each phase's own, the warm-up excluded), and of the
 in-process threads (PostgreSQL's own excluded from both): a ratio that a loaded machine does not skew. Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
@@ -108,7 +111,7 @@ def _start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url],
+        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url, "--no-access-log"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
         env={**os.environ, "LITHIC_WEBHOOK_SECRET": SECRET, "LEDGER_STORE_URL": ""})
     base = f"http://127.0.0.1:{port}"
@@ -230,10 +233,13 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
         for name, run in (("auth", lambda: _open_loop(authorise, args.auth_rate, args.seconds)),
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
-            load_before, cpu_before = _loadavg(), _cpu_seconds(server_pid)
+            load_before, cpu_before, own_before = _loadavg(), _cpu_seconds(server_pid), _own_cpu()
             summary = await run()
-            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / max(summary["requests"], 1)
+            served = max(summary["requests"], 1)
+            cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / served
+            generator_ms = 1000 * (_own_cpu() - own_before) / served
             results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
+                             "generator_cpu_ms_per_request": round(generator_ms, 2),
                              "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     return results
@@ -269,7 +275,7 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
 
         def worker() -> None:
             mine = []
-            with open_writer(store) as writer:
+            with open_writer(store, record_events=True) as writer:  # as the server's writers do
                 while time.perf_counter() < stop:
                     began = time.perf_counter()
                     operation(kind, writer)
@@ -320,15 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     token, ids, funding, revenue = _setup(url, args.cards)
     process, base = _start_server(url, out / "api_server.log")
     try:
-        client_cpu, server_cpu = _own_cpu(), _cpu_seconds(process.pid)
         api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args, process.pid))
-        client_cpu, server_cpu = _own_cpu() - client_cpu, _cpu_seconds(process.pid) - server_cpu
     finally:
         process.terminate()
         process.wait(timeout=30)
     served = sum(phase["requests"] for phase in api.values())
-    print(f"CPU seconds over the API phases: server {server_cpu:.1f} ({1000 * server_cpu / max(served, 1):.2f} ms "
-          f"per request, {served} requests), load generator {client_cpu:.1f}")
+    server_cpu = sum(phase["server_cpu_ms_per_request"] * phase["requests"] for phase in api.values()) / 1000
+    client_cpu = sum(phase["generator_cpu_ms_per_request"] * phase["requests"] for phase in api.values()) / 1000
+    print(f"CPU seconds over the measured API phases (warm-up excluded): server {server_cpu:.1f} "
+          f"({1000 * server_cpu / max(served, 1):.2f} ms per request, {served} requests), load generator "
+          f"{client_cpu:.1f} ({1000 * client_cpu / max(served, 1):.2f} ms per request)")
     local = _in_process(url, ids, funding, revenue, args)
     for kind in ("auth", "create", "read"):
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")

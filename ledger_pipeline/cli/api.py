@@ -38,6 +38,8 @@ def serve(
                                                      "delivery attempt, doubling per attempt.")] = 1.0,
     webhook_backoff_max_s: Annotated[float, typer.Option("--webhook-backoff-max-s", help="Longest wait between "
                                                          "delivery attempts.")] = 300.0,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="Log one line per request.")] = True,
     store: StoreOption = None,
 ) -> None:
     """Serve the HTTP API (ledgers, accounts and balances, transactions, entries...) over the store, and
@@ -66,7 +68,8 @@ def serve(
                                 backoff=Backoff(webhook_backoff_s, webhook_backoff_max_s))
         worker.start()
     try:
-        uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info",
+                    access_log=access_log)
     finally:
         if worker is not None:
             worker.stop()
