@@ -148,24 +148,44 @@ def pytest_runtest_setup(item):
         _WRITTEN.clear()
 
 
+_FILE_TARGETS = pytest.StashKey[list]()
+
+
+def _is_file(target: str) -> bool:
+    return not target.startswith(("postgresql:", "postgres:"))
+
+
+def _assert_invariants(targets: list[str]) -> None:
+    for target in targets:
+        violations = _invariant_violations(target)
+        assert not violations, f"invariants broken in {target}: {[v.detail for v in violations]}"
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """After the test body (before its fixtures drop the stores), ``check_invariants`` on every store the test
-    or its fixtures wrote to; a store that is gone (a dropped schema, a deleted file) or in memory is skipped."""
+    """After the test body, ``check_invariants`` on every store the test or its fixtures wrote to: a PostgreSQL
+    store here, before its fixtures drop the schema; a DuckDB file after the fixtures' teardown, once a server
+    process a fixture started has let go of the file. A store that is gone or in memory is skipped."""
     result = yield  # a test that failed is reported as it failed
     with _WRITTEN_GUARD:
         targets = sorted(_WRITTEN)
         _WRITTEN.clear()
-    if item.get_closest_marker("breaks_invariants") is None:
-        for target in targets:
-            violations = _invariant_violations(target)
-            assert not violations, f"invariants broken in {target}: {[v.detail for v in violations]}"
+    checked = item.get_closest_marker("breaks_invariants") is None
+    item.stash[_FILE_TARGETS] = [t for t in targets if _is_file(t)] if checked else []
+    if checked:
+        _assert_invariants([t for t in targets if not _is_file(t)])
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    result = yield
+    _assert_invariants(item.stash.get(_FILE_TARGETS, []))
     return result
 
 
 def _invariant_violations(target: str) -> list:
-    is_file = not target.startswith(("postgresql:", "postgres:"))
-    if is_file and (":memory:" in target or not Path(target).exists()):
+    if _is_file(target) and (":memory:" in target or not Path(target).exists()):
         return []
     try:
         store = Store(target)
