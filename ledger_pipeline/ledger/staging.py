@@ -220,8 +220,9 @@ def prepare_entries_sql(conn: Connection) -> str:
 # reverses_id) are read from the transaction's first row; other rows may repeat them or leave them empty,
 # but must not disagree on ledger, status, effective_at, description or metadata (rule 1).
 #
-# Engine-specific parts (``StoreEngine.entries_signature`` and ``values_differ``), both exact and
-# deterministic within one store: the multiset signature of the entries, and whether the rows agree.
+# The hash is versioned (``payload_hash_sql``); new writes store the current version's. Engine-specific
+# parts: the entries in one sorted list (``StoreEngine.sorted_entries``) and whether the rows agree
+# (``values_differ``).
 _PREPARE_TXS = """
 INSERT INTO batch_txs
 SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
@@ -229,9 +230,7 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id, h.quarantine_id,
     g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
     g.n_metadata, g.first_line, g.last_line,
-    md5(h.ledger_name || '|'
-        || CAST(COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS TEXT) || '|'
-        || COALESCE(h.description, '') || '|' || h.metadata || '|' || g.entries_signature) AS payload_hash,
+    __PAYLOAD_HASH__ AS payload_hash,
     __NEW_TX_ID__ AS new_id,
     t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash, NULL AS action
 FROM (
@@ -242,7 +241,7 @@ FROM (
         CASE WHEN min(effective_at) <> max(effective_at) THEN 2 ELSE 1 END AS n_effective,
         __DIFFERS__(description) AS n_descriptions, __DIFFERS__(metadata) AS n_metadata,
         min(line) AS first_line, max(line) AS last_line,
-        __SIGNATURE__ AS entries_signature
+        __ENTRIES__ AS entries
     FROM (
         SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata,
             COALESCE(ledger_account_id, account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
@@ -256,34 +255,81 @@ LEFT JOIN ledger_transactions t ON t.ledger_id = h.ledger_id AND t.external_id =
 """
 
 
-def prepare_txs_sql(conn: Connection) -> str:
-    """``_PREPARE_TXS`` for this engine (see the comment above it)."""
+#: the version of the payload hash that new writes store; its stored text is ``v<version>:<md5 hex>``
+PAYLOAD_HASH_VERSION = 2
+
+
+def entries_aggregate(conn: Connection, version: int = PAYLOAD_HASH_VERSION) -> str:
+    """SQL aggregate of a transaction's ``entry`` strings (``account:direction:amount:currency``) that
+    ``payload_hash_sql`` hashes in ``version``."""
+    if version == 1:
+        return conn.engine.entries_signature_v1
+    if version == 2:
+        return conn.engine.sorted_entries
+    raise ValueError(f"payload hash version {version}: the versions are 1 and 2")
+
+
+def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metadata: str, entries: str,
+                     version: int = PAYLOAD_HASH_VERSION) -> str:
+    """SQL of a transaction's payload hash from SQL of its fields; ``entries``: ``entries_aggregate``'s
+    value in the same ``version``.
+
+    Version 2 (stored as ``v2:<md5 hex>``): the md5 of one text per transaction, ledger name and description
+    after their lengths (a ``|`` in them cannot move a field into the next), then effective time, metadata
+    and the entries sorted bytewise and joined by ``,``. No hash per entry, and only md5 and a sort: the
+    same on every engine release (DuckDB's ``hash()`` is not) and on both engines for the same text.
+
+    Version 1 (stored without a prefix, by stores written before version 2): the md5 of ledger, effective
+    time, description, metadata and the engine's own signature of the entries (DuckDB's summed an md5 per
+    entry). Stored rows keep their version; a resubmission whose hash differs from the stored one has the
+    stored transaction's hash computed again, in the current version, from its stored fields
+    (``stored_hash_sql``), so the same content still matches.
+    """
+    effective = f"CAST({effective_at} AS TEXT)"
+    described = f"COALESCE({description}, '')"
+    if version not in (1, 2):
+        raise ValueError(f"payload hash version {version}: the versions are 1 and 2")
+    if version == 1:
+        return f"md5({ledger} || '|' || {effective} || '|' || {described} || '|' || {metadata} || '|' || {entries})"
+    return (f"'v{version}:' || md5(CAST(length({ledger}) AS TEXT) || ':' || {ledger} || '|' || {effective} "
+            f"|| '|' || CAST(length({described}) AS TEXT) || ':' || {described} || '|' || {metadata} "
+            f"|| '|' || {entries})")
+
+
+def prepare_txs_sql(conn: Connection, *, hash_version: int = PAYLOAD_HASH_VERSION) -> str:
+    """``_PREPARE_TXS`` for this engine (see the comment above it); its hashes in ``hash_version`` (writes
+    use the current one; an older one only writes rows as an older release stored them, for tests)."""
     engine = conn.engine
-    return _prepare_txs_sql(engine.values_differ, engine.entries_signature,
-                            engine.id_sql("tx_id_prefix", "g.first_line"))  # lines are unique in a batch
+    return _prepare_txs_sql(engine.values_differ, entries_aggregate(conn, hash_version),
+                            engine.id_sql("tx_id_prefix", "g.first_line"), hash_version)  # lines are unique
 
 
-@functools.lru_cache(maxsize=4)  # built once per engine: every write runs it
-def _prepare_txs_sql(differs: str, signature: str, new_id: str) -> str:
+@functools.lru_cache(maxsize=8)  # built once per engine: every write runs it
+def _prepare_txs_sql(differs: str, entries: str, new_id: str, hash_version: int) -> str:
     sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
-    return sql.replace("__SIGNATURE__", signature).replace("__NEW_TX_ID__", new_id)
+    payload_hash = payload_hash_sql(
+        ledger="h.ledger_name", effective_at="COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ))",
+        description="h.description", metadata="h.metadata", entries="g.entries", version=hash_version)
+    return (sql.replace("__ENTRIES__", entries).replace("__PAYLOAD_HASH__", payload_hash)
+            .replace("__NEW_TX_ID__", new_id))
 
 
 # A transaction stored before its payload was canonicalised (metadata in the text it was given, other JSON
-# whitespace or key order) has a payload hash of that text: the same content submitted again would hash
-# differently and be refused as a conflict. When the hashes differ, the stored transaction's hash is
-# computed again, as ``_PREPARE_TXS`` computes a batch's, from its stored fields with the metadata in the
-# engine's canonical text (``StoreEngine.metadata_object``); only the transactions whose hashes differ are read.
+# whitespace or key order), or with an older version of the payload hash (``payload_hash_sql``), has a hash
+# the same content submitted again would not have: it would be refused as a conflict. When the hashes
+# differ, the stored transaction's hash is computed again, as ``_PREPARE_TXS`` computes a batch's (current
+# version), from its stored fields with the metadata in the engine's canonical text
+# (``StoreEngine.metadata_object``); only the transactions whose hashes differ are read. The stored row
+# keeps its hash as written.
 _STORED_HASH = """
 UPDATE batch_txs SET existing_hash = s.stored_hash
 FROM (
-    SELECT t.id, md5(l.name || '|' || CAST(t.effective_at AS TEXT) || '|' || COALESCE(t.description, '') || '|'
-        || COALESCE(m.metadata_canonical, t.metadata) || '|' || e.entries_signature) AS stored_hash
+    SELECT t.id, __PAYLOAD_HASH__ AS stored_hash
     FROM ledger_transactions t
     JOIN ledgers l ON l.id = t.ledger_id
     JOIN (SELECT id, __METADATA_OBJECT__ AS metadata_canonical
           FROM (SELECT id, metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x) m ON m.id = t.id
-    JOIN (SELECT ledger_transaction_id, __SIGNATURE__ AS entries_signature
+    JOIN (SELECT ledger_transaction_id, __ENTRIES__ AS entries
           FROM (SELECT ledger_transaction_id, ledger_account_id || ':' || direction || ':' || CAST(amount AS TEXT)
                        || ':' || currency AS entry
                 FROM ledger_entries WHERE ledger_transaction_id IN (__DIFFERING__)) y
@@ -299,8 +345,11 @@ def stored_hash_sql(conn: Connection) -> str | None:
                        "AND existing_hash <> payload_hash"):
         return None
     differing = "SELECT existing_id FROM batch_txs WHERE existing_hash <> payload_hash"
+    stored_hash = payload_hash_sql(ledger="l.name", effective_at="t.effective_at", description="t.description",
+                                   metadata="COALESCE(m.metadata_canonical, t.metadata)", entries="e.entries")
     return (_STORED_HASH.replace("__METADATA_OBJECT__", conn.engine.metadata_object)
-            .replace("__SIGNATURE__", conn.engine.entries_signature).replace("__DIFFERING__", differing))
+            .replace("__PAYLOAD_HASH__", stored_hash).replace("__ENTRIES__", entries_aggregate(conn))
+            .replace("__DIFFERING__", differing))
 
 
 CLASSIFY_TXS = """

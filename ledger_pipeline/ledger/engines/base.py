@@ -207,8 +207,12 @@ class StoreEngine(ABC):
     metadata_object: str
     #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
     values_differ: str
-    #: an exact, deterministic signature of a transaction's multiset of ``entry`` strings
-    entries_signature: str
+    #: aggregate: a transaction's ``entry`` strings sorted bytewise (whatever the collation) and joined
+    #: by ``,``, the same text on both engines (payload hash version 2, ``staging.payload_hash_sql``)
+    sorted_entries: str
+    #: aggregate: the engine's own signature of a transaction's multiset of ``entry`` strings in payload
+    #: hash version 1, which rows stored before version 2 hold
+    entries_signature_v1: str
 
     @abstractmethod
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:

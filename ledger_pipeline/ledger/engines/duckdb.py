@@ -68,8 +68,9 @@ class DuckDBEngine(StoreEngine):
     digits_to_numeric = "CAST(CAST(digits AS HUGEINT) AS NUMERIC(38,0))"  # a direct cast is ~100x slower
     values_differ = (r"CASE WHEN min(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) "
                      r"<> max(CASE WHEN \1 IS NOT NULL THEN hash(\1) END) THEN 2 ELSE 1 END")
-    # an order-independent sum of each entry string's md5 (DuckDB's ordered aggregates are slow)
-    entries_signature = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
+    # a list sorted after aggregation: DuckDB's ordered aggregates are slow
+    sorted_entries = "array_to_string(list_sort(list(entry)), ',')"
+    entries_signature_v1 = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
 
     def __init__(self, target: str, url: str):
         super().__init__(target, url)

@@ -50,7 +50,8 @@ class PostgresEngine(StoreEngine):
     metadata_object = "pg_temp.ledger_metadata_object(metadata)"  # created with the staging tables
     digits_to_numeric = "CAST(digits AS NUMERIC(38,0))"
     values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
-    entries_signature = "string_agg(entry, ',' ORDER BY entry)"
+    sorted_entries = """string_agg(entry, ',' ORDER BY entry COLLATE "C")"""
+    entries_signature_v1 = "string_agg(entry, ',' ORDER BY entry)"  # in the database's collation
 
     def __init__(self, target: str, url: str):
         super().__init__(target, url)
