@@ -48,6 +48,8 @@ def twin(store, tmp_path):
         yield twin
 
 
+# the floor writes entries and no balances (that is what makes it a floor), so its store drifts by design
+@pytest.mark.breaks_invariants
 def test_the_floor_writes_the_rows_a_post_leaves(store, twin, tmp_path):
     path = tmp_path / "batch.parquet"
     write_parquet(generate_batch(300, seed=7), path)
