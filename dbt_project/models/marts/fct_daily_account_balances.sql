@@ -132,14 +132,10 @@ balances as (
         running.posted_credits,
         running.pending_debits,
         running.pending_credits,
-        case when accounts.normal_balance = 'credit'
-            then running.posted_credits - running.posted_debits
-            else running.posted_debits - running.posted_credits
-        end as posted_balance,
-        case when accounts.normal_balance = 'credit'
-            then running.pending_credits - running.pending_debits
-            else running.pending_debits - running.pending_credits
-        end as pending_balance,
+        {{ normal_signed('accounts.normal_balance', 'running.posted_debits', 'running.posted_credits') }}
+            as posted_balance,
+        {{ normal_signed('accounts.normal_balance', 'running.pending_debits', 'running.pending_credits') }}
+            as pending_balance,
         case when accounts.normal_balance = 'credit'
             then running.posted_credits - running.pending_debits
             else running.posted_debits - running.pending_credits
