@@ -194,25 +194,17 @@ def _lock_hierarchy(conn: Connection, ledger_id: str) -> None:
     conn.execute("UPDATE ledgers SET description = description WHERE id = :id", {"id": ledger_id})
 
 
-# The categories at or above ``:start`` (the start itself included), following memberships in force.
-_ANCESTORS = """
-WITH RECURSIVE up(category_id) AS (
-    SELECT CAST(:start AS TEXT)
-    UNION
-    SELECT h.parent_category_id FROM ledger_account_category_children h JOIN up ON h.child_category_id = up.category_id
-    WHERE h.removed_at IS NULL
-)
-"""
+def _walk(cte: str, towards: str, away: str) -> str:
+    """A recursive CTE ``cte(category_id)`` of the categories reached from ``:start`` (itself included) by
+    following memberships in force from their ``away`` side to their ``towards`` side."""
+    return (f"\nWITH RECURSIVE {cte}(category_id) AS (\n    SELECT CAST(:start AS TEXT)\n    UNION\n"
+            f"    SELECT h.{towards} FROM ledger_account_category_children h JOIN {cte} ON h.{away} = {cte}.category_id\n"
+            "    WHERE h.removed_at IS NULL\n)\n")
 
-# The categories at or below ``:start`` (the start itself included), following memberships in force.
-_DESCENDANTS = """
-WITH RECURSIVE down(category_id) AS (
-    SELECT CAST(:start AS TEXT)
-    UNION
-    SELECT h.child_category_id FROM ledger_account_category_children h JOIN down ON h.parent_category_id = down.category_id
-    WHERE h.removed_at IS NULL
-)
-"""
+
+# The categories at or above ``:start``, and those at or below it.
+_ANCESTORS = _walk("up", "parent_category_id", "child_category_id")
+_DESCENDANTS = _walk("down", "child_category_id", "parent_category_id")
 
 
 def _currency_conflicts(conn: Connection, upper: str, accounts_sql: str, params: Mapping[str, Any]) -> list[str]:
