@@ -10,7 +10,8 @@ the same account. The domain functions are ``ledger_pipeline.reconcile.accounts`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -29,6 +30,9 @@ from ledger_pipeline.api.app import (
 )
 from ledger_pipeline.ledger.store import Connection
 from ledger_pipeline.reconcile import accounts as bank_accounts
+
+if TYPE_CHECKING:
+    from ledger_pipeline.api.keys import ApiKey
 
 router = APIRouter()
 
@@ -103,6 +107,16 @@ def _list(request: Request, kind: str, after_cursor: str | None) -> JSONResponse
     return _listed(page, lambda row: _render(kind, row))
 
 
+def _create(request: Request, kind: str, body: InternalAccountCreate | ExternalAccountCreate, key: ApiKey,
+            ensure: Callable[[Connection, str], str]) -> JSONResponse:
+    """Create (or find) an account of ``kind`` with ``ensure(db, actor)`` and link it, in one transaction."""
+    actor = deps.actor(key)
+    with deps.store(request).transaction() as db:
+        account_id = ensure(db, actor)
+        _link(kind, account_id, body, db, actor)
+    return JSONResponse(_get(deps.conn(request), kind, account_id), status_code=201)
+
+
 def _link(kind: str, account_id: str, body: InternalAccountCreate | ExternalAccountCreate,
           db: Connection, actor: str) -> None:
     """Link the account to ``body``'s ledger account (an existing one, or one created now)."""
@@ -142,13 +156,9 @@ def _link(kind: str, account_id: str, body: InternalAccountCreate | ExternalAcco
 def create_internal_account(request: Request, body: InternalAccountCreate, key: Write) -> JSONResponse:
     """Create an internal account (the same definition again returns it), optionally linked to a ledger
     account."""
-    actor = deps.actor(key)
-    with deps.store(request).transaction() as db:
-        account_id = bank_accounts.ensure_internal_account(
-            db, body.name, body.account_identifier, body.currency, bank_name=body.bank_name,
-            metadata=body.metadata, actor=actor)
-        _link(bank_accounts.INTERNAL, account_id, body, db, actor)
-    return JSONResponse(_get(deps.conn(request), bank_accounts.INTERNAL, account_id), status_code=201)
+    return _create(request, bank_accounts.INTERNAL, body, key, lambda db, actor: bank_accounts.ensure_internal_account(
+        db, body.name, body.account_identifier, body.currency, bank_name=body.bank_name, metadata=body.metadata,
+        actor=actor))
 
 
 @router.get("/api/internal_accounts", tags=["internal accounts"])
@@ -166,13 +176,9 @@ def get_internal_account(request: Request, account_id: str, _: Read) -> dict[str
 def create_external_account(request: Request, body: ExternalAccountCreate, key: Write) -> JSONResponse:
     """Create an external account (the same definition again returns it), optionally linked to an existing
     ledger account (``ledger_account_id``) or to a new one (``ledger_account``)."""
-    actor = deps.actor(key)
-    with deps.store(request).transaction() as db:
-        account_id = bank_accounts.ensure_external_account(
-            db, body.name, body.currency, account_identifier=body.account_identifier, party_name=body.party_name,
-            metadata=body.metadata, actor=actor)
-        _link(bank_accounts.EXTERNAL, account_id, body, db, actor)
-    return JSONResponse(_get(deps.conn(request), bank_accounts.EXTERNAL, account_id), status_code=201)
+    return _create(request, bank_accounts.EXTERNAL, body, key, lambda db, actor: bank_accounts.ensure_external_account(
+        db, body.name, body.currency, account_identifier=body.account_identifier, party_name=body.party_name,
+        metadata=body.metadata, actor=actor))
 
 
 @router.get("/api/external_accounts", tags=["external accounts"])

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ledger_pipeline.cli.ledger import TIME_FORMATS, _utc, metadata_pairs
+from ledger_pipeline.cli.ledger import (
+    TIME_FORMATS,
+    NewDescriptionOption,
+    SetMetadataOption,
+    _utc,
+    metadata_pairs,
+    update_described,
+)
 from ledger_pipeline.cli.support import (
     JsonOption,
     StoreOption,
@@ -118,9 +125,8 @@ def category_show(
 @categories_app.command("update")
 def category_update(
     name: CategoryArgument,
-    description: Annotated[str | None, typer.Option(help="New description")] = None,
-    metadata: Annotated[list[str] | None, typer.Option(
-        "--metadata", help="Set metadata KEY=VALUE (repeatable; KEY= removes the key)")] = None,
+    description: NewDescriptionOption = None,
+    metadata: SetMetadataOption = None,
     ledger: LedgerOption = "main",
     store: StoreOption = None,
     as_json: JsonOption = False,
@@ -128,13 +134,7 @@ def category_update(
     """Change a category's description or metadata (its normal balance and currency never change)."""
     from ledger_pipeline.ledger.categories import update_category
 
-    if description is None and not metadata:
-        raise fail("give --description and/or --metadata KEY=VALUE")
-    pairs = metadata_pairs(metadata)
-    with store_transaction(store) as conn:
-        category_id = update_category(conn, ledger, name, description=description, metadata=pairs, actor="cli")
-    emit({"id": category_id, "ledger": ledger, "name": name, "updated": True}, as_json,
-         lambda d: console.print(f"Category [bold]{escape(name)}[/bold] updated."))
+    update_described(store, as_json, update_category, ledger, name, description, metadata, "Category")
 
 
 @categories_app.command("archive")
@@ -153,69 +153,41 @@ def category_archive(
          lambda d: console.print(f"Category [bold]{escape(name)}[/bold] archived."))
 
 
-def _membership_change(store: str | None, as_json: bool, change: Any, ledger: str, category: str, member: str,
-                       kind: str, verb: str) -> None:
-    with store_transaction(store) as conn:
-        changed = change(conn, ledger, category, member, actor="cli")
-    emit({"ledger": ledger, "category": category, kind: member, "changed": changed}, as_json,
-         lambda d: console.print(f"{kind.capitalize()} [bold]{escape(member)}[/bold] "
-                                 f"{verb if changed else 'already ' + verb} [bold]{escape(category)}[/bold]."))
+def _membership_command(command: str, change_name: str, member_help: str, kind: str, verb: str,
+                        doc: str) -> None:
+    """Register one of the four membership commands (an account or a category put in or taken out of a
+    category); ``change_name`` is the function of ``ledger.categories`` that makes the change."""
+
+    def change_membership(
+        name: CategoryArgument,
+        member: str,
+        ledger: LedgerOption = "main",
+        store: StoreOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        from ledger_pipeline.ledger import categories
+
+        with store_transaction(store) as conn:
+            changed = getattr(categories, change_name)(conn, ledger, name, member, actor="cli")
+        emit({"ledger": ledger, "category": name, kind: member, "changed": changed}, as_json,
+             lambda d: console.print(f"{kind.capitalize()} [bold]{escape(member)}[/bold] "
+                                     f"{verb if changed else 'already ' + verb} [bold]{escape(name)}[/bold]."))
+
+    change_membership.__doc__ = doc
+    # a real object, not a string: the help text differs per command and is not a module-level name
+    change_membership.__annotations__["member"] = Annotated[str, typer.Argument(
+        metavar="ACCOUNT" if kind == "account" else "CHILD", help=member_help)]
+    categories_app.command(command)(change_membership)
 
 
-@categories_app.command("add-account")
-def category_add_account(
-    name: CategoryArgument,
-    account: Annotated[str, typer.Argument(help="Account name or id (of the category's ledger)")],
-    ledger: LedgerOption = "main",
-    store: StoreOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Put an account in a category (a no-op if it is there; an account may sit in several categories)."""
-    from ledger_pipeline.ledger.categories import add_account
-
-    _membership_change(store, as_json, add_account, ledger, name, account, "account", "in")
-
-
-@categories_app.command("remove-account")
-def category_remove_account(
-    name: CategoryArgument,
-    account: Annotated[str, typer.Argument(help="Account name or id")],
-    ledger: LedgerOption = "main",
-    store: StoreOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Take an account out of a category (the membership is kept, marked removed)."""
-    from ledger_pipeline.ledger.categories import remove_account
-
-    _membership_change(store, as_json, remove_account, ledger, name, account, "account", "out of")
-
-
-@categories_app.command("add-child")
-def category_add_child(
-    name: CategoryArgument,
-    child: Annotated[str, typer.Argument(help="Name or id of the category to nest under it")],
-    ledger: LedgerOption = "main",
-    store: StoreOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Nest a category in another (refused if it would make a cycle or mix currencies)."""
-    from ledger_pipeline.ledger.categories import add_child
-
-    _membership_change(store, as_json, add_child, ledger, name, child, "category", "under")
-
-
-@categories_app.command("remove-child")
-def category_remove_child(
-    name: CategoryArgument,
-    child: Annotated[str, typer.Argument(help="Name or id of the nested category")],
-    ledger: LedgerOption = "main",
-    store: StoreOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Take a nested category out of its parent (the link is kept, marked removed)."""
-    from ledger_pipeline.ledger.categories import remove_child
-
-    _membership_change(store, as_json, remove_child, ledger, name, child, "category", "out of")
+_membership_command("add-account", "add_account", "Account name or id (of the category's ledger)", "account", "in",
+                    "Put an account in a category (a no-op if it is there; an account may sit in several categories).")
+_membership_command("remove-account", "remove_account", "Account name or id", "account", "out of",
+                    "Take an account out of a category (the membership is kept, marked removed).")
+_membership_command("add-child", "add_child", "Name or id of the category to nest under it", "category", "under",
+                    "Nest a category in another (refused if it would make a cycle or mix currencies).")
+_membership_command("remove-child", "remove_child", "Name or id of the nested category", "category", "out of",
+                    "Take a nested category out of its parent (the link is kept, marked removed).")
 
 
 @categories_app.command("balance")

@@ -32,6 +32,8 @@ from ledger_pipeline.ledger.money import format_amount
 from ledger_pipeline.redact import redact_url
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ledger_pipeline.ledger.posting import BatchResult
 
 # Domain modules are imported inside the commands: they load pyarrow and the database drivers, which would
@@ -43,6 +45,9 @@ transactions_app = typer.Typer(
 
 TIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]
 LedgerNameOption = Annotated[str, typer.Option(help="Ledger of the account")]
+NewDescriptionOption = Annotated[str | None, typer.Option(help="New description")]
+SetMetadataOption = Annotated[list[str] | None, typer.Option(
+    "--metadata", help="Set metadata KEY=VALUE (repeatable; KEY= removes the key)")]
 AccountArgument = Annotated[str, typer.Argument(help="Account name or id")]
 
 TRANSACTION_STATUSES = ("pending", "posted", "archived")
@@ -150,9 +155,8 @@ def account_show(
 @account_app.command("update")
 def account_update(
     name: AccountArgument,
-    description: Annotated[str | None, typer.Option(help="New description")] = None,
-    metadata: Annotated[list[str] | None, typer.Option(
-        "--metadata", help="Set metadata KEY=VALUE (repeatable; KEY= removes the key)")] = None,
+    description: NewDescriptionOption = None,
+    metadata: SetMetadataOption = None,
     ledger: LedgerNameOption = "main",
     store: StoreOption = None,
     as_json: JsonOption = False,
@@ -160,13 +164,19 @@ def account_update(
     """Change an account's description or metadata (its currency and normal balance never change)."""
     from ledger_pipeline.ledger.admin import update_account
 
+    update_described(store, as_json, update_account, ledger, name, description, metadata, "Account")
+
+
+def update_described(store: str | None, as_json: bool, update: Callable[..., str], ledger: str, name: str,
+                     description: str | None, metadata: list[str] | None, label: str) -> None:
+    """The ``update`` command of accounts and categories: only description and metadata ever change."""
     if description is None and not metadata:
         raise fail("give --description and/or --metadata KEY=VALUE")
     pairs = metadata_pairs(metadata)
     with store_transaction(store) as conn:
-        account_id = update_account(conn, ledger, name, description=description, metadata=pairs, actor="cli")
-    emit({"id": account_id, "ledger": ledger, "name": name, "updated": True}, as_json,
-         lambda d: console.print(f"Account [bold]{escape(name)}[/bold] updated."))
+        row_id = update(conn, ledger, name, description=description, metadata=pairs, actor="cli")
+    emit({"id": row_id, "ledger": ledger, "name": name, "updated": True}, as_json,
+         lambda d: console.print(f"{label} [bold]{escape(name)}[/bold] updated."))
 
 
 @account_app.command("archive")

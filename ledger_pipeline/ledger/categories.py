@@ -92,35 +92,32 @@ def _audit(conn: Connection, action: str, category_id: str, detail: Mapping[str,
                 request_hash=None, detail=detail, seq=seq, now=now)
 
 
-def find_category(conn: Connection, ledger: str, category: str) -> dict[str, Any]:
-    """Category ``category`` (name or id) of ``ledger``; NotFoundError if none. A category id of another
-    ledger is refused by name, so a hierarchy never crosses ledgers."""
+def _of_ledger(conn: Connection, kind: str, table: str, columns: str, ledger: str, ref: str,
+               holds: str) -> dict[str, Any]:
+    """The row of ``table`` named or with the id ``ref`` in ``ledger``; NotFoundError if none. One found by id in
+    another ledger is refused by name, so a hierarchy never crosses ledgers."""
     rows = conn.dicts(
-        "SELECT c.id, c.ledger_id, l.name AS ledger, c.name, c.description, c.normal_balance, c.currency, "
-        "c.metadata, c.archived_at, c.created_at, c.updated_at FROM ledger_account_categories c "
-        "JOIN ledgers l ON l.id = c.ledger_id WHERE (l.name = :ledger AND c.name = :category) OR c.id = :category "
-        "ORDER BY l.name = :ledger DESC", {"ledger": ledger, "category": category})
+        f"SELECT {columns}, l.name AS ledger FROM {table} x JOIN ledgers l ON l.id = x.ledger_id "
+        "WHERE (l.name = :ledger AND x.name = :ref) OR x.id = :ref ORDER BY l.name = :ledger DESC",
+        {"ledger": ledger, "ref": ref})
     if not rows:
-        raise NotFoundError(f"category {category!r} not found in ledger {ledger!r}")
+        raise NotFoundError(f"{kind} {ref!r} not found in ledger {ledger!r}")
     row = rows[0]
     if row["ledger"] != ledger:
-        raise LedgerError(f"category {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
-                          "a category holds only accounts and categories of its own ledger")
+        raise LedgerError(f"{kind} {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
+                          f"a category holds only {holds} of its own ledger")
     return row
+
+
+def find_category(conn: Connection, ledger: str, category: str) -> dict[str, Any]:
+    """Category ``category`` (name or id) of ``ledger``; NotFoundError if none, LedgerError if of another ledger."""
+    return _of_ledger(conn, "category", "ledger_account_categories",
+                      "x.id, x.ledger_id, x.name, x.description, x.normal_balance, x.currency, x.metadata, "
+                      "x.archived_at, x.created_at, x.updated_at", ledger, category, "accounts and categories")
 
 
 def _find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
-    rows = conn.dicts(
-        "SELECT a.id, a.name, a.currency, l.name AS ledger FROM ledger_accounts a JOIN ledgers l "
-        "ON l.id = a.ledger_id WHERE (l.name = :ledger AND a.name = :account) OR a.id = :account "
-        "ORDER BY l.name = :ledger DESC", {"ledger": ledger, "account": account})
-    if not rows:
-        raise NotFoundError(f"account {account!r} not found in ledger {ledger!r}")
-    row = rows[0]
-    if row["ledger"] != ledger:
-        raise LedgerError(f"account {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
-                          "a category holds only accounts of its own ledger")
-    return row
+    return _of_ledger(conn, "account", "ledger_accounts", "x.id, x.name, x.currency", ledger, account, "accounts")
 
 
 def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: str = "system") -> str:
@@ -197,25 +194,17 @@ def _lock_hierarchy(conn: Connection, ledger_id: str) -> None:
     conn.execute("UPDATE ledgers SET description = description WHERE id = :id", {"id": ledger_id})
 
 
-# The categories at or above ``:start`` (the start itself included), following memberships in force.
-_ANCESTORS = """
-WITH RECURSIVE up(category_id) AS (
-    SELECT CAST(:start AS TEXT)
-    UNION
-    SELECT h.parent_category_id FROM ledger_account_category_children h JOIN up ON h.child_category_id = up.category_id
-    WHERE h.removed_at IS NULL
-)
-"""
+def _walk(cte: str, towards: str, away: str) -> str:
+    """A recursive CTE ``cte(category_id)`` of the categories reached from ``:start`` (itself included) by
+    following memberships in force from their ``away`` side to their ``towards`` side."""
+    return (f"\nWITH RECURSIVE {cte}(category_id) AS (\n    SELECT CAST(:start AS TEXT)\n    UNION\n"
+            f"    SELECT h.{towards} FROM ledger_account_category_children h JOIN {cte} ON h.{away} = {cte}.category_id\n"
+            "    WHERE h.removed_at IS NULL\n)\n")
 
-# The categories at or below ``:start`` (the start itself included), following memberships in force.
-_DESCENDANTS = """
-WITH RECURSIVE down(category_id) AS (
-    SELECT CAST(:start AS TEXT)
-    UNION
-    SELECT h.child_category_id FROM ledger_account_category_children h JOIN down ON h.parent_category_id = down.category_id
-    WHERE h.removed_at IS NULL
-)
-"""
+
+# The categories at or above ``:start``, and those at or below it.
+_ANCESTORS = _walk("up", "parent_category_id", "child_category_id")
+_DESCENDANTS = _walk("down", "child_category_id", "parent_category_id")
 
 
 def _currency_conflicts(conn: Connection, upper: str, accounts_sql: str, params: Mapping[str, Any]) -> list[str]:
@@ -263,6 +252,27 @@ def _remove_membership(conn: Connection, table: str, keys: Mapping[str, str]) ->
     return True, seq, now
 
 
+def _audited_membership(conn: Connection, add: bool, table: str, keys: Mapping[str, str], action: str,
+                        category_id: str, detail: Mapping[str, Any], actor: str) -> bool:
+    """Add or remove a membership and audit it when it changed; False when there was nothing to change."""
+    changed, seq, now = (_add_membership if add else _remove_membership)(conn, table, keys)
+    if changed:
+        _audit(conn, f"{'add' if add else 'remove'}_{action}", category_id, detail, actor, seq, now)
+    return changed
+
+
+def _account_membership(conn: Connection, add: bool, cat: dict[str, Any], acc: dict[str, Any], actor: str) -> bool:
+    return _audited_membership(conn, add, "ledger_account_category_accounts",
+                               {"category_id": cat["id"], "ledger_account_id": acc["id"]}, "account", cat["id"],
+                               {"ledger_account_id": acc["id"], "account": acc["name"]}, actor)
+
+
+def _child_membership(conn: Connection, add: bool, up: dict[str, Any], down: dict[str, Any], actor: str) -> bool:
+    return _audited_membership(conn, add, "ledger_account_category_children",
+                               {"parent_category_id": up["id"], "child_category_id": down["id"]}, "child", up["id"],
+                               {"child_category_id": down["id"], "child": down["name"]}, actor)
+
+
 def add_account(conn: Connection, ledger: str, category: str, account: str, actor: str = "system") -> bool:
     """Put account ``account`` (name or id) in ``category``; False when it is there already. Refused when
     the account is of another ledger, or of another currency than the category or any category above it."""
@@ -274,25 +284,14 @@ def add_account(conn: Connection, ledger: str, category: str, account: str, acto
     if conflicts:
         raise LedgerError(f"account {acc['name']} ({acc['currency']}) cannot join category {cat['name']}: "
                           f"{conflicts[0]}; a category with a currency holds only accounts of that currency")
-    changed, seq, now = _add_membership(conn, "ledger_account_category_accounts",
-                                        {"category_id": cat["id"], "ledger_account_id": acc["id"]})
-    if changed:
-        _audit(conn, "add_account", cat["id"], {"ledger_account_id": acc["id"], "account": acc["name"]},
-               actor, seq, now)
-    return changed
+    return _account_membership(conn, True, cat, acc, actor)
 
 
 def remove_account(conn: Connection, ledger: str, category: str, account: str, actor: str = "system") -> bool:
     """Take account ``account`` out of ``category`` (the membership is kept with ``removed_at``); False when
     it was not in it."""
-    cat = find_category(conn, ledger, category)
-    acc = _find_account(conn, ledger, account)
-    changed, seq, now = _remove_membership(conn, "ledger_account_category_accounts",
-                                           {"category_id": cat["id"], "ledger_account_id": acc["id"]})
-    if changed:
-        _audit(conn, "remove_account", cat["id"], {"ledger_account_id": acc["id"], "account": acc["name"]},
-               actor, seq, now)
-    return changed
+    return _account_membership(conn, False, find_category(conn, ledger, category),
+                               _find_account(conn, ledger, account), actor)
 
 
 def add_child(conn: Connection, ledger: str, parent: str, child: str, actor: str = "system") -> bool:
@@ -311,11 +310,7 @@ def add_child(conn: Connection, ledger: str, parent: str, child: str, actor: str
     if conflicts:
         raise LedgerError(f"category {down['name']} cannot go under {up['name']}: {conflicts[0]}; a category "
                           "with a currency holds only accounts of that currency")
-    changed, seq, now = _add_membership(conn, "ledger_account_category_children",
-                                        {"parent_category_id": up["id"], "child_category_id": down["id"]})
-    if changed:
-        _audit(conn, "add_child", up["id"], {"child_category_id": down["id"], "child": down["name"]}, actor, seq, now)
-    return changed
+    return _child_membership(conn, True, up, down, actor)
 
 
 def _currency_conflicts_below(conn: Connection, upper: str, child: dict[str, Any]) -> list[str]:
@@ -337,14 +332,8 @@ def _currency_conflicts_below(conn: Connection, upper: str, child: dict[str, Any
 
 def remove_child(conn: Connection, ledger: str, parent: str, child: str, actor: str = "system") -> bool:
     """Take category ``child`` out of ``parent``; False when it was not nested there."""
-    up = find_category(conn, ledger, parent)
-    down = find_category(conn, ledger, child)
-    changed, seq, now = _remove_membership(conn, "ledger_account_category_children",
-                                           {"parent_category_id": up["id"], "child_category_id": down["id"]})
-    if changed:
-        _audit(conn, "remove_child", up["id"], {"child_category_id": down["id"], "child": down["name"]},
-               actor, seq, now)
-    return changed
+    return _child_membership(conn, False, find_category(conn, ledger, parent), find_category(conn, ledger, child),
+                             actor)
 
 
 # -- reading --------------------------------------------------------------------------------------------

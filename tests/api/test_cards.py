@@ -20,12 +20,17 @@ LITHIC_SECRET = "whsec_" + base64.b64encode(b"lithic-test-secret-0123456789").de
 MARQETA_USER, MARQETA_PASSWORD = "marqeta-gateway", "s3cret"
 
 
-@pytest.fixture(autouse=True)
-def _provider_secrets(monkeypatch):
-    """The server process inherits these (set before ``server`` starts it)."""
+def set_card_secrets(monkeypatch) -> None:
+    """The card processors' webhook secrets, for the server process to inherit (set before ``server`` starts
+    it)."""
     monkeypatch.setenv("LITHIC_WEBHOOK_SECRET", LITHIC_SECRET)
     monkeypatch.setenv("MARQETA_WEBHOOK_USERNAME", MARQETA_USER)
     monkeypatch.setenv("MARQETA_WEBHOOK_PASSWORD", MARQETA_PASSWORD)
+
+
+@pytest.fixture(autouse=True)
+def _provider_secrets(monkeypatch):
+    set_card_secrets(monkeypatch)
 
 
 def lithic_headers(body: bytes, secret: str = LITHIC_SECRET) -> dict[str, str]:

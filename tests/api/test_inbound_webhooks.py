@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from ledger_pipeline.ledger.store import Store
-from tests.api.test_cards import LITHIC_SECRET, MARQETA_PASSWORD, MARQETA_USER, lithic_headers
+from tests.api.test_cards import (
+    LITHIC_SECRET,
+    MARQETA_PASSWORD,
+    MARQETA_USER,
+    lithic_headers,
+    set_card_secrets,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 STRIPE_SECRET = "whsec_stripe_test_secret"
@@ -25,9 +31,7 @@ CHARGEBEE_USER, CHARGEBEE_PASSWORD = "chargebee", "hook-password"
 
 @pytest.fixture(autouse=True)
 def _webhook_secrets(monkeypatch):
-    monkeypatch.setenv("LITHIC_WEBHOOK_SECRET", LITHIC_SECRET)
-    monkeypatch.setenv("MARQETA_WEBHOOK_USERNAME", MARQETA_USER)
-    monkeypatch.setenv("MARQETA_WEBHOOK_PASSWORD", MARQETA_PASSWORD)
+    set_card_secrets(monkeypatch)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", STRIPE_SECRET)
     monkeypatch.setenv("ADYEN_HMAC_KEY", ADYEN_KEY)
     monkeypatch.setenv("EVENTS_WEBHOOK_SECRET", EVENTS_SECRET)

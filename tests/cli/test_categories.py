@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import pytest
-
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.balances import account_balances
 from ledger_pipeline.ledger.posting import post_batch_file
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
 from tests.cli.conftest import run_cli
-from tests.conftest import pg_schema
 
 BATCH = (
     "external_id,account,direction,amount_minor,effective_at\n"
@@ -78,10 +75,5 @@ def _scenario(url: str, tmp_path) -> None:
     assert listed["fees_earned"]["parents"] == ["income"] and listed["fees_earned"]["currency"] == "USD"
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
-def test_categories_commands(engine, duck_url, tmp_path):
-    if engine == "duckdb":
-        _scenario(duck_url, tmp_path)
-    else:
-        with pg_schema() as url:
-            _scenario(url, tmp_path)
+def test_categories_commands(store_url, tmp_path):
+    _scenario(store_url, tmp_path)

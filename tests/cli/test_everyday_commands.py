@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.cli.conftest import run_cli
-from tests.conftest import pg_schema
 
 BATCH = (
     "external_id,account,direction,amount_minor,effective_at,metadata\n"
@@ -73,10 +70,5 @@ def _scenario(url: str, tmp_path) -> None:
         "update", "set_limits", "archive", "discard"}
 
 
-@pytest.mark.parametrize("engine", ["duckdb", "postgresql"])
-def test_everyday_commands(engine, duck_url, tmp_path):
-    if engine == "duckdb":
-        _scenario(duck_url, tmp_path)
-    else:
-        with pg_schema() as url:
-            _scenario(url, tmp_path)
+def test_everyday_commands(store_url, tmp_path):
+    _scenario(store_url, tmp_path)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,8 +145,9 @@ def _drop_schemas(*schemas: str) -> None:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _filled_warehouse(store: Store, tmp_path: Path):
-    scenario.populate(store)
+def filled_warehouse(store: Store, tmp_path: Path, populate: Callable[[Store], object] = scenario.populate):
+    """A warehouse synced from ``store`` once ``populate`` has filled it; its copies are cleaned up after."""
+    populate(store)
     warehouse = make_warehouse(store, tmp_path)
     try:
         warehouse.sync_until_caught_up()
@@ -163,7 +165,7 @@ def _manifest(dbt_manifest):
 @pytest.fixture
 def warehouse(store, tmp_path):
     """The scenario ledger (on each engine in turn) synced to a warehouse on the same engine."""
-    yield from _filled_warehouse(store, tmp_path)
+    yield from filled_warehouse(store, tmp_path)
 
 
 @pytest.fixture
@@ -171,4 +173,4 @@ def duckdb_warehouse(duckdb_url, tmp_path):
     """The scenario ledger on DuckDB, synced to a DuckDB warehouse file."""
     store = Store(duckdb_url)
     initialize_store(store)
-    yield from _filled_warehouse(store, tmp_path)
+    yield from filled_warehouse(store, tmp_path)

@@ -9,7 +9,7 @@ import pytest
 
 from ledger_pipeline import paths
 from tests.reporting import lookml
-from tests.reporting.conftest import make_warehouse
+from tests.reporting.conftest import filled_warehouse
 from tests.warehouse.objects import populate_objects
 
 pytestmark = pytest.mark.slow
@@ -17,14 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def objects_warehouse(store, tmp_path):
-    populate_objects(store)
-    warehouse = make_warehouse(store, tmp_path)
-    try:
-        warehouse.sync_until_caught_up()
-        yield warehouse
-    finally:
-        for cleanup in warehouse.cleanup:
-            cleanup()
+    yield from filled_warehouse(store, tmp_path, populate_objects)
 
 
 def _comments(warehouse) -> dict[str, dict[str | None, str | None]]:

@@ -89,23 +89,31 @@ def settle_pending(store: Store, batch: pa.Table) -> int:
     return result.transitioned
 
 
-@pytest.fixture
-def ledger(store: Store) -> Store:
-    """A ledger on each store engine: 48 accounts, 300 transactions (every 4th pending)."""
+def filled_ledger(store: Store) -> Store:
+    """``store`` with the test ledger: 48 accounts, 300 transactions (every 4th pending)."""
     open_ledger(store)
     post(store, 300, seed=1, prefix="a", pending_every=4)
     return store
+
+
+def new_filled_ledger(url: str) -> Store:
+    """A new store at ``url``, initialised and holding the test ledger of ``filled_ledger``."""
+    from ledger_pipeline.store_setup import initialize_store
+
+    store = Store(url)
+    initialize_store(store)
+    return filled_ledger(store)
+
+
+@pytest.fixture
+def ledger(store: Store) -> Store:
+    """The test ledger on each store engine."""
+    return filled_ledger(store)
 
 
 @pytest.fixture
 def duckdb_ledger(duckdb_url) -> Store:
-    from ledger_pipeline.store_setup import initialize_store
-
-    store = Store(duckdb_url)
-    initialize_store(store)
-    open_ledger(store)
-    post(store, 300, seed=1, prefix="a", pending_every=4)
-    return store
+    return new_filled_ledger(duckdb_url)
 
 
 @pytest.fixture

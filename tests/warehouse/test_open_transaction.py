@@ -21,19 +21,14 @@ import pytest
 from ledger_pipeline.ledger import posting
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.store import Store
-from ledger_pipeline.store_setup import initialize_store
 from ledger_pipeline.warehouse import create_destination, sync_target
-from tests.warehouse.conftest import assert_equal_to_ledger, open_ledger, post, staged, sync
+from tests.warehouse.conftest import assert_equal_to_ledger, new_filled_ledger, staged, sync
 
 
 @pytest.fixture
 def pg_ledger(pg_schema_url) -> Store:
     """The ``ledger`` fixture's ledger on a PostgreSQL store."""
-    store = Store(pg_schema_url)
-    initialize_store(store)
-    open_ledger(store)
-    post(store, 300, seed=1, prefix="a", pending_every=4)
-    return store
+    return new_filled_ledger(pg_schema_url)
 
 
 def _external_ids(target, table: str, column: str = "external_id") -> set[str]:

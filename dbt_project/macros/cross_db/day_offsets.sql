@@ -16,3 +16,16 @@
         ) as d{{ i }}
     {%- endfor %}
 {%- endmacro %}
+
+{#-
+  Every day from ``bounds``.start_date to ``bounds``.end_date (both dates columns of the relation or CTE
+  ``bounds``) as column ``date_column``: the date spine of the daily marts.
+-#}
+{% macro days_between(bounds, date_column) -%}
+    select {{ add_days(bounds ~ '.start_date', 'day_offsets.day_offset') }} as {{ date_column }}
+    from {{ bounds }}
+    cross join (
+        {{ day_offsets() }}
+    ) as day_offsets
+    where day_offsets.day_offset <= {{ dbt.datediff(bounds ~ '.start_date', bounds ~ '.end_date', 'day') }}
+{%- endmacro %}

@@ -21,6 +21,7 @@ select distinct
     categories.category_id,
     categories.category_name,
     categories.ledger_id,
+    categories.normal_balance,
     memberships.ledger_account_id
 from descendants
 join {{ ref('stg_ledger__categories') }} as categories on categories.category_id = descendants.category_id

@@ -10,18 +10,9 @@ with bounds as (
 
 ),
 
-day_offsets as (
-
-    {{ day_offsets() }}
-
-),
-
 days as (
 
-    select {{ add_days('bounds.start_date', 'day_offsets.day_offset') }} as date_day
-    from bounds
-    cross join day_offsets
-    where day_offsets.day_offset <= {{ dbt.datediff('bounds.start_date', 'bounds.end_date', 'day') }}
+    {{ days_between('bounds', 'date_day') }}
 
 ),
 

@@ -58,18 +58,9 @@ bounds as (
 
 ),
 
-day_offsets as (
-
-    {{ day_offsets() }}
-
-),
-
 days as (
 
-    select {{ add_days('bounds.start_date', 'day_offsets.day_offset') }} as balance_date
-    from bounds
-    cross join day_offsets
-    where day_offsets.day_offset <= {{ dbt.datediff('bounds.start_date', 'bounds.end_date', 'day') }}
+    {{ days_between('bounds', 'balance_date') }}
 
 ),
 
@@ -132,14 +123,10 @@ balances as (
         running.posted_credits,
         running.pending_debits,
         running.pending_credits,
-        case when accounts.normal_balance = 'credit'
-            then running.posted_credits - running.posted_debits
-            else running.posted_debits - running.posted_credits
-        end as posted_balance,
-        case when accounts.normal_balance = 'credit'
-            then running.pending_credits - running.pending_debits
-            else running.pending_debits - running.pending_credits
-        end as pending_balance,
+        {{ normal_signed('accounts.normal_balance', 'running.posted_debits', 'running.posted_credits') }}
+            as posted_balance,
+        {{ normal_signed('accounts.normal_balance', 'running.pending_debits', 'running.pending_credits') }}
+            as pending_balance,
         case when accounts.normal_balance = 'credit'
             then running.posted_credits - running.pending_debits
             else running.posted_debits - running.pending_credits

@@ -10,12 +10,6 @@ with members as (
 
 ),
 
-categories as (
-
-    select category_id, normal_balance from {{ ref('stg_ledger__categories') }}
-
-),
-
 summed as (
 
     select
@@ -29,11 +23,13 @@ summed as (
         sum(days.posted_debits) as posted_debits,
         sum(days.posted_credits) as posted_credits,
         sum(days.pending_debits) as pending_debits,
-        sum(days.pending_credits) as pending_credits
+        sum(days.pending_credits) as pending_credits,
+        members.normal_balance
     from members
     inner join {{ ref('fct_daily_account_balances') }} as days
         on days.ledger_account_id = members.ledger_account_id
-    group by members.category_id, members.category_name, members.ledger_id, days.currency, days.balance_date
+    group by members.category_id, members.category_name, members.ledger_id, members.normal_balance, days.currency,
+        days.balance_date
 
 ),
 
@@ -41,17 +37,11 @@ balances as (
 
     select
         summed.*,
-        categories.normal_balance,
-        case when categories.normal_balance = 'credit'
-            then summed.posted_credits - summed.posted_debits
-            else summed.posted_debits - summed.posted_credits
-        end as posted_balance,
-        case when categories.normal_balance = 'credit'
-            then summed.pending_credits - summed.pending_debits
-            else summed.pending_debits - summed.pending_credits
-        end as pending_balance
+        {{ normal_signed('summed.normal_balance', 'summed.posted_debits', 'summed.posted_credits') }}
+            as posted_balance,
+        {{ normal_signed('summed.normal_balance', 'summed.pending_debits', 'summed.pending_credits') }}
+            as pending_balance
     from summed
-    inner join categories on categories.category_id = summed.category_id
 
 )
 

@@ -10,12 +10,6 @@ with members as (
 
 ),
 
-categories as (
-
-    select category_id, normal_balance from {{ ref('stg_ledger__categories') }}
-
-),
-
 accounts as (
 
     select ledger_account_id, currency, currency_exponent from {{ ref('int_ledger_accounts__classified') }}
@@ -32,12 +26,13 @@ monthly as (
         max(accounts.currency_exponent) as currency_exponent,
         {{ month_start('movements.movement_date') }} as activity_month,
         sum(movements.posted_debits) as posted_debits,
-        sum(movements.posted_credits) as posted_credits
+        sum(movements.posted_credits) as posted_credits,
+        members.normal_balance
     from members
     inner join accounts on accounts.ledger_account_id = members.ledger_account_id
     inner join {{ ref('int_account_daily_movements') }} as movements
         on movements.ledger_account_id = members.ledger_account_id
-    group by members.category_id, members.category_name, members.ledger_id, accounts.currency,
+    group by members.category_id, members.category_name, members.ledger_id, members.normal_balance, accounts.currency,
         {{ month_start('movements.movement_date') }}
 
 ),
@@ -46,13 +41,9 @@ netted as (
 
     select
         monthly.*,
-        categories.normal_balance,
-        case when categories.normal_balance = 'credit'
-            then monthly.posted_credits - monthly.posted_debits
-            else monthly.posted_debits - monthly.posted_credits
-        end as net_amount
+        {{ normal_signed('monthly.normal_balance', 'monthly.posted_debits', 'monthly.posted_credits') }}
+            as net_amount
     from monthly
-    inner join categories on categories.category_id = monthly.category_id
     where monthly.posted_debits <> 0 or monthly.posted_credits <> 0
 
 )
