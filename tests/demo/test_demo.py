@@ -128,11 +128,20 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     assert result.warehouse_rows["ledger_entries"] == result.entries
     assert len(result.reporting) >= 10
     # the payouts report has the demo's payouts: Stripe's and Adyen's to their bank accounts (by their
-    # types) and one per seller payout (wallet -> bank account, by categories), each for its full amount
+    # types) and one per seller payout (wallet -> bank account, by categories), each for its full amount;
+    # besides them, the payouts among the records the mock API served
     scenario = generate_scenario(tmp_path / "payouts", seed=DEFAULT_SEED)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as warehouse:
-        payouts = warehouse.sql("SELECT source, currency, payout_amount FROM reporting.rpt_payouts").fetchall()
+        rows = warehouse.sql("SELECT source, currency, payout_amount, external_id FROM reporting.rpt_payouts").fetchall()
+    served_ids = [o["id"] for o in stripe_served]
+
+    def from_the_api(source: str, external_id: str) -> bool:
+        return (source in DEMO_API_SOURCES and source != "stripe") or (
+            source == "stripe" and any(i in external_id for i in served_ids))
+
+    payouts = [(s, c, a) for s, c, a, e in rows if not from_the_api(s, e)]
     assert len(payouts) == 2 + len(SELLERS)
+    assert {s for s, c, a, e in rows if from_the_api(s, e)} <= set(DEMO_API_SOURCES)
     by_source = {(s, c): sorted(int(a) for s_, c_, a in payouts if (s_, c_) == (s, c)) for s, c, _ in payouts}
     assert by_source[("stripe", "USD")] == [scenario.stripe_payout_minor]
     assert by_source[("adyen", "EUR")] == [scenario.adyen_payout_minor]
