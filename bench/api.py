@@ -159,14 +159,7 @@ async def _open_loop(send, rate: float, seconds: float) -> dict:
 
     async def one(scheduled: float) -> None:
         nonlocal errors
-        try:
-            ok = await send()
-        except Exception:  # noqa: BLE001 - a transport error is an error of the run, counted
-            ok = False
-        if ok:
-            latencies.append(time.perf_counter() - scheduled)
-        else:
-            errors += 1
+        errors += not await _timed(send, scheduled, latencies)
 
     start = time.perf_counter()
     tasks = []
@@ -180,6 +173,18 @@ async def _open_loop(send, rate: float, seconds: float) -> dict:
     return _summary(latencies, errors, time.perf_counter() - start)
 
 
+async def _timed(send, began: float, latencies: list[float]) -> bool:
+    """One request: its latency from ``began`` is recorded when it succeeds; False when it failed (a transport
+    error is an error of the run, counted)."""
+    try:
+        ok = await send()
+    except Exception:  # noqa: BLE001
+        ok = False
+    if ok:
+        latencies.append(time.perf_counter() - began)
+    return bool(ok)
+
+
 async def _closed_loop(send, clients: int, seconds: float) -> dict:
     latencies: list[float] = []
     errors = 0
@@ -188,15 +193,7 @@ async def _closed_loop(send, clients: int, seconds: float) -> dict:
     async def client() -> None:
         nonlocal errors
         while time.perf_counter() < stop:
-            began = time.perf_counter()
-            try:
-                ok = await send()
-            except Exception:  # noqa: BLE001 - counted
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - began)
-            else:
-                errors += 1
+            errors += not await _timed(send, time.perf_counter(), latencies)
 
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
