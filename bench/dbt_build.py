@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from bench.generate import bench_accounts, generate_batch
+from bench.results import OUT_DIR, save
 from ledger_pipeline import paths
 
-OUT_DIR = paths.PROJECT_ROOT / "bench" / "out"
 WORK_DIR = OUT_DIR / "dbt_build"
 BUDGET_S = 60.0
 CHUNK = 250_000
@@ -125,14 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     for node in nodes[:6]:
         print(f"| {node['unique_id'].split('.', 2)[-1]} | {node['execution_time']:.2f} |")
 
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "dbt_build.json").write_text(json.dumps({
+    save("dbt_build", {
         "transactions": args.n, "runs_s": times, "median_s": median, "budget_s": BUDGET_S,
         "ratio_to_budget": median / BUDGET_S, "nodes": len(median_results["results"]),
         "statuses": sorted(statuses), "cores": os.cpu_count(), "load_before": load_before,
         "load_after": load_after,
         "slowest": [{"node": n["unique_id"], "s": n["execution_time"]} for n in nodes[:10]],
-    }, indent=2))
+    })
     ok = median <= BUDGET_S and statuses <= {"success", "pass"}
     if not ok:
         print(f"\nmissed: median {median:.1f}s (budget {BUDGET_S:.0f}s), statuses {sorted(statuses)}")

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from bench.results import save
 from ledger_pipeline.ingest.pipeline import ingest
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
@@ -105,11 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {label} | {value:.2f} | {value / med:.0%} |")
     print(f"\ntarget: {n:,} in <= {TARGET_SECONDS * n / 1_000_000:.1f} s -> "
           f"{'met' if med <= TARGET_SECONDS * n / 1_000_000 else 'MISSED'}")
-    out = Path("bench/out")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ingest_stripe.json").write_text(json.dumps({
+    save("ingest_stripe", {
         "n": n, "runs": runs, "first_run_seconds": firsts, "second_run_seconds": seconds,
-        "floor_seconds": floors, "stages": stages, "target_seconds_per_million": TARGET_SECONDS}, indent=2))
+        "floor_seconds": floors, "stages": stages, "target_seconds_per_million": TARGET_SECONDS})
     return 0 if med <= TARGET_SECONDS * n / 1_000_000 else 1
 
 

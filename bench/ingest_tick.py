@@ -20,7 +20,6 @@ Usage: ``uv run python -m bench.ingest_tick [--copies 170] [--repeat 3]`` (``BEN
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,8 @@ from pathlib import Path
 
 import yaml
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
+from bench.results import load_line, save
+
 FIRST_TICK_TARGET_S = 60.0
 EMPTY_TICK_TARGET_S = 15.0
 #: the console shows warnings only (as ``make demo``); every event is still recorded in the instance
@@ -113,10 +113,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{', '.join(map(str, row['empty_tick_s']))} | {', '.join(map(str, row['empty_tick_cpu_s']))} | "
           f"<= {EMPTY_TICK_TARGET_S:.0f} s |")
     print(f"\n{row['ledger_transactions_after_first_tick']:,} ledger transactions after the first tick; "
-          f"{row['http_requests_per_run']:,} HTTP requests per run; load average {load_before[0]:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "ingest_tick.json").write_text(json.dumps(row, indent=2))
+          f"{row['http_requests_per_run']:,} HTTP requests per run; {load_line(load_before[0])}")
+    save("ingest_tick", row)
     met = first <= FIRST_TICK_TARGET_S and empty <= EMPTY_TICK_TARGET_S
     if not met:
         print("target missed", file=sys.stderr)

@@ -32,7 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from bench.results import OUT_DIR as OUT
+from bench.results import save
+
 PG_ADMIN_URL = os.environ.get("LEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_BENCH_DB = "ledger_bench"
 
@@ -355,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     _print_floors(results, args.n)
     print(f"targets: DuckDB >= {TARGET_DUCKDB_TPS:,} tx/s and <= {TARGET_RSS_MB} MB RSS; PostgreSQL bulk >= "
           f"{TARGET_PG_BULK_TPS:,} tx/s; single >= {TARGET_PG_SINGLE_TPS:,} tx/s -> {'met' if ok else 'NOT met'}")
-    (OUT / "ledger_post.json").write_text(json.dumps(results, indent=2))
+    save("ledger_post", results)
     return 0 if ok else 1
 
 

@@ -18,7 +18,6 @@ Usage: ``uv run python -m bench.reconcile_match [--n 1000000] [--repeat 3]`` (``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bench.results import save
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.batch_input import normalise_entries
 from ledger_pipeline.ledger.posting import post_batch
@@ -41,7 +41,6 @@ from ledger_pipeline.reconcile.runner import run_reconciliation
 from ledger_pipeline.store_setup import initialize_store
 
 TARGET_SECONDS = 10.0
-OUT_DIR = Path(__file__).resolve().parent / "out"
 START = np.datetime64("2025-01-01", "D")
 PAYOUT_SIZE = 5
 
@@ -265,8 +264,7 @@ def main(argv: list[str] | None = None) -> int:
           f"the commit) {row['set_operations_median_s']} s")
     print(f"\nsetup (not timed): bulk post of the ledger side {row['setup_post_ledger_s']} s, "
           f"bank side {row['setup_load_bank_s']} s")
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "reconcile_match.json").write_text(json.dumps(row, indent=2))
+    save("reconcile_match", row)
     met = median <= TARGET_SECONDS or args.n < 1_000_000
     return 0 if met else 1
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import sys
@@ -38,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from bench.generate import bench_accounts, generate_batch
+from bench.results import load_line, save
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.posting import post_batch
 from ledger_pipeline.ledger.store import Store
@@ -47,7 +47,6 @@ from ledger_pipeline.warehouse.extract import read_changes, snapshot
 from ledger_pipeline.warehouse.postgres import PostgresDestination
 from ledger_pipeline.warehouse.tables import SQL_TYPES, TABLES_BY_NAME
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
 PG_URL = os.environ.get("LEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENTRIES_PER_TX = 2.25  # bench.generate: one transaction in four has three entries
 INITIAL_RATIO_TARGET = 0.8
@@ -233,10 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"incremental ({kind}): CPU medians: this process {stats['client_cpu_median_s']} s, "
               f"PostgreSQL backend {stats['server_cpu_median_s']} s")
     print(f"\nsetup (not timed): bulk post {setup_s:.1f} s; after the runs: warehouse {row['warehouse_rows_after']:,} "
-          f"rows = store {n_final:,} rows, {row['warehouse_pending_after']} pending; 1-min load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs")
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    (OUT_DIR / "warehouse_sync.json").write_text(json.dumps(row, indent=2))
+          f"rows = store {n_final:,} rows, {row['warehouse_pending_after']} pending; 1-minute "
+          f"{load_line(load_before[0])}")
+    save("warehouse_sync", row)
     full_size = n_entries >= 1_000_000
     assert row["warehouse_rows_after"] == n_final
     met = ratio >= INITIAL_RATIO_TARGET and max(medians.values()) <= INCREMENTAL_TARGET_S
