@@ -202,3 +202,21 @@ def json_api_client(base_url: str, headers: Mapping[str, str | None], **client_o
     """
     sent = {"Accept": "application/json", **{name: value for name, value in headers.items() if value}}
     return HttpClient(base_url, headers=sent, decimal_floats=True, **client_options)
+
+
+def api_key_client(service: str, header: str, *, env_base_url: str, default_base_url: str,
+                   env_api_key: str) -> Callable[..., HttpClient]:
+    """The ``make_client`` of a JSON API that authenticates with one API key header, as Lithic and Peach do:
+    ``make_client(base_url=None, *, api_key=None, **client_options)`` takes the API root from ``base_url``,
+    else ``$env_base_url``, else ``default_base_url`` (production), and the key from ``api_key``, else
+    ``$env_api_key``; ``client_options`` go to ``HttpClient``."""
+
+    def make_client(base_url: str | None = None, *, api_key: str | None = None,
+                    **client_options: Any) -> HttpClient:
+        return json_api_client(base_url or os.environ.get(env_base_url) or default_base_url,
+                               {header: api_key or os.environ.get(env_api_key)}, **client_options)
+
+    make_client.__doc__ = (f"An ``HttpClient`` for {service} with the ``{header}`` header: the API root is "
+                           f"``base_url``, else ``${env_base_url}``, else production (a local URL in tests); the "
+                           f"key is ``api_key``, else ``${env_api_key}``; ``client_options`` go to ``HttpClient``.")
+    return make_client

@@ -8,12 +8,11 @@ and from the oldest object still ``PENDING``, because objects keep changing afte
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from connectors.common.amounts import json_objects
 from connectors.common.cursors import advance, revisit_cursor, revisit_start
-from connectors.common.http import HttpClient, json_api_client
+from connectors.common.http import HttpClient, api_key_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.common.streams import stream_extractor
 from connectors.lithic import helpers, settings
@@ -22,16 +21,8 @@ __all__ = ["extract_balances", "extract_book_transfers", "extract_card_transacti
            "make_client", "parse_file", "parse_webhook"]
 
 
-def make_client(base_url: str | None = None, *, api_key: str | None = None, **client_options) -> HttpClient:
-    """An ``HttpClient`` with the API key header.
-
-    Args:
-        base_url: default ``$LITHIC_BASE_URL`` or production; a local URL in tests.
-        api_key: default ``$LITHIC_API_KEY``.
-        client_options: passed to ``HttpClient``.
-    """
-    return json_api_client(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL,
-                           {"Authorization": api_key or os.environ.get(settings.ENV_API_KEY)}, **client_options)
+make_client = api_key_client("Lithic", "Authorization", env_base_url=settings.ENV_BASE_URL,
+                             default_base_url=settings.BASE_URL, env_api_key=settings.ENV_API_KEY)
 
 
 def _extract(client: HttpClient, cursor: str | None, path: str,

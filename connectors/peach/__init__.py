@@ -7,27 +7,18 @@ updated after the cursor minus a lookback; landing drops what did not change.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from connectors.common.cursors import advance, parse_instant, window_start
-from connectors.common.http import HttpClient, json_api_client
+from connectors.common.http import HttpClient, api_key_client
 from connectors.common.records import ExtractResult, RawRecord
 from connectors.peach import helpers, settings
 
 __all__ = ["extract_fees", "extract_transactions", "make_client"]
 
 
-def make_client(base_url: str | None = None, *, api_key: str | None = None, **client_options) -> HttpClient:
-    """An ``HttpClient`` with the ``X-API-KEY`` header.
-
-    Args:
-        base_url: default ``$PEACH_BASE_URL`` or production; a local URL in tests.
-        api_key: default ``$PEACH_API_KEY``.
-        client_options: passed to ``HttpClient``.
-    """
-    return json_api_client(base_url or os.environ.get(settings.ENV_BASE_URL) or settings.BASE_URL,
-                           {"X-API-KEY": api_key or os.environ.get(settings.ENV_API_KEY)}, **client_options)
+make_client = api_key_client("Peach", "X-API-KEY", env_base_url=settings.ENV_BASE_URL,
+                             default_base_url=settings.BASE_URL, env_api_key=settings.ENV_API_KEY)
 
 
 def _loans(client: HttpClient, page_size: int) -> list[dict]:
