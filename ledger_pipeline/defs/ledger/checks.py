@@ -17,6 +17,9 @@ All are blocking: a later step must not run on a ledger that breaks the contract
 """
 
 
+from collections.abc import Callable
+from typing import Any
+
 import dagster as dg
 
 from ledger_pipeline.defs.resources import LedgerStoreResource
@@ -51,6 +54,12 @@ def rule_check_name(rule: StoredRule) -> str:
 def _violations_md(violations: list[Violation]) -> dg.MetadataValue:
     lines = [f"- `{v.reason_code}` {v.detail}" for v in violations[:SHOWN_VIOLATIONS]]
     return dg.MetadataValue.md("\n".join(lines) or "none")
+
+
+def _read(ledger_store: LedgerStoreResource, *queries: Callable[[Any], Any]) -> list[Any]:
+    """The results of ``queries`` (each a function of a connection), read in one read-only connection."""
+    with ledger_store.store().connect(read_only=True) as conn:
+        return [query(conn) for query in queries]
 
 
 def _rule_check(rule: StoredRule) -> dg.AssetChecksDefinition:
@@ -91,9 +100,7 @@ def _rule_check(rule: StoredRule) -> dg.AssetChecksDefinition:
                 description="docs/design.md rule 8: per ledger and currency, total debits equal total credits "
                             "over posted entries (and over pending ones).")
 def trial_balance_zero(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
-    with ledger_store.store().connect(read_only=True) as conn:
-        violations = check_trial_balance(conn)
-        totals = trial_balance(conn)
+    violations, totals = _read(ledger_store, check_trial_balance, trial_balance)
     return dg.AssetCheckResult(
         passed=not violations,
         metadata={
@@ -109,8 +116,7 @@ def trial_balance_zero(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult
                 description="docs/design.md rule 8: every stored balance equals the balance recomputed from the "
                             "account's entries.")
 def balances_match_entries(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
-    with ledger_store.store().connect(read_only=True) as conn:
-        violations = check_balance_drift(conn)
+    [violations] = _read(ledger_store, check_balance_drift)
     return dg.AssetCheckResult(passed=not violations,
                                metadata={"drifting_accounts": len(violations), "violations": _violations_md(violations)})
 
@@ -124,8 +130,7 @@ IDENTITY_CODES = ("duplicate_transaction_id", "duplicate_entry_id", "orphan_entr
                             "is stored, every transaction balances per currency from its stored entries, and no "
                             f"external_id is stored twice in one ledger. Reason codes: {', '.join(IDENTITY_CODES)}.")
 def store_identities_hold(ledger_store: LedgerStoreResource) -> dg.AssetCheckResult:
-    with ledger_store.store().connect(read_only=True) as conn:
-        violations = check_identities(conn)
+    [violations] = _read(ledger_store, check_identities)
     found = {code: sum(v.reason_code == code for v in violations) for code in IDENTITY_CODES}
     return dg.AssetCheckResult(
         passed=not violations,
