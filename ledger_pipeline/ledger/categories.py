@@ -16,27 +16,44 @@ through the hierarchy.
 Every change writes an audit row (``object_type`` ``ledger_account_category``) in the same transaction.
 ``STANDARD_CATEGORIES`` is the shared chart of categories that the ingest mappings and the demo assign
 their accounts to, so that reports select accounts by category, never by name.
+
+This module makes the changes; the list, detail and roll-up balances are read in ``category_balances``,
+and the lookups, hierarchy walks and lock both use are in ``category_lookup``. The readers are imported
+here too, so ``ledger.categories`` stays the one name callers import from.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from ledger_pipeline.ledger.admin import merged_metadata
-from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
-from ledger_pipeline.ledger.errors import InputError, LedgerError, NotFoundError
-from ledger_pipeline.ledger.money import currency_exponent
-from ledger_pipeline.ledger.pipeline import write_audit
-from ledger_pipeline.ledger.store import Connection, params_list
+from ledger_pipeline.ledger.category_balances import category_balances, category_detail, list_categories
+from ledger_pipeline.ledger.category_lookup import (
+    ANCESTORS,
+    DESCENDANTS,
+    OBJECT_TYPE,
+    audit,
+    find_account,
+    find_category,
+    ledger_id_of,
+    lock_hierarchy,
+    utc_now,
+)
+from ledger_pipeline.ledger.errors import InputError, LedgerError
+from ledger_pipeline.ledger.store import Connection
 
-OBJECT_TYPE = "ledger_account_category"
+__all__ = [
+    "OBJECT_TYPE", "STANDARD_CATEGORIES", "CategorySpec", "add_account", "add_child", "archive_category",
+    "assign_categories", "categories_with_ancestors", "category_balances", "category_detail", "ensure_category",
+    "find_category", "list_categories", "remove_account", "remove_child", "update_category",
+]
 
 
 @dataclass(frozen=True)
@@ -75,51 +92,6 @@ STANDARD_CATEGORIES: Mapping[str, CategorySpec] = {c.name: c for c in (
 )}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _ledger_id(conn: Connection, ledger: str) -> str:
-    ledger_id = conn.scalar("SELECT id FROM ledgers WHERE name = :name", {"name": ledger})
-    if not ledger_id:
-        raise NotFoundError(f"ledger {ledger!r} does not exist")
-    return ledger_id
-
-
-def _audit(conn: Connection, action: str, category_id: str, detail: Mapping[str, Any], actor: str,
-           seq: int, now: datetime) -> None:
-    write_audit(conn, actor=actor, action=action, object_type=OBJECT_TYPE, object_id=category_id,
-                request_hash=None, detail=detail, seq=seq, now=now)
-
-
-def _of_ledger(conn: Connection, kind: str, table: str, columns: str, ledger: str, ref: str,
-               holds: str) -> dict[str, Any]:
-    """The row of ``table`` named or with the id ``ref`` in ``ledger``; NotFoundError if none. One found by id in
-    another ledger is refused by name, so a hierarchy never crosses ledgers."""
-    rows = conn.dicts(
-        f"SELECT {columns}, l.name AS ledger FROM {table} x JOIN ledgers l ON l.id = x.ledger_id "
-        "WHERE (l.name = :ledger AND x.name = :ref) OR x.id = :ref ORDER BY l.name = :ledger DESC",
-        {"ledger": ledger, "ref": ref})
-    if not rows:
-        raise NotFoundError(f"{kind} {ref!r} not found in ledger {ledger!r}")
-    row = rows[0]
-    if row["ledger"] != ledger:
-        raise LedgerError(f"{kind} {row['name']} ({row['id']}) is in ledger {row['ledger']}, not {ledger}: "
-                          f"a category holds only {holds} of its own ledger")
-    return row
-
-
-def find_category(conn: Connection, ledger: str, category: str) -> dict[str, Any]:
-    """Category ``category`` (name or id) of ``ledger``; NotFoundError if none, LedgerError if of another ledger."""
-    return _of_ledger(conn, "category", "ledger_account_categories",
-                      "x.id, x.ledger_id, x.name, x.description, x.normal_balance, x.currency, x.metadata, "
-                      "x.archived_at, x.created_at, x.updated_at", ledger, category, "accounts and categories")
-
-
-def _find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
-    return _of_ledger(conn, "account", "ledger_accounts", "x.id, x.name, x.currency", ledger, account, "accounts")
-
-
 def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: str = "system") -> str:
     """Return the id of category ``spec.name`` in ``ledger``, creating it if missing. One that exists with
     another normal balance or currency is refused (its balances would change meaning)."""
@@ -127,7 +99,7 @@ def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: st
         raise InputError(f"category {spec.name}: normal_balance must be credit or debit, not {spec.normal_balance!r}")
     if not spec.name.strip():
         raise InputError("a category needs a name")
-    ledger_id = _ledger_id(conn, ledger)
+    ledger_id = ledger_id_of(conn, ledger)
     currency = spec.currency.upper() if spec.currency else None
     existing = conn.dicts(
         "SELECT id, normal_balance, currency FROM ledger_account_categories WHERE ledger_id = :ledger_id "
@@ -141,7 +113,7 @@ def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: st
                 f"{currency or 'any currency'}")
         return row["id"]
     category_id = str(uuid.uuid4())
-    now, seq = _now(), conn.change_seq()
+    now, seq = utc_now(), conn.change_seq()
     conn.execute(
         "INSERT INTO ledger_account_categories (id, ledger_id, name, description, normal_balance, currency, "
         "metadata, archived_at, created_at, updated_at, change_seq) VALUES (:id, :ledger_id, :name, :description, "
@@ -149,8 +121,8 @@ def ensure_category(conn: Connection, ledger: str, spec: CategorySpec, actor: st
         {"id": category_id, "ledger_id": ledger_id, "name": spec.name, "description": spec.description,
          "normal_balance": spec.normal_balance, "currency": currency,
          "metadata": json.dumps(dict(spec.metadata or {}), sort_keys=True), "now": now, "seq": seq})
-    _audit(conn, "create", category_id, {"ledger": ledger, "name": spec.name, "normal_balance": spec.normal_balance,
-                                         "currency": currency}, actor, seq, now)
+    audit(conn, "create", category_id, {"ledger": ledger, "name": spec.name, "normal_balance": spec.normal_balance,
+                                        "currency": currency}, actor, seq, now)
     return category_id
 
 
@@ -160,13 +132,13 @@ def update_category(conn: Connection, ledger: str, category: str, *, description
     the key). Its normal balance and currency never change. Returns the category id."""
     row = find_category(conn, ledger, category)
     merged = merged_metadata(row["metadata"], metadata)
-    now, seq = _now(), conn.change_seq()
+    now, seq = utc_now(), conn.change_seq()
     conn.execute(
         "UPDATE ledger_account_categories SET description = COALESCE(:description, description), "
         "metadata = :metadata, updated_at = :now, change_seq = :seq WHERE id = :id",
         {"description": description, "metadata": json.dumps(merged, sort_keys=True), "now": now, "seq": seq,
          "id": row["id"]})
-    _audit(conn, "update", row["id"], {"description": description, "metadata": dict(metadata or {})}, actor, seq, now)
+    audit(conn, "update", row["id"], {"description": description, "metadata": dict(metadata or {})}, actor, seq, now)
     return row["id"]
 
 
@@ -174,10 +146,10 @@ def archive_category(conn: Connection, ledger: str, category: str, actor: str = 
     """Archive a category: it keeps its memberships and balances but takes no new members."""
     row = find_category(conn, ledger, category)
     if row["archived_at"] is None:
-        now, seq = _now(), conn.change_seq()
+        now, seq = utc_now(), conn.change_seq()
         conn.execute("UPDATE ledger_account_categories SET archived_at = :now, updated_at = :now, change_seq = :seq "
                      "WHERE id = :id", {"now": now, "seq": seq, "id": row["id"]})
-        _audit(conn, "archive", row["id"], {"ledger": ledger, "name": row["name"]}, actor, seq, now)
+        audit(conn, "archive", row["id"], {"ledger": ledger, "name": row["name"]}, actor, seq, now)
     return row["id"]
 
 
@@ -188,30 +160,11 @@ def _open_category(conn: Connection, ledger: str, category: str) -> dict[str, An
     return row
 
 
-def _lock_hierarchy(conn: Connection, ledger_id: str) -> None:
-    """Serialise the hierarchy changes of one ledger (a row lock on the ledger on PostgreSQL; DuckDB has one
-    writer), so that two concurrent additions cannot together close a cycle or mix currencies."""
-    conn.execute("UPDATE ledgers SET description = description WHERE id = :id", {"id": ledger_id})
-
-
-def _walk(cte: str, towards: str, away: str) -> str:
-    """A recursive CTE ``cte(category_id)`` of the categories reached from ``:start`` (itself included) by
-    following memberships in force from their ``away`` side to their ``towards`` side."""
-    return (f"\nWITH RECURSIVE {cte}(category_id) AS (\n    SELECT CAST(:start AS TEXT)\n    UNION\n"
-            f"    SELECT h.{towards} FROM ledger_account_category_children h JOIN {cte} ON h.{away} = {cte}.category_id\n"
-            "    WHERE h.removed_at IS NULL\n)\n")
-
-
-# The categories at or above ``:start``, and those at or below it.
-_ANCESTORS = _walk("up", "parent_category_id", "child_category_id")
-_DESCENDANTS = _walk("down", "child_category_id", "parent_category_id")
-
-
 def _currency_conflicts(conn: Connection, upper: str, accounts_sql: str, params: Mapping[str, Any]) -> list[str]:
     """Categories at or above ``upper`` whose currency differs from that of an account ``accounts_sql``
     selects (its column ``currency``), each as one line of an error message."""
     rows = conn.all(
-        _ANCESTORS + "SELECT DISTINCT c.name, c.currency, a.currency FROM up JOIN ledger_account_categories c "
+        ANCESTORS + "SELECT DISTINCT c.name, c.currency, a.currency FROM up JOIN ledger_account_categories c "
         f"ON c.id = up.category_id CROSS JOIN ({accounts_sql}) a WHERE c.currency IS NOT NULL "
         "AND c.currency <> a.currency ORDER BY 1, 3", {"start": upper, **params})
     return [f"category {name} is {cur}, an account is {account_cur}" for name, cur, account_cur in rows]
@@ -227,8 +180,8 @@ def _add_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tu
     """Insert or revive a membership; returns (changed, seq, now)."""
     existing = _membership(conn, table, keys)
     if existing is not None and existing["removed_at"] is None:
-        return False, 0, _now()
-    now, seq = _now(), conn.change_seq()
+        return False, 0, utc_now()
+    now, seq = utc_now(), conn.change_seq()
     if existing is None:
         columns = ", ".join(keys)
         values = ", ".join(f":{k}" for k in keys)
@@ -244,8 +197,8 @@ def _add_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tu
 def _remove_membership(conn: Connection, table: str, keys: Mapping[str, str]) -> tuple[bool, int, datetime]:
     existing = _membership(conn, table, keys)
     if existing is None or existing["removed_at"] is not None:
-        return False, 0, _now()
-    now, seq = _now(), conn.change_seq()
+        return False, 0, utc_now()
+    now, seq = utc_now(), conn.change_seq()
     where = " AND ".join(f"{k} = :{k}" for k in keys)
     conn.execute(f"UPDATE {table} SET removed_at = :now, updated_at = :now, change_seq = :seq WHERE {where}",
                  {**keys, "now": now, "seq": seq})
@@ -257,7 +210,7 @@ def _audited_membership(conn: Connection, add: bool, table: str, keys: Mapping[s
     """Add or remove a membership and audit it when it changed; False when there was nothing to change."""
     changed, seq, now = (_add_membership if add else _remove_membership)(conn, table, keys)
     if changed:
-        _audit(conn, f"{'add' if add else 'remove'}_{action}", category_id, detail, actor, seq, now)
+        audit(conn, f"{'add' if add else 'remove'}_{action}", category_id, detail, actor, seq, now)
     return changed
 
 
@@ -277,8 +230,8 @@ def add_account(conn: Connection, ledger: str, category: str, account: str, acto
     """Put account ``account`` (name or id) in ``category``; False when it is there already. Refused when
     the account is of another ledger, or of another currency than the category or any category above it."""
     cat = _open_category(conn, ledger, category)
-    acc = _find_account(conn, ledger, account)
-    _lock_hierarchy(conn, cat["ledger_id"])
+    acc = find_account(conn, ledger, account)
+    lock_hierarchy(conn, cat["ledger_id"])
     conflicts = _currency_conflicts(conn, cat["id"], "SELECT CAST(:account_currency AS TEXT) AS currency",
                                     {"account_currency": acc["currency"]})
     if conflicts:
@@ -291,7 +244,7 @@ def remove_account(conn: Connection, ledger: str, category: str, account: str, a
     """Take account ``account`` out of ``category`` (the membership is kept with ``removed_at``); False when
     it was not in it."""
     return _account_membership(conn, False, find_category(conn, ledger, category),
-                               _find_account(conn, ledger, account), actor)
+                               find_account(conn, ledger, account), actor)
 
 
 def add_child(conn: Connection, ledger: str, parent: str, child: str, actor: str = "system") -> bool:
@@ -300,8 +253,8 @@ def add_child(conn: Connection, ledger: str, parent: str, child: str, actor: str
     currency under a category with a currency."""
     up = _open_category(conn, ledger, parent)
     down = find_category(conn, ledger, child)
-    _lock_hierarchy(conn, up["ledger_id"])
-    if conn.scalar(_DESCENDANTS + "SELECT count(*) FROM down WHERE category_id = :parent",
+    lock_hierarchy(conn, up["ledger_id"])
+    if conn.scalar(DESCENDANTS + "SELECT count(*) FROM down WHERE category_id = :parent",
                    {"start": down["id"], "parent": up["id"]}):
         raise LedgerError(f"category {down['name']} cannot go under {up['name']}: {up['name']} is "
                           f"{'the same category' if up['id'] == down['id'] else 'already below it'} "
@@ -317,7 +270,7 @@ def _currency_conflicts_below(conn: Connection, upper: str, child: dict[str, Any
     """Currency conflicts between the categories at or above ``upper`` and the child category: its own
     currency, and that of every account at or below it."""
     rows = conn.all(
-        _ANCESTORS + ", down(category_id) AS (SELECT CAST(:child AS TEXT) UNION "
+        ANCESTORS + ", down(category_id) AS (SELECT CAST(:child AS TEXT) UNION "
         "SELECT h.child_category_id FROM ledger_account_category_children h JOIN down "
         "ON h.parent_category_id = down.category_id WHERE h.removed_at IS NULL), "
         "below(currency) AS (SELECT a.currency FROM down JOIN ledger_account_category_accounts m "
@@ -334,152 +287,6 @@ def remove_child(conn: Connection, ledger: str, parent: str, child: str, actor: 
     """Take category ``child`` out of ``parent``; False when it was not nested there."""
     return _child_membership(conn, False, find_category(conn, ledger, parent), find_category(conn, ledger, child),
                              actor)
-
-
-# -- reading --------------------------------------------------------------------------------------------
-
-_BALANCE_KINDS = ("posted_debits", "posted_credits", "pending_debits", "pending_credits", "available_debits",
-                  "available_credits")
-
-# Each category of the filter (``roots``), every category at or below it (``closure``, memberships in force;
-# UNION, not UNION ALL, so a cycle could not loop and a diamond is walked once), the distinct accounts these
-# hold (``members``: an account reachable twice counts once), and their sums unpivoted one row per kind so
-# that the engine sums each exactly whatever its size (``StoreEngine.exact_sums``).
-_CATEGORY_BALANCES = """
-WITH RECURSIVE roots AS (
-    SELECT c.id, c.name, c.normal_balance, c.currency, l.name AS ledger
-    FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id
-    WHERE (CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)
-      AND (CAST(:category AS TEXT) IS NULL OR c.id = :category OR c.name = :category){ids}
-),
-closure(root_id, category_id) AS (
-    SELECT id, id FROM roots
-    UNION
-    SELECT closure.root_id, h.child_category_id
-    FROM closure JOIN ledger_account_category_children h ON h.parent_category_id = closure.category_id
-    WHERE h.removed_at IS NULL
-),
-members AS (
-    SELECT DISTINCT closure.root_id, m.ledger_account_id
-    FROM closure JOIN ledger_account_category_accounts m ON m.category_id = closure.category_id
-    WHERE m.removed_at IS NULL
-),
-per_account AS (
-    SELECT members.root_id, a.id AS ledger_account_id, a.currency, a.currency_exponent, a.normal_balance,
-        COALESCE(s.posted_debits, 0) AS posted_debits, COALESCE(s.posted_credits, 0) AS posted_credits,
-        COALESCE(s.pending_debits, 0) AS pending_debits, COALESCE(s.pending_credits, 0) AS pending_credits
-    FROM members JOIN ledger_accounts a ON a.id = members.ledger_account_id
-    LEFT JOIN ({sums}) s ON s.ledger_account_id = a.id
-),
-unpivoted AS (
-    {unpivoted}
-)
-SELECT r.ledger, r.id AS category_id, r.name AS category, r.normal_balance,
-    COALESCE(u.currency, r.currency) AS currency, u.currency_exponent,
-    count(DISTINCT u.ledger_account_id) AS accounts, {sums_select}
-FROM roots r LEFT JOIN unpivoted u ON u.root_id = r.id
-GROUP BY r.ledger, r.id, r.name, r.normal_balance, COALESCE(u.currency, r.currency), u.currency_exponent
-ORDER BY r.ledger, r.name, 5
-"""
-
-# An account's available debits and credits depend on its own normal balance (see ``balances``).
-_KIND_SQL = {
-    "posted_debits": "posted_debits", "posted_credits": "posted_credits",
-    "pending_debits": "pending_debits", "pending_credits": "pending_credits",
-    "available_debits": "CASE WHEN normal_balance = 'credit' THEN pending_debits ELSE posted_debits END",
-    "available_credits": "CASE WHEN normal_balance = 'credit' THEN posted_credits ELSE pending_credits END",
-}
-
-
-def category_balances(conn: Connection, *, ledger: str | None = None, category: str | None = None,
-                      category_ids: Sequence[str] | None = None,
-                      as_of: datetime | None = None) -> list[dict[str, Any]]:
-    """Balances of every category (or of one, by name or id, or of those in ``category_ids``): one row per
-    category and currency of the accounts it reaches (one row with zeros and the category's currency when
-    it reaches none). Now, or as of an effective time (recomputed from entries with ``effective_at <=
-    as_of``). Amounts are exact ints, signed by the category's normal balance."""
-    params: dict[str, Any] = {"ledger": ledger, "category": category}
-    ids = ""
-    if category_ids is not None:
-        if not category_ids:
-            return []
-        placeholders, id_params = params_list("cid", list(category_ids))
-        ids = f" AND c.id IN ({placeholders})"
-        params.update(id_params)
-    if as_of is None:
-        sums = ("SELECT ledger_account_id, posted_debits, posted_credits, pending_debits, pending_credits "
-                "FROM ledger_account_balances")
-    else:
-        sums = SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
-        params["as_of"] = as_of
-    unpivoted = " UNION ALL ".join(
-        f"SELECT root_id, ledger_account_id, currency, currency_exponent, '{kind}' AS kind, {expr} AS amount "
-        "FROM per_account" for kind, expr in _KIND_SQL.items())
-    sums_select, as_ints = conn.engine.exact_sums({k: f"u.kind = '{k}'" for k in _BALANCE_KINDS}, "u.amount")
-    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select, ids=ids),
-                      params)
-    out = []
-    for row in rows:
-        totals = as_ints(row)
-        result = {k: row[k] for k in ("ledger", "category_id", "category", "normal_balance", "currency")}
-        exponent = row["currency_exponent"]
-        if exponent is None and row["currency"]:
-            exponent = currency_exponent(row["currency"])
-        result.update(currency_exponent=None if exponent is None else int(exponent), accounts=int(row["accounts"]),
-                      **totals)
-        out.append(with_amounts(result))
-    return out
-
-
-def list_categories(conn: Connection, *, ledger: str | None = None) -> list[dict[str, Any]]:
-    """Categories (of every ledger, or of one) with their parents, children and the number of accounts they
-    hold directly, by ledger then name."""
-    rows = conn.dicts(
-        "SELECT c.id, l.name AS ledger, c.name, c.description, c.normal_balance, c.currency, c.metadata, "
-        "c.archived_at, c.created_at FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id "
-        "WHERE CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger ORDER BY l.name, c.name", {"ledger": ledger})
-    names = {r["id"]: r["name"] for r in rows}
-    parents: dict[str, list[str]] = {}
-    children: dict[str, list[str]] = {}
-    for parent, child in conn.all("SELECT parent_category_id, child_category_id FROM "
-                                  "ledger_account_category_children WHERE removed_at IS NULL"):
-        if parent in names and child in names:
-            parents.setdefault(child, []).append(names[parent])
-            children.setdefault(parent, []).append(names[child])
-    counts = dict(conn.all("SELECT category_id, count(*) FROM ledger_account_category_accounts "
-                           "WHERE removed_at IS NULL GROUP BY category_id"))
-    for row in rows:
-        row["metadata"] = json.loads(row["metadata"] or "{}")
-        row["parents"] = sorted(parents.get(row["id"], []))
-        row["children"] = sorted(children.get(row["id"], []))
-        row["accounts"] = int(counts.get(row["id"], 0))
-    return rows
-
-
-def category_detail(conn: Connection, *, ledger: str, category: str,
-                    as_of: datetime | None = None) -> dict[str, Any]:
-    """One category with its parents, children, the accounts it holds directly, every account it reaches
-    through the hierarchy, and its balances (now or as of an effective time)."""
-    row = find_category(conn, ledger, category)
-    row.pop("ledger_id")
-    row["metadata"] = json.loads(row["metadata"] or "{}")
-    row["parents"] = [n for (n,) in conn.all(
-        "SELECT c.name FROM ledger_account_category_children h JOIN ledger_account_categories c "
-        "ON c.id = h.parent_category_id WHERE h.child_category_id = :id AND h.removed_at IS NULL ORDER BY 1",
-        {"id": row["id"]})]
-    row["children"] = [n for (n,) in conn.all(
-        "SELECT c.name FROM ledger_account_category_children h JOIN ledger_account_categories c "
-        "ON c.id = h.child_category_id WHERE h.parent_category_id = :id AND h.removed_at IS NULL ORDER BY 1",
-        {"id": row["id"]})]
-    row["accounts"] = [n for (n,) in conn.all(
-        "SELECT a.name FROM ledger_account_category_accounts m JOIN ledger_accounts a ON a.id = m.ledger_account_id "
-        "WHERE m.category_id = :id AND m.removed_at IS NULL ORDER BY 1", {"id": row["id"]})]
-    row["reachable_accounts"] = [n for (n,) in conn.all(
-        _DESCENDANTS + "SELECT DISTINCT a.name FROM down JOIN ledger_account_category_accounts m "
-        "ON m.category_id = down.category_id AND m.removed_at IS NULL JOIN ledger_accounts a "
-        "ON a.id = m.ledger_account_id ORDER BY 1", {"start": row["id"]})]
-    row["balances"] = category_balances(conn, ledger=ledger, category=row["id"], as_of=as_of)
-    return row
 
 
 # -- charts of categories (ingest mappings, the demo) ----------------------------------------------------
@@ -524,7 +331,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
     pairs = sorted(set(memberships))
     if not pairs:
         return 0
-    ledger_id = _ledger_id(conn, ledger)
+    ledger_id = ledger_id_of(conn, ledger)
     data = pa.table({"category": [c for c, _ in pairs], "account": [a for _, a in pairs]})
     with conn.arrow_relation(_PAIRS, data, "category TEXT, account TEXT"):
         new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
@@ -540,7 +347,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
             ensure_category(conn, ledger, spec, actor=actor)
             if spec.parent and not existed:
                 add_child(conn, ledger, spec.parent, name, actor=actor)
-        _lock_hierarchy(conn, ledger_id)
+        lock_hierarchy(conn, ledger_id)
         conflict = conn.one(_PAIR_CONFLICTS, {"ledger_id": ledger_id})
         if conflict is not None:
             category, account, currency, above, above_currency, archived = conflict
@@ -552,7 +359,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
         new = conn.dicts(_NEW_PAIRS, {"ledger_id": ledger_id})
         if not new:
             return 0
-        now, seq = _now(), conn.change_seq()
+        now, seq = utc_now(), conn.change_seq()
         conn.execute(
             "INSERT INTO ledger_account_category_accounts (category_id, ledger_account_id, removed_at, created_at, "
             f"updated_at, change_seq) SELECT category_id, ledger_account_id, NULL, :now, :now, :seq FROM ({_NEW_PAIRS}) n",
@@ -561,7 +368,7 @@ def assign_categories(conn: Connection, ledger: str, memberships: Iterable[tuple
     for row in new:
         added.setdefault(row["category_id"], []).append(row["account"])
     for category_id, accounts in sorted(added.items()):
-        _audit(conn, "add_accounts", category_id, {"accounts": sorted(accounts)}, actor, seq, now)
+        audit(conn, "add_accounts", category_id, {"accounts": sorted(accounts)}, actor, seq, now)
     return len(new)
 
 
