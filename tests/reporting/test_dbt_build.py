@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 def _last_day_balances(warehouse) -> dict[str, tuple]:
     rows = warehouse.query(
-        "SELECT ledger_account_id, balance_date, posted_balance, pending_balance, available_balance, "
-        "posted_balance_decimal, currency_exponent FROM {reporting}.fct_daily_account_balances "
+        "SELECT ledger_account_id, balance_date, posted_balance_minor, pending_balance_minor, available_balance_minor, "
+        "posted_balance, currency_exponent FROM {reporting}.fct_daily_account_balances "
         "WHERE balance_date = (SELECT max(balance_date) FROM {reporting}.fct_daily_account_balances)"
     )
     return {row[0]: row[1:] for row in rows}
@@ -55,7 +55,7 @@ def _assert_trial_balances_equal_the_ledger_as_of(warehouse) -> None:
 
     for day in AS_OF_DATES:
         rows = warehouse.query(
-            "SELECT ledger_account_id, total_debits, total_credits, is_month_end FROM {reporting}.rpt_trial_balance_as_of "
+            "SELECT ledger_account_id, total_debits_minor, total_credits_minor, is_month_end FROM {reporting}.rpt_trial_balance_as_of "
             f"WHERE as_of_date = DATE '{day.isoformat()}'")
         got = {r[0]: (int(r[1]), int(r[2])) for r in rows}
         assert {r[3] for r in rows} == {day.day != 4}, day
@@ -80,11 +80,11 @@ def _assert_revenue_equals_the_category_entries(warehouse) -> None:
             "WHERE c.name = 'revenue' AND e.status = 'posted' GROUP BY 1, 2")}
     assert expected[("2026-01", "USD")] == 1_25 + 5_00
     activity = {(str(m)[:7], c): int(v) for m, c, v in warehouse.query(
-        "SELECT activity_month, currency, net_amount FROM {reporting}.rpt_category_monthly_activity "
+        "SELECT activity_month, currency, net_amount_minor FROM {reporting}.rpt_category_monthly_activity "
         "WHERE category_name = 'revenue'")}
     assert activity == expected
     pnl = {(str(m)[:7], c): int(v) for m, c, v in warehouse.query(
-        "SELECT activity_month, currency, revenue FROM {reporting}.rpt_profit_and_loss")}
+        "SELECT activity_month, currency, revenue_minor FROM {reporting}.rpt_profit_and_loss")}
     assert pnl == expected
 
 
@@ -134,7 +134,7 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     alice = by_name["wallet_alice"]
     # Carried forward over quiet days (1 Jan deposit, nothing until 4 Jan), then moved on 4 Jan.
     alice_days = dict(warehouse.query(
-        f"SELECT balance_date, posted_balance FROM {{reporting}}.fct_daily_account_balances "
+        f"SELECT balance_date, posted_balance_minor FROM {{reporting}}.fct_daily_account_balances "
         f"WHERE ledger_account_id = '{alice}' AND balance_date BETWEEN '2026-01-01' AND '2026-01-05'"))
     assert {d.isoformat() if hasattr(d, 'isoformat') else str(d): int(v) for d, v in alice_days.items()} == {
         "2026-01-01": 100_00, "2026-01-02": 100_00, "2026-01-03": 100_00, "2026-01-04": 68_75, "2026-01-05": 68_75}
@@ -145,12 +145,12 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     assert categories["revenue_usd"] == "other"
 
     burn = {(c, str(m)): (int(i), int(o), int(n)) for c, m, i, o, n in warehouse.query(
-        "SELECT currency, burn_month, inflow, outflow, net_burn FROM {reporting}.rpt_cash_burn")}
+        "SELECT currency, burn_month, inflow_minor, outflow_minor, net_burn_minor FROM {reporting}.rpt_cash_burn")}
     # Feb: a payout of 28.00 and a reversal of 1.00 in, a spend of 1.00 out.
     assert burn[("USD", "2026-02-01")] == (29_00, 1_00, -28_00)
 
     payouts = warehouse.query(
-        "SELECT external_id, currency, payout_amount, cash_received FROM {reporting}.rpt_payouts")
+        "SELECT external_id, currency, payout_amount_minor, cash_received_minor FROM {reporting}.rpt_payouts")
     # payout-1 by its metadata (and by categories: a processor balance paid to a bank account); bob's
     # wallet paid out through the bank by categories alone.
     assert sorted((e, c, int(a), int(r)) for e, c, a, r in payouts) == [
@@ -160,7 +160,7 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     _assert_revenue_equals_the_category_entries(warehouse)
 
     liabilities = dict(warehouse.query(
-        "SELECT currency, posted_balance FROM {reporting}.rpt_liabilities WHERE balance_date = '2026-01-07'"))
+        "SELECT currency, posted_balance_minor FROM {reporting}.rpt_liabilities WHERE balance_date = '2026-01-07'"))
     # alice 68.75 + bob 50.00 - 5.00 (pending-then-posted); bob's 10.00 pending is not posted.
     assert int(liabilities["USD"]) == 68_75 + 45_00
     assert int(liabilities["EUR"]) == 999_99
@@ -218,7 +218,7 @@ def test_balances_end_date_var_cuts_the_report(duckdb_warehouse):
                   "--vars", '{"balances_end_date": "2026-01-03"}')
     rows = duckdb_warehouse.query(
         "SELECT a.account_name, max(f.balance_date), sum(CASE WHEN f.balance_date = DATE '2026-01-03' "
-        "THEN f.posted_balance END) FROM {reporting}.fct_daily_account_balances f "
+        "THEN f.posted_balance_minor END) FROM {reporting}.fct_daily_account_balances f "
         "JOIN {reporting}_intermediate.int_ledger_accounts__classified a USING (ledger_account_id) GROUP BY 1")
     by_name = {name: (last, balance) for name, last, balance in rows}
     assert {last for last, _ in by_name.values()} == {dt.date(2026, 1, 3)}

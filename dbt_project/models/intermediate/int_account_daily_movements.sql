@@ -9,10 +9,10 @@ with daily as (
     select
         ledger_account_id,
         effective_date as movement_date,
-        sum(case when entry_status = 'posted' then debit_amount else 0 end) as posted_debits,
-        sum(case when entry_status = 'posted' then credit_amount else 0 end) as posted_credits,
-        sum(debit_amount) as pending_debits,
-        sum(credit_amount) as pending_credits,
+        sum(case when entry_status = 'posted' then debit_amount_minor else 0 end) as posted_debits_minor,
+        sum(case when entry_status = 'posted' then credit_amount_minor else 0 end) as posted_credits_minor,
+        sum(debit_amount_minor) as pending_debits_minor,
+        sum(credit_amount_minor) as pending_credits_minor,
         count(*) as entry_count
 
     from {{ ref('stg_ledger__entries') }}

@@ -79,10 +79,10 @@ daily as (
     select
         account_days.ledger_account_id,
         account_days.balance_date,
-        coalesce(movements.posted_debits, 0) as day_posted_debits,
-        coalesce(movements.posted_credits, 0) as day_posted_credits,
-        coalesce(movements.pending_debits, 0) as day_pending_debits,
-        coalesce(movements.pending_credits, 0) as day_pending_credits,
+        coalesce(movements.posted_debits_minor, 0) as day_posted_debits_minor,
+        coalesce(movements.posted_credits_minor, 0) as day_posted_credits_minor,
+        coalesce(movements.pending_debits_minor, 0) as day_pending_debits_minor,
+        coalesce(movements.pending_credits_minor, 0) as day_pending_credits_minor,
         coalesce(movements.entry_count, 0) as day_entry_count
     from account_days
     left join movements
@@ -95,7 +95,7 @@ running as (
 
     select
         daily.*,
-        {%- for column in ['posted_debits', 'posted_credits', 'pending_debits', 'pending_credits'] %}
+        {%- for column in ['posted_debits_minor', 'posted_credits_minor', 'pending_debits_minor', 'pending_credits_minor'] %}
         sum(daily.day_{{ column }}) over (
             partition by daily.ledger_account_id order by daily.balance_date
             rows between unbounded preceding and current row
@@ -117,20 +117,20 @@ balances as (
         accounts.currency,
         accounts.currency_exponent,
         running.day_entry_count,
-        running.day_posted_debits,
-        running.day_posted_credits,
-        running.posted_debits,
-        running.posted_credits,
-        running.pending_debits,
-        running.pending_credits,
-        {{ normal_signed('accounts.normal_balance', 'running.posted_debits', 'running.posted_credits') }}
-            as posted_balance,
-        {{ normal_signed('accounts.normal_balance', 'running.pending_debits', 'running.pending_credits') }}
-            as pending_balance,
+        running.day_posted_debits_minor,
+        running.day_posted_credits_minor,
+        running.posted_debits_minor,
+        running.posted_credits_minor,
+        running.pending_debits_minor,
+        running.pending_credits_minor,
+        {{ normal_signed('accounts.normal_balance', 'running.posted_debits_minor', 'running.posted_credits_minor') }}
+            as posted_balance_minor,
+        {{ normal_signed('accounts.normal_balance', 'running.pending_debits_minor', 'running.pending_credits_minor') }}
+            as pending_balance_minor,
         case when accounts.normal_balance = 'credit'
-            then running.posted_credits - running.pending_debits
-            else running.posted_debits - running.pending_credits
-        end as available_balance
+            then running.posted_credits_minor - running.pending_debits_minor
+            else running.posted_debits_minor - running.pending_credits_minor
+        end as available_balance_minor
     from running
     inner join accounts on accounts.ledger_account_id = running.ledger_account_id
 

@@ -23,12 +23,12 @@ with joined as (
         entries.direction,
         entries.currency,
         accounts.currency_exponent,
-        entries.amount,
-        entries.debit_amount,
-        entries.credit_amount,
+        entries.amount_minor,
+        entries.debit_amount_minor,
+        entries.credit_amount_minor,
         case when (entries.direction = 'debit') = (accounts.normal_balance = 'debit')
-            then entries.amount else -entries.amount
-        end as signed_amount,
+            then entries.amount_minor else -entries.amount_minor
+        end as signed_amount_minor,
         entries.effective_at,
         entries.effective_date,
         transactions.posted_at,
