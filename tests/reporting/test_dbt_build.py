@@ -177,9 +177,36 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     _assert_contracts_are_enforced(warehouse, tmp_path)
 
 
+INCREMENTAL_MODELS = {
+    # model: (its key columns, the columns that say when a row was built: left out of the comparison)
+    "fct_ledger_entries": (("ledger_entry_id",), ("_synced_at",)),
+    "fct_daily_account_balances": (("ledger_account_id", "balance_date"), ("_synced_at",)),
+}
+
+
+def _incremental_rows(warehouse) -> dict[str, dict[tuple, tuple]]:
+    """Every row of the incremental marts and of int_account_daily_movements, by key, as text."""
+    found = {}
+    tables = {**{f"{{reporting}}.{m}": spec for m, spec in INCREMENTAL_MODELS.items()},
+              "{reporting}_intermediate.int_account_daily_movements": (("ledger_account_id", "movement_date"),
+                                                                      ("_synced_at",))}
+    for table, (key, skipped) in tables.items():
+        schema, name = table.replace("{reporting}", warehouse.reporting_schema).split(".")
+        columns = [c for (c,) in warehouse.query(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{schema}' "
+            f"AND table_name = '{name}' ORDER BY column_name") if c not in skipped]
+        rows = warehouse.query(f"SELECT {', '.join(columns)} FROM {table}")
+        at = [columns.index(k) for k in key]
+        found[name] = {tuple(str(r[i]) for i in at): tuple(str(v) for v in r) for r in rows}
+        assert len(found[name]) == len(rows), f"{name}: duplicate keys"
+    return found
+
+
 def test_incremental_sync_and_rebuild_still_match(warehouse, tmp_path):
-    """After more postings and an incremental sync, a second build still equals the ledger; docs build. On
-    each engine in turn (store, warehouse and dbt target alike)."""
+    """After more postings (one effective today, one backdated two months, one on a new account) and an
+    incremental sync, an incremental build equals the ledger and a full refresh, row for row, and rebuilt
+    only what changed. On each engine in turn (store, warehouse and dbt target alike); docs build."""
+    from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
     from tests.warehouse.settle import wait_until_settled
 
     warehouse.dbt("build")
@@ -187,14 +214,43 @@ def test_incremental_sync_and_rebuild_still_match(warehouse, tmp_path):
     assert "Catalog written" in docs.output
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
     assert "model.ledger_pipeline.fct_daily_account_balances" in catalog["nodes"]
+    first_build = _incremental_rows(warehouse)
 
-    post_transaction(warehouse.store, TransactionInput(
-        external_id="late-1", effective_at="2026-01-02T12:00:00Z", source="bank",
-        entries=[EntryInput("bank_usd", "debit", 7_77), EntryInput("wallet_bob", "credit", 7_77)]))
+    with warehouse.store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec("late_wallet", "credit", "USD"))
+    today = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for external_id, effective_at, debit, credit, amount in (
+            ("late-1", "2026-01-02T12:00:00Z", "bank_usd", "wallet_bob", 7_77),
+            ("today-1", today.isoformat(), "bank_usd", "wallet_alice", 1_00),
+            ("late-new-account", "2026-01-03T08:00:00Z", "bank_usd", "late_wallet", 3_33)):
+        post_transaction(warehouse.store, TransactionInput(
+            external_id=external_id, effective_at=effective_at, source="bank",
+            entries=[EntryInput(debit, "debit", amount), EntryInput(credit, "credit", amount)]))
     wait_until_settled(warehouse.store)  # PostgreSQL: the next sync's watermark is past the new entries
     moved = warehouse.sync()
-    assert moved.rows["ledger_entries"] == 2
-    warehouse.dbt("build")
+    assert moved.rows["ledger_entries"] == 6
+    incremental = warehouse.dbt("build")
+    assert "ERROR=0 SKIP=0" in incremental.output
+    _assert_last_day_equals_ledger(warehouse)
+    after_tick = _incremental_rows(warehouse)
+
+    # Only what the new entries touch was rewritten: per account, the days from the earliest one a new entry
+    # is effective on (a new account whole), and for the others only days after the first build's last day.
+    first_last = max(dt.date.fromisoformat(d) for _, d in first_build["fct_daily_account_balances"])
+    rebuilt = {name: (first if isinstance(first, dt.date) else dt.date.fromisoformat(str(first)))
+               for name, first in warehouse.query(
+        "SELECT a.account_name, min(b.balance_date) FROM {reporting}.fct_daily_account_balances b "
+        "JOIN {reporting}.dim_ledger_accounts a USING (ledger_account_id) "
+        "WHERE b._synced_at > (SELECT min(_synced_at) FROM {reporting}.fct_daily_account_balances) GROUP BY 1")}
+    assert rebuilt["wallet_bob"] == rebuilt["bank_usd"] == dt.date(2026, 1, 2), rebuilt
+    assert rebuilt["late_wallet"] == dt.date(2026, 1, 3), rebuilt
+    assert rebuilt["wallet_alice"] == min(today.date(), first_last + dt.timedelta(days=1)), rebuilt
+    untouched = {n: d for n, d in rebuilt.items() if n not in ("wallet_bob", "bank_usd", "late_wallet", "wallet_alice")}
+    assert all(d > first_last for d in untouched.values()), untouched
+    assert after_tick["fct_ledger_entries"].keys() - first_build["fct_ledger_entries"].keys()
+
+    warehouse.dbt("build", "--full-refresh")
+    assert _incremental_rows(warehouse) == after_tick
     _assert_last_day_equals_ledger(warehouse)
 
 

@@ -26,6 +26,7 @@ movements as (
             then movements.posted_credits_minor else movements.posted_debits_minor end as outflow_minor
     from {{ ref('int_account_daily_movements') }} as movements
     inner join cash_accounts on cash_accounts.ledger_account_id = movements.ledger_account_id
+    where movements.entry_count > 0
 
 ),
 
