@@ -2,8 +2,10 @@
     materialized='incremental',
     unique_key=['ledger_account_id', 'balance_date'],
     incremental_strategy='delete+insert',
-    on_schema_change='fail'
+    on_schema_change='append_new_columns'
 ) }}
+{#- append_new_columns, not fail: the contract fixes the columns, and PostgreSQL would report its
+    NUMERIC(38,0) columns against the new rows' NUMERIC as a change of type. -#}
 {#-
   One row per account and day, from the account's first day (its creation or its first entry, whichever
   is earlier) to the report's last day, balances carried forward over days without activity. Balances are

@@ -2,8 +2,10 @@
     materialized='incremental',
     unique_key='ledger_entry_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail'
+    on_schema_change='append_new_columns'
 ) }}
+{#- append_new_columns, not fail: the contract fixes the columns, and PostgreSQL would report its
+    NUMERIC(38,0) columns against the new rows' NUMERIC as a change of type. -#}
 {#-
   One row per ledger entry, with its transaction and account. signed_amount_minor is the entry's effect on its
   account's balance in the account's normal direction (a debit raises a debit-normal account).
