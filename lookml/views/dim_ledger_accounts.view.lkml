@@ -27,10 +27,10 @@ view: dim_ledger_accounts {
     type: string
     sql: ${TABLE}.currency ;;
   }
-  dimension: posted_balance_decimal {
+  dimension: posted_balance {
     label: "Posted balance"
     description: "Current posted balance in major units (exact decimal)"
     type: number
-    sql: ${TABLE}.posted_balance_decimal ;;
+    sql: ${TABLE}.posted_balance ;;
   }
 }

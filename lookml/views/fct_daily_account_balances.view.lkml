@@ -27,15 +27,15 @@ view: fct_daily_account_balances {
     type: string
     sql: ${TABLE}.currency ;;
   }
-  dimension: posted_balance_decimal {
+  dimension: posted_balance {
     hidden: yes
     type: number
-    sql: ${TABLE}.posted_balance_decimal ;;
+    sql: ${TABLE}.posted_balance ;;
   }
   measure: total_posted_balance {
     label: "Posted balance"
     description: "Sum of posted balances in major units; pick one day (a balance is not additive over time)"
     type: sum
-    sql: ${posted_balance_decimal} ;;
+    sql: ${posted_balance} ;;
   }
 }

@@ -25,6 +25,6 @@ view: fct_daily_category_balances {
   measure: posted_balance {
     description: "Posted balance of the category in major units; pick one day"
     type: sum
-    sql: ${TABLE}.posted_balance_decimal ;;
+    sql: ${TABLE}.posted_balance ;;
   }
 }

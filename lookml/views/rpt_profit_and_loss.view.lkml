@@ -20,14 +20,14 @@ view: rpt_profit_and_loss {
   }
   measure: revenue {
     type: sum
-    sql: ${TABLE}.revenue_decimal ;;
+    sql: ${TABLE}.revenue ;;
   }
   measure: expenses {
     type: sum
-    sql: ${TABLE}.expenses_decimal ;;
+    sql: ${TABLE}.expenses ;;
   }
   measure: net_income {
     type: sum
-    sql: ${TABLE}.net_income_decimal ;;
+    sql: ${TABLE}.net_income ;;
   }
 }

@@ -32,6 +32,6 @@ view: rpt_reconciliation_variances {
   measure: variance {
     description: "bank - ledger, major units"
     type: sum
-    sql: ${TABLE}.variance_decimal ;;
+    sql: ${TABLE}.variance ;;
   }
 }

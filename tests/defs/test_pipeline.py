@@ -220,7 +220,7 @@ def test_the_graph_runs_on_a_postgresql_store_and_warehouse(postgres_pipeline, i
     assert synced.materialization.metadata["rows_synced"].value == 4
     assert_warehouse_equals_store(store, create_destination(postgres_pipeline["warehouse"]))
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        entries = conn.execute(f'SELECT count(*), sum(amount) FROM "{postgres_pipeline["reporting_schema"]}"'
+        entries = conn.execute(f'SELECT count(*), sum(amount_minor) FROM "{postgres_pipeline["reporting_schema"]}"'
                                ".fct_ledger_entries").fetchone()
     assert (entries[0], int(entries[1])) == (4, 2 * (100 + 250))
 

@@ -132,7 +132,7 @@ def test_the_whole_graph_materializes_on_the_scenario_and_every_check_passes(tmp
     # besides them, the payouts among the records the mock API served
     scenario = generate_scenario(tmp_path / "payouts", seed=DEFAULT_SEED)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as warehouse:
-        rows = warehouse.sql("SELECT source, currency, payout_amount, external_id FROM reporting.rpt_payouts").fetchall()
+        rows = warehouse.sql("SELECT source, currency, payout_amount_minor, external_id FROM reporting.rpt_payouts").fetchall()
     served_ids = [o["id"] for o in stripe_served]
 
     def from_the_api(source: str, external_id: str) -> bool:

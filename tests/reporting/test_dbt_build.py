@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 def _last_day_balances(warehouse) -> dict[str, tuple]:
     rows = warehouse.query(
-        "SELECT ledger_account_id, balance_date, posted_balance, pending_balance, available_balance, "
-        "posted_balance_decimal, currency_exponent FROM {reporting}.fct_daily_account_balances "
+        "SELECT ledger_account_id, balance_date, posted_balance_minor, pending_balance_minor, available_balance_minor, "
+        "posted_balance, currency_exponent FROM {reporting}.fct_daily_account_balances "
         "WHERE balance_date = (SELECT max(balance_date) FROM {reporting}.fct_daily_account_balances)"
     )
     return {row[0]: row[1:] for row in rows}
@@ -55,7 +55,7 @@ def _assert_trial_balances_equal_the_ledger_as_of(warehouse) -> None:
 
     for day in AS_OF_DATES:
         rows = warehouse.query(
-            "SELECT ledger_account_id, total_debits, total_credits, is_month_end FROM {reporting}.rpt_trial_balance_as_of "
+            "SELECT ledger_account_id, total_debits_minor, total_credits_minor, is_month_end FROM {reporting}.rpt_trial_balance_as_of "
             f"WHERE as_of_date = DATE '{day.isoformat()}'")
         got = {r[0]: (int(r[1]), int(r[2])) for r in rows}
         assert {r[3] for r in rows} == {day.day != 4}, day
@@ -80,11 +80,11 @@ def _assert_revenue_equals_the_category_entries(warehouse) -> None:
             "WHERE c.name = 'revenue' AND e.status = 'posted' GROUP BY 1, 2")}
     assert expected[("2026-01", "USD")] == 1_25 + 5_00
     activity = {(str(m)[:7], c): int(v) for m, c, v in warehouse.query(
-        "SELECT activity_month, currency, net_amount FROM {reporting}.rpt_category_monthly_activity "
+        "SELECT activity_month, currency, net_amount_minor FROM {reporting}.rpt_category_monthly_activity "
         "WHERE category_name = 'revenue'")}
     assert activity == expected
     pnl = {(str(m)[:7], c): int(v) for m, c, v in warehouse.query(
-        "SELECT activity_month, currency, revenue FROM {reporting}.rpt_profit_and_loss")}
+        "SELECT activity_month, currency, revenue_minor FROM {reporting}.rpt_profit_and_loss")}
     assert pnl == expected
 
 
@@ -134,7 +134,7 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     alice = by_name["wallet_alice"]
     # Carried forward over quiet days (1 Jan deposit, nothing until 4 Jan), then moved on 4 Jan.
     alice_days = dict(warehouse.query(
-        f"SELECT balance_date, posted_balance FROM {{reporting}}.fct_daily_account_balances "
+        f"SELECT balance_date, posted_balance_minor FROM {{reporting}}.fct_daily_account_balances "
         f"WHERE ledger_account_id = '{alice}' AND balance_date BETWEEN '2026-01-01' AND '2026-01-05'"))
     assert {d.isoformat() if hasattr(d, 'isoformat') else str(d): int(v) for d, v in alice_days.items()} == {
         "2026-01-01": 100_00, "2026-01-02": 100_00, "2026-01-03": 100_00, "2026-01-04": 68_75, "2026-01-05": 68_75}
@@ -145,12 +145,12 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     assert categories["revenue_usd"] == "other"
 
     burn = {(c, str(m)): (int(i), int(o), int(n)) for c, m, i, o, n in warehouse.query(
-        "SELECT currency, burn_month, inflow, outflow, net_burn FROM {reporting}.rpt_cash_burn")}
+        "SELECT currency, burn_month, inflow_minor, outflow_minor, net_burn_minor FROM {reporting}.rpt_cash_burn")}
     # Feb: a payout of 28.00 and a reversal of 1.00 in, a spend of 1.00 out.
     assert burn[("USD", "2026-02-01")] == (29_00, 1_00, -28_00)
 
     payouts = warehouse.query(
-        "SELECT external_id, currency, payout_amount, cash_received FROM {reporting}.rpt_payouts")
+        "SELECT external_id, currency, payout_amount_minor, cash_received_minor FROM {reporting}.rpt_payouts")
     # payout-1 by its metadata (and by categories: a processor balance paid to a bank account); bob's
     # wallet paid out through the bank by categories alone.
     assert sorted((e, c, int(a), int(r)) for e, c, a, r in payouts) == [
@@ -160,7 +160,7 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     _assert_revenue_equals_the_category_entries(warehouse)
 
     liabilities = dict(warehouse.query(
-        "SELECT currency, posted_balance FROM {reporting}.rpt_liabilities WHERE balance_date = '2026-01-07'"))
+        "SELECT currency, posted_balance_minor FROM {reporting}.rpt_liabilities WHERE balance_date = '2026-01-07'"))
     # alice 68.75 + bob 50.00 - 5.00 (pending-then-posted); bob's 10.00 pending is not posted.
     assert int(liabilities["USD"]) == 68_75 + 45_00
     assert int(liabilities["EUR"]) == 999_99
@@ -177,9 +177,36 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
     _assert_contracts_are_enforced(warehouse, tmp_path)
 
 
+INCREMENTAL_MODELS = {
+    # model: (its key columns, the columns that say when a row was built: left out of the comparison)
+    "fct_ledger_entries": (("ledger_entry_id",), ("_synced_at",)),
+    "fct_daily_account_balances": (("ledger_account_id", "balance_date"), ("_synced_at",)),
+}
+
+
+def _incremental_rows(warehouse) -> dict[str, dict[tuple, tuple]]:
+    """Every row of the incremental marts and of int_account_daily_movements, by key, as text."""
+    found = {}
+    tables = {**{f"{{reporting}}.{m}": spec for m, spec in INCREMENTAL_MODELS.items()},
+              "{reporting}_intermediate.int_account_daily_movements": (("ledger_account_id", "movement_date"),
+                                                                      ("_synced_at",))}
+    for table, (key, skipped) in tables.items():
+        schema, name = table.replace("{reporting}", warehouse.reporting_schema).split(".")
+        columns = [c for (c,) in warehouse.query(
+            f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{schema}' "
+            f"AND table_name = '{name}' ORDER BY column_name") if c not in skipped]
+        rows = warehouse.query(f"SELECT {', '.join(columns)} FROM {table}")
+        at = [columns.index(k) for k in key]
+        found[name] = {tuple(str(r[i]) for i in at): tuple(str(v) for v in r) for r in rows}
+        assert len(found[name]) == len(rows), f"{name}: duplicate keys"
+    return found
+
+
 def test_incremental_sync_and_rebuild_still_match(warehouse, tmp_path):
-    """After more postings and an incremental sync, a second build still equals the ledger; docs build. On
-    each engine in turn (store, warehouse and dbt target alike)."""
+    """After more postings (one effective today, one backdated two months, one on a new account) and an
+    incremental sync, an incremental build equals the ledger and a full refresh, row for row, and rebuilt
+    only what changed. On each engine in turn (store, warehouse and dbt target alike); docs build."""
+    from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
     from tests.warehouse.settle import wait_until_settled
 
     warehouse.dbt("build")
@@ -187,14 +214,43 @@ def test_incremental_sync_and_rebuild_still_match(warehouse, tmp_path):
     assert "Catalog written" in docs.output
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
     assert "model.ledger_pipeline.fct_daily_account_balances" in catalog["nodes"]
+    first_build = _incremental_rows(warehouse)
 
-    post_transaction(warehouse.store, TransactionInput(
-        external_id="late-1", effective_at="2026-01-02T12:00:00Z", source="bank",
-        entries=[EntryInput("bank_usd", "debit", 7_77), EntryInput("wallet_bob", "credit", 7_77)]))
+    with warehouse.store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec("late_wallet", "credit", "USD"))
+    today = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    for external_id, effective_at, debit, credit, amount in (
+            ("late-1", "2026-01-02T12:00:00Z", "bank_usd", "wallet_bob", 7_77),
+            ("today-1", today.isoformat(), "bank_usd", "wallet_alice", 1_00),
+            ("late-new-account", "2026-01-03T08:00:00Z", "bank_usd", "late_wallet", 3_33)):
+        post_transaction(warehouse.store, TransactionInput(
+            external_id=external_id, effective_at=effective_at, source="bank",
+            entries=[EntryInput(debit, "debit", amount), EntryInput(credit, "credit", amount)]))
     wait_until_settled(warehouse.store)  # PostgreSQL: the next sync's watermark is past the new entries
     moved = warehouse.sync()
-    assert moved.rows["ledger_entries"] == 2
-    warehouse.dbt("build")
+    assert moved.rows["ledger_entries"] == 6
+    incremental = warehouse.dbt("build")
+    assert "ERROR=0 SKIP=0" in incremental.output
+    _assert_last_day_equals_ledger(warehouse)
+    after_tick = _incremental_rows(warehouse)
+
+    # Only what the new entries touch was rewritten: per account, the days from the earliest one a new entry
+    # is effective on (a new account whole), and for the others only days after the first build's last day.
+    first_last = max(dt.date.fromisoformat(d) for _, d in first_build["fct_daily_account_balances"])
+    rebuilt = {name: (first if isinstance(first, dt.date) else dt.date.fromisoformat(str(first)))
+               for name, first in warehouse.query(
+        "SELECT a.account_name, min(b.balance_date) FROM {reporting}.fct_daily_account_balances b "
+        "JOIN {reporting}.dim_ledger_accounts a USING (ledger_account_id) "
+        "WHERE b._synced_at > (SELECT min(_synced_at) FROM {reporting}.fct_daily_account_balances) GROUP BY 1")}
+    assert rebuilt["wallet_bob"] == rebuilt["bank_usd"] == dt.date(2026, 1, 2), rebuilt
+    assert rebuilt["late_wallet"] == dt.date(2026, 1, 3), rebuilt
+    assert rebuilt["wallet_alice"] == min(today.date(), first_last + dt.timedelta(days=1)), rebuilt
+    untouched = {n: d for n, d in rebuilt.items() if n not in ("wallet_bob", "bank_usd", "late_wallet", "wallet_alice")}
+    assert all(d > first_last for d in untouched.values()), untouched
+    assert after_tick["fct_ledger_entries"].keys() - first_build["fct_ledger_entries"].keys()
+
+    warehouse.dbt("build", "--full-refresh")
+    assert _incremental_rows(warehouse) == after_tick
     _assert_last_day_equals_ledger(warehouse)
 
 
@@ -218,7 +274,7 @@ def test_balances_end_date_var_cuts_the_report(duckdb_warehouse):
                   "--vars", '{"balances_end_date": "2026-01-03"}')
     rows = duckdb_warehouse.query(
         "SELECT a.account_name, max(f.balance_date), sum(CASE WHEN f.balance_date = DATE '2026-01-03' "
-        "THEN f.posted_balance END) FROM {reporting}.fct_daily_account_balances f "
+        "THEN f.posted_balance_minor END) FROM {reporting}.fct_daily_account_balances f "
         "JOIN {reporting}_intermediate.int_ledger_accounts__classified a USING (ledger_account_id) GROUP BY 1")
     by_name = {name: (last, balance) for name, last, balance in rows}
     assert {last for last, _ in by_name.values()} == {dt.date(2026, 1, 3)}

@@ -56,14 +56,14 @@ def test_object_marts_and_comments(objects_warehouse):
 
     # Cash position: the bank's closing balance of 72.00 beside the ledger's 82.00 on 3 March (100 - 25 + 7).
     position = warehouse.query(
-        "SELECT internal_account_name, account_name, bank_closing_balance, ledger_balance_on_statement_date, "
-        "variance FROM {reporting}.rpt_cash_position")
+        "SELECT internal_account_name, account_name, bank_closing_balance_minor, "
+        "ledger_balance_on_statement_date_minor, variance_minor FROM {reporting}.rpt_cash_position")
     assert [(n, a, int(b), int(lb), int(v)) for n, a, b, lb, v in position] == [
         ("operating", "cash_operating", 72_00, 82_00, -10_00)]
 
     # Categories: cash and the nested balance_sheet category roll up the cash account.
     rolled = dict(warehouse.query(
-        "SELECT category_name, posted_balance FROM {reporting}.fct_daily_category_balances "
+        "SELECT category_name, posted_balance_minor FROM {reporting}.fct_daily_category_balances "
         "WHERE balance_date = DATE '2025-03-03' AND category_name IN ('cash', 'balance_sheet')"))
     assert {k: int(v) for k, v in rolled.items()} == {"cash": 82_00, "balance_sheet": 82_00}
 

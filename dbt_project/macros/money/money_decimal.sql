@@ -1,6 +1,6 @@
 {#-
   Money is stored and summed as exact integers of minor units (NUMERIC(38,0)). This macro is the one place
-  where such an integer becomes a decimal presentation column, using the currency's exponent:
+  where such an integer becomes a decimal amount in currency units, using the currency's exponent:
   12345 with exponent 2 -> 123.45; 1 with exponent 18 (ETH wei) -> 0.000000000000000001.
 
   It never goes through floating point: the integer is multiplied by an exact decimal literal 10^-exponent
@@ -57,15 +57,17 @@
 {%- endmacro %}
 
 {#-
-  ``select <relation>.*, <column>_decimal ... from <relation>``: every column of ``relation`` (a CTE) and,
-  for each name in ``columns``, its decimal presentation beside it, scaled by the relation's exponent
-  column. The last step of every mart that shows money.
+  ``select <relation>.*, <column> ... from <relation>``: every column of ``relation`` (a CTE) and, for each
+  name in ``columns``, the exact decimal amount in currency units named ``<column>``, from the integer of
+  minor units ``<column>_minor`` beside it, scaled by the relation's exponent column. Integer money columns
+  always end in ``_minor``, so a sum of cents is never mistaken for a sum of dollars. The last step of every
+  mart that shows money.
 -#}
 {% macro with_money_decimals(relation, columns, exponent='currency_exponent') -%}
     select
         {{ relation }}.*,
         {%- for column in columns %}
-        {{ ledger_pipeline.money_decimal(relation ~ '.' ~ column, relation ~ '.' ~ exponent) }} as {{ column }}_decimal{% if not loop.last %},{% endif %}
+        {{ ledger_pipeline.money_decimal(relation ~ '.' ~ column ~ '_minor', relation ~ '.' ~ exponent) }} as {{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ relation }}
 {%- endmacro %}

@@ -15,13 +15,13 @@ joined as (
 
     select
         accounts.*,
-        coalesce(balances.posted_debits, 0) as posted_debits,
-        coalesce(balances.posted_credits, 0) as posted_credits,
-        coalesce(balances.posted_amount, 0) as posted_balance,
-        coalesce(balances.pending_debits, 0) as pending_debits,
-        coalesce(balances.pending_credits, 0) as pending_credits,
-        coalesce(balances.pending_amount, 0) as pending_balance,
-        coalesce(balances.available_amount, 0) as available_balance,
+        coalesce(balances.posted_debits_minor, 0) as posted_debits_minor,
+        coalesce(balances.posted_credits_minor, 0) as posted_credits_minor,
+        coalesce(balances.posted_amount_minor, 0) as posted_balance_minor,
+        coalesce(balances.pending_debits_minor, 0) as pending_debits_minor,
+        coalesce(balances.pending_credits_minor, 0) as pending_credits_minor,
+        coalesce(balances.pending_amount_minor, 0) as pending_balance_minor,
+        coalesce(balances.available_amount_minor, 0) as available_balance_minor,
         balances.updated_at as balance_updated_at
     from accounts
     left join balances on balances.ledger_account_id = accounts.ledger_account_id

@@ -20,10 +20,10 @@ summed as (
         max(days.currency_exponent) as currency_exponent,
         days.balance_date,
         count(*) as account_count,
-        sum(days.posted_debits) as posted_debits,
-        sum(days.posted_credits) as posted_credits,
-        sum(days.pending_debits) as pending_debits,
-        sum(days.pending_credits) as pending_credits,
+        sum(days.posted_debits_minor) as posted_debits_minor,
+        sum(days.posted_credits_minor) as posted_credits_minor,
+        sum(days.pending_debits_minor) as pending_debits_minor,
+        sum(days.pending_credits_minor) as pending_credits_minor,
         members.normal_balance
     from members
     inner join {{ ref('fct_daily_account_balances') }} as days
@@ -37,10 +37,10 @@ balances as (
 
     select
         summed.*,
-        {{ normal_signed('summed.normal_balance', 'summed.posted_debits', 'summed.posted_credits') }}
-            as posted_balance,
-        {{ normal_signed('summed.normal_balance', 'summed.pending_debits', 'summed.pending_credits') }}
-            as pending_balance
+        {{ normal_signed('summed.normal_balance', 'summed.posted_debits_minor', 'summed.posted_credits_minor') }}
+            as posted_balance_minor,
+        {{ normal_signed('summed.normal_balance', 'summed.pending_debits_minor', 'summed.pending_credits_minor') }}
+            as pending_balance_minor
     from summed
 
 )

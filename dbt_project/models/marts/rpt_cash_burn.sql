@@ -21,11 +21,12 @@ movements as (
         cash_accounts.currency_exponent,
         {{ month_start('movements.movement_date') }} as burn_month,
         case when cash_accounts.normal_balance = 'debit'
-            then movements.posted_debits else movements.posted_credits end as inflow,
+            then movements.posted_debits_minor else movements.posted_credits_minor end as inflow_minor,
         case when cash_accounts.normal_balance = 'debit'
-            then movements.posted_credits else movements.posted_debits end as outflow
+            then movements.posted_credits_minor else movements.posted_debits_minor end as outflow_minor
     from {{ ref('int_account_daily_movements') }} as movements
     inner join cash_accounts on cash_accounts.ledger_account_id = movements.ledger_account_id
+    where movements.entry_count > 0
 
 ),
 
@@ -36,9 +37,9 @@ monthly as (
         currency,
         max(currency_exponent) as currency_exponent,
         burn_month,
-        sum(inflow) as inflow,
-        sum(outflow) as outflow,
-        sum(outflow) - sum(inflow) as net_burn
+        sum(inflow_minor) as inflow_minor,
+        sum(outflow_minor) as outflow_minor,
+        sum(outflow_minor) - sum(inflow_minor) as net_burn_minor
     from movements
     group by ledger_id, currency, burn_month
 
@@ -48,10 +49,10 @@ with_balance as (
 
     select
         monthly.*,
-        sum(inflow - outflow) over (
+        sum(inflow_minor - outflow_minor) over (
             partition by ledger_id, currency order by burn_month
             rows between unbounded preceding and current row
-        ) as closing_cash_balance
+        ) as closing_cash_balance_minor
     from monthly
 
 )

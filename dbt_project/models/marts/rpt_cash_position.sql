@@ -26,7 +26,7 @@ ranked_statements as (
             order by statements.statement_date desc, statements.statement_position desc, statements.statement_id desc
         ) as recency_rank
     from {{ ref('stg_ledger__bank_statements') }} as statements
-    where statements.closing_balance is not null
+    where statements.closing_balance_minor is not null
 
 ),
 
@@ -38,7 +38,7 @@ latest_statements as (
 
 current_balances as (
 
-    select ledger_account_id, posted_amount as posted_balance
+    select ledger_account_id, posted_amount_minor as posted_balance_minor
     from {{ ref('stg_ledger__account_balances') }}
 
 ),
@@ -54,12 +54,12 @@ positions as (
         accounts.account_name,
         internal_accounts.currency,
         accounts.currency_exponent,
-        current_balances.posted_balance as ledger_posted_balance,
+        current_balances.posted_balance_minor as ledger_posted_balance_minor,
         latest_statements.statement_id,
         latest_statements.statement_date,
-        latest_statements.closing_balance as bank_closing_balance,
-        days.posted_balance as ledger_balance_on_statement_date,
-        latest_statements.closing_balance - coalesce(days.posted_balance, 0) as variance
+        latest_statements.closing_balance_minor as bank_closing_balance_minor,
+        days.posted_balance_minor as ledger_balance_on_statement_date_minor,
+        latest_statements.closing_balance_minor - coalesce(days.posted_balance_minor, 0) as variance_minor
     from internal_accounts
     left join accounts on accounts.ledgerable_id = internal_accounts.internal_account_id
     left join current_balances on current_balances.ledger_account_id = accounts.ledger_account_id

@@ -25,8 +25,8 @@ monthly as (
         accounts.currency,
         max(accounts.currency_exponent) as currency_exponent,
         {{ month_start('movements.movement_date') }} as activity_month,
-        sum(movements.posted_debits) as posted_debits,
-        sum(movements.posted_credits) as posted_credits,
+        sum(movements.posted_debits_minor) as posted_debits_minor,
+        sum(movements.posted_credits_minor) as posted_credits_minor,
         members.normal_balance
     from members
     inner join accounts on accounts.ledger_account_id = members.ledger_account_id
@@ -41,10 +41,10 @@ netted as (
 
     select
         monthly.*,
-        {{ normal_signed('monthly.normal_balance', 'monthly.posted_debits', 'monthly.posted_credits') }}
-            as net_amount
+        {{ normal_signed('monthly.normal_balance', 'monthly.posted_debits_minor', 'monthly.posted_credits_minor') }}
+            as net_amount_minor
     from monthly
-    where monthly.posted_debits <> 0 or monthly.posted_credits <> 0
+    where monthly.posted_debits_minor <> 0 or monthly.posted_credits_minor <> 0
 
 )
 

@@ -19,10 +19,10 @@ daily as (
         currency,
         max(currency_exponent) as currency_exponent,
         count(*) as wallet_count,
-        cast(sum(case when posted_balance <> 0 then 1 else 0 end) as bigint) as funded_wallet_count,
-        sum(posted_balance) as posted_balance,
-        sum(pending_balance) as pending_balance,
-        sum(available_balance) as available_balance
+        cast(sum(case when posted_balance_minor <> 0 then 1 else 0 end) as bigint) as funded_wallet_count,
+        sum(posted_balance_minor) as posted_balance_minor,
+        sum(pending_balance_minor) as pending_balance_minor,
+        sum(available_balance_minor) as available_balance_minor
     from wallet_days
     group by balance_date, ledger_id, currency
 

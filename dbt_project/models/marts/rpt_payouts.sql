@@ -23,8 +23,8 @@ payouts as (
         posted_at,
         currency,
         max(currency_exponent) as currency_exponent,
-        sum(debit_amount) as payout_amount,
-        sum(case when account_category = 'cash' then signed_amount else 0 end) as cash_received,
+        sum(debit_amount_minor) as payout_amount_minor,
+        sum(case when account_category = 'cash' then signed_amount_minor else 0 end) as cash_received_minor,
         count(*) as entry_count
     from entries
     group by ledger_transaction_id, ledger_id, external_id, source, transaction_type, transaction_status,

@@ -18,9 +18,9 @@ pnl as (
         currency,
         max(currency_exponent) as currency_exponent,
         sum(case when category_name in ({{ sql_string_list(var('revenue_categories')) }})
-            then net_amount else 0 end) as revenue,
+            then net_amount_minor else 0 end) as revenue_minor,
         sum(case when category_name in ({{ sql_string_list(var('expense_categories')) }})
-            then net_amount else 0 end) as expenses
+            then net_amount_minor else 0 end) as expenses_minor
     from activity
     where category_name in ({{ sql_string_list(var('revenue_categories') + var('expense_categories')) }})
     group by activity_month, ledger_id, currency
@@ -29,7 +29,7 @@ pnl as (
 
 netted as (
 
-    select pnl.*, pnl.revenue - pnl.expenses as net_income
+    select pnl.*, pnl.revenue_minor - pnl.expenses_minor as net_income_minor
     from pnl
 
 )

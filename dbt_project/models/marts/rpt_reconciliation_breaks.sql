@@ -36,7 +36,7 @@ aged as (
         breaks.item_date,
         breaks.currency,
         accounts.currency_exponent,
-        breaks.amount,
+        breaks.amount_minor,
         breaks.reference,
         breaks.description,
         breaks.break_reason,

@@ -37,11 +37,11 @@ joined as (
         variances.statement_id,
         variances.currency,
         accounts.currency_exponent,
-        variances.ledger_balance,
-        variances.bank_balance,
-        variances.variance,
-        case when variances.variance < 0 then -variances.variance else variances.variance end as absolute_variance,
-        case when variances.variance < 0 then -variances.variance else variances.variance end
+        variances.ledger_balance_minor,
+        variances.bank_balance_minor,
+        variances.variance_minor,
+        case when variances.variance_minor < 0 then -variances.variance_minor else variances.variance_minor end as absolute_variance_minor,
+        case when variances.variance_minor < 0 then -variances.variance_minor else variances.variance_minor end
             > {{ var('reconciliation_tolerance', 0) }} as is_breach,
         variances.reconciliation_run_id,
         variances.computed_at

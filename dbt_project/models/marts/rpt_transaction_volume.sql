@@ -13,7 +13,7 @@ with per_transaction as (
         currency,
         currency_exponent,
         transaction_status,
-        sum(debit_amount) as volume,
+        sum(debit_amount_minor) as volume_minor,
         count(*) as entry_count
     from {{ ref('fct_ledger_entries') }}
     where transaction_status in ('pending', 'posted')
@@ -32,9 +32,9 @@ daily as (
         max(currency_exponent) as currency_exponent,
         cast(sum(case when transaction_status = 'posted' then 1 else 0 end) as bigint) as posted_transaction_count,
         cast(sum(case when transaction_status = 'posted' then entry_count else 0 end) as bigint) as posted_entry_count,
-        sum(case when transaction_status = 'posted' then volume else 0 end) as posted_volume,
+        sum(case when transaction_status = 'posted' then volume_minor else 0 end) as posted_volume_minor,
         cast(sum(case when transaction_status = 'pending' then 1 else 0 end) as bigint) as pending_transaction_count,
-        sum(case when transaction_status = 'pending' then volume else 0 end) as pending_volume
+        sum(case when transaction_status = 'pending' then volume_minor else 0 end) as pending_volume_minor
     from per_transaction
     group by effective_date, ledger_id, source, currency
 

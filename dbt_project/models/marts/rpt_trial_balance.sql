@@ -12,8 +12,8 @@ movements as (
 
     select
         ledger_account_id,
-        sum(posted_debits) as total_debits,
-        sum(posted_credits) as total_credits
+        sum(posted_debits_minor) as total_debits_minor,
+        sum(posted_credits_minor) as total_credits_minor
     from {{ ref('int_account_daily_movements') }}
     group by ledger_account_id
 
@@ -30,8 +30,8 @@ lines as (
         accounts.account_name,
         accounts.account_category,
         accounts.normal_balance,
-        coalesce(movements.total_debits, 0) as total_debits,
-        coalesce(movements.total_credits, 0) as total_credits
+        coalesce(movements.total_debits_minor, 0) as total_debits_minor,
+        coalesce(movements.total_credits_minor, 0) as total_credits_minor
     from accounts
     left join movements on movements.ledger_account_id = accounts.ledger_account_id
 
@@ -41,8 +41,8 @@ sides as (
 
     select
         lines.*,
-        case when total_debits > total_credits then total_debits - total_credits else 0 end as debit_balance,
-        case when total_credits > total_debits then total_credits - total_debits else 0 end as credit_balance
+        case when total_debits_minor > total_credits_minor then total_debits_minor - total_credits_minor else 0 end as debit_balance_minor,
+        case when total_credits_minor > total_debits_minor then total_credits_minor - total_debits_minor else 0 end as credit_balance_minor
     from lines
 
 )

@@ -33,12 +33,12 @@ lines as (
         days.account_name,
         days.account_category,
         days.normal_balance,
-        days.posted_debits as total_debits,
-        days.posted_credits as total_credits,
-        case when days.posted_debits > days.posted_credits
-            then days.posted_debits - days.posted_credits else 0 end as debit_balance,
-        case when days.posted_credits > days.posted_debits
-            then days.posted_credits - days.posted_debits else 0 end as credit_balance
+        days.posted_debits_minor as total_debits_minor,
+        days.posted_credits_minor as total_credits_minor,
+        case when days.posted_debits_minor > days.posted_credits_minor
+            then days.posted_debits_minor - days.posted_credits_minor else 0 end as debit_balance_minor,
+        case when days.posted_credits_minor > days.posted_debits_minor
+            then days.posted_credits_minor - days.posted_debits_minor else 0 end as credit_balance_minor
     from days
     left join accounts on accounts.ledger_account_id = days.ledger_account_id
 

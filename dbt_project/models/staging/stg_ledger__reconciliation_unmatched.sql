@@ -15,7 +15,7 @@ select
     internal_account_id,
     ledger_account_id,
     cast(item_date as date) as item_date,
-    amount,
+    amount as amount_minor,
     currency,
     reference,
     description,

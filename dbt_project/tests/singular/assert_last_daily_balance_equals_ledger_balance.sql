@@ -19,12 +19,12 @@ ledger as (
 
 select
     ledger.ledger_account_id,
-    ledger.posted_amount, last_day.posted_balance,
-    ledger.pending_amount, last_day.pending_balance,
-    ledger.available_amount, last_day.available_balance
+    ledger.posted_amount_minor, last_day.posted_balance_minor,
+    ledger.pending_amount_minor, last_day.pending_balance_minor,
+    ledger.available_amount_minor, last_day.available_balance_minor
 from ledger
 left join last_day on last_day.ledger_account_id = ledger.ledger_account_id
 where last_day.ledger_account_id is null
-    or last_day.posted_balance <> ledger.posted_amount
-    or last_day.pending_balance <> ledger.pending_amount
-    or last_day.available_balance <> ledger.available_amount
+    or last_day.posted_balance_minor <> ledger.posted_amount_minor
+    or last_day.pending_balance_minor <> ledger.pending_amount_minor
+    or last_day.available_balance_minor <> ledger.available_amount_minor

@@ -3,10 +3,10 @@
 {{ config(meta={'dagster': {'ref': {'name': 'rpt_trial_balance'}}}) }}
 select
     trial.ledger_account_id,
-    trial.total_debits, ledger.posted_debits,
-    trial.total_credits, ledger.posted_credits
+    trial.total_debits_minor, ledger.posted_debits_minor,
+    trial.total_credits_minor, ledger.posted_credits_minor
 from {{ ref('rpt_trial_balance') }} as trial
 left join {{ ref('stg_ledger__account_balances') }} as ledger
     on ledger.ledger_account_id = trial.ledger_account_id
-where coalesce(ledger.posted_debits, 0) <> trial.total_debits
-    or coalesce(ledger.posted_credits, 0) <> trial.total_credits
+where coalesce(ledger.posted_debits_minor, 0) <> trial.total_debits_minor
+    or coalesce(ledger.posted_credits_minor, 0) <> trial.total_credits_minor
