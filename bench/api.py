@@ -57,8 +57,21 @@ def _loadavg() -> str:
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of ``pid`` and its live descendants (``serve --workers N`` runs N server processes)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, total = {pid}, 0
+    for _ in range(3):  # the server, uvicorn's worker processes (and their multiprocessing helpers)
+        tree |= {child for child, (parent, _) in stats.items() if parent in tree}
+    for member in tree:
+        total += stats.get(member, (0, 0))[1]
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu() -> float:
@@ -106,12 +119,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
+def _start_server(url: str, log: Path, workers: int) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url, "--no-access-log"],
+        [sys.executable, "-m", "ledger_pipeline.cli", "serve", "--port", str(port), "--store", url, "--no-access-log",
+         "--workers", str(workers)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT,
         env={**os.environ, "LITHIC_WEBHOOK_SECRET": SECRET, "LEDGER_STORE_URL": ""})
     base = f"http://127.0.0.1:{port}"
@@ -200,29 +214,78 @@ async def _closed_loop(send, clients: int, seconds: float) -> dict:
     return _summary(latencies, errors, time.perf_counter() - start)
 
 
+class _Http:
+    """A minimal HTTP/1.1 keep-alive client for the load generator: ``connections`` open sockets, each
+    carrying one request at a time. httpx spent 4-8 ms of CPU per request here, more than the server, so
+    on two shared cores the generator, not the API, set the rate; this one spends a small fraction of that
+    (``generator_cpu_ms_per_request`` in the output)."""
+
+    def __init__(self, base: str, token: str, connections: int):
+        host_port = base.removeprefix("http://")
+        self.host, port = host_port.split(":")
+        self.port = int(port)
+        self.auth = f"Authorization: Bearer {token}\r\nHost: {host_port}\r\n".encode()
+        self.size = connections
+        self.idle: asyncio.Queue = asyncio.Queue()
+        self.opened = 0
+
+    async def _connection(self):
+        if self.idle.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection(self.host, self.port)
+        return await self.idle.get()
+
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+        reader, writer = await self._connection()
+        try:
+            extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+            writer.write(f"{method} {path} HTTP/1.1\r\n".encode() + self.auth + extra.encode()
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            async with asyncio.timeout(30):  # a request that never returns is an error of the run, not a hang
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                payload = await reader.readexactly(length) if length else b""
+        except BaseException:
+            writer.close()
+            self.opened -= 1
+            raise
+        self.idle.put_nowait((reader, writer))
+        return status, payload
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            _, writer = self.idle.get_nowait()
+            writer.close()
+
+
 async def _api_phases(base: str, token: str, ids: list[str], funding: str, revenue: str, args,
                       server_pid: int) -> dict:
-    import httpx
-
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
     results: dict[str, dict] = {}
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"}, limits=limits,
-                                 timeout=30) as client:
-        async def authorise() -> bool:
-            body = _asa(random.randrange(len(ids)))
-            response = await client.post("/api/cards/lithic/asa", content=body, headers=_signed(body))
-            return response.status_code == 200 and response.json()["result"] == "APPROVED"
+    client = _Http(base, token, args.connections)
+    json_type = {"Content-Type": "application/json"}
+    create_body = json.dumps({"ledger_entries": [
+        {"ledger_account_id": funding, "direction": "debit", "amount": 1},
+        {"ledger_account_id": revenue, "direction": "credit", "amount": 1}]}).encode()
 
-        async def create() -> bool:
-            response = await client.post("/api/ledger_transactions", json={"ledger_entries": [
-                {"ledger_account_id": funding, "direction": "debit", "amount": 1},
-                {"ledger_account_id": revenue, "direction": "credit", "amount": 1}]})
-            return response.status_code == 201
+    async def authorise() -> bool:
+        body = _asa(random.randrange(len(ids)))
+        status, payload = await client.request("POST", "/api/cards/lithic/asa", body, _signed(body))
+        return status == 200 and json.loads(payload)["result"] == "APPROVED"
 
-        async def read() -> bool:
-            response = await client.get(f"/api/ledger_accounts/{random.choice(ids)}")
-            return response.status_code == 200
+    async def create() -> bool:
+        status, _ = await client.request("POST", "/api/ledger_transactions", create_body, json_type)
+        return status == 201
 
+    async def read() -> bool:
+        status, _ = await client.request("GET", f"/api/ledger_accounts/{random.choice(ids)}")
+        return status == 200
+
+    try:
         # warm-up, not measured: every server thread opens its writer connection (and its staging tables)
         # on its first request
         for send in (authorise, create, read):
@@ -239,6 +302,8 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
                              "generator_cpu_ms_per_request": round(generator_ms, 2),
                              "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
+    finally:
+        await client.close()
     return results
 
 
@@ -307,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, help="card authorisation phase (default 60)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--connections", type=int, default=64, help="the generator's connection pool")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--warmup-seconds", type=float, default=2.0, help="per operation, before measuring")
     parser.add_argument("--create-seconds", type=float, help="create phase and each in-process phase (20)")
     parser.add_argument("--read-rate", type=float, default=1_000.0)
@@ -321,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(exist_ok=True)
     url = _fresh_pg_url()
     token, ids, funding, revenue = _setup(url, args.cards)
-    process, base = _start_server(url, out / "api_server.log")
+    process, base = _start_server(url, out / "api_server.log", args.workers)
     try:
         api = asyncio.run(_api_phases(base, token, ids, funding, revenue, args, process.pid))
     finally:
