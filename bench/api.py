@@ -15,10 +15,12 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
 
 The server runs with ``--no-access-log``: a log line per request is a deployment's choice, not the API's cost.
 
-The load generator is asyncio with httpx, in this process; it shares the machine's cores with the server.
+The load generator is asyncio with a minimal HTTP/1.1 keep-alive client (``_Http``), in this process; it
+shares the machine's cores with the server (``--workers N``: N server processes).
 Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
-CPU time per request of the server and of the generator (each phase's own, the warm-up excluded), and of the
-in-process threads (PostgreSQL's own excluded from both): a ratio that a loaded machine does not skew. Usage: ``python -m bench.api [--quick]``
+CPU time per request of the server, of the generator and of the PostgreSQL backends serving the benchmark's
+database (each phase's own, the warm-up excluded), and of the in-process threads and their backends: what
+each operation costs the machine, which a loaded machine skews far less than rates. Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
 
@@ -71,6 +73,22 @@ def _cpu_seconds(pid: int) -> float:
         tree |= {child for child, (parent, _) in stats.items() if parent in tree}
     for member in tree:
         total += stats.get(member, (0, 0))[1]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _database_cpu() -> float:
+    """CPU time of the PostgreSQL backends serving the benchmark's database (on this machine), so each phase
+    can say what the database spent per request beside the server and the generator."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if f" {PG_BENCH_DB} ".encode() not in (entry / "cmdline").read_bytes():
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -160,10 +178,13 @@ def _asa(card: int, amount: int = 1) -> bytes:
 
 def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
     ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
+
+    def at(share: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000, 2) if ordered else float("nan")
+
     return {"requests": len(latencies) + errors, "errors": errors, "per_s": round(len(latencies) / seconds, 1),
-            "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else None,
-            "p99_ms": round(p99 * 1000, 2)}
+            "p50_ms": round(statistics.median(ordered) * 1000, 2) if ordered else None, "p90_ms": at(0.90),
+            "p99_ms": at(0.99)}
 
 
 async def _open_loop(send, rate: float, seconds: float) -> dict:
@@ -294,12 +315,15 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
             load_before, cpu_before, own_before = _loadavg(), _cpu_seconds(server_pid), _own_cpu()
+            database_before = _database_cpu()
             summary = await run()
             served = max(summary["requests"], 1)
             cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / served
             generator_ms = 1000 * (_own_cpu() - own_before) / served
+            database_ms = 1000 * (_database_cpu() - database_before) / served
             results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
                              "generator_cpu_ms_per_request": round(generator_ms, 2),
+                             "database_cpu_ms_per_request": round(database_ms, 2),
                              "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     finally:
@@ -350,11 +374,14 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
         threads = [threading.Thread(target=worker) for _ in range(args.clients)]
         for thread in threads:
             thread.start()
+        database_before = _database_cpu()  # once the threads' connections are open (one each, for the phase)
         for thread in threads:
             thread.join()
-        cpu_ms = 1000 * (_own_cpu() - cpu_before) / max(len(latencies), 1)
+        done = max(len(latencies), 1)
+        database_ms = 1000 * (_database_cpu() - database_before) / done
+        cpu_ms = 1000 * (_own_cpu() - cpu_before) / done
         return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
-                "load": f"{load_before}-{_loadavg()}"}
+                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}"}
 
     results = {}
     for kind in ("auth", "create", "read"):
@@ -404,8 +431,10 @@ def main(argv: list[str] | None = None) -> int:
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
         print(f"{kind}: API p50 {api[kind]['p50_ms']} ms / p99 {api[kind]['p99_ms']} ms at {api[kind]['per_s']}/s; "
               f"in process p50 {local[kind]['p50_ms']} ms at {local[kind]['per_s']}/s "
-              f"(in-process / API throughput {ratio:.2f}x); CPU per operation (the database's excluded): API "
-              f"server {api[kind]['server_cpu_ms_per_request']} ms, in process {local[kind]['cpu_ms_per_op']} ms")
+              f"(in-process / API throughput {ratio:.2f}x); CPU per operation: API server "
+              f"{api[kind]['server_cpu_ms_per_request']} ms + database {api[kind]['database_cpu_ms_per_request']} ms "
+              f"+ generator {api[kind]['generator_cpu_ms_per_request']} ms; in process "
+              f"{local[kind]['cpu_ms_per_op']} ms + database {local[kind]['database_cpu_ms_per_op']} ms")
     met = {
         f"auth p99 <= {TARGET_AUTH_P99_MS} ms, no error": api["auth"]["p99_ms"] <= TARGET_AUTH_P99_MS
         and api["auth"]["errors"] == 0,
