@@ -359,26 +359,35 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
         guard = threading.Lock()
         stop = time.perf_counter() + args.create_seconds
 
+        # the database's CPU is read while every thread's connection is open: after they all opened (the
+        # first barrier) and before any closes (the second)
+        opened, finished = threading.Barrier(args.clients + 1), threading.Barrier(args.clients + 1)
+
         def worker() -> None:
             mine = []
             with open_writer(store, record_events=True) as writer:  # as the server's writers do
+                opened.wait()
                 while time.perf_counter() < stop:
                     began = time.perf_counter()
                     operation(kind, writer)
                     mine.append(time.perf_counter() - began)
-            with guard:
-                latencies.extend(mine)
+                with guard:
+                    latencies.extend(mine)
+                finished.wait()
 
         load_before, cpu_before = _loadavg(), _own_cpu()
         start = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(args.clients)]
         for thread in threads:
             thread.start()
-        database_before = _database_cpu()  # once the threads' connections are open (one each, for the phase)
+        opened.wait()
+        database_before = _database_cpu()
+        finished.wait()
+        database_after = _database_cpu()
         for thread in threads:
             thread.join()
         done = max(len(latencies), 1)
-        database_ms = 1000 * (_database_cpu() - database_before) / done
+        database_ms = 1000 * (database_after - database_before) / done
         cpu_ms = 1000 * (_own_cpu() - cpu_before) / done
         return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
                 "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}"}
