@@ -253,7 +253,11 @@ class _Http:
     async def _connection(self):
         if self.idle.empty() and self.opened < self.size:
             self.opened += 1
-            return await asyncio.open_connection(self.host, self.port)
+            try:
+                return await asyncio.open_connection(self.host, self.port)
+            except BaseException:  # refused (a server process still starting): the slot is free again
+                self.opened -= 1
+                raise
         return await self.idle.get()
 
     async def request(self, method: str, path: str, body: bytes = b"",
