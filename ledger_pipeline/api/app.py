@@ -23,6 +23,7 @@ from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger_pipeline.api import keys as api_keys
@@ -33,6 +34,7 @@ from ledger_pipeline.ledger.money import to_major
 from ledger_pipeline.ledger.store import Connection, Store
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_KEY_CACHE_S = 1.0
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 STATUSES = ("pending", "posted", "archived")
@@ -343,13 +345,23 @@ class _Writers:
             context.__exit__(None, None, None)
 
 
-def _authenticated(request: Request) -> api_keys.ApiKey:
+async def _authenticated(request: Request) -> api_keys.ApiKey:
     # the header is read from the request, not declared as a parameter: it stays out of the OpenAPI document
-    # and FastAPI's per-parameter validation is spared on every request
+    # and FastAPI's per-parameter validation is spared on every request. A key verified within the cache's
+    # lifetime is answered on the event loop; only a lookup goes to a worker thread (and its connection).
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
     key = None
-    if scheme.lower() == "bearer" and token.strip():
-        key = api_keys.authenticate(request.app.state.writers.get().conn, token.strip())
+    if scheme.lower() == "bearer" and token:
+        cache: api_keys.KeyCache = request.app.state.key_cache
+        token_hash = api_keys.hash_token(token)
+        key = cache.get(token_hash)
+        if key is None:
+            writers = request.app.state.writers
+            key = await run_in_threadpool(
+                lambda: api_keys.authenticate(writers.get().conn, token, token_hash=token_hash))
+            if key is not None:
+                cache.put(token_hash, key)
     if key is None:
         raise ApiError(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
     return key
@@ -402,7 +414,10 @@ async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
                            headers={"Retry-After": "1"})
 
 
-def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               key_cache_s: float = DEFAULT_KEY_CACHE_S) -> FastAPI:
+    """The application over ``store_url``; a verified API key is trusted for ``key_cache_s`` seconds before
+    it is looked up again (so a revocation takes effect within that time; 0: at once)."""
     store = Store(store_url)
     writers = _Writers(store)
 
@@ -416,6 +431,7 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
                   description="Modern Treasury's ledger resources over a ledger-pipeline store. Authenticate with "
                               "`Authorization: Bearer <API key>`.")
     app.state.writers = writers
+    app.state.key_cache = api_keys.KeyCache(key_cache_s)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(ApiError)
@@ -623,9 +639,26 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) 
     return app
 
 
+_ENVIRONMENT = ("LEDGER_API_STORE_URL", "LEDGER_API_MAX_BODY_BYTES", "LEDGER_API_KEY_CACHE_S")
+
+
+def app_environment(store_url: str, *, max_body_bytes: int, key_cache_s: float) -> dict[str, str]:
+    """The variables ``app_from_environment`` reads: how ``serve --workers N`` hands its options to the
+    server processes uvicorn starts."""
+    return dict(zip(_ENVIRONMENT, (store_url, str(max_body_bytes), str(key_cache_s)), strict=True))
+
+
+def app_from_environment() -> FastAPI:
+    """``create_app`` with the options ``app_environment`` set (uvicorn's factory in each worker process)."""
+    import os
+
+    url, max_body_bytes, key_cache_s = (os.environ[name] for name in _ENVIRONMENT)
+    return create_app(url, max_body_bytes=int(max_body_bytes), key_cache_s=float(key_cache_s))
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document the server serves (it does not depend on the store)."""
     return create_app(IN_MEMORY_STORE_URL).openapi()
 
 
-__all__ = ["ApiError", "create_app", "openapi_document"]
+__all__ = ["ApiError", "app_environment", "app_from_environment", "create_app", "openapi_document"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,10 +68,34 @@ def revoke_key(conn: Connection, key_id: str) -> None:
         raise NotFoundError(f"no active API key {key_id}")
 
 
-def authenticate(conn: Connection, token: str) -> ApiKey | None:
-    """The active key whose token this is, or ``None``."""
+def authenticate(conn: Connection, token: str, *, token_hash: str | None = None) -> ApiKey | None:
+    """The active key whose token this is (``token_hash``: its hash, if already computed), or ``None``."""
     row = conn.one("SELECT id, name, scopes FROM api_keys WHERE token_hash = :hash AND revoked_at IS NULL",
-                   {"hash": hash_token(token)})
+                   {"hash": token_hash or hash_token(token)})
     if row is None:
         return None
     return ApiKey(row[0], row[1], frozenset(row[2].split()))
+
+
+class KeyCache:
+    """Keys the store has verified, by token hash, for ``ttl_s`` seconds: the server spares a query per
+    request, and a revoked key keeps working for at most ``ttl_s`` in a server that verified it just
+    before. Only valid keys are kept (a new key works at once; a wrong token is looked up every time);
+    ``ttl_s`` 0 keeps none (every request looks its key up)."""
+
+    def __init__(self, ttl_s: float):
+        self.ttl_s = ttl_s
+        self._keys: dict[str, tuple[ApiKey, float]] = {}
+
+    def get(self, token_hash: str) -> ApiKey | None:
+        cached = self._keys.get(token_hash)
+        if cached is None:
+            return None
+        if cached[1] <= time.monotonic():
+            self._keys.pop(token_hash, None)
+            return None
+        return cached[0]
+
+    def put(self, token_hash: str, key: ApiKey) -> None:
+        if self.ttl_s > 0:
+            self._keys[token_hash] = (key, time.monotonic() + self.ttl_s)

@@ -158,9 +158,27 @@ def _with_entries(conn: Connection, txs: list[dict[str, Any]]) -> list[dict[str,
     return txs
 
 
+_ENTRY_COLUMNS = ("id", "ledger_transaction_id", "ledger_account_id", "direction", "amount", "currency",
+                  "currency_exponent", "status", "effective_at", "created_at")
+
+# one row per entry (one with NULL entry columns for a transaction without entries): one round trip, which a
+# create, an update and a reversal each make to answer with the transaction they wrote
+_TRANSACTION_WITH_ENTRIES = (
+    _TRANSACTIONS.removesuffix(" FROM ledger_transactions t")
+    + ", " + ", ".join(f"{'a' if name == 'currency_exponent' else 'e'}.{name} AS entry_{name}"
+                       for name in _ENTRY_COLUMNS)
+    + " FROM ledger_transactions t LEFT JOIN ledger_entries e ON e.ledger_transaction_id = t.id"
+    + " LEFT JOIN ledger_accounts a ON a.id = e.ledger_account_id WHERE t.id = :id ORDER BY e.id")
+
+
 def get_transaction(conn: Connection, transaction_id: str) -> dict[str, Any] | None:
-    rows = conn.dicts(f"{_TRANSACTIONS} WHERE t.id = :id", {"id": transaction_id})
-    return _with_entries(conn, rows)[0] if rows else None
+    rows = conn.dicts(_TRANSACTION_WITH_ENTRIES, {"id": transaction_id})
+    if not rows:
+        return None
+    tx = {name: value for name, value in rows[0].items() if not name.startswith("entry_")}
+    tx["entries"] = [{name: row[f"entry_{name}"] for name in _ENTRY_COLUMNS} for row in rows
+                     if row["entry_id"] is not None]
+    return tx
 
 
 def list_transactions(conn: Connection, filters: Filters, *, after: str | None, per_page: int) -> Page:

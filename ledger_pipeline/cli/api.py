@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 
 from ledger_pipeline.cli.support import (
+    EXIT_BAD_INPUT,
     EXIT_UNREACHABLE,
     JsonOption,
     StoreOption,
@@ -40,6 +42,12 @@ def serve(
                                                          "delivery attempts.")] = 300.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
                                              help="Log one line per request.")] = True,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (PostgreSQL only; a DuckDB file has "
+                                                     "one writing process).")] = 1,
+    key_cache_s: Annotated[float, typer.Option("--key-cache-s", min=0.0,
+                                               help="Seconds a verified API key is trusted before it is looked "
+                                                    "up again (a revocation takes effect within it; 0: at once)."
+                                               )] = 1.0,
     store: StoreOption = None,
 ) -> None:
     """Serve the HTTP API (ledgers, accounts and balances, transactions, entries...) over the store, and
@@ -51,7 +59,7 @@ def serve(
         return
     import uvicorn
 
-    from ledger_pipeline.api.app import create_app
+    from ledger_pipeline.api.app import app_environment, create_app
 
     target = open_store(store)
     try:
@@ -60,6 +68,9 @@ def serve(
     except Exception as exc:  # noqa: BLE001 - not reachable, or not a store at the current revision
         raise fail(f"{target.redacted_url} is not a store with the API's tables ({str(exc).splitlines()[0]}); "
                    "run `ledger-pipeline init` or `ledger-pipeline migrate`", EXIT_UNREACHABLE) from exc
+    if workers > 1 and not target.is_postgres:
+        raise fail("--workers above 1 needs PostgreSQL: a DuckDB file takes one writing process",
+                   EXIT_BAD_INPUT)
     worker = None
     if webhooks:
         from ledger_pipeline.api.webhooks import Backoff, DeliveryWorker
@@ -68,8 +79,13 @@ def serve(
                                 backoff=Backoff(webhook_backoff_s, webhook_backoff_max_s))
         worker.start()
     try:
-        uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes), host=host, port=port, log_level="info",
-                    access_log=access_log)
+        if workers == 1:
+            uvicorn.run(create_app(target.url, max_body_bytes=max_body_bytes, key_cache_s=key_cache_s), host=host,
+                        port=port, log_level="info", access_log=access_log)
+        else:  # each process builds the app from the environment (uvicorn starts them by import path)
+            os.environ.update(app_environment(target.url, max_body_bytes=max_body_bytes, key_cache_s=key_cache_s))
+            uvicorn.run("ledger_pipeline.api.app:app_from_environment", factory=True, workers=workers, host=host,
+                        port=port, log_level="info", access_log=access_log)
     finally:
         if worker is not None:
             worker.stop()

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 
 DOCS = Path(__file__).parents[2] / "docs"
 
@@ -309,3 +310,43 @@ def test_the_server_never_answers_500_to_bad_input(server):
             assert response.status_code < 500, (method, path, body, response.text)
             if response.status_code >= 400:
                 assert set(response.json()["error"]) >= {"code", "message"}, response.text
+
+
+@pytest.mark.parametrize("server_args", [["--workers", "2"]])
+def test_two_server_processes_write_each_transaction_once(store_url, server_args, request):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("--workers above 1 needs PostgreSQL")
+    server = request.getfixturevalue("server")
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    assert len(children) >= 2  # uvicorn's two server processes (and its multiprocessing helper)
+    with server.client() as client:
+        ledger_id = _main_ledger(client)
+        cash = _account(client, ledger_id, "cash", "debit")
+        revenue = _account(client, ledger_id, "revenue", "credit")
+        same = {"ledger_entries": _entries(cash, revenue, 700), "external_id": "evt-once"}
+
+        def post(i: int) -> httpx.Response:
+            body = same if i % 2 else {"ledger_entries": _entries(cash, revenue, 1), "external_id": f"evt-{i}"}
+            with server.client() as own:  # a connection each: the kernel spreads them over both processes
+                return own.post("/api/ledger_transactions", json=body)
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(post, range(32)))
+        assert {r.status_code for r in responses} == {201}
+        assert len({r.json()["id"] for r, i in zip(responses, range(32), strict=True) if i % 2}) == 1
+        assert len(_all(client, "/api/ledger_transactions")) == 17
+        balance = client.get(f"/api/ledger_accounts/{cash}").json()["balances"]["posted_balance"]["amount"]
+        assert balance == 700 + 16
+
+
+def test_workers_need_postgresql(duckdb_url):
+    from typer.testing import CliRunner
+
+    from ledger_pipeline.cli import app
+    from ledger_pipeline.ledger.store import Store
+    from ledger_pipeline.store_setup import initialize_store
+
+    initialize_store(Store(duckdb_url))
+    result = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-webhooks", "--store", duckdb_url])
+    assert result.exit_code == 2
+    assert "needs PostgreSQL" in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -40,15 +41,33 @@ def test_api_keys_commands_store_only_the_hash(duckdb_url):
     assert bad.exit_code == 2
 
 
-def test_a_revoked_key_is_refused(server):
+def _revoke(server, name: str) -> None:
+    with Store(server.store_url).transaction() as conn:
+        revoke_key(conn, conn.scalar("SELECT id FROM api_keys WHERE name = :name", {"name": name}))
+
+
+@pytest.mark.parametrize("server_args", [["--key-cache-s", "0"]])
+def test_a_revoked_key_is_refused_at_once_without_the_key_cache(server):
     if not server.is_postgres:
         pytest.skip("a DuckDB file is held by the server process while it runs")
     with server.client("read") as reader:
         assert reader.get("/api/ledgers").status_code == 200
-        store = Store(server.store_url)
-        with store.transaction() as conn:
-            key_id = conn.scalar("SELECT id FROM api_keys WHERE name = 'tests-read'")
-            revoke_key(conn, key_id)
+        _revoke(server, "tests-read")
+        assert reader.get("/api/ledgers").status_code == 401
+
+
+@pytest.mark.parametrize("server_args", [["--key-cache-s", "2"]])
+def test_a_revoked_key_is_refused_once_the_key_cache_expires(server):
+    if not server.is_postgres:
+        pytest.skip("a DuckDB file is held by the server process while it runs")
+    with server.client("read") as reader:
+        assert reader.get("/api/ledgers").status_code == 200
+        _revoke(server, "tests-read")
+        revoked_at = time.monotonic()
+        assert reader.get("/api/ledgers").status_code == 200  # verified just now: still trusted
+        while reader.get("/api/ledgers").status_code == 200:
+            assert time.monotonic() - revoked_at < 3.5, "the revoked key outlived the key cache"
+            time.sleep(0.05)
         assert reader.get("/api/ledgers").status_code == 401
 
 
