@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES
 from ledger_pipeline.ledger.store import Connection, params_list
 
 
@@ -93,14 +94,7 @@ def ledger_name(conn: Connection, ledger_id: str) -> str | None:
 
 _ACCOUNT_SUMS_NOW = "SELECT ledger_account_id, posted_debits, posted_credits, pending_debits, pending_credits " \
                     "FROM ledger_account_balances"
-_ACCOUNT_SUMS_AS_OF = """
-SELECT ledger_account_id,
-    sum(CASE WHEN status = 'posted' AND direction = 'debit' THEN amount ELSE 0 END) AS posted_debits,
-    sum(CASE WHEN status = 'posted' AND direction = 'credit' THEN amount ELSE 0 END) AS posted_credits,
-    sum(CASE WHEN status IN ('pending', 'posted') AND direction = 'debit' THEN amount ELSE 0 END) AS pending_debits,
-    sum(CASE WHEN status IN ('pending', 'posted') AND direction = 'credit' THEN amount ELSE 0 END) AS pending_credits
-FROM ledger_entries WHERE effective_at <= CAST(:as_of AS TIMESTAMPTZ) GROUP BY ledger_account_id
-"""
+_ACCOUNT_SUMS_AS_OF = SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
 
 _ACCOUNTS = """
 SELECT a.id, a.ledger_id, a.name, a.description, a.normal_balance, a.currency, a.currency_exponent, a.metadata,
