@@ -3,14 +3,16 @@ name, keyset pages ordered by creation time, and the id an ``Idempotency-Key`` s
 
 from __future__ import annotations
 
+import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
 from pydantic import field_validator
 
 from ledger_pipeline.api import keys as api_keys
-from ledger_pipeline.api.app import _Body
+from ledger_pipeline.api.app import ApiError, _Body
 from ledger_pipeline.api.queries import Filters, Page, _where
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -80,3 +82,13 @@ def metadata_where(db: Connection, request: Request, alias: str, params: dict[st
     metadata = {name[len("metadata["):-1]: value for name, value in request.query_params.multi_items()
                 if name.startswith("metadata[") and name.endswith("]") and len(name) > len("metadata[]")}
     return _where(db, alias, Filters(metadata=metadata), params)
+
+
+async def signed_json_body(request: Request) -> tuple[bytes, Any]:
+    """A signed request's raw bytes (what its signature covers) and their JSON, numbers kept exact as
+    ``Decimal``; a body that is not JSON answers 422 ``invalid_json``."""
+    body = await request.body()
+    try:
+        return body, json.loads(body, parse_float=Decimal)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_json", f"the body is not valid JSON ({exc})", field="body") from None

@@ -17,7 +17,6 @@ hold and answers the same.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,7 +25,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ledger_pipeline.api import signatures
+from ledger_pipeline.api import deps, signatures
 from ledger_pipeline.api.app import ApiError
 from ledger_pipeline.ledger.errors import LedgerError, RuleViolation
 
@@ -124,14 +123,6 @@ def place_hold(request: Request, hold: Hold) -> Decision:
     return Decision(True)
 
 
-async def _json_body(request: Request) -> tuple[bytes, Any]:
-    body = await request.body()
-    try:
-        return body, json.loads(body, parse_float=Decimal)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON ({exc})", field="body") from None
-
-
 def _refuse(exc: signatures.SignatureError) -> ApiError:
     return ApiError(401, "invalid_signature", str(exc))
 
@@ -187,7 +178,7 @@ def lithic_hold(payload: dict[str, Any]) -> Hold | None:
 async def lithic_asa(request: Request) -> JSONResponse:
     """Answer a Lithic Auth Stream Access request: ``{"token", "result": "APPROVED" | "INSUFFICIENT_FUNDS"
     | ...}``. Signed as Lithic's webhooks are (``webhook-signature``, ``LITHIC_WEBHOOK_SECRET``)."""
-    body, payload = await _json_body(request)
+    body, payload = await deps.signed_json_body(request)
     try:
         signatures.verify_standard_webhook(body, request.headers)
     except signatures.SignatureError as exc:
@@ -245,7 +236,7 @@ async def marqeta_jit_funding(request: Request) -> JSONResponse:
     """Answer a Marqeta Gateway JIT Funding request: 200 with the ``jit_funding`` object to fund it, 402
     with a ``decline_reason`` to deny it. HTTP Basic authentication as configured on the funding source
     (``MARQETA_WEBHOOK_USERNAME`` / ``MARQETA_WEBHOOK_PASSWORD``)."""
-    _, payload = await _json_body(request)
+    _, payload = await deps.signed_json_body(request)
     try:
         signatures.verify_basic(request.headers.get("authorization"), "MARQETA")
     except signatures.SignatureError as exc:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledger_pipeline.api import signatures
+from ledger_pipeline.api import deps, signatures
 from ledger_pipeline.api.app import ApiError
 from ledger_pipeline.ledger.errors import LedgerError
 
 router = APIRouter(tags=["inbound webhooks"])
-
-
-async def _body(request: Request) -> tuple[bytes, Any]:
-    body = await request.body()
-    try:
-        return body, json.loads(body, parse_float=Decimal)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_json", f"the body is not valid JSON ({exc})", field="body") from None
 
 
 def _verified(check, *args) -> None:
@@ -78,7 +69,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     """Stripe events, signed with ``Stripe-Signature`` (``STRIPE_WEBHOOK_SECRET``)."""
     from connectors.stripe import settings as stripe_settings
 
-    body, event = await _body(request)
+    body, event = await deps.signed_json_body(request)
     _verified(signatures.verify_stripe, body, request.headers.get("stripe-signature"))
     data = event.get("data") if isinstance(event, dict) else None
     obj = data.get("object") if isinstance(data, dict) else None
@@ -93,7 +84,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
 async def adyen_webhook(request: Request) -> PlainTextResponse:
     """Adyen notifications (every item's ``additionalData.hmacSignature``, ``ADYEN_HMAC_KEY``); answered
     ``[accepted]`` as Adyen expects."""
-    body, payload = await _body(request)
+    body, payload = await deps.signed_json_body(request)
     _verified(signatures.verify_adyen, payload)
     first = payload["notificationItems"][0]["NotificationRequestItem"]
     await _ingest(request, "adyen", body, f"notification-{first.get('pspReference') or uuid.uuid4()}")
@@ -103,7 +94,7 @@ async def adyen_webhook(request: Request) -> PlainTextResponse:
 @router.post("/api/webhooks/lithic")
 async def lithic_webhook(request: Request) -> JSONResponse:
     """Lithic deliveries (``webhook-signature``, ``LITHIC_WEBHOOK_SECRET``)."""
-    body, _ = await _body(request)
+    body, _ = await deps.signed_json_body(request)
     _verified(signatures.verify_standard_webhook, body, request.headers)
     return JSONResponse(await _ingest(request, "lithic", body, request.headers.get("webhook-id") or "delivery"))
 
@@ -111,7 +102,7 @@ async def lithic_webhook(request: Request) -> JSONResponse:
 @router.post("/api/webhooks/marqeta")
 async def marqeta_webhook(request: Request) -> JSONResponse:
     """Marqeta ``transactions`` deliveries (HTTP Basic, ``MARQETA_WEBHOOK_USERNAME`` / ``_PASSWORD``)."""
-    body, _ = await _body(request)
+    body, _ = await deps.signed_json_body(request)
     _verified(signatures.verify_basic, request.headers.get("authorization"), "MARQETA")
     return JSONResponse(await _ingest(request, "marqeta", body, f"delivery-{uuid.uuid4()}"))
 
@@ -119,7 +110,7 @@ async def marqeta_webhook(request: Request) -> JSONResponse:
 @router.post("/api/webhooks/chargebee")
 async def chargebee_webhook(request: Request) -> JSONResponse:
     """Chargebee events (HTTP Basic, ``CHARGEBEE_WEBHOOK_USERNAME`` / ``_PASSWORD``)."""
-    body, event = await _body(request)
+    body, event = await deps.signed_json_body(request)
     _verified(signatures.verify_basic, request.headers.get("authorization"), "CHARGEBEE")
     name = f"event-{(event.get('id') if isinstance(event, dict) else None) or uuid.uuid4()}"
     return JSONResponse(await _ingest(request, "chargebee", body, name))
@@ -129,6 +120,6 @@ async def chargebee_webhook(request: Request) -> JSONResponse:
 async def events_webhook(request: Request) -> JSONResponse:
     """The production-events feed: one event or a JSON array of them (``X-Signature-256``,
     ``EVENTS_WEBHOOK_SECRET``)."""
-    body, _ = await _body(request)
+    body, _ = await deps.signed_json_body(request)
     _verified(signatures.verify_events, body, request.headers)
     return JSONResponse(await _ingest(request, "events", body, f"delivery-{uuid.uuid4()}"))
