@@ -212,12 +212,19 @@ def prepare_entries_sql(conn: Connection) -> str:
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object))
 
 
+_STAGED_DOCS = "SELECT metadata AS doc FROM batch_entries WHERE NOT metadata_invalid"
+
+
 def sort_metadata_sql(conn: Connection) -> str | None:
     """The statement that puts the keys of the staged metadata objects in order, at every depth
     (``StoreEngine.sorted_metadata``), after ``prepare_entries_sql``, and refuses one that names a key twice
-    in a nested object (``metadata_invalid``); None when the engine's canonical text has them in order."""
-    docs = "SELECT metadata AS doc FROM batch_entries WHERE NOT metadata_invalid"
-    query = conn.engine.sorted_metadata(docs)
+    in a nested object (``metadata_invalid``); None when the engine's canonical text has them in order, or
+    when no staged object may have keys out of order (``StoreEngine.metadata_unsorted``: planning the
+    statement costs more than a single write's other steps)."""
+    unsorted = conn.engine.metadata_unsorted
+    if unsorted is None or not conn.scalar(f"SELECT count(*) FROM ({_STAGED_DOCS}) d WHERE {unsorted}"):
+        return None
+    query = conn.engine.sorted_metadata(_STAGED_DOCS)
     if query is None:
         return None
     return (f"UPDATE batch_entries SET metadata = CASE WHEN s.duplicated THEN batch_entries.metadata ELSE s.sorted "

@@ -208,6 +208,10 @@ class StoreEngine(ABC):
     #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
     values_differ: str
 
+    #: SQL predicate over ``doc`` (``metadata_object``'s text): the object may have keys out of order, at
+    #: some depth; None when ``metadata_object`` already sorts them
+    metadata_unsorted: str | None = None
+
     def sorted_metadata(self, docs: str) -> str | None:
         """A query of ``doc, sorted, duplicated`` for the ``doc`` column (``metadata_object``'s text) of the
         relation ``docs``: ``sorted`` is the same object with the keys of every object in it, however deep,

@@ -342,18 +342,21 @@ class DuckDBEngine(StoreEngine):
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
         return "SELECT " + ", ".join(f"unnest({a}) AS {n}" for a, n in zip(arrays, names, strict=True))
 
+    # only a document with a ``,`` can hold an object of two keys, and one without a nested object or array
+    # whose keys are in order (a single write's are) is its own canonical text
+    metadata_unsorted = (r"doc LIKE '%,%' AND (regexp_matches(substr(doc, 2), '[\[{]') "
+                         "OR json_keys(doc) <> list_sort(json_keys(doc)))")
+
     def sorted_metadata(self, docs: str) -> str:
         """Set-based over ``json_tree``: each node's position is the list of its ancestors' keys (array
         indexes zero-padded) from the root, a closing bracket sorts after its node's last child, and the
         tokens are joined in that order; an object with no object or array in it (most) takes one sorted
-        aggregate. Only a document with a ``,`` can hold an object of two keys, and one without a nested
-        object or array whose keys are in order (a single write's are) is its own canonical text: neither is
-        read."""
+        aggregate. Only the documents ``metadata_unsorted`` selects are read."""
         return f"""
 WITH RECURSIVE
 candidates AS (SELECT DISTINCT doc, regexp_matches(substr(doc, 2), '[\\[{{]') AS nested
-               FROM ({docs}) d WHERE doc LIKE '%,%'),
-flat AS (SELECT doc FROM candidates WHERE NOT nested AND json_keys(doc) <> list_sort(json_keys(doc))),
+               FROM ({docs}) d WHERE {self.metadata_unsorted}),
+flat AS (SELECT doc FROM candidates WHERE NOT nested),
 docs AS (SELECT doc FROM candidates WHERE nested),
 tree AS (SELECT d.doc, j.id, j.parent, j.key, j.type, CAST(j.atom AS TEXT) AS atom FROM docs d, json_tree(d.doc) j),
 placed(doc, id, type, member, pos) AS (
