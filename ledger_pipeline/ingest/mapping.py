@@ -105,6 +105,28 @@ class MappingError(InputError):
     """A mapping file that is not valid (names the file and the offending key)."""
 
 
+def _text(value: Any, where: str) -> str:
+    """A YAML value that must be non-empty text (a name, a record type, a status)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
+        raise MappingError(f"{where} is {'missing' if value is None else 'empty' if value in ('', [], {}) else 'not text'}"
+                           f" ({value!r}): give a non-empty value")
+    return str(value)
+
+
+def _mapping_at(value: Any, where: str) -> MappingABC[str, Any]:
+    if not isinstance(value, MappingABC) or not value:
+        raise MappingError(f"{where} is {'missing' if value is None else 'empty' if not value else 'not a mapping'}"
+                           f" ({value!r}): give a mapping of its keys")
+    return value
+
+
+def _list_at(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise MappingError(f"{where} is {'missing' if value is None else 'empty' if not value else 'not a list'}"
+                           f" ({value!r}): give a list")
+    return value
+
+
 def _check_field(name: Any, where: str) -> str:
     if not isinstance(name, str) or not _FIELD.match(name):
         raise MappingError(f"{where}: {name!r} is not a valid field name (letters, digits, _ and .)")
@@ -200,7 +222,10 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
         raise MappingError(f"{where}: 'source' is required")
     categories = _parse_categories(data.get("categories"), where)
     accounts: dict[str, ChartAccount] = {}
-    for key, spec in (data.get("accounts") or {}).items():
+    chart = data.get("accounts") or {}
+    if not isinstance(chart, MappingABC):
+        raise MappingError(f"{where}: accounts is not a mapping ({chart!r}): give a mapping of account keys")
+    for key, spec in chart.items():
         if not isinstance(spec, MappingABC):
             raise MappingError(f"{where}: accounts.{key} must be a mapping")
         normal = spec.get("normal_balance")
@@ -208,7 +233,8 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
             raise MappingError(f"{where}: accounts.{key}.normal_balance must be debit or credit")
         currency = spec.get("currency", "from_record")
         currency = None if currency in (None, "from_record") else str(currency).upper()
-        account = ChartAccount(key=str(key), name=str(spec.get("name", key)), normal_balance=normal,
+        name = _text(spec["name"], f"{where}: accounts.{key}.name") if "name" in spec else str(key)
+        account = ChartAccount(key=str(key), name=name, normal_balance=normal,
                                currency=currency, description=spec.get("description"),
                                create=bool(spec.get("create", True)),
                                categories=_as_tuple(spec.get("categories")))
@@ -223,19 +249,27 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
                                "must contain {currency} (an account holds one currency)")
         accounts[account.key] = account
     templates = []
-    for i, spec in enumerate(data.get("templates") or []):
+    for i, spec in enumerate(_list_at(data.get("templates"), f"{where}: templates")):
         at = f"{where}: templates[{i}]"
-        types = _as_tuple(spec.get("types", spec.get("type")))
-        if not types:
+        spec = _mapping_at(spec, at)
+        if "types" not in spec and "type" not in spec:
             raise MappingError(f"{at}: 'type' (or 'types') is required")
+        kinds = spec.get("types", spec.get("type"))
+        types = tuple(_text(t, f"{at}.type") for t in (_list_at(kinds, f"{at}.types") if isinstance(kinds, list)
+                                                        or "types" in spec else [kinds]))
+        if "streams" in spec:
+            streams = spec["streams"]
+            for stream in streams if isinstance(streams, list) else [streams]:
+                _text(stream, f"{at}.streams")
         entries = []
-        for j, e in enumerate(spec.get("entries") or []):
-            account = e.get("account")
+        for j, e in enumerate(_list_at(spec.get("entries"), f"{at}.entries")):
+            e = _mapping_at(e, f"{at}.entries[{j}]")
+            account = _text(e.get("account"), f"{at}.entries[{j}].account")
             if account not in accounts:
                 raise MappingError(f"{at}.entries[{j}]: account {account!r} is not in the chart of accounts")
             if e.get("direction") not in _DIRECTIONS:
                 raise MappingError(f"{at}.entries[{j}]: direction must be debit or credit")
-            amount = str(e.get("amount", ""))
+            amount = _text(e.get("amount"), f"{at}.entries[{j}].amount")
             negate = amount.startswith("-")
             entries.append(EntryTemplate(account=account, direction=e["direction"],
                                          amount=_check_field(amount.lstrip("-"), f"{at}.entries[{j}].amount"),
@@ -248,8 +282,11 @@ def parse_mapping(data: MappingABC[str, Any], *, path: str | None = None) -> Map
             status_map = tuple(sorted((str(k), str(v)) for k, v in (status.get("map") or {}).items()))
             status_default = str(status.get("default", "posted"))
         else:
-            status_field, status_map, status_default = None, (), str(status)
+            status_field, status_map, status_default = None, (), _text(status, f"{at}.status")
         description = spec.get("description")
+        if description is not None and not isinstance(description, str):
+            raise MappingError(f"{at}.description is not text ({description!r}): give a text with {{field}} "
+                               "placeholders, or leave it out")
         for p in _PLACEHOLDER.findall(description or ""):
             _check_field(p, f"{at}.description")
         templates.append(TransactionTemplate(

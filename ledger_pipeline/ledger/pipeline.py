@@ -113,6 +113,9 @@ def stage_pipeline(conn: Connection, default_ledger: str, now: datetime) -> dict
     """
     with conn.pipelined():
         conn.execute(staging.prepare_entries_sql(conn), {"default_ledger": default_ledger})
+        sort_metadata = staging.sort_metadata_sql(conn)
+        if sort_metadata is not None:
+            conn.execute(sort_metadata)
         _classify(conn, now)
         return action_counts(conn)
 

@@ -68,6 +68,24 @@ def valid_text() -> str:
     )
 
 
+#: the characters an external_id may not begin or end with: Unicode white space (``str.isspace``) and the
+#: byte order mark, spelt out so that both engines test the same set
+EDGE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+              "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
+
+
+def valid_external_id() -> str:
+    """Rule 1: an external_id is used as given, so one with white space at an end (``"txn2 "``) is refused
+    (``invalid_external_id``): kept, it would be another transaction than ``"txn2"`` although no one could
+    tell them apart in a file or a report; trimmed, it would silently match ``"txn2"``."""
+    return _entry_rule(
+        f"external_id IS NOT NULL AND (strpos('{EDGE_SPACE}', left(external_id, 1)) > 0 "
+        f"OR strpos('{EDGE_SPACE}', right(external_id, 1)) > 0)",
+        "invalid_external_id",
+        f"{_REF} || ': external_id ' || external_id || ' begins or ends with white space'",
+    )
+
+
 def valid_metadata() -> str:
     """Rule 1: ``metadata`` is a JSON object (see ``staging.prepare_entries_sql``)."""
     return _entry_rule(
@@ -341,6 +359,7 @@ def reversal_target() -> str:
 RULES: tuple[Rule, ...] = (
     Rule("required_fields", 1, required_fields),
     Rule("valid_text", 1, valid_text),
+    Rule("valid_external_id", 1, valid_external_id),
     Rule("valid_metadata", 1, valid_metadata),
     Rule("valid_direction", 1, valid_direction),
     Rule("valid_effective_at", 1, valid_effective_at),

@@ -164,9 +164,10 @@ FROM (
         FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
-                COALESCE(NULLIF(trim(r.external_id), ''),
-                         '<no external_id at ' || {record_ref_sql('r', default_prefix='')} || '>') AS tx_key,
-                NULLIF(trim(r.external_id), '') AS external_id,
+                -- as given: an id with white space at an end is refused (rule 1), never trimmed into another
+                CASE WHEN trim(r.external_id) <> '' THEN r.external_id
+                     ELSE '<no external_id at ' || {record_ref_sql('r', default_prefix='')} || '>' END AS tx_key,
+                CASE WHEN trim(r.external_id) <> '' THEN r.external_id END AS external_id,
                 r.ledger_name, l.id AS ledger_id, r.account_ref,
                 a.id AS ledger_account_id, a.currency AS account_currency,
                 a.currency_exponent AS exponent,
@@ -209,6 +210,26 @@ def prepare_entries_sql(conn: Connection) -> str:
     whitespace are the same payload, and anything else is flagged (``metadata_invalid``)."""
     return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object))
+
+
+_STAGED_DOCS = "SELECT metadata AS doc FROM batch_entries WHERE NOT metadata_invalid"
+
+
+def sort_metadata_sql(conn: Connection) -> str | None:
+    """The statement that puts the keys of the staged metadata objects in order, at every depth
+    (``StoreEngine.sorted_metadata``), after ``prepare_entries_sql``, and refuses one that names a key twice
+    in a nested object (``metadata_invalid``); None when the engine's canonical text has them in order, or
+    when no staged object may have keys out of order (``StoreEngine.metadata_unsorted``: planning the
+    statement costs more than a single write's other steps)."""
+    unsorted = conn.engine.metadata_unsorted
+    if unsorted is None or not conn.scalar(f"SELECT count(*) FROM ({_STAGED_DOCS}) d WHERE {unsorted}"):
+        return None
+    query = conn.engine.sorted_metadata(_STAGED_DOCS)
+    if query is None:
+        return None
+    return (f"UPDATE batch_entries SET metadata = CASE WHEN s.duplicated THEN batch_entries.metadata ELSE s.sorted "
+            f"END, metadata_invalid = s.duplicated FROM ({query}) s "
+            "WHERE batch_entries.metadata = s.doc AND NOT batch_entries.metadata_invalid")
 
 
 # The payload hash covers what makes two submissions "the same transaction": ledger, effective time,
@@ -329,6 +350,7 @@ FROM (
     JOIN ledgers l ON l.id = t.ledger_id
     JOIN (SELECT id, __METADATA_OBJECT__ AS metadata_canonical
           FROM (SELECT id, metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x) m ON m.id = t.id
+    __SORTED_JOIN__
     JOIN (SELECT ledger_transaction_id, __ENTRIES__ AS entries
           FROM (SELECT ledger_transaction_id, ledger_account_id || ':' || direction || ':' || CAST(amount AS TEXT)
                        || ':' || currency AS entry
@@ -345,9 +367,16 @@ def stored_hash_sql(conn: Connection) -> str | None:
                        "AND existing_hash <> payload_hash"):
         return None
     differing = "SELECT existing_id FROM batch_txs WHERE existing_hash <> payload_hash"
+    canonical = (f"SELECT {conn.engine.metadata_object} AS doc "
+                 "FROM (SELECT metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x")
+    sorted_query = conn.engine.sorted_metadata(canonical)
+    sorted_join = "" if sorted_query is None else f"LEFT JOIN ({sorted_query}) k ON k.doc = m.metadata_canonical"
+    metadata = ("COALESCE(m.metadata_canonical, t.metadata)" if sorted_query is None
+                else "COALESCE(k.sorted, m.metadata_canonical, t.metadata)")
     stored_hash = payload_hash_sql(ledger="l.name", effective_at="t.effective_at", description="t.description",
-                                   metadata="COALESCE(m.metadata_canonical, t.metadata)", entries="e.entries")
-    return (_STORED_HASH.replace("__METADATA_OBJECT__", conn.engine.metadata_object)
+                                   metadata=metadata, entries="e.entries")
+    return (_STORED_HASH.replace("__SORTED_JOIN__", sorted_join)
+            .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
             .replace("__PAYLOAD_HASH__", stored_hash).replace("__ENTRIES__", entries_aggregate(conn))
             .replace("__DIFFERING__", differing))
 

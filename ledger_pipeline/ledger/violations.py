@@ -8,6 +8,7 @@ from dataclasses import dataclass
 # Stable reason codes; the number is the double-entry rule each belongs to (docs/design.md).
 REASON_CODES: dict[str, tuple[int, str]] = {
     "missing_field": (1, "a required field (external_id, account, direction, amount) is empty"),
+    "invalid_external_id": (1, "external_id begins or ends with white space (it is used as given, never trimmed)"),
     "invalid_text": (1, "a text field holds a NUL byte or text that is not valid UTF-8 (U+FFFD)"),
     "invalid_metadata": (1, "metadata is not a JSON object"),
     "invalid_direction": (1, "direction must be 'debit' or 'credit'"),

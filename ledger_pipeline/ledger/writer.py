@@ -46,10 +46,10 @@ class _PendingWrite:
 
 
 def _group_key(write: _PendingWrite) -> str | None:
-    """The staged transaction key of a write (its external_id as the pipeline trims it); writes with the
-    same key never share a group, and one without (no entries, a blank external_id) runs alone."""
-    key = str(write.rows[0]["external_id"]).strip(" ") if write.rows else ""
-    return key or None
+    """The staged transaction key of a write (its external_id as given); writes with the same key never
+    share a group, and one without (no entries, a blank external_id) runs alone."""
+    key = str(write.rows[0]["external_id"]) if write.rows else ""
+    return key if key.strip(" ") else None
 
 
 class _GroupRefused(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ledger_pipeline.cli import app
@@ -57,3 +58,41 @@ def test_ingest_command_is_idempotent(tmp_path):
     assert (json.loads(second.stdout)["data"]["landed"], json.loads(second.stdout)["data"]["created"]) == (0, 0)
     neither = runner.invoke(app, ["ingest", "adyen", "--store", store])
     assert neither.exit_code == 2
+
+
+BASE_MAPPING = """source: adyen
+accounts:
+  cash: {name: "cash:{currency}", normal_balance: debit}
+  fees: {name: "fees:{currency}", normal_balance: debit}
+templates:
+  - type: Settled
+    description: "Adyen {type}"
+    entries:
+      - {account: cash, direction: debit, amount: net}
+      - {account: fees, direction: credit, amount: net}
+"""
+
+
+@pytest.mark.parametrize("old, new, field", [
+    ("  - type: Settled\n", "  - type:\n", "templates[0].type"),
+    ("  - type: Settled\n", "  - type: ''\n", "templates[0].type"),
+    ("amount: net}\n      - {account: fees", "amount: }\n      - {account: fees", "templates[0].entries[0].amount"),
+    ("{account: cash, direction", "{account: '', direction", "templates[0].entries[0].account"),
+    ('name: "cash:{currency}"', "name: ''", "accounts.cash.name"),
+    ("    entries:\n      - {account: cash, direction: debit, amount: net}\n", "    entries:\n      -\n",
+     "templates[0].entries[0]"),
+    (BASE_MAPPING[BASE_MAPPING.index("  - type"):], "", "templates"),
+    (BASE_MAPPING[BASE_MAPPING.index("  - type"):], "  -\n", "templates[0]"),
+])
+def test_an_empty_or_missing_template_value_is_one_line_naming_the_mapping_and_field(tmp_path, old, new, field):
+    assert old in BASE_MAPPING
+    mapping = tmp_path / "bad.yaml"
+    mapping.write_text(BASE_MAPPING.replace(old, new), encoding="utf-8")
+    store = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    assert runner.invoke(app, ["init", "--store", store]).exit_code == 0
+    report = str(FIXTURES / "adyen" / "settlement" / "settlement_detail_report_batch_380.csv")
+    result = runner.invoke(app, ["ingest", "adyen", "--file", report, "--mapping", str(mapping), "--store", store])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    assert f"bad.yaml: {field} is " in lines[0]

@@ -246,11 +246,87 @@ def test_a_resubmission_over_metadata_stored_in_an_older_form_is_recognised(stor
     assert counts(store) == {"ledger_transactions": 1, "ledger_entries": 2, "quarantine": 1}
 
 
-def test_key_order_in_stored_metadata_is_no_conflict_on_postgresql(store, chart):
-    if store.engine.name == "duckdb":
-        pytest.skip("DuckDB keeps an object's keys in their given order (its canonical text is only minified)")
+def test_key_order_in_stored_metadata_is_no_conflict(store, chart):
     assert post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"),
                           metadata='{"a": 1, "b": 2}')).created == 1
     _store_as_legacy(store, '{"b":2,"a":1}')
     again = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata='{"a":1,"b":2}'))
     assert (again.duplicates, again.quarantined) == (1, 0)
+
+
+NESTED = '{"z": {"b": [1, {"y": true, "x": null}], "a": "A"}, "a": 1.5, "m": {}}'
+REORDERED = '{"m":{},"a":1.5,"z":{"a":"\\u0041","b":[1,{"x":null,"y":true}]}}'
+
+
+def _stored_metadata(store) -> dict:
+    with store.connect() as conn:
+        return {k: json.loads(v) for k, v in conn.all("SELECT external_id, metadata FROM ledger_transactions")}
+
+
+def test_metadata_that_differs_only_in_key_order_at_any_depth_is_the_same_payload(store, chart):
+    """Resubmitted with the keys of every object in another order: a no-op on both engines, in a file and by
+    a single write; rows of one transaction may give them in different orders; array order still counts."""
+    assert post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=NESTED)).created == 1
+    again = post(store, [*tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=REORDERED),
+                         *tx("u", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"))])
+    assert (again.created, again.duplicates, again.quarantined) == (1, 1, 0)
+    rows = tx("v", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=NESTED)
+    rows[1]["metadata"] = REORDERED
+    assert post(store, rows).created == 1
+    with open_writer(store) as writer:
+        single = writer.post(TransactionInput([EntryInput("cash", "debit", 100), EntryInput("revenue", "credit", 100)],
+                                              external_id="t", metadata=json.loads(REORDERED)))
+    assert single.action == "noop"
+    array_order = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"),
+                                 metadata=NESTED.replace('[1, {"y": true, "x": null}]', '[{"y": true, "x": null}, 1]')))
+    assert reasons(array_order) == {"t": {"external_id_conflict"}}
+    stored = _stored_metadata(store)
+    assert stored["t"] == stored["v"] == json.loads(NESTED)
+    assert amounts(store) == {"cash": 300, "revenue": 300}
+
+
+@pytest.mark.parametrize("metadata", ['{"a": {"k": 1, "k": 2}}', '{"a": [{"k": 1, "j": 0, "k": 1}]}'])
+def test_a_key_named_twice_in_a_nested_object_is_refused(store, chart, metadata):
+    """jsonb would keep the last value and DuckDB read the first: neither engine guesses."""
+    result = post(store, tx("t", ("cash", "debit", "1.00"), ("revenue", "credit", "1.00"), metadata=metadata))
+    assert reasons(result) == {"t": {"invalid_metadata"}}
+    assert counts(store)["ledger_transactions"] == 0
+
+
+EDGE_SPACED = ["txn2 ", " txn2", "txn2\t", "\u00a0txn2", "txn2\u3000", "\ufefftxn2"]
+
+
+def _csv_text(rows) -> str:
+    names: list[str] = []
+    for row in rows:
+        names += [k for k in row if k not in names]
+    quoted = [",".join('"' + str(row.get(n, "")).replace('"', '""') + '"' for n in names) for row in rows]
+    return "\n".join([",".join(names), *quoted]) + "\n"
+
+
+def test_an_external_id_with_white_space_at_an_end_is_refused_on_every_path(store, chart, tmp_path):
+    """"txn2 " is neither "txn2" nor a transaction of its own: a file (CSV, Parquet), a single write and a
+    replay all refuse it (invalid_external_id) and post "txn2" as given."""
+    rows = [row for i, xid in enumerate(["txn2", *EDGE_SPACED])
+            for row in tx(xid, ("cash", "debit", f"{i + 1}.00"), ("revenue", "credit", f"{i + 1}.00"))]
+    (tmp_path / "b.csv").write_text(_csv_text(rows), encoding="utf-8")
+    _write_parquet(tmp_path / "b.parquet", rows)
+    by_csv = post_batch_file(store, tmp_path / "b.csv")
+    by_parquet = post_batch_file(store, tmp_path / "b.parquet")
+    assert (by_csv.created, by_csv.quarantined) == (1, len(EDGE_SPACED))
+    assert (by_parquet.created, by_parquet.duplicates, by_parquet.quarantined) == (0, 1, len(EDGE_SPACED))
+    for result in (by_csv, by_parquet):
+        assert reasons(result) == {xid: {"invalid_external_id"} for xid in EDGE_SPACED}
+    with open_writer(store) as writer:
+        for xid in EDGE_SPACED:
+            with pytest.raises(RuleViolation) as refused:
+                writer.post(TransactionInput([EntryInput("cash", "debit", 100), EntryInput("revenue", "credit", 100)],
+                                             external_id=xid))
+            assert refused.value.reason_codes == ["invalid_external_id"]
+        assert writer.post(TransactionInput([EntryInput("cash", "debit", 100), EntryInput("revenue", "credit", 100)],
+                                            external_id="txn2")).action == "noop"
+    replayed = replay_quarantine(store)
+    assert (replayed.created, replayed.replayed) == (0, 0)
+    assert set(reasons(replayed)) == set(EDGE_SPACED)
+    assert _posted_external_ids(store) == {"txn2"}
+    assert amounts(store) == {"cash": 100, "revenue": 100}

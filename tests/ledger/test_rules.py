@@ -117,7 +117,7 @@ def test_every_reason_code_of_rules_is_exercised(store, chart):
             writer.post(TransactionInput(big, external_id="big-2"))  # the balance would pass 38 digits
         produced |= set(refused.value.reason_codes)
     # codes of hostile input, each produced on both engines in test_never_silently_wrong.py
-    hostile = {"ambiguous_account", "invalid_text", "invalid_metadata", "duplicate_external_id_in_batch",
+    hostile = {"ambiguous_account", "invalid_text", "invalid_external_id", "invalid_metadata", "duplicate_external_id_in_batch",
                "conflicting_amounts", "unknown_reversal_target", "already_reversed"}
     registry = {code for code, (rule, _) in REASON_CODES.items() if rule != 8} - hostile
     assert produced - hostile == registry, (registry - produced, produced - registry)

@@ -207,6 +207,18 @@ class StoreEngine(ABC):
     metadata_object: str
     #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
     values_differ: str
+
+    #: SQL predicate over ``doc`` (``metadata_object``'s text): the object may have keys out of order, at
+    #: some depth; None when ``metadata_object`` already sorts them
+    metadata_unsorted: str | None = None
+
+    def sorted_metadata(self, docs: str) -> str | None:
+        """A query of ``doc, sorted, duplicated`` for the ``doc`` column (``metadata_object``'s text) of the
+        relation ``docs``: ``sorted`` is the same object with the keys of every object in it, however deep,
+        in bytewise order, and ``duplicated`` says that some nested object names a key twice (refused, as at
+        the top level). None when ``metadata_object`` already sorts them (PostgreSQL's ``jsonb``), so that
+        two objects that differ only in key order have one canonical text, on both engines."""
+        return None
     #: aggregate: a transaction's ``entry`` strings sorted bytewise (whatever the collation) and joined
     #: by ``,``, the same text on both engines (payload hash version 2, ``staging.payload_hash_sql``)
     sorted_entries: str

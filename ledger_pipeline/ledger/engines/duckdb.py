@@ -57,9 +57,10 @@ class DuckDBEngine(StoreEngine):
     database is private to its connection, so it needs neither."""
 
     name = "duckdb"
-    # minified. No object: one with a ``\u0000`` escape (a NUL byte in a key or value), which PostgreSQL's
-    # jsonb refuses, so a DuckDB store would keep metadata no PostgreSQL store or warehouse could; one with a
-    # key twice, which DuckDB reads as its first value and jsonb keeps as its last
+    # minified (``sorted_metadata`` then sorts the keys). No object: one with a ``\u0000`` escape (a NUL
+    # byte in a key or value), which PostgreSQL's jsonb refuses, so a DuckDB store would keep metadata no
+    # PostgreSQL store or warehouse could; one with a key twice, which DuckDB reads as its first value and
+    # jsonb keeps as its last
     metadata_object = ("CASE WHEN json_type(TRY_CAST(metadata AS JSON)) = 'OBJECT' "
                        r"AND NOT regexp_matches(metadata, '(^|[^\\])(\\\\)*\\u0000') "
                        "AND len(json_keys(TRY_CAST(metadata AS JSON))) "
@@ -340,6 +341,50 @@ class DuckDBEngine(StoreEngine):
 
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
         return "SELECT " + ", ".join(f"unnest({a}) AS {n}" for a, n in zip(arrays, names, strict=True))
+
+    # only a document with a ``,`` can hold an object of two keys, and one without a nested object or array
+    # whose keys are in order (a single write's are) is its own canonical text
+    metadata_unsorted = (r"doc LIKE '%,%' AND (regexp_matches(substr(doc, 2), '[\[{]') "
+                         "OR json_keys(doc) <> list_sort(json_keys(doc)))")
+
+    def sorted_metadata(self, docs: str) -> str:
+        """Set-based over ``json_tree``: each node's position is the list of its ancestors' keys (array
+        indexes zero-padded) from the root, a closing bracket sorts after its node's last child, and the
+        tokens are joined in that order; an object with no object or array in it (most) takes one sorted
+        aggregate. Only the documents ``metadata_unsorted`` selects are read."""
+        return f"""
+WITH RECURSIVE
+candidates AS (SELECT DISTINCT doc, regexp_matches(substr(doc, 2), '[\\[{{]') AS nested
+               FROM ({docs}) d WHERE {self.metadata_unsorted}),
+flat AS (SELECT doc FROM candidates WHERE NOT nested),
+docs AS (SELECT doc FROM candidates WHERE nested),
+tree AS (SELECT d.doc, j.id, j.parent, j.key, j.type, CAST(j.atom AS TEXT) AS atom FROM docs d, json_tree(d.doc) j),
+placed(doc, id, type, member, pos) AS (
+    SELECT doc, id, type, '', CAST([] AS STRUCT(c BOOLEAN, k TEXT)[]) FROM tree WHERE parent IS NULL
+    UNION ALL
+    SELECT t.doc, t.id, t.type, CASE WHEN p.type = 'OBJECT' THEN json_quote(t.key) || ':' ELSE '' END,
+           list_append(p.pos, {{'c': false, 'k': CASE WHEN p.type = 'ARRAY' THEN lpad(t.key, 20, '0') ELSE t.key END}})
+    FROM tree t JOIN placed p ON t.doc = p.doc AND t.parent = p.id
+),
+tokens AS (
+    SELECT p.doc, p.pos, CASE WHEN row_number() OVER (PARTITION BY p.doc, t.parent ORDER BY p.pos) > 1
+                              THEN ',' ELSE '' END || p.member
+           || CASE p.type WHEN 'OBJECT' THEN '{{' WHEN 'ARRAY' THEN '[' WHEN 'NULL' THEN 'null' ELSE t.atom END AS token
+    FROM placed p JOIN tree t ON t.doc = p.doc AND t.id = p.id
+    UNION ALL
+    SELECT doc, list_append(pos, {{'c': true, 'k': ''}}), CASE type WHEN 'OBJECT' THEN '}}' ELSE ']' END
+    FROM placed WHERE type IN ('OBJECT', 'ARRAY')
+),
+duplicated AS (
+    SELECT DISTINCT t.doc FROM tree t JOIN tree p ON p.doc = t.doc AND p.id = t.parent AND p.type = 'OBJECT'
+    GROUP BY t.doc, t.parent, t.key HAVING count(*) > 1
+)
+SELECT k.doc, k.sorted, (u.doc IS NOT NULL) AS duplicated
+FROM (SELECT doc, string_agg(token, '' ORDER BY pos) AS sorted FROM tokens GROUP BY doc) k
+LEFT JOIN duplicated u ON u.doc = k.doc
+UNION ALL
+SELECT f.doc, '{{' || string_agg(json_quote(j.key) || ':' || CAST(j.value AS TEXT), ',' ORDER BY j.key) || '}}', false
+FROM flat f, json_each(f.doc) j GROUP BY f.doc"""
 
     def json_rows_agg(self, pairs: str, order_by: str) -> str:
         return f"CAST(to_json(list(json_object({pairs}) ORDER BY {order_by})) AS TEXT)"

@@ -26,14 +26,22 @@ def _to_psycopg_params(sql: str) -> str:
     return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
-# jsonb's text: keys sorted, one space after ':' and ','. An object with a key twice is none (jsonb would keep
-# the last value, DuckDB reads the first)
-_METADATA_OBJECT_FUNCTION = """CREATE OR REPLACE FUNCTION pg_temp.ledger_metadata_object(value TEXT) RETURNS TEXT
+# jsonb's text: the keys of every object sorted, one space after ':' and ','. An object with a key twice,
+# at any depth, is none (jsonb would keep the last value, DuckDB reads the first): the json value has more
+# nodes than the jsonb one
+_NODES = """(WITH RECURSIVE n(v) AS (
+                SELECT CAST(value AS {t})
+                UNION ALL
+                SELECT c.v FROM n, LATERAL (
+                    SELECT e.value AS v FROM {t}_each(CASE WHEN {t}_typeof(n.v) = 'object' THEN n.v END) e
+                    UNION ALL
+                    SELECT a FROM {t}_array_elements(CASE WHEN {t}_typeof(n.v) = 'array' THEN n.v END) a) c)
+            SELECT count(*) FROM n)"""
+_METADATA_OBJECT_FUNCTION = f"""CREATE OR REPLACE FUNCTION pg_temp.ledger_metadata_object(value TEXT) RETURNS TEXT
     LANGUAGE plpgsql IMMUTABLE AS $$
     BEGIN
         IF jsonb_typeof(CAST(value AS jsonb)) = 'object'
-           AND (SELECT count(*) FROM json_object_keys(CAST(value AS json)))
-               = (SELECT count(*) FROM jsonb_object_keys(CAST(value AS jsonb))) THEN
+           AND {_NODES.format(t="json")} = {_NODES.format(t="jsonb")} THEN
             RETURN CAST(CAST(value AS jsonb) AS TEXT);
         END IF;
         RETURN NULL;
