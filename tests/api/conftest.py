@@ -16,7 +16,6 @@ import pytest
 
 from ledger_pipeline.api.keys import create_key
 from ledger_pipeline.ledger.store import Store
-from ledger_pipeline.store_setup import initialize_store
 
 START_TIMEOUT_S = 60
 
@@ -54,9 +53,7 @@ def server_args() -> list[str]:
 
 
 @pytest.fixture
-def server(store_url, tmp_path, server_args) -> Iterator[Server]:
-    store = Store(store_url)
-    initialize_store(store)
+def server(store: Store, store_url, tmp_path, server_args) -> Iterator[Server]:
     with store.transaction() as conn:
         _, write_token = create_key(conn, "tests-write", ["write"])
         _, read_token = create_key(conn, "tests-read", ["read"])

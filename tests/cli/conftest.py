@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import new_store
+
 
 @dataclass
 class Run:
@@ -46,7 +48,8 @@ def duck_url(tmp_path) -> str:
 
 
 @pytest.fixture
-def ready_store(duck_url, tmp_path) -> str:
-    """An initialised DuckDB store's URL."""
-    assert run_cli("init", "--store", duck_url, cwd=tmp_path).code == 0
+def ready_store(duck_url, request) -> str:
+    """An initialised DuckDB store's URL (a copy of the store ``init`` makes: ``new_store``; ``init`` itself runs
+    in tests/cli/test_everyday_commands.py)."""
+    new_store(duck_url, request)
     return duck_url

@@ -4,9 +4,11 @@ store with plain SQL of its own)."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections import defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import boto3
 import psycopg
@@ -20,7 +22,7 @@ from ledger_pipeline.ledger.posting import post_batch
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.warehouse import EXPORT_TABLES, TargetConfig, create_destination
 from ledger_pipeline.warehouse.extract import table_exists
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, new_store
 from tests.warehouse.emulators import bigquery_emulator, fakesnow_server, moto_server
 from tests.warehouse.oracle import assert_warehouse_equals_store
 
@@ -105,15 +107,31 @@ def new_filled_ledger(url: str) -> Store:
     return filled_ledger(store)
 
 
+@pytest.fixture(scope="session")
+def duckdb_ledger_template(tmp_path_factory) -> Path:
+    """A DuckDB store file holding the test ledger of ``filled_ledger``, made once per worker: the DuckDB
+    ledger fixtures copy it instead of posting the same 300 transactions again."""
+    path = tmp_path_factory.mktemp("ledger_template") / "ledger.duckdb"
+    new_filled_ledger(f"duckdb:///{path}")
+    return path
+
+
+def _copied_ledger(url: str, request: pytest.FixtureRequest) -> Store:
+    shutil.copyfile(request.getfixturevalue("duckdb_ledger_template"), url.removeprefix("duckdb:///"))
+    return Store(url)
+
+
 @pytest.fixture
-def ledger(store: Store) -> Store:
+def ledger(store_url: str, request: pytest.FixtureRequest) -> Store:
     """The test ledger on each store engine."""
-    return filled_ledger(store)
+    if store_url.startswith("duckdb:///"):
+        return _copied_ledger(store_url, request)
+    return filled_ledger(new_store(store_url, request))
 
 
 @pytest.fixture
-def duckdb_ledger(duckdb_url) -> Store:
-    return new_filled_ledger(duckdb_url)
+def duckdb_ledger(duckdb_url: str, request: pytest.FixtureRequest) -> Store:
+    return _copied_ledger(duckdb_url, request)
 
 
 @pytest.fixture
