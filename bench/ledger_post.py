@@ -144,10 +144,15 @@ def _fresh_store(engine: str, duckdb_file: str = "bench_store.duckdb"):
     return store
 
 
-def worker_bulk(engine: str, parquet: str, profile: bool = False) -> dict:
+def worker_bulk(engine: str, parquet: str, profile: bool = False, without_index: str = "") -> dict:
+    """``post_batch_file`` into a fresh store; ``without_index``: ``bench.write_floor.alter_index`` first."""
     from ledger_pipeline.ledger.posting import post_batch_file
 
     store = _fresh_store(engine)
+    if without_index:
+        from bench.write_floor import alter_index
+
+        alter_index(store, without_index)
     statements = _profiled(type(store.engine)) if profile else None
     cpu = _cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -364,7 +369,8 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
         kind = sys.argv[2]
         if kind == "bulk":
-            output = worker_bulk(sys.argv[3], sys.argv[4], profile="--profile" in sys.argv[5:])
+            rest = [a for a in sys.argv[5:] if a != "--profile"]  # [ids, without_index], as the floor takes
+            output = worker_bulk(sys.argv[3], sys.argv[4], "--profile" in sys.argv[5:], *rest[1:2])
         elif kind == "floor":
             output = worker_floor(sys.argv[3], sys.argv[4], *sys.argv[5:7])
         else:

@@ -83,6 +83,16 @@ def _native_ids(store: Store) -> None:
                     conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE UUID")
 
 
+def alter_index(store: Store, spec: str) -> None:
+    """``spec`` ``name``: drop that PostgreSQL index; ``name=column,...``: rebuild it on those columns."""
+    name, _, columns = spec.partition("=")
+    with store.connect() as conn, conn.transaction():
+        table = conn.scalar("SELECT tablename FROM pg_indexes WHERE indexname = :n", {"n": name})
+        conn.execute(f"DROP INDEX {name}")
+        if columns:
+            conn.execute(f"CREATE INDEX {name} ON {table} ({columns})")
+
+
 def backend_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds so far of the PostgreSQL backend ``pid`` (``pg_backend_pid()``), read from
     ``/proc`` when the server runs on this machine; NaN where it cannot be read. The client's CPU leaves out
@@ -110,8 +120,7 @@ def write_floor(store: Store, parquet: Path, work_dir: Path, ids: str = "text", 
     elif ids != "text":
         raise ValueError(f"ids must be 'text' or 'uuid', not {ids!r}")
     if without_index:
-        with store.connect() as conn, conn.transaction():
-            conn.execute(f"DROP INDEX {without_index}")
+        alter_index(store, without_index)
     with store.connect() as conn:
         ledger_id = conn.scalar("SELECT id FROM ledgers WHERE name = 'main'")
         accounts = conn.arrow("SELECT name, id FROM ledger_accounts WHERE ledger_id = :l", {"l": ledger_id})
@@ -152,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     """Text-id and native-UUID floors side by side (or, with ``--indexes``, the PostgreSQL floor with every
     index of the two tables and without each one), interleaved run by run so all see the same load."""
     import argparse
+    import json
     import statistics
     import sys
 
@@ -163,28 +173,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--indexes", action="store_true", help="PostgreSQL: the floor without each index")
+    parser.add_argument("--post", action="store_true", help="with --indexes: the bulk post, not the floor")
+    parser.add_argument("--index-variant", action="append", default=[],
+                        help="with --indexes, instead of each index dropped: NAME (dropped) or NAME=COLUMNS (rebuilt on "
+                             "those columns); repeatable")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     parquet = OUT / f"batch_{args.n}.parquet"
     if not parquet.exists():
         write_parquet(generate_batch(args.n), parquet)
     me = [sys.executable, "-m", "bench.ledger_post", "--worker", "floor"]
-    if args.indexes:
-        variants = [("postgres", "text", "")] + [("postgres", "text", name) for name in POSTGRES_INDEXES]
+    if args.indexes and args.post:  # the bulk post itself, with every index and with each variant
+        me[-1] = "bulk"
+        variants = [("postgres", "text", name) for name in ("", *args.index_variant)]
+    elif args.indexes:  # every index in turn, or only the variants given
+        variants = [("postgres", "text", name) for name in ("", *(args.index_variant or POSTGRES_INDEXES))]
     else:
         engines = ["duckdb"] + ([] if args.skip_postgres else ["postgres"])
         variants = [(e, i, "") for e in engines for i in ("text", "uuid")]
     runs: dict[tuple[str, str, str], list[dict]] = {v: [] for v in variants}
     for run in range(args.runs):
         for engine, ids, dropped in variants:
-            print(f"run {run + 1}/{args.runs}: {engine} floor, {ids} ids {dropped}", file=sys.stderr, flush=True)
+            print(f"run {run + 1}/{args.runs}: {engine} {me[-1]}, {ids} ids {dropped}", file=sys.stderr, flush=True)
             runs[engine, ids, dropped].append(_run_child([*me, engine, str(parquet), ids, dropped])[0])
-    print(f"\n{args.n:,} transactions, write floor, median of {args.runs}\n")
+    print(f"\n{args.n:,} transactions, {'bulk post' if args.post else 'write floor'}, median of {args.runs}\n")
     print("| engine | ids | without index | seconds | CPU s (user+sys) | server CPU s | vs first row of engine "
           "(seconds; CPU) | load average of each run (1 min, before) |")
     print("|---|---|---|---:|---:|---:|---:|---|")
 
-    def cpu(rs: list[dict]) -> float:  # the client's, plus the server backend's on PostgreSQL
+    (OUT / "write_floor.json").write_text(json.dumps({" ".join(v): r for v, r in runs.items()}, indent=2))
+
+    def cpu(rs: list[dict]) -> float:  # the client's, plus the server backend's where measured (the floor)
         return statistics.median(r["user_s"] + r["sys_s"] + r.get("server_cpu_s", 0.0) for r in rs)
 
     first: dict[str, tuple[float, float]] = {}
@@ -193,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = statistics.median(r["seconds"] for r in rs)
         base_s, base_cpu = first.setdefault(engine, (seconds, cpu(rs)))
         client = statistics.median(r["user_s"] + r["sys_s"] for r in rs)
-        server = f"{statistics.median(r['server_cpu_s'] for r in rs):.2f}" if engine == "postgres" else ""
+        server = f"{statistics.median(r['server_cpu_s'] for r in rs):.2f}" if "server_cpu_s" in rs[0] else ""
         loads = ", ".join(r["load_before"].split()[0] for r in rs if r.get("load_before"))
         print(f"| {engine} | {ids} | {dropped or '-'} | {seconds:.2f} | {client:.2f} | {server} | "
               f"{seconds / base_s:.2f}x; {cpu(rs) / base_cpu:.2f}x | {loads} |")
