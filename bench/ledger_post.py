@@ -36,7 +36,7 @@ from bench.results import OUT_DIR as OUT
 from bench.results import save
 
 PG_ADMIN_URL = os.environ.get("LEDGER_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_BENCH_DB = "ledger_bench"
+PG_BENCH_DB = os.environ.get("LEDGER_BENCH_PG_DB", "ledger_bench")  # distinct per concurrent run
 
 TARGET_DUCKDB_TPS = 200_000
 TARGET_RATIO_VS_LEDGER = 10.0
@@ -146,10 +146,15 @@ def _fresh_store(engine: str, duckdb_file: str = "bench_store.duckdb"):
     return store
 
 
-def worker_bulk(engine: str, parquet: str, profile: bool = False) -> dict:
+def worker_bulk(engine: str, parquet: str, profile: bool = False, without_index: str = "") -> dict:
+    """``post_batch_file`` into a fresh store; ``without_index``: ``bench.write_floor.alter_index`` first."""
     from ledger_pipeline.ledger.posting import post_batch_file
 
     store = _fresh_store(engine)
+    if without_index:
+        from bench.write_floor import alter_index
+
+        alter_index(store, without_index)
     statements = _profiled(type(store.engine)) if profile else None
     cpu = _cpu_seconds(resource.RUSAGE_SELF)
     started = time.perf_counter()
@@ -162,14 +167,15 @@ def worker_bulk(engine: str, parquet: str, profile: bool = False) -> dict:
     return output
 
 
-def worker_floor(engine: str, parquet: str) -> dict:
+def worker_floor(engine: str, parquet: str, ids: str = "text", without_index: str = "") -> dict:
     """``write_floor``: only the rows the bulk post leaves, written into a fresh store set up like its."""
     from bench.write_floor import write_floor
 
     store = _fresh_store(engine, "floor_store.duckdb")
     cpu = _cpu_seconds(resource.RUSAGE_SELF)
-    seconds = write_floor(store, Path(parquet), OUT)
-    return {"seconds": seconds, "rss_mb": _self_rss_mb(), **_cpu_since(cpu, resource.RUSAGE_SELF)}
+    stats: dict = {}
+    seconds = write_floor(store, Path(parquet), OUT, ids, stats, without_index or None)
+    return {"seconds": seconds, "rss_mb": _self_rss_mb(), **_cpu_since(cpu, resource.RUSAGE_SELF), **stats}
 
 
 def worker_concurrent(writers: int, per_writer: int) -> dict:
@@ -365,9 +371,10 @@ if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--worker":
         kind = sys.argv[2]
         if kind == "bulk":
-            output = worker_bulk(sys.argv[3], sys.argv[4], profile="--profile" in sys.argv[5:])
+            rest = [a for a in sys.argv[5:] if a != "--profile"]  # [ids, without_index], as the floor takes
+            output = worker_bulk(sys.argv[3], sys.argv[4], "--profile" in sys.argv[5:], *rest[1:2])
         elif kind == "floor":
-            output = worker_floor(sys.argv[3], sys.argv[4])
+            output = worker_floor(sys.argv[3], sys.argv[4], *sys.argv[5:7])
         else:
             output = worker_concurrent(int(sys.argv[3]), int(sys.argv[4]))
         print(json.dumps(output))
