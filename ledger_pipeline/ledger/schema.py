@@ -251,7 +251,7 @@ postgres_index("ledger_transactions_external_id", ledger_transactions, "ledger_i
 postgres_index("ledger_transactions_change_seq", ledger_transactions, "change_seq")
 postgres_index("ledger_entries_pk", ledger_entries, "id", unique=True)
 postgres_index("ledger_entries_transaction", ledger_entries, "ledger_transaction_id")
-postgres_index("ledger_entries_account", ledger_entries, "ledger_account_id")
+postgres_index("ledger_entries_account_effective", ledger_entries, "ledger_account_id", "effective_at")
 postgres_index("ledger_entries_change_seq", ledger_entries, "change_seq")
 postgres_index("quarantine_status", quarantine, "status", "reason_code")
 postgres_index("ledger_account_category_accounts_account", ledger_account_category_accounts, "ledger_account_id")
