@@ -68,7 +68,7 @@ def serve(
     except Exception as exc:  # noqa: BLE001 - not reachable, or not a store at the current revision
         raise fail(f"{target.redacted_url} is not a store with the API's tables ({str(exc).splitlines()[0]}); "
                    "run `ledger-pipeline init` or `ledger-pipeline migrate`", EXIT_UNREACHABLE) from exc
-    if workers > 1 and not target.is_postgres:
+    if workers > 1 and target.engine.one_writing_process:
         raise fail("--workers above 1 needs PostgreSQL: a DuckDB file takes one writing process",
                    EXIT_BAD_INPUT)
     worker = None

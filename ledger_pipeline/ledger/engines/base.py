@@ -52,6 +52,9 @@ class StoreEngine(ABC):
     name: str
     #: for the DDL modules, which still branch on it
     is_postgres: bool = False
+    #: whether only one process at a time may write the store (a DuckDB file), so a server cannot run
+    #: several writing processes over it
+    one_writing_process: bool = False
 
     def __init__(self, target: str, url: str):
         self.target = target

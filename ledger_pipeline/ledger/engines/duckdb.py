@@ -57,6 +57,7 @@ class DuckDBEngine(StoreEngine):
     database is private to its connection, so it needs neither."""
 
     name = "duckdb"
+    one_writing_process = True
     # minified (``sorted_metadata`` then sorts the keys). No object: one with a ``\u0000`` escape (a NUL
     # byte in a key or value), which PostgreSQL's jsonb refuses, so a DuckDB store would keep metadata no
     # PostgreSQL store or warehouse could; one with a key twice, which DuckDB reads as its first value and
