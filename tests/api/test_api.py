@@ -312,10 +312,9 @@ def test_the_server_never_answers_500_to_bad_input(server):
                 assert set(response.json()["error"]) >= {"code", "message"}, response.text
 
 
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # --workers above 1 needs PostgreSQL
 @pytest.mark.parametrize("server_args", [["--workers", "2"]])
 def test_two_server_processes_write_each_transaction_once(store_url, server_args, request):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("--workers above 1 needs PostgreSQL")
     server = request.getfixturevalue("server")
     children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
     assert len(children) >= 2  # uvicorn's two server processes (and its multiprocessing helper)
