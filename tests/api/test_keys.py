@@ -41,13 +41,16 @@ def test_api_keys_commands_store_only_the_hash(duckdb_url):
     assert bad.exit_code == 2
 
 
+# the revocation tests revoke the key beside the server: a DuckDB file is held by the server's process
+on_postgresql = pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+
+
 def _revoke(server, name: str) -> None:
     with Store(server.store_url).transaction() as conn:
         revoke_key(conn, conn.scalar("SELECT id FROM api_keys WHERE name = :name", {"name": name}))
 
 
-# PostgreSQL: the test revokes the key beside the server (a DuckDB file is held by the server's process)
-@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@on_postgresql
 @pytest.mark.parametrize("server_args", [["--key-cache-s", "0"]])
 def test_a_revoked_key_is_refused_at_once_without_the_key_cache(server):
     with server.client("read") as reader:
@@ -56,8 +59,7 @@ def test_a_revoked_key_is_refused_at_once_without_the_key_cache(server):
         assert reader.get("/api/ledgers").status_code == 401
 
 
-# PostgreSQL: the test revokes the key beside the server (a DuckDB file is held by the server's process)
-@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+@on_postgresql
 @pytest.mark.parametrize("server_args", [["--key-cache-s", "2"]])
 def test_a_revoked_key_is_refused_once_the_key_cache_expires(server):
     with server.client("read") as reader:
