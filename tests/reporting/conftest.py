@@ -7,6 +7,7 @@ own dbt target/log folders, so tests can run in parallel with each other and wit
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +26,21 @@ from tests.conftest import PG_URL
 from tests.reporting import scenario, warehouse_copy
 
 DBT = str(Path(sys.executable).parent / "dbt")
+PARTIAL_PARSE = "partial_parse.msgpack"
+# dbt's parse state, kept per engine for this worker: a test's first dbt command starts from it instead of a
+# full parse of the project. dbt checks the saved state against the project's files, the variables, the
+# profile's connection values and the environment variables the project reads, and parses again what
+# differs, so a stale copy costs time, never a wrong manifest. To keep it valid from one test to the next,
+# every test of a worker gives dbt the same warehouse path text (DuckDB, relative to the test's folder) and
+# the same schema name (PostgreSQL; dropped after each test).
+_PARSE_CACHE = Path()
+_WORKER_SCHEMA = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dbt_parse_cache(tmp_path_factory):
+    global _PARSE_CACHE
+    _PARSE_CACHE = tmp_path_factory.mktemp("dbt_parse")
 
 
 @dataclass
@@ -71,10 +87,19 @@ class Warehouse:
 
     def dbt(self, *args: str, check: bool = True, project_dir: Path = paths.DBT_PROJECT_DIR) -> DbtRun:
         env = {**os.environ, **self.env}
+        if self.kind == "duckdb":  # relative to the working directory below, the same text for every test
+            env["LEDGER_WAREHOUSE_PATH"] = Path(self.env["LEDGER_WAREHOUSE_PATH"]).name
+        saved = self.work_dir / "target" / PARTIAL_PARSE
+        cached = _PARSE_CACHE / f"{self.kind}-{PARTIAL_PARSE}"
+        if not saved.exists() and cached.exists():
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, saved)
         command = [DBT, *args, "--project-dir", str(project_dir),
                    "--profiles-dir", str(project_dir), "--target-path", str(self.work_dir / "target")]
-        done = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=900)
+        done = subprocess.run(command, cwd=self.work_dir, env=env, capture_output=True, text=True, timeout=900)
         run = DbtRun(done.returncode, done.stdout + done.stderr)
+        if done.returncode == 0 and project_dir == paths.DBT_PROJECT_DIR and saved.exists() and not cached.exists():
+            shutil.copyfile(saved, cached)
         if check and done.returncode != 0:
             pytest.fail(f"dbt {' '.join(args)} failed ({done.returncode}):\n{run.output[-6000:]}", pytrace=False)
         return run
@@ -126,7 +151,7 @@ def make_warehouse(store: Store, tmp_path: Path) -> Warehouse:
     common = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_LOG_PATH": str(tmp_path / "dbt_logs"),
               "LEDGER_DBT_THREADS": "2"}
     if store.is_postgres:
-        schema = f"rpt_{uuid.uuid4().hex[:10]}"
+        schema = f"rpt_{_WORKER_SCHEMA}"  # dropped after each test, so the name can serve the next one
         source_schema = f"{schema}_wh"
         warehouse = Warehouse("postgres", store, warehouse_copy.postgres_target(PG_URL, source_schema),
                               {**common, **_pg_dbt_env(schema, source_schema)}, tmp_path, schema)
