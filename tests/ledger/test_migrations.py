@@ -10,13 +10,11 @@ Alembic revision.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -32,10 +30,12 @@ from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.staging import create_helper_functions
 from ledger_pipeline.ledger.store import Connection, Store
 from ledger_pipeline.migrations import HEAD, revision_from_components
+from ledger_pipeline.migrations.steps import frozen_ddl
 from ledger_pipeline.migrations.upgrade import script_directory
 from ledger_pipeline.store_setup import COMPONENT_VERSIONS, initialize_store
 
 runner = CliRunner()
+VERSIONS = Path(migrations.__file__).parent / "versions"
 # the revision that holds each component's first released DDL
 FIRST_VERSION = {"core": "0001_core", "ingest": "0002_ingest", "reconcile": "0003_reconcile"}
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -43,6 +43,8 @@ NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 # release of reconciliation (whose match items were one table, before compact matches).
 OLD_STORES = {"0001": ("core",), "0003": ("core", "ingest", "reconcile")}
 LEDGER_TABLES = ("ledgers", "ledger_accounts", "ledger_account_balances", "ledger_transactions", "ledger_entries")
+RECON_TABLES = ("internal_accounts", "bank_statements", "bank_statement_lines", "recon_matches",
+                "recon_match_items", "raw_records")
 # sha256 (first 16 hex digits) of the statements each revision's upgrade executes on an empty database of each
 # engine: see test_released_revisions_execute_the_same_statements
 RELEASED_STATEMENTS = {
@@ -53,16 +55,6 @@ RELEASED_STATEMENTS = {
                  "0004": "c60fc01b3e57e7aa", "0005": "ec5aaa6317c7acc6", "0006": "147e9e8bd362fca9",
                  "0007": "4d3f5a3797f7f425", "0008": "07e4cc6145eff444"},
 }
-RECON_TABLES = ("internal_accounts", "bank_statements", "bank_statement_lines", "recon_matches",
-                "recon_match_items", "raw_records")
-
-
-def _revision(name: str) -> ModuleType:
-    """A revision module of ``ledger_pipeline/migrations/versions`` (file names that import cannot name)."""
-    spec = importlib.util.spec_from_file_location(name, Path(migrations.__file__).parent / "versions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _executed_statements(store: Store) -> dict[str, list[tuple]]:
@@ -87,10 +79,10 @@ def _executed_statements(store: Store) -> dict[str, list[tuple]]:
 def _create_old_store(store: Store, components: tuple[str, ...]) -> None:
     with store.transaction() as conn:
         for component in components:
-            first = _revision(FIRST_VERSION[component])
-            conn.execute_script(first.TABLES)
+            tables, postgres_indexes = frozen_ddl(str(VERSIONS / f"{FIRST_VERSION[component]}.py"))
+            conn.execute_script(tables)
             if store.is_postgres:
-                conn.execute_script(first.POSTGRES_INDEXES)
+                conn.execute_script(postgres_indexes)
             conn.execute("INSERT INTO schema_info (component, version) VALUES (:c, 1)", {"c": component})
         create_helper_functions(conn)
         _write_ledger(conn)
