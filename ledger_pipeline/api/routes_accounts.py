@@ -152,6 +152,19 @@ def _link(kind: str, account_id: str, body: InternalAccountCreate | ExternalAcco
     bank_accounts.link_ledger_account(db, ledger_account_id, kind, account_id, ledger=ledger, actor=actor)
 
 
+def _read_routes(kind: str, tag: str) -> None:
+    """``GET /api/<kind>s`` and ``GET /api/<kind>s/{account_id}``, the same for both kinds of account."""
+
+    @router.get(f"/api/{kind}s", tags=[tag], name=f"list_{kind}s")
+    def list_accounts(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
+        """Filters: ``currency``, ``metadata[key]=value``."""
+        return _list(request, kind, after_cursor)
+
+    @router.get(f"/api/{kind}s/{{account_id}}", tags=[tag], name=f"get_{kind}")
+    def get_account(request: Request, account_id: str, _: Read) -> dict[str, Any]:
+        return _get(deps.conn(request), kind, account_id)
+
+
 @router.post("/api/internal_accounts", status_code=201, tags=["internal accounts"])
 def create_internal_account(request: Request, body: InternalAccountCreate, key: Write) -> JSONResponse:
     """Create an internal account (the same definition again returns it), optionally linked to a ledger
@@ -161,15 +174,7 @@ def create_internal_account(request: Request, body: InternalAccountCreate, key: 
         actor=actor))
 
 
-@router.get("/api/internal_accounts", tags=["internal accounts"])
-def list_internal_accounts(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
-    """Filters: ``currency``, ``metadata[key]=value``."""
-    return _list(request, bank_accounts.INTERNAL, after_cursor)
-
-
-@router.get("/api/internal_accounts/{account_id}", tags=["internal accounts"])
-def get_internal_account(request: Request, account_id: str, _: Read) -> dict[str, Any]:
-    return _get(deps.conn(request), bank_accounts.INTERNAL, account_id)
+_read_routes(bank_accounts.INTERNAL, "internal accounts")
 
 
 @router.post("/api/external_accounts", status_code=201, tags=["external accounts"])
@@ -181,12 +186,4 @@ def create_external_account(request: Request, body: ExternalAccountCreate, key: 
         metadata=body.metadata, actor=actor))
 
 
-@router.get("/api/external_accounts", tags=["external accounts"])
-def list_external_accounts(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
-    """Filters: ``currency``, ``metadata[key]=value``."""
-    return _list(request, bank_accounts.EXTERNAL, after_cursor)
-
-
-@router.get("/api/external_accounts/{account_id}", tags=["external accounts"])
-def get_external_account(request: Request, account_id: str, _: Read) -> dict[str, Any]:
-    return _get(deps.conn(request), bank_accounts.EXTERNAL, account_id)
+_read_routes(bank_accounts.EXTERNAL, "external accounts")

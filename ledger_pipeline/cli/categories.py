@@ -20,6 +20,7 @@ from ledger_pipeline.cli.ledger import (
 )
 from ledger_pipeline.cli.support import (
     JsonOption,
+    LedgerFilterOption,
     StoreOption,
     console,
     emit,
@@ -82,7 +83,7 @@ def category_create(
 
 @categories_app.command("list")
 def category_list(
-    ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None,
+    ledger: LedgerFilterOption = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -194,7 +195,7 @@ _membership_command("remove-child", "remove_child", "Name or id of the nested ca
 def category_balance(
     name: Annotated[str | None, typer.Argument(help="Category name or id (default: every category)")] = None,
     as_of: AsOfOption = None,
-    ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None,
+    ledger: LedgerFilterOption = None,
     store: StoreOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from ledger_pipeline.cli.support import (
     EXIT_RULE_BROKEN,
     JsonOption,
+    LedgerFilterOption,
     StoreOption,
     console,
     emit,
@@ -115,7 +116,7 @@ def account_create(
 
 
 @account_app.command("list")
-def account_list(ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
+def account_list(ledger: LedgerFilterOption = None, store: StoreOption = None, as_json: JsonOption = False) -> None:
     """List ledger accounts with their definitions."""
     from ledger_pipeline.ledger.queries import list_accounts
 
@@ -310,7 +311,7 @@ def transactions(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="pending, posted or archived")] = None,
     external_id: Annotated[str | None, typer.Option("--external-id", help="Only the transaction with this external id")] = None,
-    ledger: Annotated[str | None, typer.Option(help="Only this ledger")] = None,
+    ledger: LedgerFilterOption = None,
     account: Annotated[str | None, typer.Option(help="Only transactions with an entry on this account (name or id)")] = None,
     effective_from: Annotated[datetime | None, typer.Option(
         "--effective-from", formats=TIME_FORMATS, help="Effective at or after this time (ISO 8601, UTC if no zone)")] = None,

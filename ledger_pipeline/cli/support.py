@@ -52,6 +52,7 @@ StoreOption = Annotated[
                  show_default=False),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+LedgerFilterOption = Annotated[str | None, typer.Option(help="Only this ledger")]
 OptionOption = Annotated[list[str] | None, typer.Option(
     "--option", "-o", help="Parser option KEY=VALUE (e.g. a CSV statement's column mapping: date=Date).")]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -45,26 +47,27 @@ def test_api_keys_commands_store_only_the_hash(duckdb_url):
 on_postgresql = pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
 
 
-def _revoke(server, name: str) -> None:
-    with Store(server.store_url).transaction() as conn:
-        revoke_key(conn, conn.scalar("SELECT id FROM api_keys WHERE name = :name", {"name": name}))
+@contextlib.contextmanager
+def _revoked_reader(server) -> Iterator:
+    """A client of the server with the read key, accepted once, whose key is then revoked beside the server."""
+    with server.client("read") as reader:
+        assert reader.get("/api/ledgers").status_code == 200
+        with Store(server.store_url).transaction() as conn:
+            revoke_key(conn, conn.scalar("SELECT id FROM api_keys WHERE name = 'tests-read'"))
+        yield reader
 
 
 @on_postgresql
 @pytest.mark.parametrize("server_args", [["--key-cache-s", "0"]])
 def test_a_revoked_key_is_refused_at_once_without_the_key_cache(server):
-    with server.client("read") as reader:
-        assert reader.get("/api/ledgers").status_code == 200
-        _revoke(server, "tests-read")
+    with _revoked_reader(server) as reader:
         assert reader.get("/api/ledgers").status_code == 401
 
 
 @on_postgresql
 @pytest.mark.parametrize("server_args", [["--key-cache-s", "2"]])
 def test_a_revoked_key_is_refused_once_the_key_cache_expires(server):
-    with server.client("read") as reader:
-        assert reader.get("/api/ledgers").status_code == 200
-        _revoke(server, "tests-read")
+    with _revoked_reader(server) as reader:
         revoked_at = time.monotonic()
         assert reader.get("/api/ledgers").status_code == 200  # verified just now: still trusted
         while reader.get("/api/ledgers").status_code == 200:

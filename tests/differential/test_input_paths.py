@@ -33,24 +33,20 @@ from unittest import mock
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger_pipeline.ledger import accounts as accounts_module
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account, ensure_ledger
 from ledger_pipeline.ledger.errors import RuleViolation
-from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer, post_batch_file
 from ledger_pipeline.ledger.quarantine import replay_quarantine
 from ledger_pipeline.ledger.store import Store
-from ledger_pipeline.store_setup import initialize_store
-from tests.conftest import pg_schema
-from tests.differential.seed import SEED
+from tests.differential.paths import ENGINES, PathRun, examples
 
 pytestmark = pytest.mark.slow  # scheduled first on the xdist workers (tests/conftest.py)
 
 PATHS = ("csv", "parquet", "writer", "replay")
-ENGINES = ("duckdb", "postgres")
 EXAMPLES = 41
 DUPLICATE_EVERY = 5  # examples 0, 5, 10... repeat a group
 #: x 8 paths and engines, less the single writes of the examples with a duplicate group; with the Stripe
@@ -92,12 +88,6 @@ def transactions(draw):
 
 
 BATCHES = st.lists(transactions(), min_size=1, max_size=4, unique_by=lambda t: t["key"])
-
-
-def _store(url: str) -> Store:
-    store = Store(url)
-    initialize_store(store)
-    return store
 
 
 def _open_ledgers(store: Store, ledgers: dict[str, str], *, accounts: bool = True) -> None:
@@ -185,42 +175,25 @@ def _outcome(store: Store, ledger: str, cash_id: str) -> tuple[frozenset, frozen
             frozenset(quarantined))
 
 
-def _assert_invariants(stores: dict) -> None:
-    for key, store in stores.items():
-        with store.connect(read_only=True) as conn:
-            assert check_invariants(conn) == [], key
-
-
 def test_every_input_path_and_engine_gives_the_same_result(tmp_path, request):
-    posts = 0
-    examples = itertools.count()
     # every example's ledger, created up front in one transaction per store (the replay path's without accounts)
     ledgers = {f"L{n}": str(uuid.uuid4()) for n in range(EXAMPLES)}
     with ExitStack() as stack:
-        stores: dict[tuple[str, str], Store] = {}
-        for engine, path in itertools.product(ENGINES, PATHS):
-            url = (f"duckdb:///{tmp_path / f'{path}.duckdb'}" if engine == "duckdb"
-                   else stack.enter_context(pg_schema()))
-            stores[engine, path] = _store(url)
-            _open_ledgers(stores[engine, path], ledgers, accounts=path != "replay")
+        run = PathRun.open(stack, tmp_path, PATHS, INVARIANTS_EVERY)
+        for (_, path), store in run.stores.items():
+            _open_ledgers(store, ledgers, accounts=path != "replay")
 
-        # no shrinking: every example posts to eight stores; a failure is reported as drawn, and its seed
-        # draws it again
-        @seed(SEED)
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @examples(EXAMPLES)  # every example posts to eight stores
         @given(BATCHES)
         def check(txs):
-            nonlocal posts
-            n = next(examples)
+            n = run.next_example()
             duplicate_group = n % DUPLICATE_EVERY == 0
             ledger = f"L{n}"
             cash_id = ledgers[ledger]
             rows = _rows(txs, duplicate_group, cash_id)
             files = _write_files(tmp_path / f"ex{n}", rows)
             outcomes = {}
-            for (engine, path), store in stores.items():
+            for (engine, path), store in run.stores.items():
                 if path == "writer" and duplicate_group:
                     continue  # a duplicate group is a batch's own refusal; one write at a time has none
                 if path == "writer":
@@ -229,16 +202,9 @@ def test_every_input_path_and_engine_gives_the_same_result(tmp_path, request):
                     _post_and_replay(store, ledger, cash_id, files["csv"])
                 else:
                     post_batch_file(store, files[path], default_ledger=ledger)
-                posts += 1
+                run.posts += 1
                 outcomes[engine, path] = _outcome(store, ledger, cash_id)
-            reference = outcomes["duckdb", "csv"]
-            for key, outcome in outcomes.items():
-                assert outcome == reference, (key, outcome, reference)
-            if n % INVARIANTS_EVERY == 0:
-                _assert_invariants(stores)
+            run.compare(n, outcomes, ("duckdb", "csv"))
 
         check()
-        _assert_invariants(stores)
-    n = next(examples)
-    request.node.user_properties.append(("differential_posts", (n, posts)))
-    assert (n, posts) == (EXAMPLES, POSTS)
+        run.finish(request, EXAMPLES, POSTS)

@@ -16,31 +16,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import itertools
 import json
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.common.errors import ParseError
 from connectors.stripe.fast import read_fast
 from ledger_pipeline.ingest.mapping import load_mapping
 from ledger_pipeline.ingest.pipeline import ingest, replay_unmapped
-from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.store import Store
-from ledger_pipeline.store_setup import initialize_store
-from tests.conftest import pg_schema
-from tests.differential.seed import SEED
+from tests.differential.paths import ENGINES, PathRun, examples
 
 pytestmark = pytest.mark.slow  # scheduled first on the xdist workers (tests/conftest.py)
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "balance_transaction.json"
 BASE = json.loads(FIXTURE.read_text())
 PATHS = ("slow", "fast", "replay_unmapped")
-ENGINES = ("duckdb", "postgres")
 EXAMPLES = 32
 #: x 6 paths and engines; with the input paths (test_input_paths.py) at least 500 per run (test_post_count.py)
 POSTS = len(PATHS) * len(ENGINES) * EXAMPLES
@@ -108,12 +103,6 @@ def _line(obj: dict, hostile: dict, prefix: str) -> str:
     return text
 
 
-def _store(url: str) -> Store:
-    store = Store(url)
-    initialize_store(store)
-    return store
-
-
 def _ingest(store: Store, path: str, file: Path) -> None:
     if path == "replay_unmapped":
         ingest(store, "stripe", files=[file], file_options=OPTIONS[path], mapping=NOTHING_MAPPED)
@@ -136,12 +125,6 @@ def _outcome(store: Store, prefix: str) -> tuple[frozenset, frozenset]:
     return frozenset((eid, name, d, int(a), s) for eid, name, d, a, s in posted), frozenset(quarantined)
 
 
-def _assert_invariants(stores: dict) -> None:
-    for key, store in stores.items():
-        with store.connect(read_only=True) as conn:
-            assert check_invariants(conn) == [], key
-
-
 def _amounts_exact(posted: frozenset, objs: list, prefix: str) -> None:
     """Every posted amount is the absolute value of one of its record's integers, as generated."""
     exact: dict[str, set[int]] = {}
@@ -153,25 +136,15 @@ def _amounts_exact(posted: frozenset, objs: list, prefix: str) -> None:
 
 
 def test_every_stripe_path_and_engine_gives_the_same_result(tmp_path, request):
-    posts = fast_reads = 0
-    examples = itertools.count()
+    fast_reads = 0
     with ExitStack() as stack:
-        stores = {}
-        for engine, path in itertools.product(ENGINES, PATHS):
-            url = (f"duckdb:///{tmp_path / f'{path}.duckdb'}" if engine == "duckdb"
-                   else stack.enter_context(pg_schema()))
-            stores[engine, path] = _store(url)
+        run = PathRun.open(stack, tmp_path, PATHS, INVARIANTS_EVERY)
 
-        # no shrinking: every example ingests into six stores; a failure is reported as drawn, and its seed
-        # draws it again
-        @seed(SEED)
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @examples(EXAMPLES)  # every example ingests into six stores
         @given(files())
         def check(objs):
-            nonlocal posts, fast_reads
-            n = next(examples)
+            nonlocal fast_reads
+            n = run.next_example()
             prefix = f"ex{n}x"
             folder = tmp_path / f"ex{n}"
             folder.mkdir()
@@ -181,25 +154,18 @@ def test_every_stripe_path_and_engine_gives_the_same_result(tmp_path, request):
             (folder / "bts1.jsonl").write_text(_line(copy.deepcopy(BASE), {}, prefix + "decoy") + "\n")
             fast_reads += read_fast(file) is not None
             outcomes = {}
-            for key, store in stores.items():
+            for key, store in run.stores.items():
                 try:
                     _ingest(store, key[1], file)
                     outcomes[key] = _outcome(store, prefix)
                 except ParseError as exc:  # the whole file refused, naming the line: nothing may be written
                     assert _outcome(store, prefix) == (frozenset(), frozenset())
                     outcomes[key] = ("refused", str(exc))
-                posts += 1
-            reference = outcomes["duckdb", "slow"]
-            for key, outcome in outcomes.items():
-                assert outcome == reference, (key, outcome, reference)
+                run.posts += 1
+            reference = run.compare(n, outcomes, ("duckdb", "slow"))
             if reference[0] != "refused":
                 _amounts_exact(reference[0], objs, prefix)
-            if n % INVARIANTS_EVERY == 0:
-                _assert_invariants(stores)
 
         check()
-        _assert_invariants(stores)
-    n = next(examples)
-    request.node.user_properties.append(("differential_posts", (n, posts)))
-    assert (n, posts) == (EXAMPLES, POSTS)
-    assert fast_reads >= n // 4, f"the fast path read only {fast_reads} of {n} files"
+        run.finish(request, EXAMPLES, POSTS)
+    assert fast_reads >= run.examples // 4, f"the fast path read only {fast_reads} of {run.examples} files"

@@ -9,17 +9,19 @@ Alembic revision.
 
 from __future__ import annotations
 
-import importlib.util
+import hashlib
 import json
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
+import sqlalchemy as sa
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from typer.testing import CliRunner
 
 from ledger_pipeline import migrations
@@ -28,10 +30,12 @@ from ledger_pipeline.ledger.invariants import check_invariants
 from ledger_pipeline.ledger.staging import create_helper_functions
 from ledger_pipeline.ledger.store import Connection, Store
 from ledger_pipeline.migrations import HEAD, revision_from_components
+from ledger_pipeline.migrations.steps import frozen_ddl
 from ledger_pipeline.migrations.upgrade import script_directory
 from ledger_pipeline.store_setup import COMPONENT_VERSIONS, initialize_store
 
 runner = CliRunner()
+VERSIONS = Path(migrations.__file__).parent / "versions"
 # the revision that holds each component's first released DDL
 FIRST_VERSION = {"core": "0001_core", "ingest": "0002_ingest", "reconcile": "0003_reconcile"}
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -41,23 +45,44 @@ OLD_STORES = {"0001": ("core",), "0003": ("core", "ingest", "reconcile")}
 LEDGER_TABLES = ("ledgers", "ledger_accounts", "ledger_account_balances", "ledger_transactions", "ledger_entries")
 RECON_TABLES = ("internal_accounts", "bank_statements", "bank_statement_lines", "recon_matches",
                 "recon_match_items", "raw_records")
+# sha256 (first 16 hex digits) of the statements each revision's upgrade executes on an empty database of each
+# engine: see test_released_revisions_execute_the_same_statements
+RELEASED_STATEMENTS = {
+    "duckdb": {"0001": "6ed9b7868befef8b", "0002": "6060115a7cf5bbff", "0003": "ce87d7c48b8831f7",
+               "0004": "57b0c1c150c584f1", "0005": "6f9dd1a427e0fca0", "0006": "823d9c48bfd0a7f5",
+               "0007": "830e66e93ea3fd84", "0008": "a97c5c369cc256f2"},
+    "postgres": {"0001": "d9742d92bbbbef47", "0002": "eb321f324266a8ce", "0003": "df2165575defbfa5",
+                 "0004": "c60fc01b3e57e7aa", "0005": "ec5aaa6317c7acc6", "0006": "147e9e8bd362fca9",
+                 "0007": "4d3f5a3797f7f425", "0008": "07e4cc6145eff444"},
+}
 
 
-def _revision(name: str) -> ModuleType:
-    """A revision module of ``ledger_pipeline/migrations/versions`` (file names that import cannot name)."""
-    spec = importlib.util.spec_from_file_location(name, Path(migrations.__file__).parent / "versions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _executed_statements(store: Store) -> dict[str, list[tuple]]:
+    """Every revision's ``upgrade``, run in order on an empty database: the statements it executes, with their
+    parameters, per revision."""
+    engine = store.engine.sqlalchemy_engine()
+    executed: list[tuple] = []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, parameters, *_: executed.append((statement, parameters)))
+    by_revision = {}
+    try:
+        with engine.connect() as conn, conn.begin(), Operations.context(MigrationContext.configure(conn)):
+            for script in reversed(list(script_directory().walk_revisions())):
+                executed.clear()
+                script.module.upgrade()
+                by_revision[script.revision] = list(executed)
+    finally:
+        engine.dispose()
+    return by_revision
 
 
 def _create_old_store(store: Store, components: tuple[str, ...]) -> None:
     with store.transaction() as conn:
         for component in components:
-            first = _revision(FIRST_VERSION[component])
-            conn.execute_script(first.TABLES)
+            tables, postgres_indexes = frozen_ddl(str(VERSIONS / f"{FIRST_VERSION[component]}.py"))
+            conn.execute_script(tables)
             if store.is_postgres:
-                conn.execute_script(first.POSTGRES_INDEXES)
+                conn.execute_script(postgres_indexes)
             conn.execute("INSERT INTO schema_info (component, version) VALUES (:c, 1)", {"c": component})
         create_helper_functions(conn)
         _write_ledger(conn)
@@ -178,6 +203,16 @@ def test_head_is_alembics_head_and_schema_info_maps_to_it():
     revisions = [s.revision for s in script_directory().walk_revisions()]
     assert revisions[-1] == "0001"
     assert {revision_from_components(dict.fromkeys(c, 1)) for c in OLD_STORES.values()} == set(OLD_STORES)
+
+
+def test_released_revisions_execute_the_same_statements(store_url):
+    """A released revision's DDL is frozen: what each one executes on each engine is the text it ran when
+    released (sha256 of its statements and their parameters)."""
+    engine = "postgres" if store_url.startswith("postgresql") else "duckdb"
+    executed = _executed_statements(Store(store_url))
+    assert set(executed) == set(RELEASED_STATEMENTS[engine])
+    assert {revision: hashlib.sha256(repr(statements).encode()).hexdigest()[:16]
+            for revision, statements in executed.items()} == RELEASED_STATEMENTS[engine]
 
 
 @pytest.mark.parametrize("start", sorted(OLD_STORES))

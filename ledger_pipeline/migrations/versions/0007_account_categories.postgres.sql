@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS ledger_account_category_accounts_account ON ledger_account_category_accounts (ledger_account_id)
