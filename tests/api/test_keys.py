@@ -122,3 +122,16 @@ def test_a_writer_outlives_its_thread_and_serves_the_next_one(store):
         assert second_pair[0].conn.scalar("SELECT 1") == 1
     finally:
         writers.close()
+
+
+def test_a_server_process_freezes_its_startup_objects_out_of_the_collector():
+    """Full garbage collections under load walk only what requests left, not the imports' objects."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from ledger_pipeline.api.app import create_app, freeze_startup_objects; "
+            "create_app('duckdb:///:memory:'); before = gc.get_freeze_count(); freeze_startup_objects(); "
+            "print(before, gc.get_freeze_count(), len(gc.get_objects()))")
+    before, frozen, tracked = map(int, subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                     text=True).stdout.split())
+    assert before == 0 and frozen > 10 * max(tracked, 1000)
