@@ -19,7 +19,8 @@ The load generator is asyncio with a minimal HTTP/1.1 keep-alive client (``_Http
 shares the machine's cores with the server (``--workers N``: N server processes).
 Printed: medians and p99 of latency, throughput, errors, the load average before and after each phase, the
 CPU time per request of the server, of the generator and of the PostgreSQL backends serving the benchmark's
-database (each phase's own, the warm-up excluded), and of the in-process threads and their backends: what
+database (each phase's own, the warm-up excluded; and how many backends there are at the phase's end: the
+server's connections and the webhook worker's), and of the in-process threads and their backends: what
 each operation costs the machine, which a loaded machine skews far less than rates. Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
@@ -79,7 +80,12 @@ def _cpu_seconds(pid: int) -> float:
 def _database_cpu() -> float:
     """CPU time of the PostgreSQL backends serving the benchmark's database (on this machine), so each phase
     can say what the database spent per request beside the server and the generator."""
-    total = 0
+    return _database_backends()[0]
+
+
+def _database_backends() -> tuple[float, int]:
+    """CPU time of the PostgreSQL backends serving the benchmark's database, and how many there are."""
+    total, count = 0, 0
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -89,7 +95,8 @@ def _database_cpu() -> float:
             except OSError:  # gone meanwhile
                 continue
             total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+            count += 1
+    return total / os.sysconf("SC_CLK_TCK"), count
 
 
 def _own_cpu() -> float:
@@ -324,10 +331,12 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
             served = max(summary["requests"], 1)
             cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / served
             generator_ms = 1000 * (_own_cpu() - own_before) / served
-            database_ms = 1000 * (_database_cpu() - database_before) / served
+            database_after, connections = _database_backends()
+            database_ms = 1000 * (database_after - database_before) / served
             results[name] = {**summary, "server_cpu_ms_per_request": round(cpu_ms, 2),
                              "generator_cpu_ms_per_request": round(generator_ms, 2),
                              "database_cpu_ms_per_request": round(database_ms, 2),
+                             "database_connections": connections,
                              "load": f"{load_before}-{_loadavg()}"}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     finally:
@@ -349,10 +358,14 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
 
     def operation(kind: str, writer) -> None:
         if kind == "auth":
-            token = str(uuid.uuid4())
-            writer.post(TransactionInput(entries=[EntryInput(random.choice(ids), "debit", 1),
+            token, card = str(uuid.uuid4()), random.randrange(len(ids))
+            # the hold the API writes for an ASA request (routes_cards.lithic_hold): same fields, same metadata
+            writer.post(TransactionInput(entries=[EntryInput(ids[card], "debit", 1),
                                                   EntryInput(network_id, "credit", 1)],
-                                         external_id=f"lithic:{token}:hold:{token}", status="pending"))
+                                         external_id=f"lithic:{token}:hold:{token}", status="pending",
+                                         description=f"Lithic card authorization {token} (BENCH)", source="lithic",
+                                         metadata={"transaction_token": token, "card_token": f"card-{card}",
+                                                   "hold_id": token, "version_id": token}))
         elif kind == "create":
             writer.post(TransactionInput(entries=[EntryInput(funding, "debit", 1), EntryInput(revenue, "credit", 1)]))
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from datetime import datetime
@@ -299,38 +300,75 @@ class BodyLimit:
 # -- the application -----------------------------------------------------------------------------------------
 
 
+class _Lease:
+    """A server thread's hold on a writer, kept in the thread's local storage: it goes when the thread ends."""
+
+    __slots__ = ("writer", "ended", "__weakref__")
+
+    def __init__(self, writer: Any):
+        self.writer = writer
+        self.ended: weakref.finalize | None = None
+
+
 class _Writers:
-    """One ``LedgerWriter`` (and its connection) per server thread, opened on first use, closed at shutdown."""
+    """``LedgerWriter``s (each with its connection and staging tables) lent to the server's threads: a thread
+    keeps the one it was lent for as long as it lives; when it ends, its writer is idle again and the next
+    thread that needs one takes it. AnyIO ends a worker thread idle for 10 s and starts another when requests
+    need it, so under a changing load threads come and go while the connections stay: a new thread does not
+    open a connection (and create its staging tables), and an ended thread's connection is not left open.
+    Every writer is closed at shutdown."""
 
     def __init__(self, store: Store):
         self.store = store
         self._local = threading.local()
-        self._open: list[AbstractContextManager] = []
-        self._contexts: dict[int, AbstractContextManager] = {}
+        self._idle: list[Any] = []
+        self._contexts: dict[int, AbstractContextManager] = {}  # every open writer's, by id(writer)
         self._guard = threading.Lock()
 
     def get(self):
-        writer = getattr(self._local, "writer", None)
-        if writer is not None and self.store.engine.connection_lost(writer.conn.raw):
-            self._discard(writer)  # the server closed it (a restart, an idle timeout): open another
-            writer = None
-        if writer is None:
-            from ledger_pipeline.ledger.posting import open_writer
+        lease: _Lease | None = getattr(self._local, "lease", None)
+        if lease is not None and self.store.engine.connection_lost(lease.writer.conn.raw):
+            self._discard(lease)  # the server closed it (a restart, an idle timeout): take another
+            lease = None
+        if lease is None:
+            lease = _Lease(self._idle_writer() or self._open_writer())
+            lease.ended = weakref.finalize(lease, self._release, lease.writer)
+            lease.ended.atexit = False
+            self._local.lease = lease
+        return lease.writer
 
-            context = open_writer(self.store, actor="api", record_events=True)
-            writer = context.__enter__()
+    def _idle_writer(self):
+        while True:
             with self._guard:
-                self._open.append(context)
-                self._contexts[id(writer)] = context
-            self._local.writer = writer
+                writer = self._idle.pop() if self._idle else None
+            if writer is None or not self.store.engine.connection_lost(writer.conn.raw):
+                return writer
+            self._close(writer)
+
+    def _open_writer(self):
+        from ledger_pipeline.ledger.posting import open_writer
+
+        context = open_writer(self.store, actor="api", record_events=True)
+        writer = context.__enter__()
+        with self._guard:
+            self._contexts[id(writer)] = context
         return writer
 
-    def _discard(self, writer) -> None:
+    def _release(self, writer) -> None:
+        """The thread that held ``writer`` ended: it is idle again (unless closed meanwhile)."""
+        with self._guard:
+            if id(writer) in self._contexts:
+                self._idle.append(writer)
+
+    def _discard(self, lease: _Lease) -> None:
+        if lease.ended is not None:
+            lease.ended.detach()
+        self._local.lease = None
+        self._close(lease.writer)
+
+    def _close(self, writer) -> None:
         with self._guard:
             context = self._contexts.pop(id(writer), None)
-            if context is not None:
-                self._open.remove(context)
-        self._local.writer = None
         if context is not None:
             try:
                 context.__exit__(None, None, None)
@@ -339,8 +377,9 @@ class _Writers:
 
     def close(self) -> None:
         with self._guard:
-            contexts, self._open = self._open, []
+            contexts = list(self._contexts.values())
             self._contexts.clear()
+            self._idle.clear()
         for context in contexts:
             context.__exit__(None, None, None)
 
@@ -653,7 +692,21 @@ def app_from_environment() -> FastAPI:
     import os
 
     url, max_body_bytes, key_cache_s = (os.environ[name] for name in _ENVIRONMENT)
-    return create_app(url, max_body_bytes=int(max_body_bytes), key_cache_s=float(key_cache_s))
+    app = create_app(url, max_body_bytes=int(max_body_bytes), key_cache_s=float(key_cache_s))
+    freeze_startup_objects()
+    return app
+
+
+def freeze_startup_objects() -> None:
+    """Before a server process serves: what its imports and the application made (hundreds of thousands of
+    objects, alive as long as the process) leaves the cyclic garbage collector's generations
+    (``gc.freeze``). Under load, objects of requests in flight survive young collections and keep
+    triggering full ones; a full collection that walks the startup objects holds every request of the
+    process meanwhile, and now walks only what requests left behind."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def openapi_document() -> dict[str, Any]:
@@ -661,4 +714,5 @@ def openapi_document() -> dict[str, Any]:
     return create_app(IN_MEMORY_STORE_URL).openapi()
 
 
-__all__ = ["ApiError", "app_environment", "app_from_environment", "create_app", "openapi_document"]
+__all__ = ["ApiError", "app_environment", "app_from_environment", "create_app", "freeze_startup_objects",
+           "openapi_document"]

@@ -129,7 +129,7 @@ class LedgerWriter:
             if result.violations and not pending.quarantine_on_reject:
                 raise RuleViolation(result.violations)
             if pending.record_events:
-                record_batch_events(conn)
+                record_batch_events(conn, seq=seq)
             row = conn.one(
                 "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
             )
@@ -178,7 +178,7 @@ class LedgerWriter:
                 results = [outcome[_group_key(write)] for write in writes]
                 _write_group_audit(conn, writes, results, result.batch_id)
                 if writes[0].record_events:
-                    record_batch_events(conn)
+                    record_batch_events(conn, seq=seq)
             return results
 
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 
@@ -89,3 +90,51 @@ def test_a_closed_connection_is_replaced(pg_schema_url):
         assert second is not first and second.conn.scalar("SELECT 1") == 1
     finally:
         writers.close()
+
+
+def test_a_writer_outlives_its_thread_and_serves_the_next_one(store):
+    """AnyIO ends a worker thread idle for 10 s and starts another when requests need one: the new thread
+    takes the writer (and connection) an ended thread held instead of opening another, and threads that run
+    at once hold writers of their own."""
+    from ledger_pipeline.api.app import create_app
+
+    writers = create_app(store.url).state.writers
+
+    def lent_at_once(count: int) -> list:
+        together = threading.Barrier(count)
+        lent: list = []
+
+        def serve() -> None:
+            lent.append(writers.get())
+            together.wait(timeout=30)  # every thread holds its writer at the same time
+
+        threads = [threading.Thread(target=serve) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return lent
+
+    try:
+        one_after_another = [lent_at_once(1)[0] for _ in range(3)]
+        assert one_after_another[0] is one_after_another[1] is one_after_another[2]
+        first_pair = lent_at_once(2)
+        assert first_pair[0] is not first_pair[1] and one_after_another[0] in first_pair
+        second_pair = lent_at_once(2)
+        assert {id(w) for w in second_pair} == {id(w) for w in first_pair}  # no third connection
+        assert second_pair[0].conn.scalar("SELECT 1") == 1
+    finally:
+        writers.close()
+
+
+def test_a_server_process_freezes_its_startup_objects_out_of_the_collector():
+    """Full garbage collections under load walk only what requests left, not the imports' objects."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from ledger_pipeline.api.app import create_app, freeze_startup_objects; "
+            "create_app('duckdb:///:memory:'); before = gc.get_freeze_count(); freeze_startup_objects(); "
+            "print(before, gc.get_freeze_count(), len(gc.get_objects()))")
+    before, frozen, tracked = map(int, subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                     text=True).stdout.split())
+    assert before == 0 and frozen > 10 * max(tracked, 1000)

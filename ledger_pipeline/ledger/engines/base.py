@@ -215,6 +215,12 @@ class StoreEngine(ABC):
     #: some depth; None when ``metadata_object`` already sorts them
     metadata_unsorted: str | None = None
 
+    #: whether the pipeline looks up only the account ids and names the batch names (``staging``'s account
+    #: keys) rather than grouping every account's: a row store's single writes spend most of their time
+    #: grouping and sorting every account otherwise; a column store groups them all faster than it filters
+    #: them by a million staged rows
+    account_keys_of_batch_only: bool = False
+
     def sorted_metadata(self, docs: str) -> str | None:
         """A query of ``doc, sorted, duplicated`` for the ``doc`` column (``metadata_object``'s text) of the
         relation ``docs``: ``sorted`` is the same object with the keys of every object in it, however deep,

@@ -60,6 +60,7 @@ class PostgresEngine(StoreEngine):
     values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
     sorted_entries = """string_agg(entry, ',' ORDER BY entry COLLATE "C")"""
     entries_signature_v1 = "string_agg(entry, ',' ORDER BY entry)"  # in the database's collation
+    account_keys_of_batch_only = True
 
     def __init__(self, target: str, url: str):
         super().__init__(target, url)
