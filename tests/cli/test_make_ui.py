@@ -4,7 +4,7 @@ without warnings and stops cleanly on Ctrl-C.
 The UI runs on a ``DAGSTER_HOME`` of its own whose ``dagster.yaml`` is the one ``make ui`` writes, with the
 run queue closed: the daemon starts and its sensors tick (the freshness sensor asks for a run as soon as it
 starts), but no run process is launched, so Ctrl-C cannot land in a run starting up at that moment and print
-that run's ``KeyboardInterrupt`` traceback.
+that run's ``KeyboardInterrupt`` traceback. Ctrl-C is sent once the sensors' first ticks are over.
 """
 
 from __future__ import annotations
@@ -53,19 +53,22 @@ def _answers(port: int) -> bool:
         return False
 
 
-LOCATIONS_QUERY = "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"
+SENSORS_QUERY = """{ repositoriesOrError { ... on RepositoryConnection { nodes { sensors {
+  name sensorState { status ticks(limit: 1) { status } } } } } } }"""
 
 
-def _location_loaded(port: int) -> bool:
-    """The code location has loaded (its warnings, if any, are in the log by then)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": LOCATIONS_QUERY}).encode(),
+def _settled(port: int) -> bool:
+    """The code location has loaded (its warnings, if any, are in the log by then) and every running sensor
+    has finished its first tick, so Ctrl-C reaches a UI with no evaluation in flight."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": SENSORS_QUERY}).encode(),
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            entries = json.loads(response.read())["data"]["workspaceOrError"]["locationEntries"]
+            repositories = json.loads(response.read())["data"]["repositoriesOrError"]["nodes"]
     except (OSError, KeyError, TypeError, ValueError):
         return False
-    return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
+    running = [s["sensorState"] for r in repositories for s in r["sensors"] if s["sensorState"]["status"] == "RUNNING"]
+    return bool(running) and all(state["ticks"] and state["ticks"][0]["status"] != "STARTED" for state in running)
 
 
 @pytest.mark.slow
@@ -90,9 +93,9 @@ def test_make_ui_listens_and_stops_on_ctrl_c(tmp_path, capsys):
         listened = time.monotonic() - started
         with capsys.disabled():
             print(f"\nmake ui listened after {listened:.1f} s (load average {os.getloadavg()[0]:.1f})")
-        while not _location_loaded(port):
+        while not _settled(port):
             assert ui.poll() is None, (tmp_path / "ui.log").read_text()
-            assert time.monotonic() - started < LISTEN_TIMEOUT_S, "the code location did not load in time"
+            assert time.monotonic() - started < LISTEN_TIMEOUT_S, "the code location and its sensors did not start in time"
             time.sleep(0.2)
         os.killpg(ui.pid, signal.SIGINT)
         stopping = time.monotonic()
