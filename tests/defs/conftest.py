@@ -35,5 +35,7 @@ def definitions(pipeline_paths) -> dg.Definitions:
 
 @pytest.fixture
 def instance():
-    with dg.instance_for_test() as inst:
+    """An in-memory Dagster instance: runs and their events are kept for the test to read, without the
+    SQLite files (a commit per event) of ``dg.instance_for_test``."""
+    with dg.DagsterInstance.ephemeral() as inst:
         yield inst

@@ -37,8 +37,8 @@ STREAMS = {"stripe": ["balance_transactions", "payouts"], "quickbooks": ["invoic
 
 @pytest.fixture(scope="module")
 def instance():
-    """One Dagster instance for the module's runs (each test has its own store)."""
-    with dg.instance_for_test() as inst:
+    """One in-memory Dagster instance for the module's runs (each test has its own store)."""
+    with dg.DagsterInstance.ephemeral() as inst:
         yield inst
 
 

@@ -9,11 +9,15 @@ import shutil
 
 import dagster as dg
 import pytest
-from dagster_dbt import DbtCliResource, DbtProject
+from dagster_dbt import DbtProject
 
 from ledger_pipeline import paths
 from ledger_pipeline.defs.reporting.assets import build_reporting_assets, reporting
-from ledger_pipeline.defs.reporting.project import ParseWhenStalePreparer, manifest_is_stale
+from ledger_pipeline.defs.reporting.project import (
+    ParseWhenStalePreparer,
+    ReportingDbtCliResource,
+    manifest_is_stale,
+)
 
 MARTS = {"fct_ledger_entries", "dim_ledger_accounts", "fct_daily_account_balances", "rpt_transaction_volume",
          "rpt_cash_burn", "rpt_liabilities", "rpt_payouts", "rpt_trial_balance", "rpt_reconciliation_variances"}
@@ -84,7 +88,7 @@ def test_materialize_through_dagster(duckdb_warehouse, monkeypatch):
     project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
     ParseWhenStalePreparer().prepare_if_dev(project)
     assets = build_reporting_assets(project)
-    result = dg.materialize([assets], resources={"dbt": DbtCliResource(project_dir=project)},
+    result = dg.materialize([assets], resources={"dbt": ReportingDbtCliResource(project_dir=project)},
                             raise_on_error=False)
     assert result.success
     materialized = {e.event_specific_data.materialization.asset_key

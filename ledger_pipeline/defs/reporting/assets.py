@@ -10,7 +10,7 @@ DuckDB takes one writing process per file: the sync step closes its connection b
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from ledger_pipeline.defs.reporting.project import prepared_reporting_project
+from ledger_pipeline.defs.reporting.project import ReportingDbtCliResource, prepared_reporting_project
 from ledger_pipeline.defs.reporting.translator import ReportingTranslator
 
 TRANSLATOR = ReportingTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -34,5 +34,5 @@ def reporting() -> dg.Definitions:
     project = prepared_reporting_project()
     return dg.Definitions(
         assets=[build_reporting_assets(project)],
-        resources={"dbt": DbtCliResource(project_dir=project)},
+        resources={"dbt": ReportingDbtCliResource(project_dir=project)},
     )
