@@ -36,9 +36,9 @@ from ledger_pipeline.warehouse.tables import STATE_COLUMNS, STATE_TABLE, ExportT
 
 SWAP_MODES = ("auto", "always", "never")
 # DuckDB 1.5 decodes bit-packed HUGEINT columns (the DECIMAL(38,0) amounts) about 40 times slower than the
-# RLE it picks without bit-packing: 1.3 s against 0.03 s to sum 2.27 million amounts on one thread. Every
-# report that reads amounts scans them, so the sync writes them without; dbt's profile does the same for
-# the tables it builds. Other integer columns then take RLE, constant or plain storage.
+# RLE it picks without bit-packing, and every report that reads amounts scans them, so the sync writes
+# them without; dbt's profile does the same for the tables it builds. Other integer columns then take
+# RLE, constant or plain storage (docs/warehouse.md).
 DISABLED_COMPRESSION = "bitpacking"
 
 
