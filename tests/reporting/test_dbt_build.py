@@ -179,7 +179,7 @@ def test_build_on_synced_warehouse_matches_the_ledger(warehouse, tmp_path):
 
 INCREMENTAL_MODELS = {
     # model: (its key columns, the columns that say when a row was built: left out of the comparison)
-    "fct_ledger_entries": (("ledger_entry_id",), ("_synced_at",)),
+    "fct_ledger_entries": (("ledger_entry_id",), ("_synced_at", "_built_at")),
     "fct_daily_account_balances": (("ledger_account_id", "balance_date"), ("_synced_at",)),
 }
 
@@ -279,3 +279,35 @@ def test_balances_end_date_var_cuts_the_report(duckdb_warehouse):
     by_name = {name: (last, balance) for name, last, balance in rows}
     assert {last for last, _ in by_name.values()} == {dt.date(2026, 1, 3)}
     assert int(by_name["wallet_alice"][1]) == 100_00
+
+
+def test_a_tick_tests_the_rows_it_wrote_and_dbt_test_every_row(duckdb_warehouse):
+    """A plain `dbt build` after a tick runs the entries' tests on the rows it wrote (whole transactions):
+    an unbalanced transaction the tick brought fails it, a row an earlier build wrote is not read again.
+    `dbt test` reads every row, so it finds that one too."""
+    import duckdb
+
+    warehouse = duckdb_warehouse
+    warehouse.dbt("build")
+    post_transaction(warehouse.store, TransactionInput(
+        external_id="tick-1", effective_at="2026-01-05T12:00:00Z", source="bank",
+        entries=[EntryInput("bank_usd", "debit", 2_00), EntryInput("wallet_alice", "credit", 2_00)]))
+    assert warehouse.sync().rows["ledger_entries"] == 2
+    with duckdb.connect(warehouse.env["LEDGER_WAREHOUSE_PATH"]) as conn:
+        new_entry = conn.execute("SELECT max(id) FROM main.ledger_entries").fetchone()[0]
+        conn.execute("UPDATE main.ledger_entries SET amount = amount + 1 WHERE id = ?", [new_entry])
+        old_entry = conn.execute("SELECT min(ledger_entry_id) FROM reporting.fct_ledger_entries").fetchone()[0]
+        conn.execute("UPDATE reporting.fct_ledger_entries SET ledger_id = NULL WHERE ledger_entry_id = ?",
+                     [old_entry])
+
+    tick = warehouse.dbt("build", check=False)
+    assert tick.returncode != 0
+    assert re.search(r"FAIL 1 sums_equal_fct_ledger_entries", tick.output), tick.output[-3000:]
+    assert re.search(r"PASS not_null_fct_ledger_entries_ledger_id", tick.output), tick.output[-3000:]
+    built = warehouse.query("SELECT count(*), count(DISTINCT ledger_transaction_id) FROM {reporting}.fct_ledger_entries "
+                            "WHERE _built_at = (SELECT max(_built_at) FROM {reporting}.fct_ledger_entries)")
+    assert built == [(2, 1)]
+
+    every_row = warehouse.dbt("test", "--select", "fct_ledger_entries", check=False)
+    assert re.search(r"FAIL 1 not_null_fct_ledger_entries_ledger_id", every_row.output), every_row.output[-3000:]
+    assert re.search(r"FAIL 1 sums_equal_fct_ledger_entries", every_row.output), every_row.output[-3000:]

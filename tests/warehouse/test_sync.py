@@ -139,3 +139,16 @@ def test_destination_that_comes_back_is_synced_on_a_retry(ledger, pg_warehouse, 
     assert result.attempts == 3 and result.rows["ledger_transactions"] == 300
     monkeypatch.undo()
     assert_equal_to_ledger(ledger, pg_warehouse)
+
+
+def test_duckdb_amounts_are_stored_without_bit_packing(duckdb_ledger, duckdb_warehouse):
+    """The DuckDB destination stores amounts (DECIMAL(38,0)) without bit-packing, which DuckDB decodes
+    many times slower than the RLE or plain storage it picks instead (docs/warehouse.md)."""
+    import duckdb
+
+    sync(duckdb_ledger, duckdb_warehouse)
+    with duckdb.connect(duckdb_warehouse.option("path"), read_only=True) as conn:
+        kinds = {kind for (kind,) in conn.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info('main.ledger_entries') "
+            "WHERE column_name = 'amount' AND segment_type <> 'VALIDITY'").fetchall()}
+    assert kinds and "BitPacking" not in kinds, kinds

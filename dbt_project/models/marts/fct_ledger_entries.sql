@@ -4,6 +4,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns'
 ) }}
+-- depends_on: {{ ref('stg_ledger__transactions') }}
 {#- append_new_columns, not fail: the contract fixes the columns, and PostgreSQL would report its
     NUMERIC(38,0) columns against the new rows' NUMERIC as a change of type. -#}
 {#-
@@ -12,10 +13,13 @@
   Left joins: an entry whose transaction or account is missing stays, with NULLs that the not_null tests
   on ledger_id and normal_balance catch (the referential checks, in the scan that builds the table).
 
-  Incremental: a run rewrites only the entries synced after the latest _synced_at already in the table, and
-  the entries of transactions synced after it (a status change), so a 15-minute tick touches only what the
-  sync moved. Changes to accounts or categories (an account's name or category, what counts as a payout)
-  reach the rows already built on `dbt build --full-refresh` (docs/reporting.md).
+  Incremental: a run rewrites every entry of the transactions the sync moved after the latest _synced_at
+  already in the table (a transaction synced after it, a status change, or one with an entry synced after
+  it), so a 15-minute tick touches only what the sync moved, whole transactions at a time. The entries are
+  found by their transaction id (time-ordered, so DuckDB skips the row groups of older entries) rather than
+  by scanning every entry. _built_at is when the dbt run that wrote the row started: a plain `dbt build`
+  tests the rows it wrote (docs/reporting.md). Changes to accounts or categories (an account's name or
+  category, what counts as a payout) reach the rows already built on `dbt build --full-refresh`.
 -#}
 {% if is_incremental() %}
 with watermark as (
@@ -28,7 +32,13 @@ with watermark as (
 changed_transactions as (
 
     select ledger_transaction_id
-    from {{ ref('int_ledger_transactions__classified') }}
+    from {{ ref('stg_ledger__transactions') }}
+    where _synced_at > (select synced_at from watermark)
+
+    union
+
+    select ledger_transaction_id
+    from {{ ref('stg_ledger__entries') }}
     where _synced_at > (select synced_at from watermark)
 
 ),
@@ -37,8 +47,7 @@ entries as (
 
     select *
     from {{ ref('stg_ledger__entries') }}
-    where _synced_at > (select synced_at from watermark)
-        or ledger_transaction_id in (select ledger_transaction_id from changed_transactions)
+    where ledger_transaction_id in (select ledger_transaction_id from changed_transactions)
 
 ),
 {% else %}
@@ -80,7 +89,8 @@ joined as (
         entries.created_at,
         case when transactions._synced_at > entries._synced_at
             then transactions._synced_at else entries._synced_at
-        end as _synced_at
+        end as _synced_at,
+        {{ build_started_at() }} as _built_at
     from entries
     left join {{ ref('int_ledger_transactions__classified') }} as transactions
         on transactions.ledger_transaction_id = entries.ledger_transaction_id
