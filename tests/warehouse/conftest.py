@@ -33,8 +33,12 @@ NO_RETRY = {"attempts": 1}
 
 @pytest.fixture(scope="session")
 def snowflake_server(tmp_path_factory):
-    with fakesnow_server(tmp_path_factory.mktemp("fakesnow")) as server:
-        yield server
+    # The connector probes cloud metadata endpoints (AWS, Azure, GCP) on every login to report the client's
+    # platform; next to a local emulator that only costs each connection (and each CLI run) its timeouts.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
+        with fakesnow_server(tmp_path_factory.mktemp("fakesnow")) as server:
+            yield server
 
 
 @pytest.fixture(scope="session")
