@@ -33,8 +33,12 @@ NO_RETRY = {"attempts": 1}
 
 @pytest.fixture(scope="session")
 def snowflake_server(tmp_path_factory):
-    with fakesnow_server(tmp_path_factory.mktemp("fakesnow")) as server:
-        yield server
+    # The connector probes cloud metadata endpoints (AWS, Azure, GCP) on every login to report the client's
+    # platform; next to a local emulator that only costs each connection (and each CLI run) its timeouts.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SNOWFLAKE_DISABLE_PLATFORM_DETECTION", "true")
+        with fakesnow_server(tmp_path_factory.mktemp("fakesnow")) as server:
+            yield server
 
 
 @pytest.fixture(scope="session")
@@ -172,24 +176,30 @@ def summarise(table, rows: list[dict]) -> dict:
     return {"rows": len(rows), "versions": versions, "sums": dict(sums)}
 
 
-def warehouse_state(target: TargetConfig, destination=None) -> dict:
+def warehouse_state(target: TargetConfig, destination=None, tables=None) -> dict:
+    """``summarise`` of each destination table that exists (``tables``: these names only; default all)."""
     destination = destination or create_destination(target)
     destination.open()
     try:
-        return {t.name: summarise(t, destination.fetch_rows(t.name)) for t in EXPORT_TABLES
-                if _has_table(destination, t.name)}
+        state = {}
+        for t in EXPORT_TABLES:
+            if tables is None or t.name in tables:
+                rows = _rows_if_present(destination, t.name)
+                if rows is not None:
+                    state[t.name] = summarise(t, rows)
+        return state
     finally:
         destination.close()
 
 
-def _has_table(destination, name: str) -> bool:
+def _rows_if_present(destination, name: str) -> list[dict] | None:
+    """The table's rows, or None when the destination has no such table."""
     try:
-        destination.fetch_rows(name)
-        return True
+        return destination.fetch_rows(name)
     except Exception:  # noqa: BLE001 - "no such table" differs per destination
         if destination.dialect in ("postgres", "redshift"):
             destination.conn.rollback()
-        return False
+        return None
 
 
 def assert_equal_to_ledger(store: Store, target: TargetConfig, destination=None) -> None:

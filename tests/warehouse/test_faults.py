@@ -37,7 +37,7 @@ def run_sync(store, target, tmp_path, fault: str | None = None) -> subprocess.Co
 
 
 def _entries_in_warehouse(target) -> int:
-    state = warehouse_state(target)
+    state = warehouse_state(target, tables=("ledger_entries",))
     return state["ledger_entries"]["rows"] if "ledger_entries" in state else 0
 
 
