@@ -72,9 +72,12 @@ def test_preparer_parses_when_the_manifest_is_missing_or_stale(tmp_path):
     ParseWhenStalePreparer().prepare_if_dev(project)
     assert project.manifest_path.exists() and not manifest_is_stale(project)
 
+    # the manifest ten seconds old and a model edited after it (both in the past, so the parse that follows
+    # writes a manifest newer than the model however quickly it runs)
     model = project_dir / "models" / "marts" / "rpt_payouts.sql"
-    later = project.manifest_path.stat().st_mtime + 5
-    os.utime(model, (later, later))
+    written = project.manifest_path.stat().st_mtime
+    os.utime(project.manifest_path, (written - 10, written - 10))
+    os.utime(model, (written - 5, written - 5))
     assert manifest_is_stale(project)
     ParseWhenStalePreparer().prepare_if_dev(project)
     assert not manifest_is_stale(project)
