@@ -51,7 +51,6 @@ def build_warehouse(n: int) -> Path:
     from ledger_pipeline.ledger.store import Store
     from ledger_pipeline.store_setup import initialize_store
     from ledger_pipeline.warehouse import TargetConfig, sync_target
-
     from ledger_pipeline.warehouse.duckdb import DISABLED_COMPRESSION
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
