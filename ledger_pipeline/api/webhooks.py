@@ -26,6 +26,8 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -135,7 +137,7 @@ LIMIT {limit}
 """
 
 
-def _claim(store: Store, owner: str, lease_s: float) -> list[dict[str, Any]]:
+def _claim(store: Store | HeldStore, owner: str, lease_s: float) -> list[dict[str, Any]]:
     """The active endpoints due for delivery whose lease this worker took."""
     now = datetime.now(UTC)
     with store.transaction() as conn:
@@ -182,7 +184,7 @@ def _send(client: httpx.Client, endpoint: dict[str, Any], event: dict[str, Any])
     return f"HTTP {response.status_code}"
 
 
-def _deliver_endpoint(store: Store, client: httpx.Client, endpoint: dict[str, Any], owner: str, backoff: Backoff,
+def _deliver_endpoint(store: Store | HeldStore, client: httpx.Client, endpoint: dict[str, Any], owner: str, backoff: Backoff,
                       batch: int, report: DeliveryReport) -> None:
     """Deliver the endpoint's next events in order until none is left or one fails."""
     cursor_seq, cursor_at, cursor_id = int(endpoint["cursor_seq"]), endpoint["cursor_created_at"], \
@@ -227,7 +229,7 @@ def _deliver_endpoint(store: Store, client: httpx.Client, endpoint: dict[str, An
             report.delivered += 1
 
 
-def deliver_pending(store: Store, *, backoff: Backoff | None = None, timeout_s: float = 10.0, batch: int = 100,
+def deliver_pending(store: Store | HeldStore, *, backoff: Backoff | None = None, timeout_s: float = 10.0, batch: int = 100,
                     client: httpx.Client | None = None) -> DeliveryReport:
     """One pass: every endpoint that is due gets its pending events, in order, until one fails."""
     backoff = backoff or Backoff()
@@ -250,8 +252,50 @@ def deliver_pending(store: Store, *, backoff: Backoff | None = None, timeout_s: 
     return report
 
 
+class HeldStore:
+    """A store whose ``connect`` and ``transaction`` lend one connection, kept open from one poll to the
+    next and opened again once lost (a database restart). The background worker polls every second inside
+    the server's process: a connection opened and closed per poll cost the database a new backend each
+    time and the server's interpreter lock a connection handshake, which held up requests in flight."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._held: ExitStack | None = None
+        self._conn: Connection | None = None
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if self._conn is not None and self.store.engine.connection_lost(self._conn.raw):
+            self.close()
+        if self._conn is None:
+            held = ExitStack()
+            self._conn = held.enter_context(self.store.connect())
+            self._held = held
+        try:
+            yield self._conn
+        except BaseException:
+            if self.store.engine.connection_lost(self._conn.raw):
+                self.close()
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """As ``Store.transaction`` (the store's write lock, then one database transaction)."""
+        with self.store.write_lock(), self.connect() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        held, self._held, self._conn = self._held, None, None
+        if held is not None:
+            try:
+                held.close()
+            except Exception:  # noqa: BLE001 - closing a connection that is already gone
+                pass
+
+
 class DeliveryWorker(threading.Thread):
-    """Runs ``deliver_pending`` every ``poll_s`` seconds until stopped (``serve`` starts one)."""
+    """Runs ``deliver_pending`` every ``poll_s`` seconds until stopped (``serve`` starts one), on one
+    connection kept across polls (``HeldStore``)."""
 
     def __init__(self, store_url: str, *, poll_s: float = 1.0, backoff: Backoff | None = None,
                  timeout_s: float = 10.0):
@@ -262,14 +306,18 @@ class DeliveryWorker(threading.Thread):
         self.last_error: str | None = None
 
     def run(self) -> None:
-        with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
-            while not self._stopping.is_set():
-                try:
-                    deliver_pending(self.store, backoff=self.backoff, timeout_s=self.timeout_s, client=client)
-                    self.last_error = None
-                except Exception as exc:  # noqa: BLE001 - a store that is briefly unreachable: try again next poll
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                self._stopping.wait(self.poll_s)
+        held = HeldStore(self.store)
+        try:
+            with httpx.Client(timeout=self.timeout_s, follow_redirects=False) as client:
+                while not self._stopping.is_set():
+                    try:
+                        deliver_pending(held, backoff=self.backoff, timeout_s=self.timeout_s, client=client)
+                        self.last_error = None
+                    except Exception as exc:  # noqa: BLE001 - a store briefly unreachable: try again next poll
+                        self.last_error = f"{type(exc).__name__}: {exc}"
+                    self._stopping.wait(self.poll_s)
+        finally:
+            held.close()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self._stopping.set()

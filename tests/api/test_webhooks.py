@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ledger_pipeline.api.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Backoff, sign, verify
+from ledger_pipeline.api.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, Backoff, HeldStore, sign, verify
 from tests.api.test_payment_orders import _linked_accounts
 
 FAST_RETRIES = ["--webhook-poll-s", "0.1", "--webhook-backoff-s", "0.05", "--webhook-backoff-max-s", "0.4"]
@@ -109,6 +109,31 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_in_order(server):
         assert client.post("/api/webhook_endpoints", json={"url": "ftp://x"}).status_code == 422
     with server.client("read") as reader:
         assert reader.post("/api/webhook_endpoints", json={"url": "http://127.0.0.1:1/"}).status_code == 403
+
+
+def test_the_delivery_worker_keeps_one_connection_from_poll_to_poll(store):
+    """``serve``'s worker polls every second on one connection, and opens another once the database ended it."""
+    held = HeldStore(store)
+    try:
+        with held.connect() as conn:
+            first = conn.raw
+        with held.transaction() as conn:
+            assert conn.raw is first
+            assert conn.scalar("SELECT count(*) FROM webhook_endpoints") == 0
+        if store.is_postgres:
+            with store.connect() as other:
+                other.scalar("SELECT pg_terminate_backend(:pid)", {"pid": first.info.backend_pid})
+            with pytest.raises(Exception, match="terminat|closed|server"), held.connect() as conn:
+                conn.scalar("SELECT 1")
+            with held.connect() as conn:
+                assert conn.raw is not first
+                assert conn.scalar("SELECT 1") == 1
+        with held.connect() as conn:
+            last = conn.raw
+    finally:
+        held.close()
+    with pytest.raises(Exception, match="closed"):
+        last.execute("SELECT 1")
 
 
 def test_signature_scheme_and_backoff():
