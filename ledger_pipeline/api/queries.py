@@ -122,9 +122,15 @@ def list_accounts(conn: Connection, *, ledger_id: str | None, after: str | None,
     return _page(conn, sql, where, params, alias="a", after=after, per_page=per_page)
 
 
-def get_account(conn: Connection, account_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
+def account_query(account_id: str, as_of: datetime | None = None) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters of one account with its balance sums (``get_account``), for a caller
+    that runs it on a connection of its own (the API's reads on the event loop)."""
     params: dict[str, Any] = {"id": account_id}
-    rows = conn.dicts(f"{_accounts_sql(as_of, params)} WHERE a.id = :id", params)
+    return f"{_accounts_sql(as_of, params)} WHERE a.id = :id", params
+
+
+def get_account(conn: Connection, account_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
+    rows = conn.dicts(*account_query(account_id, as_of))
     return rows[0] if rows else None
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ledger_pipeline.ledger.store import Store
+
 DOCS = Path(__file__).parents[2] / "docs"
 
 
@@ -349,3 +351,40 @@ def test_workers_need_postgresql(duckdb_url):
     result = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-webhooks", "--store", duckdb_url])
     assert result.exit_code == 2
     assert "needs PostgreSQL" in result.output
+
+
+def _server_backends(server) -> list[int]:
+    """The PostgreSQL backends serving the server process's connections (found by their client ports)."""
+    import psutil
+
+    ports = {c.laddr.port for c in psutil.Process(server.process.pid).net_connections("tcp")
+             if c.raddr and c.raddr.port == 5432}
+    with Store(server.store_url).connect() as conn:
+        return [pid for pid, port in conn.all("SELECT pid, client_port FROM pg_stat_activity "
+                                              "WHERE client_port IS NOT NULL") if port in ports]
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # the database ends the server's connections
+@pytest.mark.parametrize("server_args", [["--key-cache-s", "3600"]])
+def test_balance_reads_outlive_the_database_ending_the_servers_connections(store_url, server_args, request):
+    """A database restart (or an idle timeout) ends every connection the server holds: the next balance read
+    still answers, on a new connection, with the same balances."""
+    server = request.getfixturevalue("server")
+    with server.client() as client:
+        ledger_id = _main_ledger(client)
+        cash = _account(client, ledger_id, "cash", "debit")
+        revenue = _account(client, ledger_id, "revenue", "credit")
+        assert client.post("/api/ledger_transactions", json={"ledger_entries": _entries(cash, revenue, 1234)}
+                           ).status_code == 201
+        before = client.get(f"/api/ledger_accounts/{cash}")
+        assert before.status_code == 200
+        backends = _server_backends(server)
+        assert backends
+        with Store(server.store_url).connect() as conn:
+            for pid in backends:
+                conn.scalar("SELECT pg_terminate_backend(:pid)", {"pid": pid})
+        after = client.get(f"/api/ledger_accounts/{cash}")
+        assert after.status_code == 200, after.text
+        assert after.json()["balances"] == before.json()["balances"]
+        assert after.json()["balances"]["posted_balance"]["amount"] == 1234
+        assert not set(_server_backends(server)) & set(backends)

@@ -79,6 +79,12 @@ class StoreEngine(ABC):
     def connect(self, read_only: bool = False) -> AbstractContextManager[Any]:
         """A raw driver connection (autocommit), closed when the block ends."""
 
+    async def connect_async(self) -> Any | None:
+        """A raw asyncio driver connection (autocommit) for reads on an event loop, its rows as dicts; None
+        where the driver has none (a caller then reads through ``connect`` on a worker thread). The caller
+        closes it."""
+        return None
+
     @abstractmethod
     def convert(self, sql: str) -> str:
         """``:name`` placeholders in the driver's style."""

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
+import psycopg.rows
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -99,6 +100,12 @@ class PostgresEngine(StoreEngine):
             yield raw
         finally:
             raw.close()
+
+    async def connect_async(self) -> Any:
+        """psycopg's asyncio connection, with the same options as ``connect``; its rows are dicts."""
+        conninfo, options = self.conninfo()
+        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True, options=options,
+                                                     row_factory=psycopg.rows.dict_row)
 
     def convert(self, sql: str) -> str:
         return _to_psycopg_params(sql)
