@@ -11,7 +11,9 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
 * balance reads (``GET /api/ledger_accounts/{id}``) at ``--read-rate`` requests/s, open loop;
 * side by side, the same operations in process: ``--clients`` threads each with a ``LedgerWriter`` posting
   holds and transactions (recording their events, as the server's writers do), and reading balances with the
-  API's query, so the API's cost is a ratio.
+  API's query, so the API's cost is a ratio;
+* and the latency floor: the same generator at the authorisation and read rates against a fixed answer
+  served by uvicorn (``bench.asgi_floor``), what the generator, uvicorn and the machine add to any request.
 
 The server runs with ``--no-access-log``: a log line per request is a deployment's choice, not the API's cost.
 
@@ -21,7 +23,8 @@ Printed: medians and p99 of latency, throughput, errors, the load average before
 CPU time per request of the server, of the generator and of the PostgreSQL backends serving the benchmark's
 database (each phase's own, the warm-up excluded; and how many backends there are at the phase's end: the
 server's connections and the webhook worker's), and of the in-process threads and their backends: what
-each operation costs the machine, which a loaded machine skews far less than rates. Usage: ``python -m bench.api [--quick]``
+each operation costs the machine, which a loaded machine skews far less than rates; and the share of the
+machine's CPU time the host stole (a virtual machine's cores are shared; ``steal_pct``). Usage: ``python -m bench.api [--quick]``
 (``BENCH_QUICK=1`` too: 5-second phases over 100 cards).
 """
 
@@ -57,6 +60,18 @@ FUNDED = 10**12  # minor units per card: never the limit in the benchmark
 
 def _loadavg() -> str:
     return Path("/proc/loadavg").read_text().split(" ", 3)[0]
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """The machine's stolen and total CPU ticks (``/proc/stat``): on a virtual machine, the share of time
+    the host ran something else while this machine wanted its cores, which no load average shows."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
+def _steal_pct(before: tuple[int, int]) -> float:
+    steal, total = _cpu_ticks()
+    return round(100 * (steal - before[0]) / max(total - before[1], 1), 1)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -326,7 +341,7 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
                           ("create", lambda: _closed_loop(create, args.clients, args.create_seconds)),
                           ("read", lambda: _open_loop(read, args.read_rate, args.read_seconds))):
             load_before, cpu_before, own_before = _loadavg(), _cpu_seconds(server_pid), _own_cpu()
-            database_before = _database_cpu()
+            database_before, ticks_before = _database_cpu(), _cpu_ticks()
             summary = await run()
             served = max(summary["requests"], 1)
             cpu_ms = 1000 * (_cpu_seconds(server_pid) - cpu_before) / served
@@ -337,10 +352,61 @@ async def _api_phases(base: str, token: str, ids: list[str], funding: str, reven
                              "generator_cpu_ms_per_request": round(generator_ms, 2),
                              "database_cpu_ms_per_request": round(database_ms, 2),
                              "database_connections": connections,
-                             "load": f"{load_before}-{_loadavg()}"}
+                             "load": f"{load_before}-{_loadavg()}", "steal_pct": _steal_pct(ticks_before)}
             print(f"api {name}: {json.dumps(results[name])}", flush=True)
     finally:
         await client.close()
+    return results
+
+
+def _floor(args) -> dict:
+    """The same generator against ``bench.asgi_floor`` under uvicorn at the authorisation and the read rates
+    (open loop, ``args.floor_seconds`` each): the latency no application on uvicorn can go below here."""
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.asgi_floor:app", "--port", str(port),
+                                "--no-access-log", "--log-level", "warning"],
+                               cwd=Path(__file__).resolve().parent.parent)
+    results: dict[str, dict] = {}
+
+    async def phases() -> None:
+        client = _Http(f"http://127.0.0.1:{port}", "floor", args.connections)
+        body = _asa(0)
+
+        async def authorise() -> bool:
+            status, _ = await client.request("POST", "/api/cards/lithic/asa", body, _signed(body))
+            return status == 200
+
+        async def read() -> bool:
+            status, _ = await client.request("GET", "/api/ledger_accounts/floor")
+            return status == 200
+
+        for _ in range(100):  # until uvicorn listens
+            try:
+                await client.request("GET", "/")
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        try:
+            await _closed_loop(read, args.connections, args.warmup_seconds)
+            for name, send, rate in (("auth", authorise, args.auth_rate), ("read", read, args.read_rate)):
+                load_before, cpu_before, own_before = _loadavg(), _cpu_seconds(process.pid), _own_cpu()
+                ticks_before = _cpu_ticks()
+                summary = await _open_loop(send, rate, args.floor_seconds)
+                served = max(summary["requests"], 1)
+                results[name] = {**summary,
+                                 "server_cpu_ms_per_request": round(1000 * (_cpu_seconds(process.pid) - cpu_before)
+                                                                    / served, 3),
+                                 "generator_cpu_ms_per_request": round(1000 * (_own_cpu() - own_before) / served, 3),
+                                 "load": f"{load_before}-{_loadavg()}", "steal_pct": _steal_pct(ticks_before)}
+                print(f"floor {name} (uvicorn, fixed answer): {json.dumps(results[name])}", flush=True)
+        finally:
+            await client.close()
+
+    try:
+        asyncio.run(phases())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
     return results
 
 
@@ -392,7 +458,7 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
                     latencies.extend(mine)
                 finished.wait()
 
-        load_before, cpu_before = _loadavg(), _own_cpu()
+        load_before, cpu_before, ticks_before = _loadavg(), _own_cpu(), _cpu_ticks()
         start = time.perf_counter()
         threads = [threading.Thread(target=worker) for _ in range(args.clients)]
         for thread in threads:
@@ -407,7 +473,8 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
         database_ms = 1000 * (database_after - database_before) / done
         cpu_ms = 1000 * (_own_cpu() - cpu_before) / done
         return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
-                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}"}
+                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}",
+                "steal_pct": _steal_pct(ticks_before)}
 
     results = {}
     for kind in ("auth", "create", "read"):
@@ -430,11 +497,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create-seconds", type=float, help="create phase and each in-process phase (20)")
     parser.add_argument("--read-rate", type=float, default=1_000.0)
     parser.add_argument("--read-seconds", type=float, help="balance read phase (30)")
+    parser.add_argument("--floor-seconds", type=float, help="each phase against the fixed answer (15)")
     args = parser.parse_args(argv)
     args.cards = args.cards or (100 if args.quick else 1_000)
     args.seconds = args.seconds or (5.0 if args.quick else 60.0)
     args.create_seconds = args.create_seconds or (5.0 if args.quick else 20.0)
     args.read_seconds = args.read_seconds or (5.0 if args.quick else 30.0)
+    args.floor_seconds = args.floor_seconds or (5.0 if args.quick else 15.0)
 
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
@@ -453,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({1000 * server_cpu / max(served, 1):.2f} ms per request, {served} requests), load generator "
           f"{client_cpu:.1f} ({1000 * client_cpu / max(served, 1):.2f} ms per request)")
     local = _in_process(url, ids, funding, revenue, args)
+    floor = _floor(args)
+    for kind in ("auth", "read"):
+        print(f"{kind}: API p99 {api[kind]['p99_ms']} ms; the fixed answer's p99 {floor[kind]['p99_ms']} ms at the "
+              f"same rate (API server CPU per request {api[kind]['server_cpu_ms_per_request']} ms, the fixed "
+              f"answer's {floor[kind]['server_cpu_ms_per_request']} ms)")
     for kind in ("auth", "create", "read"):
         ratio = local[kind]["per_s"] / api[kind]["per_s"] if api[kind]["per_s"] else float("inf")
         print(f"{kind}: API p50 {api[kind]['p50_ms']} ms / p99 {api[kind]['p99_ms']} ms at {api[kind]['per_s']}/s; "
