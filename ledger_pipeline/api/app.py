@@ -13,6 +13,8 @@ malformed body or field (naming it) and for a refused write (with the rules' rea
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import threading
 import weakref
@@ -25,7 +27,6 @@ from fastapi import Body, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger_pipeline.api import keys as api_keys
@@ -390,23 +391,42 @@ class _Writers:
             context.__exit__(None, None, None)
 
 
+async def _look_up_key(state: Any, token_hash: str) -> api_keys.ApiKey | None:
+    sql, params = api_keys.lookup_query(token_hash)
+    rows = await state.reads.dicts(sql, params, lambda: state.writers.get().conn.dicts(sql, params))
+    key = api_keys.key_of(rows[0]) if rows else None
+    if key is not None:
+        state.key_cache.put(token_hash, key)
+    return key
+
+
+def _forget_lookup(lookups: dict[str, asyncio.Task], token_hash: str, task: asyncio.Task) -> None:
+    lookups.pop(token_hash, None)
+    if not task.cancelled():
+        task.exception()  # retrieved: the requests that awaited it have raised it
+
+
 async def _authenticated(request: Request) -> api_keys.ApiKey:
     # the header is read from the request, not declared as a parameter: it stays out of the OpenAPI document
     # and FastAPI's per-parameter validation is spared on every request. A key verified within the cache's
-    # lifetime is answered on the event loop; only a lookup goes to a worker thread (and its connection).
+    # lifetime is answered at once; a lookup runs like a balance read (``reads``), and one at a time per
+    # token: when a cached key expires, the requests that arrive meanwhile wait for that one lookup instead
+    # of each sending its own (at 1,000 requests/s, a crowd of lookups, each on a worker thread, held every
+    # request up).
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     token = token.strip()
     key = None
     if scheme.lower() == "bearer" and token:
-        cache: api_keys.KeyCache = request.app.state.key_cache
+        state = request.app.state
         token_hash = api_keys.hash_token(token)
-        key = cache.get(token_hash)
+        key = state.key_cache.get(token_hash)
         if key is None:
-            writers = request.app.state.writers
-            key = await run_in_threadpool(
-                lambda: api_keys.authenticate(writers.get().conn, token, token_hash=token_hash))
-            if key is not None:
-                cache.put(token_hash, key)
+            lookup = state.key_lookups.get(token_hash)
+            if lookup is None:
+                lookup = asyncio.ensure_future(_look_up_key(state, token_hash))
+                state.key_lookups[token_hash] = lookup
+                lookup.add_done_callback(functools.partial(_forget_lookup, state.key_lookups, token_hash))
+            key = await asyncio.shield(lookup)
     if key is None:
         raise ApiError(401, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
     return key
@@ -478,7 +498,9 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                   description="Modern Treasury's ledger resources over a ledger-pipeline store. Authenticate with "
                               "`Authorization: Bearer <API key>`.")
     app.state.writers = writers
+    app.state.reads = reads
     app.state.key_cache = api_keys.KeyCache(key_cache_s)
+    app.state.key_lookups = {}
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.exception_handler(ApiError)

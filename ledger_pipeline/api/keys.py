@@ -68,13 +68,15 @@ def revoke_key(conn: Connection, key_id: str) -> None:
         raise NotFoundError(f"no active API key {key_id}")
 
 
-def authenticate(conn: Connection, token: str, *, token_hash: str | None = None) -> ApiKey | None:
-    """The active key whose token this is (``token_hash``: its hash, if already computed), or ``None``."""
-    row = conn.one("SELECT id, name, scopes FROM api_keys WHERE token_hash = :hash AND revoked_at IS NULL",
-                   {"hash": token_hash or hash_token(token)})
-    if row is None:
-        return None
-    return ApiKey(row[0], row[1], frozenset(row[2].split()))
+def lookup_query(token_hash: str) -> tuple[str, dict[str, Any]]:
+    """The statement and parameters finding the active key of a token hash (``hash_token``); its row, if
+    any, is the key (``key_of``)."""
+    return ("SELECT id, name, scopes FROM api_keys WHERE token_hash = :hash AND revoked_at IS NULL",
+            {"hash": token_hash})
+
+
+def key_of(row: dict[str, Any]) -> ApiKey:
+    return ApiKey(row["id"], row["name"], frozenset(row["scopes"].split()))
 
 
 class KeyCache:

@@ -138,3 +138,40 @@ def test_a_server_process_freezes_its_startup_objects_out_of_the_collector():
     before, frozen, tracked = map(int, subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                                                      text=True).stdout.split())
     assert before == 0 and frozen > 10 * max(tracked, 1000)
+
+
+def test_requests_that_find_no_cached_key_share_one_lookup(store, monkeypatch):
+    """Requests that arrive while their key is being looked up (its cached verification expired) wait for
+    that lookup rather than each sending its own; the next request after it looks the key up again."""
+    import asyncio
+
+    import httpx
+
+    from ledger_pipeline.api import keys as api_keys
+    from ledger_pipeline.api.app import create_app
+
+    with store.transaction() as conn:
+        _, token = api_keys.create_key(conn, "reader", ["read"])
+    lookups: list[str] = []
+    real = api_keys.lookup_query
+    monkeypatch.setattr(api_keys, "lookup_query", lambda token_hash: lookups.append(token_hash) or real(token_hash))
+    app = create_app(store.url, key_cache_s=0)  # nothing kept: every request needs its key looked up
+
+    async def requests() -> list[list[httpx.Response]]:
+        rounds = []
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                         headers={"Authorization": f"Bearer {token}"}) as client:
+                for _ in range(2):
+                    rounds.append(await asyncio.gather(*(client.get("/api/ledgers") for _ in range(50))))
+                wrong = await client.get("/api/ledgers", headers={"Authorization": "Bearer lp_wrong"})
+                assert wrong.status_code == 401
+        finally:
+            await app.state.reads.close()
+            app.state.writers.close()
+        return rounds
+
+    rounds = asyncio.run(requests())
+    assert [{r.status_code for r in responses} for responses in rounds] == [{200}, {200}]
+    assert lookups == [hash_token(token)] * 2 + [hash_token("lp_wrong")]
