@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger_pipeline.ledger.store import Store
 
 DEFAULT_READ_CONNECTIONS = 8
+_VACANT = object()  # in the idle queue: a connection was closed, and whoever takes this opens another
 
 
 class AsyncReads:
@@ -32,45 +33,65 @@ class AsyncReads:
     async def dicts(self, sql: str, params: Mapping[str, Any], threaded: Callable[[], list[dict[str, Any]]]
                     ) -> list[dict[str, Any]]:
         """The rows of ``sql`` as dicts; ``threaded`` runs the same read on a worker thread where the engine
-        has no asyncio connection. A connection found closed (a database restart) is replaced and the read
-        run once more: a read changes nothing, so running it again is safe."""
-        for attempt in (1, 2):
-            conn = await self._take()
+        has no asyncio connection. A kept connection found closed (a database restart ends them all) is
+        replaced and the read run again, on the next one or a new one: a read changes nothing, so running
+        it again is safe; a new connection that fails is the read's error."""
+        while True:
+            conn, fresh = await self._take()
             if conn is None:
                 return await run_in_threadpool(threaded)
             try:
                 async with conn.cursor() as cur:
                     await cur.execute(self.store.engine.convert(sql), params)
                     rows = await cur.fetchall()
-            except BaseException:
+            except Exception:
                 if not self.store.engine.connection_lost(conn):
-                    self._give_back(conn)
+                    self._give_back(conn)  # the statement's own error: the connection serves the next read
                     raise
-                self._opened -= 1
-                await conn.close()
-                if attempt == 2:
+                await self._discard(conn)
+                if fresh:
                     raise
                 continue
+            except BaseException:  # cancelled while its statement ran: the connection's state is unknown
+                await self._discard(conn)
+                raise
             self._give_back(conn)
             return rows
-        raise AssertionError("unreachable")
 
-    async def _take(self) -> Any | None:
+    async def _take(self) -> tuple[Any | None, bool]:
+        """A connection and whether it was opened for this read."""
         if self._unsupported:
-            return None
+            return None, True
         if self._idle is None:
             self._idle = asyncio.Queue()
-        if self._idle.empty() and self._opened < self.size:
-            self._opened += 1
-            try:
-                conn = await self.store.engine.connect_async()
-            except BaseException:
-                self._opened -= 1
-                raise
-            if conn is None:
-                self._unsupported = True
-            return conn
-        return await self._idle.get()
+        while True:
+            if self._idle.empty() and self._opened < self.size:
+                return await self._open(), True
+            conn = await self._idle.get()
+            if conn is not _VACANT:
+                return conn, False
+            if self._opened < self.size:
+                return await self._open(), True
+
+    async def _open(self) -> Any | None:
+        self._opened += 1
+        try:
+            conn = await self.store.engine.connect_async()
+        except BaseException:
+            self._opened -= 1
+            self._give_back(_VACANT)  # a read waiting for a connection tries in turn (and fails alike if down)
+            raise
+        if conn is None:
+            self._unsupported = True
+        return conn
+
+    async def _discard(self, conn: Any) -> None:
+        self._opened -= 1
+        self._give_back(_VACANT)
+        try:
+            await conn.close()
+        except Exception:  # noqa: BLE001 - closing a connection that is already gone
+            pass
 
     def _give_back(self, conn: Any) -> None:
         assert self._idle is not None
@@ -79,5 +100,6 @@ class AsyncReads:
     async def close(self) -> None:
         while self._idle is not None and not self._idle.empty():
             conn = self._idle.get_nowait()
-            self._opened -= 1
-            await conn.close()
+            if conn is not _VACANT:
+                self._opened -= 1
+                await conn.close()

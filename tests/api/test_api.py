@@ -378,6 +378,16 @@ def test_balance_reads_outlive_the_database_ending_the_servers_connections(store
                            ).status_code == 201
         before = client.get(f"/api/ledger_accounts/{cash}")
         assert before.status_code == 200
+
+        def read_at_once(n: int) -> list[httpx.Response]:  # enough at once to open every read connection
+            def read(_: int) -> httpx.Response:
+                with server.client() as own:
+                    return own.get(f"/api/ledger_accounts/{cash}")
+
+            with ThreadPoolExecutor(n) as pool:
+                return list(pool.map(read, range(n)))
+
+        read_at_once(32)
         backends = _server_backends(server)
         assert backends
         with Store(server.store_url).connect() as conn:
@@ -387,4 +397,5 @@ def test_balance_reads_outlive_the_database_ending_the_servers_connections(store
         assert after.status_code == 200, after.text
         assert after.json()["balances"] == before.json()["balances"]
         assert after.json()["balances"]["posted_balance"]["amount"] == 1234
+        assert {r.status_code for r in read_at_once(32)} == {200}
         assert not set(_server_backends(server)) & set(backends)
