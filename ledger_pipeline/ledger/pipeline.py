@@ -139,15 +139,20 @@ def _run_pipeline_unchecked(
         _classify(conn, now)
         counts = action_counts(conn)
     if touched_limits:
-        conn.execute(staging.LIMIT_DELTAS)
-        passes = 0
-        while True:
-            passes += 1
-            exact = passes <= LIMIT_EXACT_PASSES
-            new = conn.execute(f"INSERT INTO batch_violations {limit_violations_sql(first_only=exact)}")
-            if conn.execute(staging.REJECT_NEW_VIOLATORS) <= 0 and new <= 0:
-                break
-        counts = action_counts(conn)
+        # the first pass goes out with the deltas in one round trip; when it refuses nothing (the usual
+        # case) the actions, and so their counts, are unchanged
+        _, new, refused = conn.execute_counted([
+            (staging.LIMIT_DELTAS, None),
+            (f"INSERT INTO batch_violations {limit_violations_sql(first_only=LIMIT_EXACT_PASSES >= 1)}", None),
+            (staging.REJECT_NEW_VIOLATORS, None)])
+        passes = 1
+        if new > 0 or refused > 0:
+            while new > 0 or refused > 0:
+                passes += 1
+                exact = passes <= LIMIT_EXACT_PASSES
+                new = conn.execute(f"INSERT INTO batch_violations {limit_violations_sql(first_only=exact)}")
+                refused = conn.execute(staging.REJECT_NEW_VIOLATORS)
+            counts = action_counts(conn)
 
     created = counts.get("create", NO_ACTION)
     transitioned = counts.get("transition", NO_ACTION)

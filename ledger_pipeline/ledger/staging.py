@@ -206,7 +206,7 @@ FROM (
             LEFT JOIN ledgers l ON l.name = r.ledger_name
             LEFT JOIN __ACCOUNT_KEYS__ k ON k.ledger_id = l.id AND k.account_key = r.account_ref
             LEFT JOIN ledger_accounts a ON a.id = CASE WHEN k.accounts = 1 THEN k.id END  -- ambiguous: none
-        ) n
+        ) n__PROJECTION_FENCE__
     ) d
 ) x
 """
@@ -217,9 +217,11 @@ def prepare_entries_sql(conn: Connection) -> str:
     """``_PREPARE_ENTRIES`` for this engine: digits (validated: at most 38) become NUMERIC(38,0) as the
     engine does it fastest (``StoreEngine.digits_to_numeric``); ``metadata`` that is a JSON object is kept in
     the engine's canonical text (``StoreEngine.metadata_object``), so that payloads differing only in JSON
-    whitespace are the same payload, and anything else is flagged (``metadata_invalid``)."""
+    whitespace are the same payload, and anything else is flagged (``metadata_invalid``); the check runs once
+    per entry (``StoreEngine.projection_fence``)."""
     return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
+            .replace("__PROJECTION_FENCE__", conn.engine.projection_fence)
             .replace("__ACCOUNT_KEYS__", _account_keys(conn.engine.account_keys_of_batch_only)))
 
 

@@ -54,6 +54,11 @@ class Connection(EngineBound):
         """Run a statement; returns the affected row count where the driver reports it."""
         return self.engine.execute(self, sql, params)
 
+    def execute_counted(self, statements: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[int]:
+        """Run ``statements`` in order and return each one's affected row count, in one round trip where
+        the engine can (PostgreSQL)."""
+        return self.engine.execute_counted(self, statements)
+
     def execute_script(self, sql: str) -> None:
         """Run several ``;``-separated statements without parameters (DDL)."""
         statements = [s.strip() for s in sql.split(";") if s.strip()]

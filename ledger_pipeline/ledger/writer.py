@@ -57,10 +57,11 @@ class _GroupRefused(Exception):
 
 
 def _write_group_audit(conn: Connection, writes: list[_PendingWrite], results: list[TransactionResult],
-                       batch_id: str) -> None:
-    """One audit row per write of a group commit, in one statement of constant text (array parameters)."""
+                       batch_id: str, seq: int) -> None:
+    """One audit row per write of a group commit, in one statement of constant text (array parameters);
+    ``seq``: the writing transaction's change position."""
     params: dict[str, Any] = {
-        "now": utc_now(), "seq": conn.change_seq(), "batch_id": batch_id,
+        "now": utc_now(), "seq": seq, "batch_id": batch_id,
         "ids": [str(uuid.uuid4()) for _ in writes], "actors": [w.actor for w in writes],
         "hashes": [w.payload_hash for w in writes],
         "details": [json.dumps({"batch_id": batch_id, "group_size": len(writes), "external_id": r.external_id,
@@ -128,11 +129,12 @@ class LedgerWriter:
                                    action="post_transaction", request_hash=pending.payload_hash, seq=seq)
             if result.violations and not pending.quarantine_on_reject:
                 raise RuleViolation(result.violations)
-            if pending.record_events:
-                record_batch_events(conn, seq=seq)
-            row = conn.one(
-                "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
-            )
+            with conn.pipelined():  # the events and the outcome's read: one round trip
+                if pending.record_events:
+                    record_batch_events(conn, seq=seq)
+                row = conn.one(
+                    "SELECT COALESCE(t.existing_id, t.new_id), t.external_id, t.status, t.action FROM batch_txs t"
+                )
         if result.violations:
             raise RuleViolation(result.violations)
         return TransactionResult(id=row[0], external_id=row[1], status=row[2], action=row[3])
@@ -170,15 +172,16 @@ class LedgerWriter:
                                        action="post_transaction", request_hash=None, audit=False, seq=seq)
                 if result.quarantined or result.violations:
                     raise _GroupRefused
-                outcome = {
-                    key: TransactionResult(id=tx_id, external_id=external_id, status=status, action=action)
-                    for key, tx_id, external_id, status, action in conn.all(
-                        "SELECT tx_key, COALESCE(existing_id, new_id), external_id, status, action FROM batch_txs")
-                }
+                with conn.pipelined():  # the events and the outcomes' read: one round trip
+                    if writes[0].record_events:
+                        record_batch_events(conn, seq=seq)
+                    outcome = {
+                        key: TransactionResult(id=tx_id, external_id=external_id, status=status, action=action)
+                        for key, tx_id, external_id, status, action in conn.all(
+                            "SELECT tx_key, COALESCE(existing_id, new_id), external_id, status, action FROM batch_txs")
+                    }
                 results = [outcome[_group_key(write)] for write in writes]
-                _write_group_audit(conn, writes, results, result.batch_id)
-                if writes[0].record_events:
-                    record_batch_events(conn, seq=seq)
+                _write_group_audit(conn, writes, results, result.batch_id, seq)
             return results
 
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -95,6 +95,12 @@ class StoreEngine(ABC):
     @abstractmethod
     def execute(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> int:
         """Run a statement; the affected row count where the driver reports it, else -1."""
+
+    def execute_counted(self, conn: Connection, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
+                        ) -> list[int]:
+        """Run ``statements`` in order; the row count of each (as ``execute``). PostgreSQL sends them
+        together and waits once."""
+        return [self.execute(conn, sql, params) for sql, params in statements]
 
     @abstractmethod
     def fetch_all(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[tuple]: ...
@@ -214,6 +220,11 @@ class StoreEngine(ABC):
     digits_to_numeric: str
     #: SQL of the text ``metadata`` in one canonical form when it is a JSON object, else NULL
     metadata_object: str
+    #: SQL that ends a subquery whose computed columns the query above reads more than once, so that each
+    #: is computed once per row: PostgreSQL pulls a plain subquery up into the query above, which then
+    #: computes such a column once per use (the metadata check of ``staging``'s entries, a function call,
+    #: ran twice per entry); ``OFFSET 0`` keeps it a subquery
+    projection_fence: str = ""
     #: SQL with ``\\1`` for a column: 2 when the group's non-NULL values differ, else 1
     values_differ: str
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +29,9 @@ def _to_psycopg_params(sql: str) -> str:
 
 # jsonb's text: the keys of every object sorted, one space after ':' and ','. An object with a key twice,
 # at any depth, is none (jsonb would keep the last value, DuckDB reads the first): the json value has more
-# nodes than the jsonb one
+# nodes than the jsonb one. An object whose text has no '[' and no '{' after its first character holds no
+# object or array (their brackets would be in the text), so a key twice can only be at its top level: the
+# two key counts then say it, without walking the nodes (most metadata is such a flat object).
 _NODES = """(WITH RECURSIVE n(v) AS (
                 SELECT CAST(value AS {t})
                 UNION ALL
@@ -40,14 +42,34 @@ _NODES = """(WITH RECURSIVE n(v) AS (
             SELECT count(*) FROM n)"""
 _METADATA_OBJECT_FUNCTION = f"""CREATE OR REPLACE FUNCTION pg_temp.ledger_metadata_object(value TEXT) RETURNS TEXT
     LANGUAGE plpgsql IMMUTABLE AS $$
+    DECLARE doc jsonb;
     BEGIN
-        IF jsonb_typeof(CAST(value AS jsonb)) = 'object'
-           AND {_NODES.format(t="json")} = {_NODES.format(t="jsonb")} THEN
-            RETURN CAST(CAST(value AS jsonb) AS TEXT);
+        doc := CAST(value AS jsonb);
+        IF jsonb_typeof(doc) <> 'object' THEN
+            RETURN NULL;
+        END IF;
+        IF strpos(substr(value, 2), '{{') = 0 AND strpos(value, '[') = 0 THEN
+            IF (SELECT count(*) FROM json_object_keys(CAST(value AS json)))
+               = (SELECT count(*) FROM jsonb_object_keys(doc)) THEN
+                RETURN CAST(doc AS TEXT);
+            END IF;
+            RETURN NULL;
+        END IF;
+        IF {_NODES.format(t="json")} = {_NODES.format(t="jsonb")} THEN
+            RETURN CAST(doc AS TEXT);
         END IF;
         RETURN NULL;
     EXCEPTION WHEN others THEN RETURN NULL;
     END $$"""
+
+
+@functools.lru_cache(maxsize=4)
+def _delete_all_sql(tables: tuple[str, ...]) -> str:
+    """One statement that deletes every row of ``tables`` (data-modifying ``WITH`` clauses all run, read or
+    not): a single write empties its staging with one statement instead of one per table."""
+    *first, last = tables
+    clauses = ", ".join(f"d{i} AS (DELETE FROM {name})" for i, name in enumerate(first))
+    return f"WITH {clauses} DELETE FROM {last}" if first else f"DELETE FROM {last}"
 
 
 class PostgresEngine(StoreEngine):
@@ -57,6 +79,7 @@ class PostgresEngine(StoreEngine):
     name = "postgresql"
     is_postgres = True
     metadata_object = "pg_temp.ledger_metadata_object(metadata)"  # created with the staging tables
+    projection_fence = " OFFSET 0"
     digits_to_numeric = "CAST(digits AS NUMERIC(38,0))"
     values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
     sorted_entries = """string_agg(entry, ',' ORDER BY entry COLLATE "C")"""
@@ -114,6 +137,21 @@ class PostgresEngine(StoreEngine):
         with conn.raw.cursor() as cur:
             cur.execute(self._sql(sql, params), params or None)
             return cur.rowcount
+
+    def execute_counted(self, conn: Connection, statements: Sequence[tuple[str, Mapping[str, Any] | None]]
+                        ) -> list[int]:
+        """One round trip: the statements go out in a pipeline, whose end waits for them all; each
+        cursor's row count is known from then on (a nested pipeline ends with a sync of its own)."""
+        cursors = []
+        with conn.raw.pipeline():
+            for sql, params in statements:
+                cursor = conn.raw.cursor()
+                cursor.execute(self._sql(sql, params), params or None)
+                cursors.append(cursor)
+        counts = [cursor.rowcount for cursor in cursors]
+        for cursor in cursors:
+            cursor.close()
+        return counts
 
     def fetch_all(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[tuple]:
         with conn.raw.cursor() as cur:
@@ -220,8 +258,7 @@ class PostgresEngine(StoreEngine):
                 if conn.staging_writes % truncate_every == 0:
                     conn.execute(f"TRUNCATE {', '.join(tables)}")
                 else:
-                    for name in tables:
-                        conn.execute(f"DELETE FROM {name}")
+                    conn.execute(_delete_all_sql(tuple(tables)))
             return
         on_commit = "PRESERVE ROWS" if writer else "DELETE ROWS"
         conn.execute(_METADATA_OBJECT_FUNCTION)
