@@ -11,7 +11,9 @@ One run, on a fresh PostgreSQL database with ``--cards`` card accounts (credit-n
 * balance reads (``GET /api/ledger_accounts/{id}``) at ``--read-rate`` requests/s, open loop;
 * side by side, the same operations in process: ``--clients`` threads each with a ``LedgerWriter`` posting
   holds and transactions (recording their events, as the server's writers do), and reading balances with the
-  API's query, so the API's cost is a ratio;
+  API's query, so the API's cost is a ratio; and the holds again at ``--auth-rate`` for ``--create-seconds``,
+  open loop like the API's phase (the threads take each hold at its scheduled time), so that the write
+  path's own latency at that rate stands beside the API's;
 * and the latency floor: the same generator at the authorisation and read rates against a fixed answer
   served by uvicorn (``bench.asgi_floor``), what the generator, uvicorn and the machine add to any request.
 
@@ -39,6 +41,7 @@ import hashlib
 import hmac
 import json
 import os
+import queue
 import random
 import resource
 import socket
@@ -500,10 +503,59 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
                 "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}",
                 "steal_pct": _steal_pct(ticks_before)}
 
+    def run_at_rate(kind: str, rate: float) -> dict:
+        """``kind`` at ``rate`` per second, open loop as the API phases are: ``args.clients`` threads take
+        each operation at its scheduled time from a queue; latency counts from that time."""
+        schedule: queue.SimpleQueue = queue.SimpleQueue()
+        latencies: list[float] = []
+        guard = threading.Lock()
+        # the database's CPU is read while every thread's connection is open, as in ``run``
+        opened, finished = threading.Barrier(args.clients + 1), threading.Barrier(args.clients + 1)
+
+        def worker() -> None:
+            mine = []
+            with open_writer(store, record_events=True) as writer:
+                opened.wait()
+                while (scheduled := schedule.get()) is not None:
+                    operation(kind, writer)
+                    mine.append(time.perf_counter() - scheduled)
+                with guard:
+                    latencies.extend(mine)
+                finished.wait()
+
+        threads = [threading.Thread(target=worker) for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        opened.wait()
+        load_before, cpu_before, ticks_before = _loadavg(), _own_cpu(), _cpu_ticks()
+        database_before = _database_cpu()
+        start = time.perf_counter()
+        with _no_collector_pauses():
+            for i in range(int(rate * args.create_seconds)):
+                scheduled = start + i / rate
+                delay = scheduled - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                schedule.put(scheduled)
+            for _ in threads:
+                schedule.put(None)
+            finished.wait()
+        seconds = time.perf_counter() - start
+        database_ms = 1000 * (_database_cpu() - database_before) / max(len(latencies), 1)
+        for thread in threads:
+            thread.join()
+        cpu_ms = 1000 * (_own_cpu() - cpu_before) / max(len(latencies), 1)
+        return {**_summary(latencies, 0, seconds), "cpu_ms_per_op": round(cpu_ms, 2),
+                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}",
+                "steal_pct": _steal_pct(ticks_before)}
+
     results = {}
     for kind in ("auth", "create", "read"):
         results[kind] = run(kind)
         print(f"in-process {kind} ({args.clients} threads): {json.dumps(results[kind])}", flush=True)
+    results["auth_at_rate"] = run_at_rate("auth", args.auth_rate)
+    print(f"in-process auth at {args.auth_rate:.0f}/s (open loop, {args.clients} threads): "
+          f"{json.dumps(results['auth_at_rate'])}", flush=True)
     return results
 
 
@@ -547,6 +599,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{client_cpu:.1f} ({1000 * client_cpu / max(served, 1):.2f} ms per request)")
     local = _in_process(url, ids, funding, revenue, args)
     floor = _floor(args)
+    at_rate = local["auth_at_rate"]
+    print(f"auth at {args.auth_rate:.0f}/s: API p50 {api['auth']['p50_ms']} ms / p99 {api['auth']['p99_ms']} ms; "
+          f"in process (the same holds through LedgerWriter, no HTTP) p50 {at_rate['p50_ms']} ms / p99 "
+          f"{at_rate['p99_ms']} ms")
     for kind in ("auth", "read"):
         print(f"{kind}: API p99 {api[kind]['p99_ms']} ms; the fixed answer's p99 {floor[kind]['p99_ms']} ms at the "
               f"same rate (API server CPU per request {api[kind]['server_cpu_ms_per_request']} ms, the fixed "
