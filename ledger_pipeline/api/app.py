@@ -725,30 +725,20 @@ def app_from_environment() -> FastAPI:
 
     url, max_body_bytes, key_cache_s = (os.environ[name] for name in _ENVIRONMENT)
     app = create_app(url, max_body_bytes=int(max_body_bytes), key_cache_s=float(key_cache_s))
-    prepare_server_process()
+    freeze_startup_objects()
     return app
 
 
-#: the interpreter's switch interval in a server process (Python's default: 5 ms). A writer thread whose
-#: database answer has arrived waits for the interpreter lock while the event loop parses and answers
-#: requests; a group commit waits for the database many times, and each such wait is paid by every write
-#: in the group, so a shorter interval hands the lock back sooner (measured in docs/benchmarks.md)
-SERVER_SWITCH_INTERVAL_S = 0.0005
-
-
-def prepare_server_process() -> None:
+def freeze_startup_objects() -> None:
     """Before a server process serves: what its imports and the application made (hundreds of thousands of
     objects, alive as long as the process) leaves the cyclic garbage collector's generations
-    (``gc.freeze``), and the interpreter switches threads every ``SERVER_SWITCH_INTERVAL_S``. Under load,
-    objects of requests in flight survive young collections and keep triggering full ones; a full
-    collection that walks the startup objects holds every request of the process meanwhile, and now walks
-    only what requests left behind."""
+    (``gc.freeze``). Under load, objects of requests in flight survive young collections and keep
+    triggering full ones; a full collection that walks the startup objects holds every request of the
+    process meanwhile, and now walks only what requests left behind."""
     import gc
-    import sys
 
     gc.collect()
     gc.freeze()
-    sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -756,5 +746,5 @@ def openapi_document() -> dict[str, Any]:
     return create_app(IN_MEMORY_STORE_URL).openapi()
 
 
-__all__ = ["ApiError", "app_environment", "app_from_environment", "create_app", "prepare_server_process",
+__all__ = ["ApiError", "app_environment", "app_from_environment", "create_app", "freeze_startup_objects",
            "openapi_document"]

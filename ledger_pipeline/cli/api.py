@@ -59,7 +59,7 @@ def serve(
         return
     import uvicorn
 
-    from ledger_pipeline.api.app import app_environment, create_app, prepare_server_process
+    from ledger_pipeline.api.app import app_environment, create_app, freeze_startup_objects
 
     target = open_store(store)
     try:
@@ -81,7 +81,7 @@ def serve(
     try:
         if workers == 1:
             app = create_app(target.url, max_body_bytes=max_body_bytes, key_cache_s=key_cache_s)
-            prepare_server_process()
+            freeze_startup_objects()
             uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
         else:  # each process builds the app from the environment (uvicorn starts them by import path)
             os.environ.update(app_environment(target.url, max_body_bytes=max_body_bytes, key_cache_s=key_cache_s))

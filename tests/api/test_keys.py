@@ -127,19 +127,17 @@ def test_a_writer_outlives_its_thread_and_serves_the_next_one(store):
         writers.close()
 
 
-def test_a_server_process_freezes_its_startup_objects_and_switches_threads_sooner():
-    """Full garbage collections under load walk only what requests left, not the imports' objects; a writer
-    thread waits less for the interpreter while the event loop runs."""
+def test_a_server_process_freezes_its_startup_objects_out_of_the_collector():
+    """Full garbage collections under load walk only what requests left, not the imports' objects."""
     import subprocess
     import sys
 
-    code = ("import gc, sys; from ledger_pipeline.api.app import create_app, prepare_server_process; "
-            "create_app('duckdb:///:memory:'); before = gc.get_freeze_count(); prepare_server_process(); "
-            "print(before, gc.get_freeze_count(), len(gc.get_objects()), sys.getswitchinterval())")
-    before, frozen, tracked, interval = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                                                       text=True).stdout.split()
-    assert int(before) == 0 and int(frozen) > 10 * max(int(tracked), 1000)
-    assert float(interval) == pytest.approx(0.0005)
+    code = ("import gc; from ledger_pipeline.api.app import create_app, freeze_startup_objects; "
+            "create_app('duckdb:///:memory:'); before = gc.get_freeze_count(); freeze_startup_objects(); "
+            "print(before, gc.get_freeze_count(), len(gc.get_objects()))")
+    before, frozen, tracked = map(int, subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                                     text=True).stdout.split())
+    assert before == 0 and frozen > 10 * max(tracked, 1000)
 
 
 def test_requests_that_find_no_cached_key_share_one_lookup(store, monkeypatch):
