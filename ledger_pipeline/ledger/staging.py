@@ -121,9 +121,28 @@ _ACCOUNT_KEYS = """(
 )"""
 
 
+# The same lookup row by row, for a single write (``StoreEngine.looks_up_accounts_per_row``): the accounts
+# a row names by id and by name in its ledger, by index. The set-based join above made a single write on
+# PostgreSQL scan and hash every account, because the planner takes the staging tables for hundreds of rows.
+_ACCOUNT_KEYS_PER_ROW = """LEFT JOIN LATERAL (
+    SELECT min(id) AS id, count(DISTINCT id) AS accounts FROM (
+        SELECT id FROM ledger_accounts WHERE ledger_id = l.id AND id = r.account_ref
+        UNION ALL
+        SELECT id FROM ledger_accounts WHERE ledger_id = l.id AND name = r.account_ref
+    ) keys
+) k ON true"""
+
+
 def _account_keys(batch_only: bool) -> str:
     return (_ACCOUNT_KEYS.replace("__BY_ID__", f" WHERE id IN ({_STAGED_REFS})" if batch_only else "")
             .replace("__BY_NAME__", f" WHERE name IN ({_STAGED_REFS})" if batch_only else ""))
+
+
+def _account_keys_join(conn: Connection) -> str:
+    if conn.engine.looks_up_accounts_per_row(conn):
+        return _ACCOUNT_KEYS_PER_ROW
+    return (f"LEFT JOIN {_account_keys(conn.engine.account_keys_of_batch_only)} k "
+            "ON k.ledger_id = l.id AND k.account_key = r.account_ref")
 
 
 # Amount conversion, exact and in SQL: split the decimal text at the point, refuse more fraction digits
@@ -204,7 +223,7 @@ FROM (
                 FROM stage_raw s
             ) r
             LEFT JOIN ledgers l ON l.name = r.ledger_name
-            LEFT JOIN __ACCOUNT_KEYS__ k ON k.ledger_id = l.id AND k.account_key = r.account_ref
+            __ACCOUNT_KEYS_JOIN__
             LEFT JOIN ledger_accounts a ON a.id = CASE WHEN k.accounts = 1 THEN k.id END  -- ambiguous: none
         ) n__PROJECTION_FENCE__
     ) d
@@ -222,7 +241,7 @@ def prepare_entries_sql(conn: Connection) -> str:
     return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
             .replace("__PROJECTION_FENCE__", conn.engine.projection_fence)
-            .replace("__ACCOUNT_KEYS__", _account_keys(conn.engine.account_keys_of_batch_only)))
+            .replace("__ACCOUNT_KEYS_JOIN__", _account_keys_join(conn)))
 
 
 _STAGED_DOCS = "SELECT metadata AS doc FROM batch_entries WHERE NOT metadata_invalid"

@@ -62,6 +62,38 @@ def test_account_reference_naming_one_account_id_and_another_name_is_ambiguous(s
     assert invariant_violations(store) == []
 
 
+def test_a_single_write_resolves_account_references_as_a_batch_does(store, chart):
+    """A writer's connection looks each account reference up row by row on PostgreSQL, a batch joins a set of
+    account keys: by id, by name, ambiguous (one account's id, another's name), unknown, or an account of
+    another ledger, a single write and a batch resolve it alike."""
+    from ledger_pipeline.ledger.accounts import ensure_ledger
+
+    key = chart["cash"]
+    with store.transaction() as conn:
+        ensure_account(conn, "main", AccountSpec(name=key, normal_balance="credit", currency="USD"))
+        ensure_ledger(conn, "other")
+        elsewhere = ensure_account(conn, "other", AccountSpec(name="elsewhere", normal_balance="debit", currency="USD"))
+    references = {"by-id": chart["revenue"], "by-name": "revenue", "ambiguous": key, "unknown": "nobody",
+                  "other-ledger": elsewhere, "other-ledger-name": "elsewhere"}
+    batch = reasons(post(store, [row for case, ref in references.items()
+                                 for row in tx(f"batch-{case}", ("cash", "debit", "1.00"), (ref, "credit", "1.00"))]))
+    single: dict[str, set[str]] = {}
+    with open_writer(store, group_commit=False) as writer:
+        for case, ref in references.items():
+            try:
+                writer.post(TransactionInput([EntryInput("cash", "debit", 100), EntryInput(ref, "credit", 100)],
+                                             external_id=f"single-{case}"))
+                single[case] = set()
+            except RuleViolation as exc:
+                single[case] = set(exc.reason_codes)
+    assert single == {case: batch.get(f"batch-{case}", set()) for case in references}
+    assert single["by-id"] == single["by-name"] == set()
+    assert single["ambiguous"] == {"ambiguous_account"}
+    assert "unknown_account" in single["unknown"] & single["other-ledger"] & single["other-ledger-name"]
+    assert amounts(store)["revenue"] == 400  # two by the batch, two by the single writes
+    assert invariant_violations(store) == []
+
+
 def test_a_transaction_overflowing_a_balance_is_refused_alone(store, chart):
     nines = "9" * 38
     post(store, [{"external_id": "max", "account": "points_pool", "direction": "debit", "amount_minor": nines},

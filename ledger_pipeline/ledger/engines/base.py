@@ -238,6 +238,11 @@ class StoreEngine(ABC):
     #: them by a million staged rows
     account_keys_of_batch_only: bool = False
 
+    def looks_up_accounts_per_row(self, conn: Connection) -> bool:
+        """Whether the batch staged on ``conn`` resolves its account references row by row (an index
+        lookup each) rather than by joining a set of account keys: only for a few rows at a time."""
+        return False
+
     def sorted_metadata(self, docs: str) -> str | None:
         """A query of ``doc, sorted, duplicated`` for the ``doc`` column (``metadata_object``'s text) of the
         relation ``docs``: ``sorted`` is the same object with the keys of every object in it, however deep,

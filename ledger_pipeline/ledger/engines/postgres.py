@@ -86,6 +86,12 @@ class PostgresEngine(StoreEngine):
     entries_signature_v1 = "string_agg(entry, ',' ORDER BY entry)"  # in the database's collation
     account_keys_of_batch_only = True
 
+    def looks_up_accounts_per_row(self, conn: Connection) -> bool:
+        """On a writer's connection (``LedgerWriter``: a write or a group of at most 64): a few index
+        lookups cost less than the set-based join's plan, which scans and hashes every account because the
+        planner takes the never-analysed staging tables for hundreds of rows. A bulk post keeps the join."""
+        return bool(conn.staging_preserved)
+
     def __init__(self, target: str, url: str):
         super().__init__(target, url)
         schema = next((v for k, v in parse_qsl(urlsplit(target).query) if k == "schema"), None)
