@@ -464,6 +464,14 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
         else:
             queries.get_account(writer.conn, random.choice(ids))
 
+    def outcome(latencies: list[float], seconds: float, cpu_before: float, database_spent: float,
+                load_before: str, ticks_before: tuple[int, int]) -> dict:
+        """A phase's latencies and throughput, with this process's and the database's CPU per operation."""
+        done = max(len(latencies), 1)
+        return {**_summary(latencies, 0, seconds), "cpu_ms_per_op": round(1000 * (_own_cpu() - cpu_before) / done, 2),
+                "database_cpu_ms_per_op": round(1000 * database_spent / done, 2),
+                "load": f"{load_before}-{_loadavg()}", "steal_pct": _steal_pct(ticks_before)}
+
     def run(kind: str) -> dict:
         latencies: list[float] = []
         guard = threading.Lock()
@@ -493,15 +501,10 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
         opened.wait()
         database_before = _database_cpu()
         finished.wait()
-        database_after = _database_cpu()
+        database_spent = _database_cpu() - database_before
         for thread in threads:
             thread.join()
-        done = max(len(latencies), 1)
-        database_ms = 1000 * (database_after - database_before) / done
-        cpu_ms = 1000 * (_own_cpu() - cpu_before) / done
-        return {**_summary(latencies, 0, time.perf_counter() - start), "cpu_ms_per_op": round(cpu_ms, 2),
-                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}",
-                "steal_pct": _steal_pct(ticks_before)}
+        return outcome(latencies, time.perf_counter() - start, cpu_before, database_spent, load_before, ticks_before)
 
     def run_at_rate(kind: str, rate: float) -> dict:
         """``kind`` at ``rate`` per second, open loop as the API phases are: ``args.clients`` threads take
@@ -541,13 +544,10 @@ def _in_process(url: str, ids: list[str], funding: str, revenue: str, args) -> d
                 schedule.put(None)
             finished.wait()
         seconds = time.perf_counter() - start
-        database_ms = 1000 * (_database_cpu() - database_before) / max(len(latencies), 1)
+        database_spent = _database_cpu() - database_before
         for thread in threads:
             thread.join()
-        cpu_ms = 1000 * (_own_cpu() - cpu_before) / max(len(latencies), 1)
-        return {**_summary(latencies, 0, seconds), "cpu_ms_per_op": round(cpu_ms, 2),
-                "database_cpu_ms_per_op": round(database_ms, 2), "load": f"{load_before}-{_loadavg()}",
-                "steal_pct": _steal_pct(ticks_before)}
+        return outcome(latencies, seconds, cpu_before, database_spent, load_before, ticks_before)
 
     results = {}
     for kind in ("auth", "create", "read"):

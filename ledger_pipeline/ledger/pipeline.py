@@ -145,13 +145,13 @@ def _run_pipeline_unchecked(
             (staging.LIMIT_DELTAS, None),
             (f"INSERT INTO batch_violations {limit_violations_sql(first_only=LIMIT_EXACT_PASSES >= 1)}", None),
             (staging.REJECT_NEW_VIOLATORS, None)])
-        passes = 1
-        if new > 0 or refused > 0:
-            while new > 0 or refused > 0:
-                passes += 1
-                exact = passes <= LIMIT_EXACT_PASSES
-                new = conn.execute(f"INSERT INTO batch_violations {limit_violations_sql(first_only=exact)}")
-                refused = conn.execute(staging.REJECT_NEW_VIOLATORS)
+        changed, passes = new > 0 or refused > 0, 1
+        while new > 0 or refused > 0:
+            passes += 1
+            new = conn.execute(f"INSERT INTO batch_violations "
+                               f"{limit_violations_sql(first_only=passes <= LIMIT_EXACT_PASSES)}")
+            refused = conn.execute(staging.REJECT_NEW_VIOLATORS)
+        if changed:
             counts = action_counts(conn)
 
     created = counts.get("create", NO_ACTION)
