@@ -100,7 +100,8 @@ def _classify(conn: Connection, now: datetime) -> None:
     stored_hash = staging.stored_hash_sql(conn)
     if stored_hash is not None:
         conn.execute(stored_hash)
-    conn.execute(f"INSERT INTO batch_violations {balance_overflow()}")  # first: the other rules' sums skip these
+    per_row = conn.engine.looks_up_accounts_per_row(conn)
+    conn.execute(f"INSERT INTO batch_violations {balance_overflow(per_row)}")  # first: the other rules' sums skip these
     conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
     conn.execute(staging.CLASSIFY_TXS)
 
@@ -141,15 +142,17 @@ def _run_pipeline_unchecked(
     if touched_limits:
         # the first pass goes out with the deltas in one round trip; when it refuses nothing (the usual
         # case) the actions, and so their counts, are unchanged
+        per_row = conn.engine.looks_up_accounts_per_row(conn)
         _, new, refused = conn.execute_counted([
             (staging.LIMIT_DELTAS, None),
-            (f"INSERT INTO batch_violations {limit_violations_sql(first_only=LIMIT_EXACT_PASSES >= 1)}", None),
+            (f"INSERT INTO batch_violations "
+             f"{limit_violations_sql(first_only=LIMIT_EXACT_PASSES >= 1, per_row=per_row)}", None),
             (staging.REJECT_NEW_VIOLATORS, None)])
         changed, passes = new > 0 or refused > 0, 1
         while new > 0 or refused > 0:
             passes += 1
             new = conn.execute(f"INSERT INTO batch_violations "
-                               f"{limit_violations_sql(first_only=passes <= LIMIT_EXACT_PASSES)}")
+                               f"{limit_violations_sql(first_only=passes <= LIMIT_EXACT_PASSES, per_row=per_row)}")
             refused = conn.execute(staging.REJECT_NEW_VIOLATORS)
         if changed:
             counts = action_counts(conn)

@@ -288,7 +288,7 @@ def _low(amount: str) -> str:
     return f"CAST(right(CAST({amount} AS TEXT), 19) AS NUMERIC(38,0))"
 
 
-def balance_overflow() -> str:
+def balance_overflow(per_row: bool = False) -> str:
     """Rule 3: a transaction whose per-currency sum of debits or of credits, or whose entries added to an
     account's stored balance, would pass 38 digits (NUMERIC(38,0)) is refused alone (its neighbours post).
 
@@ -296,12 +296,20 @@ def balance_overflow() -> str:
     for the transactions that could overflow at all: one with an amount of 29 digits or more, or one on an
     account whose stored balance has 38 digits, picked out once (``candidate_entries``). This runs before the other rules, whose sums exclude the
     transactions it refuses. Transactions that fit alone but together would take one balance past 38
-    digits still refuse the whole write (``pipeline.overflow_refused``)."""
-    candidates = (
-        f"tx_key IN (SELECT tx_key FROM batch_entries WHERE amount > {_n('9' * 28)} OR ledger_account_id IN ("
-        f"SELECT ledger_account_id FROM ledger_account_balances WHERE pending_debits > {_n('9' * 37)} "
-        f"OR pending_credits > {_n('9' * 37)}))"
+    digits still refuse the whole write (``pipeline.overflow_refused``).
+
+    ``per_row`` (``StoreEngine.looks_up_accounts_per_row``): the stored balances of the staged entries'
+    accounts are looked up entry by entry, by index, instead of picking every account whose balance has 38
+    digits out of the whole table, which a single write would scan on every call."""
+    big = f"pending_debits > {_n('9' * 37)} OR pending_credits > {_n('9' * 37)}"
+    # per row: a scalar subquery, which PostgreSQL runs for each entry (an EXISTS it may run as a hashed scan
+    # of the whole table when it takes the staging table for hundreds of rows)
+    near_limit = (
+        "(SELECT 1 FROM ledger_account_balances b WHERE b.ledger_account_id = batch_entries.ledger_account_id "
+        f"AND ({big})) IS NOT NULL" if per_row else
+        f"ledger_account_id IN (SELECT ledger_account_id FROM ledger_account_balances WHERE {big})"
     )
+    candidates = f"tx_key IN (SELECT tx_key FROM batch_entries WHERE amount > {_n('9' * 28)} OR {near_limit})"
     entries = ("SELECT tx_key, line, direction, currency, ledger_account_id, amount FROM batch_entries "
                f"WHERE amount IS NOT NULL AND direction IN ('debit', 'credit') AND {candidates}")
     account = "'account ' || e.ledger_account_id || ' ' || e.direction || ' balance'"
@@ -412,12 +420,7 @@ FROM (
             PARTITION BY d.ledger_account_id ORDER BY d.effective_at, d.first_line
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
         FROM limit_deltas d
-        JOIN (
-            SELECT ab.ledger_account_id,
-                   CASE WHEN a.normal_balance = 'credit' THEN ab.posted_credits - ab.pending_debits
-                        ELSE ab.posted_debits - ab.pending_credits END AS available
-            FROM ledger_account_balances ab JOIN ledger_accounts a ON a.id = ab.ledger_account_id
-        ) b ON b.ledger_account_id = d.ledger_account_id
+        __AVAILABLE__
         WHERE d.tx_key NOT IN (SELECT tx_key FROM batch_violations)
     ) r
     WHERE (min_available_balance IS NOT NULL AND running < min_available_balance AND avail_delta < 0)
@@ -427,7 +430,22 @@ WHERE __FIRST_ONLY__
 """
 
 
-def limit_violations_sql(first_only: bool = True) -> str:
-    """Rule 7's violations: the first per account (exact batch order) or all at once (see above)."""
-    return _LIMIT_VIOLATIONS.replace("__FIRST_ONLY__", "nth = 1" if first_only else "1 = 1")
+_AVAILABLE = """
+SELECT ab.ledger_account_id,
+       CASE WHEN a.normal_balance = 'credit' THEN ab.posted_credits - ab.pending_debits
+            ELSE ab.posted_debits - ab.pending_credits END AS available
+FROM ledger_account_balances ab JOIN ledger_accounts a ON a.id = ab.ledger_account_id"""
+
+
+def limit_violations_sql(first_only: bool = True, per_row: bool = False) -> str:
+    """Rule 7's violations: the first per account (exact batch order) or all at once (see above).
+
+    ``per_row`` (``StoreEngine.looks_up_accounts_per_row``): each limited account's stored balance is
+    looked up by index; otherwise the deltas join every account's, which suits a batch but made a single
+    write read the whole balance and account tables."""
+    # OFFSET 0 keeps the lateral subquery a subquery (run for each delta), not a join planned for every row
+    available = (f"CROSS JOIN LATERAL ({_AVAILABLE} WHERE ab.ledger_account_id = d.ledger_account_id OFFSET 0) b"
+                 if per_row else f"JOIN ({_AVAILABLE}) b ON b.ledger_account_id = d.ledger_account_id")
+    return (_LIMIT_VIOLATIONS.replace("__AVAILABLE__", available)
+            .replace("__FIRST_ONLY__", "nth = 1" if first_only else "1 = 1"))
 

@@ -169,6 +169,9 @@ def test_sums_past_38_digits_refuse_the_transaction(store, chart):
     with open_writer(store) as writer, pytest.raises(RuleViolation) as one_more:
         writer.post(TransactionInput(entries(("points_pool", "debit", 1), ("points", "credit", 1)), external_id="+1"))
     assert one_more.value.reason_codes == ["balance_overflow"]
+    # found by the rule before writing (a writer's connection reads the touched accounts' balances by
+    # index), not by the database refusing the balance update: the detail names the account
+    assert "would take account" in str(one_more.value) and "balance past 38 digits" in str(one_more.value)
     assert amounts(store) == {"points": int(BIG38), "points_pool": int(BIG38), "cash": 100, "revenue": 100}
     assert invariant_violations(store) == []
 

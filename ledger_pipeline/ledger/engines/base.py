@@ -239,8 +239,9 @@ class StoreEngine(ABC):
     account_keys_of_batch_only: bool = False
 
     def looks_up_accounts_per_row(self, conn: Connection) -> bool:
-        """Whether the batch staged on ``conn`` resolves its account references row by row (an index
-        lookup each) rather than by joining a set of account keys: only for a few rows at a time."""
+        """Whether the batch staged on ``conn`` reads the accounts it names row by row (an index lookup
+        each: its account references, their stored balances for the overflow and limit rules) rather than
+        by set-based joins: only for a few rows at a time."""
         return False
 
     def sorted_metadata(self, docs: str) -> str | None:

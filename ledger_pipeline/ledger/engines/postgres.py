@@ -88,8 +88,9 @@ class PostgresEngine(StoreEngine):
 
     def looks_up_accounts_per_row(self, conn: Connection) -> bool:
         """On a writer's connection (``LedgerWriter``: a write or a group of at most 64): a few index
-        lookups cost less than the set-based join's plan, which scans and hashes every account because the
-        planner takes the never-analysed staging tables for hundreds of rows. A bulk post keeps the join."""
+        lookups cost less than the set-based joins' plans, which scan and hash every account and balance
+        row because the planner takes the never-analysed staging tables for hundreds of rows; so a single
+        write's cost does not grow with the number of accounts. A bulk post keeps the joins."""
         return bool(conn.staging_preserved)
 
     def __init__(self, target: str, url: str):
