@@ -255,3 +255,4 @@ postgres_index("ledger_entries_account_effective", ledger_entries, "ledger_accou
 postgres_index("ledger_entries_change_seq", ledger_entries, "change_seq")
 postgres_index("quarantine_status", quarantine, "status", "reason_code")
 postgres_index("ledger_account_category_accounts_account", ledger_account_category_accounts, "ledger_account_id")
+postgres_index("ledger_accounts_ledgerable", ledger_accounts, "ledgerable_type", "ledgerable_id")

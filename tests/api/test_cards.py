@@ -204,3 +204,30 @@ def test_marqeta_jit_funding(server):
                         assert conn.scalar("SELECT count(*) FROM quarantine") == 0
     with server.client() as client:
         assert balances(client, account) == {"pending": 250, "posted": 250, "available": 250}
+
+
+def test_a_card_is_found_by_index_among_many_accounts(pg_schema_url):
+    """An authorisation looks its card's account up by the link (``ledgerable_type``, ``ledgerable_id``),
+    indexed on PostgreSQL: no scan of every account, whatever the number of cards."""
+    from ledger_pipeline.api.routes_cards import _card_account
+    from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
+    from ledger_pipeline.store_setup import initialize_store
+    from tests.ledger.conftest import sequential_scans
+
+    store = Store(pg_schema_url)
+    initialize_store(store)
+    with store.transaction() as conn:
+        schema = conn.scalar("SELECT current_schema()")
+        ids = [ensure_account(conn, "main", AccountSpec(f"card account {i}", "credit", "USD", ledgerable_type="card",
+                                                         ledgerable_id=f"card-{i}")) for i in range(2_000)]
+    with store.connect() as conn:
+        conn.execute("ANALYZE ledger_accounts")
+        found = [_card_account(conn, f"card-{i}") for i in (0, 7, 1_999)] + [_card_account(conn, "no-such-card")]
+        conn.scalar("SELECT pg_stat_force_next_flush()")
+        before = sequential_scans(pg_schema_url, schema, ("ledger_accounts",))
+        for i in range(20):
+            assert _card_account(conn, f"card-{i * 97}")["id"] == ids[i * 97]
+        conn.scalar("SELECT pg_stat_force_next_flush()")
+        after = sequential_scans(pg_schema_url, schema, ("ledger_accounts",))
+    assert [row["id"] if row else None for row in found] == [ids[0], ids[7], ids[1_999], None]
+    assert after == before, f"sequential scans of ledger_accounts by 20 card lookups: {before} -> {after}"

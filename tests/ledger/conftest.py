@@ -103,3 +103,14 @@ def reasons(result: BatchResult) -> dict[str, set[str]]:
     for violation in result.violations:
         found.setdefault(violation.tx_key, set()).add(violation.reason_code)
     return found
+
+
+def sequential_scans(url: str, schema: str, tables: tuple[str, ...]) -> dict[str, int]:
+    """PostgreSQL's count of sequential scans of each of ``tables`` in ``schema``, as published so far (a
+    backend publishes its counts when idle, at most once a second, or at once after
+    ``pg_stat_force_next_flush()``)."""
+    import psycopg
+
+    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
+        return dict(conn.execute("SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = %s "
+                                 "AND relname = ANY(%s)", (schema, list(tables))).fetchall())

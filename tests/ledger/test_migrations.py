@@ -50,10 +50,10 @@ RECON_TABLES = ("internal_accounts", "bank_statements", "bank_statement_lines", 
 RELEASED_STATEMENTS = {
     "duckdb": {"0001": "6ed9b7868befef8b", "0002": "6060115a7cf5bbff", "0003": "ce87d7c48b8831f7",
                "0004": "57b0c1c150c584f1", "0005": "6f9dd1a427e0fca0", "0006": "823d9c48bfd0a7f5",
-               "0007": "830e66e93ea3fd84", "0008": "a97c5c369cc256f2"},
+               "0007": "830e66e93ea3fd84", "0008": "a97c5c369cc256f2", "0009": "4f53cda18c2baa0c"},
     "postgres": {"0001": "d9742d92bbbbef47", "0002": "eb321f324266a8ce", "0003": "df2165575defbfa5",
                  "0004": "c60fc01b3e57e7aa", "0005": "ec5aaa6317c7acc6", "0006": "147e9e8bd362fca9",
-                 "0007": "4d3f5a3797f7f425", "0008": "07e4cc6145eff444"},
+                 "0007": "4d3f5a3797f7f425", "0008": "07e4cc6145eff444", "0009": "cdf9020c12da3554"},
 }
 
 

@@ -6,7 +6,6 @@ references by id and by name)."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
@@ -14,16 +13,11 @@ from ledger_pipeline.ledger.errors import RuleViolation
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer
 from ledger_pipeline.ledger.store import Store
 from ledger_pipeline.store_setup import initialize_store
+from tests.ledger.conftest import sequential_scans
 
 ACCOUNTS = 2_000  # enough that an index lookup is the planner's cheaper choice for one row
+TABLES = ("ledger_accounts", "ledger_account_balances")
 WARM_UP = 6  # psycopg prepares a statement at its fifth run; PostgreSQL may keep a generic plan after five more
-
-
-def _scans(url: str, schema: str) -> dict[str, int]:
-    with psycopg.connect(url.split("?")[0], autocommit=True) as conn:
-        return dict(conn.execute(
-            "SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = %s "
-            "AND relname IN ('ledger_accounts', 'ledger_account_balances')", (schema,)).fetchall())
 
 
 def test_single_writes_do_not_scan_the_account_or_balance_tables(pg_schema_url):
@@ -48,13 +42,13 @@ def test_single_writes_do_not_scan_the_account_or_balance_tables(pg_schema_url):
         for n in range(WARM_UP * 2):
             spend(writer, n)
         writer.conn.scalar("SELECT pg_stat_force_next_flush()")  # this backend's counts so far, published
-        before = _scans(pg_schema_url, schema)
+        before = sequential_scans(pg_schema_url, schema, TABLES)
         for n in range(WARM_UP * 2, WARM_UP * 2 + 20):
             spend(writer, n)
         with pytest.raises(RuleViolation) as overdraft:  # a limit refused: the check's every pass runs
             spend(writer, 999_999, amount=10_000)
         writer.conn.scalar("SELECT pg_stat_force_next_flush()")
-        after = _scans(pg_schema_url, schema)
+        after = sequential_scans(pg_schema_url, schema, TABLES)
     assert overdraft.value.reason_codes == ["balance_limit_exceeded"]
-    assert set(before) == {"ledger_accounts", "ledger_account_balances"}
+    assert set(before) == set(TABLES)
     assert after == before, f"sequential scans by 21 single writes: {before} -> {after}"
