@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import threading
 import uuid
@@ -37,6 +38,10 @@ from ledger_pipeline.store_setup import initialize_store
 PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FIXTURES = Path(__file__).parent / "fixtures"
 
+# The differential tests' hypothesis seed, one per run: drawn here, in the process that starts the xdist
+# workers and before it does, so that every worker inherits it and the report names the seed they all used
+# (``DIFFERENTIAL_SEED=<n>`` replays a run; tests/differential/seed.py).
+os.environ.setdefault("DIFFERENTIAL_SEED", str(random.SystemRandom().randrange(2**32)))
 os.environ.setdefault("DAGSTER_TELEMETRY_DISABLED", "true")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
@@ -215,3 +220,25 @@ def _invariant_violations(target: str) -> list:
         if "does not exist" in str(exc) or "not found" in str(exc).lower() or "no such" in str(exc).lower():
             return []
         raise
+
+
+def pytest_report_header(config):
+    seed = os.environ["DIFFERENTIAL_SEED"]
+    return f"differential tests: hypothesis seed {seed} (replay with DIFFERENTIAL_SEED={seed})"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The differential tests' seed again at the end, and how many generated batches the input-path tests
+    posted (each records ``differential_posts``: (generated batches, posts across paths and engines) in its
+    report, which reaches this process under xdist)."""
+    batches = posts = 0
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", ()):
+            if name == "differential_posts" and report.when == "call":
+                batches += value[0]
+                posts += value[1]
+    seed = os.environ["DIFFERENTIAL_SEED"]
+    line = f"differential tests: hypothesis seed {seed} (replay with DIFFERENTIAL_SEED={seed})"
+    if posts:
+        line += f"; input paths: {batches} generated batches, {posts} posts across paths and engines"
+    terminalreporter.write_line(line)

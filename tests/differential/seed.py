@@ -1,8 +1,9 @@
-"""One random hypothesis seed per run (``DIFFERENTIAL_SEED=<n>`` replays a run)."""
+"""The run's hypothesis seed for the differential tests: ``DIFFERENTIAL_SEED``, which tests/conftest.py draws
+once per run when it is not set (every xdist worker inherits it; the report prints it). Set it to replay a
+run."""
 
 from __future__ import annotations
 
 import os
-import random
 
-SEED = int(os.environ.get("DIFFERENTIAL_SEED") or random.SystemRandom().randrange(2**32))
+SEED = int(os.environ["DIFFERENTIAL_SEED"])
