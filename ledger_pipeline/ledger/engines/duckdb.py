@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 MEMORY = ":memory:"
 DUCKDB_BULK_MEMORY_LIMIT = "768MB"  # the batch is also held in Python, as an Arrow table
-DUCKDB_FILE_BULK_MEMORY_LIMIT = "1200MB"  # DuckDB reads the batch's file itself (``batch_input.ParquetSource``)
+DUCKDB_FILE_BULK_MEMORY_LIMIT = "1000MB"  # DuckDB reads the batch's file itself (``batch_input.ParquetSource``)
 _LIMB = 10**19
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
