@@ -36,11 +36,26 @@ class Rule:
 _REF = record_ref_sql()  # the entry's reference in error details (built only for the rows that break a rule)
 
 
+class _OverEntries(str):
+    """The SQL of a rule that tests each staged entry alone: the rows of ``batch_entries`` that meet
+    ``condition``. It keeps its parts, so that ``violations_sql`` can test every such condition in one read
+    of the entries."""
+
+    columns: str
+    condition: str
+
+    def __new__(cls, columns: str, condition: str) -> _OverEntries:
+        sql = super().__new__(cls, f"SELECT {columns} FROM batch_entries WHERE {condition}")
+        sql.columns, sql.condition = columns, condition
+        return sql
+
+    def over(self, relation: str) -> str:
+        """The same rule over ``relation`` (rows of ``batch_entries``)."""
+        return f"SELECT {self.columns} FROM {relation} WHERE {self.condition}"
+
+
 def _entry_rule(condition: str, code: str, detail: str) -> str:
-    return (
-        f"SELECT tx_key, line, '{code}' AS reason_code, {detail} AS detail "
-        f"FROM batch_entries WHERE {condition}"
-    )
+    return _OverEntries(f"tx_key, line, '{code}' AS reason_code, {detail} AS detail", condition)
 
 
 def required_fields() -> str:
@@ -164,15 +179,15 @@ def account_currency() -> str:
 
 def positive_exact_amounts() -> str:
     """Rule 3: ``amount_error`` is computed while staging (see ``staging.PREPARE_ENTRIES``)."""
-    return (
-        f"SELECT tx_key, line, amount_error AS reason_code, {_REF} || ': amount ' || amount_text || CASE "
+    return _OverEntries(
+        f"tx_key, line, amount_error AS reason_code, {_REF} || ': amount ' || amount_text || CASE "
         "amount_error WHEN 'excess_precision' THEN ' has more decimal places than ' || account_currency "
         "|| ' allows (' || CAST(exponent AS TEXT) || ')' "
         "WHEN 'non_positive_amount' THEN ' is not positive' "
         "WHEN 'amount_too_large' THEN ' has more than 38 digits in minor units' "
         "WHEN 'conflicting_amounts' THEN ' (amount_minor) disagrees with the amount column of the same row' "
-        "ELSE ' is not a plain decimal number' END AS detail "
-        "FROM batch_entries WHERE amount_error IS NOT NULL"
+        "ELSE ' is not a plain decimal number' END AS detail",
+        "amount_error IS NOT NULL",
     )
 
 
@@ -391,8 +406,16 @@ RULES: tuple[Rule, ...] = (
 
 @functools.lru_cache(maxsize=1)  # built once: the registry is fixed
 def violations_sql() -> str:
-    """All rules of the registry as one statement (one pass over the staged batch per rule)."""
-    return "\nUNION ALL\n".join(f"({rule.sql()})" for rule in RULES)
+    """All rules of the registry as one statement. The rules that test each staged entry alone read the
+    entries once between them: the entries that break any of them are picked out first
+    (``suspect_entries``: none in a clean batch) and each of those rules reads only them. A scan of the
+    staged entries per rule cost PostgreSQL 0.2-3.5 s each on a million-transaction batch. The other rules
+    read the staged batch themselves."""
+    rules = [rule.sql() for rule in RULES]
+    suspect = " OR ".join(f"({sql.condition})" for sql in rules if isinstance(sql, _OverEntries))
+    parts = [sql.over("suspect_entries") if isinstance(sql, _OverEntries) else sql for sql in rules]
+    return (f"WITH suspect_entries AS MATERIALIZED (SELECT * FROM batch_entries WHERE {suspect})\n"
+            + "\nUNION ALL\n".join(f"({part})" for part in parts))
 
 
 # Rule 7. The available balance moves by ``avail_delta`` for each accepted write (see staging.LIMIT_DELTAS);
