@@ -103,7 +103,7 @@ def _classify(conn: Connection, now: datetime) -> None:
     per_row = conn.engine.looks_up_accounts_per_row(conn)
     conn.execute(f"INSERT INTO batch_violations {balance_overflow(per_row)}")  # first: the other rules' sums skip these
     conn.execute(f"INSERT INTO batch_violations {violations_sql()}")
-    conn.execute(staging.CLASSIFY_TXS)
+    conn.execute(staging.REJECT_NEW_VIOLATORS)
 
 
 def stage_pipeline(conn: Connection, default_ledger: str, now: datetime) -> dict[str, ActionCount]:

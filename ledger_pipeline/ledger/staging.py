@@ -285,7 +285,8 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     g.n_metadata, g.first_line, g.last_line,
     __PAYLOAD_HASH__ AS payload_hash,
     __NEW_TX_ID__ AS new_id,
-    t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash, NULL AS action
+    t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash,
+    CASE WHEN t.id IS NULL THEN 'create' WHEN t.status = h.status THEN 'noop' ELSE 'transition' END AS action
 FROM (
     SELECT tx_key, count(*) AS n_entries,
         count(*) FILTER (WHERE direction = 'debit') AS n_debits,
@@ -413,14 +414,9 @@ def stored_hash_sql(conn: Connection) -> str | None:
             .replace("__DIFFERING__", differing))
 
 
-CLASSIFY_TXS = """
-UPDATE batch_txs SET action = CASE
-    WHEN tx_key IN (SELECT tx_key FROM batch_violations) THEN 'reject'
-    WHEN existing_id IS NULL THEN 'create'
-    WHEN existing_status = status THEN 'noop'
-    ELSE 'transition' END
-"""
-
+# Each transaction's action is set as it is staged (``_PREPARE_TXS``: create, noop or transition); the rules'
+# violators then become rejects. Only those rows are updated, not every staged transaction's (a full pass
+# that rewrote each row of a bulk post's batch).
 REJECT_NEW_VIOLATORS = """
 UPDATE batch_txs SET action = 'reject'
 WHERE action <> 'reject' AND tx_key IN (SELECT tx_key FROM batch_violations)
@@ -446,13 +442,16 @@ GROUP BY e.tx_key, t.first_line, t.effective_at, e.ledger_account_id, a.name, a.
 """
 
 # PostgreSQL: lock the balance rows that accepted writes will move, in id order; says which have a limit.
+# The entries of the transactions not accepted are left out by an anti join against those few, rather than
+# joining every staged entry to its transaction (a hash of a million transactions in a bulk post).
 LOCK_BALANCES = """
 SELECT b.ledger_account_id,
        (a.min_available_balance IS NOT NULL OR a.max_available_balance IS NOT NULL) AS limited
 FROM ledger_account_balances b JOIN ledger_accounts a ON a.id = b.ledger_account_id
 WHERE b.ledger_account_id IN (
-    SELECT DISTINCT e.ledger_account_id FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
-    WHERE t.action IN ('create', 'transition'))
+    SELECT e.ledger_account_id FROM batch_entries e
+    WHERE NOT EXISTS (SELECT 1 FROM batch_txs t
+                      WHERE t.tx_key = e.tx_key AND t.action NOT IN ('create', 'transition')))
 ORDER BY b.ledger_account_id FOR UPDATE OF b
 """
 
