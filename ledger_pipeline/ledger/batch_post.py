@@ -88,7 +88,7 @@ def post(target: Store | Connection, request: PostRequest) -> BatchResult | None
     if isinstance(target, Connection):
         if request.work is not None:
             raise ValueError("a BatchWork posts on a Store, in a writing transaction of its own")
-        with target.bulk_memory_limit():
+        with target.bulk_settings(rows=_rows(request.batch)):
             return _written(request, _stage_and_run(target, request.batch, request, seq=None))
     return _written(request, with_retries(lambda: _post_once(target, request), MAX_BATCH_ATTEMPTS, 0.05,
                                           target.engine.is_retryable))
@@ -172,8 +172,13 @@ def _post_once(store: Store, request: PostRequest) -> BatchResult | None:
         return results[-1] if results else None
 
     with (store.write_lock(), store.connect() as conn,
-          conn.bulk_memory_limit(batch_in_python=not isinstance(request.batch, ParquetSource))):
+          conn.bulk_settings(batch_in_python=not isinstance(request.batch, ParquetSource), rows=_rows(request.batch))):
         return conn.engine.staged_write(conn, stage_first, write)
+
+
+def _rows(batch: Batch | None) -> int | None:
+    """The batch's rows where they are known before it is read."""
+    return batch.num_rows if isinstance(batch, pa.Table) else None
 
 
 def _read(conn: Connection, request: PostRequest, *, before_write: bool) -> Batch | None:

@@ -112,9 +112,10 @@ class Connection(EngineBound):
         PostgreSQL: no effect (it never promises an order)."""
         return self.engine.unordered_appends(self)
 
-    def bulk_memory_limit(self, *, batch_in_python: bool = True) -> AbstractContextManager[None]:
-        """A cap on the engine's memory while a batch posts (DuckDB on a file; see its engine)."""
-        return self.engine.bulk_memory_limit(self, batch_in_python=batch_in_python)
+    def bulk_settings(self, *, batch_in_python: bool = True, rows: int | None = None) -> AbstractContextManager[None]:
+        """The engine's memory settings while a batch of ``rows`` rows posts: DuckDB on a file caps its buffer,
+        PostgreSQL gives the batch's sorts and hashes more memory than a single write's (see the engines)."""
+        return self.engine.bulk_settings(self, batch_in_python=batch_in_python, rows=rows)
 
     def change_seq(self) -> int:
         """The change position of the current write, recorded in every row it writes.

@@ -269,6 +269,44 @@ def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, ch
     assert seen and seen[0] != before and seen[0].startswith("28") and after == before  # 300 MB = 286.1 MiB
 
 
+_BULK_SETTINGS_SQL = ("SELECT current_setting('work_mem'), current_setting('jit_inline_above_cost'), "
+                      "current_setting('jit_optimize_above_cost')")
+
+
+@pytest.mark.parametrize("rows_threshold, raised", [(2, True), (10_000, False)])
+def test_a_postgres_bulk_post_raises_work_mem_and_drops_jit_optimisation_only_while_it_posts(
+        store, chart, monkeypatch, rows_threshold, raised):
+    """A bulk post's session gets more ``work_mem`` and no JIT inlining or optimisation while it posts (the
+    staged batch's sorts fit in memory; the rules statement is not compiled for seconds); a batch under the
+    threshold, as a single write, keeps the server's settings; the session's own are back afterwards."""
+    from ledger_pipeline.ledger import batch_post
+    from ledger_pipeline.ledger.engines import postgres
+
+    if not store.is_postgres:
+        pytest.skip("PostgreSQL's settings")
+    seen = []
+    original = batch_post.run_pipeline
+
+    def spy(conn, **kwargs):
+        seen.append(conn.one(_BULK_SETTINGS_SQL))
+        return original(conn, **kwargs)
+
+    monkeypatch.setattr(batch_post, "run_pipeline", spy)
+    monkeypatch.setattr(postgres, "POSTGRES_BULK_MIN_ROWS", rows_threshold)
+    monkeypatch.setenv("LEDGER_POSTGRES_BULK_WORK_MEM", "96MB")
+    with store.transaction() as conn:
+        before = conn.one(_BULK_SETTINGS_SQL)
+        conn.execute("SET work_mem = '8MB'")  # the session's own, restored after the post
+        result = batch_post.post(conn, batch_post.PostRequest(normalise_entries(pa.table({
+            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+            "amount": ["1.00", "1.00"]}))))
+        after = conn.one(_BULK_SETTINGS_SQL)
+    assert result.created == 1
+    assert before[0] != "8MB"
+    assert after == ("8MB", before[1], before[2])
+    assert seen == [("96MB", "-1", "-1") if raised else ("8MB", before[1], before[2])]
+
+
 def _staged_by_duckdb(path: Path) -> dict[str, list]:
     import duckdb
 

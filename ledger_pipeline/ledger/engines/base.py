@@ -135,8 +135,10 @@ class StoreEngine(ABC):
         """Appends that may land in any order, where that lets the engine write on every core."""
         return nullcontext()
 
-    def bulk_memory_limit(self, conn: Connection, *, batch_in_python: bool = True) -> AbstractContextManager[None]:
-        """A cap on the engine's memory while a batch posts, where the engine needs one."""
+    def bulk_settings(self, conn: Connection, *, batch_in_python: bool = True,
+                    rows: int | None = None) -> AbstractContextManager[None]:
+        """The engine's memory settings while a batch of ``rows`` rows (None: not known before it is read)
+        posts, where the engine needs other settings than for single writes."""
         return nullcontext()
 
     # -- writers, locks, retries ------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ledger_pipeline.ledger.engines.base import _PARAM, StoreEngine, quote_identifier
+
+#: ``work_mem`` for a bulk post's session (``PostgresEngine.bulk_settings``)
+POSTGRES_BULK_WORK_MEM = "512MB"
+#: batches smaller than this post with the server's settings
+POSTGRES_BULK_MIN_ROWS = 10_000
+#: the settings a bulk post changes for its session
+_BULK_SETTINGS = ("work_mem", "jit_inline_above_cost", "jit_optimize_above_cost")
 
 if TYPE_CHECKING:
     from ledger_pipeline.ledger.store import Connection
@@ -81,7 +89,7 @@ class PostgresEngine(StoreEngine):
     metadata_object = "pg_temp.ledger_metadata_object(metadata)"  # created with the staging tables
     projection_fence = " OFFSET 0"
     digits_to_numeric = "CAST(digits AS NUMERIC(38,0))"
-    values_differ = r"CASE WHEN min(\1) <> max(\1) THEN 2 ELSE 1 END"
+    values_differ = r'CASE WHEN min(\1 COLLATE "C") <> max(\1 COLLATE "C") THEN 2 ELSE 1 END'
     sorted_entries = """string_agg(entry, ',' ORDER BY entry COLLATE "C")"""
     entries_signature_v1 = "string_agg(entry, ',' ORDER BY entry)"  # in the database's collation
     account_keys_of_batch_only = True
@@ -214,6 +222,47 @@ class PostgresEngine(StoreEngine):
             conn.raw.execute("ROLLBACK")
 
     @contextmanager
+    def bulk_settings(self, conn: Connection, *, batch_in_python: bool = True,
+                      rows: int | None = None) -> Iterator[None]:
+        """Settings of a bulk post's session, restored afterwards; single writes and batches under
+        ``POSTGRES_BULK_MIN_ROWS`` rows keep the server's, and so pay no round trip for them.
+
+        * ``work_mem``: ``LEDGER_POSTGRES_BULK_WORK_MEM`` (PostgreSQL's syntax; by default
+          ``POSTGRES_BULK_WORK_MEM``; ``none`` keeps the server's), unless the session's is larger. The
+          per-transaction aggregates, the rules' sorts and the join of the entries to their transactions hold a
+          million-row batch; at the server's default of 4MB each spills to temporary files. Each such step may
+          use that much (a hash twice that, by ``hash_mem_multiplier``), only as much as the batch needs.
+        * No JIT inlining or optimisation: the planner knows nothing of the staging tables' rows, so it
+          estimates the rules statement's cost in billions and, with JIT on (the server's default), compiled
+          it with full optimisation, which took longer than running it. JIT of expressions, which is cheap,
+          stays as the server has it."""
+        if rows is not None and rows < POSTGRES_BULK_MIN_ROWS:
+            yield
+            return
+        work_mem = os.environ.get("LEDGER_POSTGRES_BULK_WORK_MEM", POSTGRES_BULK_WORK_MEM)
+        previous = conn.one(f"SELECT {', '.join(f'current_setting({n!r})' for n in _BULK_SETTINGS)}, "
+                            "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:v)",
+                            {"v": "0" if work_mem.lower() == "none" else work_mem})
+        assert previous is not None
+        settings = dict(zip(_BULK_SETTINGS, previous[:-1], strict=True))
+        self._set(conn, {**settings, "jit_inline_above_cost": "-1", "jit_optimize_above_cost": "-1",
+                         **({"work_mem": work_mem} if previous[-1] else {})})
+        try:
+            yield
+        finally:
+            try:  # after a failed statement an open transaction refuses this; the error in flight counts
+                self._set(conn, settings)
+            except psycopg.Error:
+                pass
+
+    @staticmethod
+    def _set(conn: Connection, settings: Mapping[str, str]) -> None:
+        """Set the session's ``settings`` in one round trip."""
+        names = list(settings)
+        conn.execute("SELECT " + ", ".join(f"set_config({n!r}, :v{i}, false)" for i, n in enumerate(names)),
+                     {f"v{i}": settings[n] for i, n in enumerate(names)})
+
+    @contextmanager
     def pipelined(self, conn: Connection) -> Iterator[None]:
         """psycopg's pipeline mode (unless nested in one already)."""
         if conn.raw.pgconn.pipeline_status:
@@ -276,11 +325,8 @@ class PostgresEngine(StoreEngine):
 
     def stage_arrow(self, conn: Connection, table: pa.Table, present: list[str], columns: tuple[str, ...],
                     ddl: str, *, copy: bool) -> None:
-        """``COPY`` into a temporary table, then into ``stage_raw``."""
-        conn.load_arrow("stage_raw_in", table.select(present), ddl)
-        targets = ", ".join(present)
-        conn.execute(f"INSERT INTO stage_raw ({targets}) SELECT {targets} FROM stage_raw_in")
-        conn.execute("DROP TABLE stage_raw_in")
+        """``COPY`` straight into ``stage_raw`` (empty: ``staging.reset_staging``)."""
+        self.load_arrow(conn, "stage_raw", table.select(present), ddl)
 
     @property
     def helper_functions_sql(self) -> str:
