@@ -104,6 +104,23 @@ def backend_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds() -> float:
+    """User + system CPU seconds so far of every PostgreSQL server process on this machine (backends, the
+    checkpointer, the WAL writer: what writing rows costs the server besides the backend that sent them);
+    NaN where ``/proc`` shows none. Other databases' work on the same server counts too."""
+    total, found = 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else float("nan")
+
+
 def write_floor(store: Store, parquet: Path, work_dir: Path, ids: str = "text", stats: dict | None = None,
                 without_index: str | None = None) -> float:
     """Seconds to write the rows a post of ``parquet`` (the benchmark's file: ``external_id``, ``account``,
