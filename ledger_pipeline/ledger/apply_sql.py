@@ -53,14 +53,17 @@ WHERE b.action = 'transition' AND ledger_entries.ledger_transaction_id = b.exist
 
 # Balances move in the same database transaction as the entries: new entries add to pending (and to
 # posted when posted); a pending -> posted transition adds to posted; pending -> archived removes from pending.
+# A created transaction's entries all carry its status (rows that disagree are refused by rule 1), so its
+# entries are those of no transaction with another action: an anti join against those few, rather than a
+# join of every staged entry to its transaction.
 _NEW_ENTRY_MOVES = """
         SELECT e.ledger_account_id AS account_id,
-            CASE WHEN t.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END AS pd,
-            CASE WHEN t.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END AS pc,
+            CASE WHEN e.status = 'posted' AND e.direction = 'debit' THEN e.amount ELSE 0 END AS pd,
+            CASE WHEN e.status = 'posted' AND e.direction = 'credit' THEN e.amount ELSE 0 END AS pc,
             CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END AS qd,
             CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END AS qc
-        FROM batch_entries e JOIN batch_txs t ON t.tx_key = e.tx_key
-        WHERE t.action = 'create'"""
+        FROM batch_entries e
+        WHERE NOT EXISTS (SELECT 1 FROM batch_txs t WHERE t.tx_key = e.tx_key AND t.action <> 'create')"""
 
 _TRANSITION_MOVES = """
         SELECT le.ledger_account_id AS account_id,

@@ -111,9 +111,9 @@ def create_helper_functions(conn: Connection) -> None:
 # engine says so (``StoreEngine.account_keys_of_batch_only``), only the keys the batch names are read: a
 # single write to a PostgreSQL store of a thousand accounts spent most of its database time grouping and
 # sorting every account's id and name. The groups of the keys the join can match are the same either way.
-_STAGED_REFS = "SELECT NULLIF(trim(account), '') FROM stage_raw"
+_STAGED_REFS = "SELECT ref FROM refs"
 _ACCOUNT_KEYS = """(
-    SELECT ledger_id, account_key, min(id) AS id, count(DISTINCT id) AS accounts FROM (
+    __REFS__SELECT ledger_id, account_key, min(id) AS id, count(DISTINCT id) AS accounts FROM (
         SELECT ledger_id, id AS account_key, id FROM ledger_accounts__BY_ID__
         UNION ALL
         SELECT ledger_id, name AS account_key, id FROM ledger_accounts__BY_NAME__
@@ -134,7 +134,10 @@ _ACCOUNT_KEYS_PER_ROW = """LEFT JOIN LATERAL (
 
 
 def _account_keys(batch_only: bool) -> str:
-    return (_ACCOUNT_KEYS.replace("__BY_ID__", f" WHERE id IN ({_STAGED_REFS})" if batch_only else "")
+    """The keys; ``batch_only``: of the references the batch makes, read from ``stage_raw`` once."""
+    refs = "WITH refs AS MATERIALIZED (SELECT DISTINCT NULLIF(trim(account), '') AS ref FROM stage_raw)\n    "
+    return (_ACCOUNT_KEYS.replace("__REFS__", refs if batch_only else "")
+            .replace("__BY_ID__", f" WHERE id IN ({_STAGED_REFS})" if batch_only else "")
             .replace("__BY_NAME__", f" WHERE name IN ({_STAGED_REFS})" if batch_only else ""))
 
 
