@@ -113,8 +113,9 @@ class Connection(EngineBound):
         return self.engine.unordered_appends(self)
 
     def bulk_settings(self, *, batch_in_python: bool = True, rows: int | None = None) -> AbstractContextManager[None]:
-        """The engine's memory settings while a batch of ``rows`` rows posts: DuckDB on a file caps its buffer,
-        PostgreSQL gives the batch's sorts and hashes more memory than a single write's (see the engines)."""
+        """The session's settings while a batch of ``rows`` rows posts: DuckDB on a file caps its buffer,
+        PostgreSQL gives a large batch's sorts and hashes more memory and spares its statements costly JIT
+        compilation (see the engines)."""
         return self.engine.bulk_settings(self, batch_in_python=batch_in_python, rows=rows)
 
     def change_seq(self) -> int:

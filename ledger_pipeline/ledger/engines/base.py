@@ -136,9 +136,9 @@ class StoreEngine(ABC):
         return nullcontext()
 
     def bulk_settings(self, conn: Connection, *, batch_in_python: bool = True,
-                    rows: int | None = None) -> AbstractContextManager[None]:
-        """The engine's memory settings while a batch of ``rows`` rows (None: not known before it is read)
-        posts, where the engine needs other settings than for single writes."""
+                      rows: int | None = None) -> AbstractContextManager[None]:
+        """The session's settings while a batch of ``rows`` rows (None: not known before it is read) posts,
+        where the engine needs other settings for a batch than for single writes."""
         return nullcontext()
 
     # -- writers, locks, retries ------------------------------------------------------------------------

@@ -170,7 +170,7 @@ class DuckDBEngine(StoreEngine):
 
     @contextmanager
     def bulk_settings(self, conn: Connection, *, batch_in_python: bool = True,
-                    rows: int | None = None) -> Iterator[None]:
+                      rows: int | None = None) -> Iterator[None]:
         """Cap DuckDB's memory while a batch posts into a file-backed store, so that a million-transaction batch
         spills its staging to disk (next to the store) instead of growing the process past ~1.5 GB (the cap
         counts DuckDB's buffer pool only; Python, the Arrow batch and DuckDB's other allocations come on top).
