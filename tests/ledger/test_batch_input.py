@@ -307,6 +307,26 @@ def test_a_postgres_bulk_post_raises_work_mem_and_drops_jit_optimisation_only_wh
     assert seen == [("96MB", "-1", "-1") if raised else ("8MB", before[1], before[2])]
 
 
+@pytest.mark.parametrize("value", ["512mb", "65536", "lots"])
+def test_a_postgres_bulk_work_mem_without_a_unit_or_not_a_size_is_refused_before_anything_is_written(
+        store, chart, monkeypatch, value):
+    """PostgreSQL reads a bare number of ``work_mem`` in kB and its units are case-sensitive, so only a size
+    with its unit is taken; anything else is refused with the variable named, and nothing is posted."""
+    from ledger_pipeline.ledger import batch_post
+    from ledger_pipeline.ledger.engines import postgres
+
+    if not store.is_postgres:
+        pytest.skip("PostgreSQL's settings")
+    monkeypatch.setattr(postgres, "POSTGRES_BULK_MIN_ROWS", 2)
+    monkeypatch.setenv("LEDGER_POSTGRES_BULK_WORK_MEM", value)
+    with pytest.raises(InputError, match=f"LEDGER_POSTGRES_BULK_WORK_MEM='{value}': a size with its unit"):
+        batch_post.post(store, batch_post.PostRequest(normalise_entries(pa.table({
+            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+            "amount": ["1.00", "1.00"]}))))
+    with store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0
+
+
 def _staged_by_duckdb(path: Path) -> dict[str, list]:
     import duckdb
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ledger_pipeline.ledger.engines.base import _PARAM, StoreEngine, quote_identifier
+from ledger_pipeline.ledger.errors import InputError
 
 #: ``work_mem`` for a bulk post's session (``PostgresEngine.bulk_settings``)
 POSTGRES_BULK_WORK_MEM = "512MB"
@@ -227,7 +229,7 @@ class PostgresEngine(StoreEngine):
         """Settings of a bulk post's session, restored afterwards; single writes and batches under
         ``POSTGRES_BULK_MIN_ROWS`` rows keep the server's, and so pay no round trip for them.
 
-        * ``work_mem``: ``LEDGER_POSTGRES_BULK_WORK_MEM`` (PostgreSQL's syntax; by default
+        * ``work_mem``: ``LEDGER_POSTGRES_BULK_WORK_MEM`` (a size with its unit, as ``512MB``; by default
           ``POSTGRES_BULK_WORK_MEM``; ``none`` keeps the server's), unless the session's is larger. The
           per-transaction aggregates, the rules' sorts and the join of the entries to their transactions hold a
           million-row batch; at the server's default of 4MB each spills to temporary files. Each such step may
@@ -239,7 +241,10 @@ class PostgresEngine(StoreEngine):
         if rows is not None and rows < POSTGRES_BULK_MIN_ROWS:
             yield
             return
-        work_mem = os.environ.get("LEDGER_POSTGRES_BULK_WORK_MEM", POSTGRES_BULK_WORK_MEM)
+        work_mem = os.environ.get("LEDGER_POSTGRES_BULK_WORK_MEM", POSTGRES_BULK_WORK_MEM).strip()
+        if work_mem.lower() != "none" and not re.fullmatch(r"[0-9]+ ?(kB|MB|GB|TB)", work_mem):
+            raise InputError(f"LEDGER_POSTGRES_BULK_WORK_MEM={work_mem!r}: a size with its unit, such as 512MB "
+                             "(kB, MB, GB or TB), or none")
         previous = conn.one(f"SELECT {', '.join(f'current_setting({n!r})' for n in _BULK_SETTINGS)}, "
                             "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:v)",
                             {"v": "0" if work_mem.lower() == "none" else work_mem})
