@@ -327,6 +327,24 @@ def test_a_postgres_bulk_work_mem_without_a_unit_or_not_a_size_is_refused_before
         assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0
 
 
+@pytest.mark.parametrize("value", ["lots", "80%", "0"])
+def test_a_duckdb_bulk_memory_limit_duckdb_cannot_read_is_refused_before_anything_is_written(
+        store, chart, monkeypatch, value):
+    """A cap DuckDB cannot read is refused as bad input with the variable named (exit code 2 at the CLI),
+    not an internal error in the middle of the post; nothing is posted."""
+    from ledger_pipeline.ledger import batch_post
+
+    if store.is_postgres:
+        pytest.skip("a DuckDB setting")
+    monkeypatch.setenv("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", value)
+    with pytest.raises(InputError, match=f"LEDGER_DUCKDB_BULK_MEMORY_LIMIT='{value}': not a size DuckDB takes"):
+        batch_post.post(store, batch_post.PostRequest(normalise_entries(pa.table({
+            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+            "amount": ["1.00", "1.00"]}))))
+    with store.connect() as conn:
+        assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0
+
+
 def _staged_by_duckdb(path: Path) -> dict[str, list]:
     import duckdb
 

@@ -186,7 +186,11 @@ class DuckDBEngine(StoreEngine):
             yield
             return
         previous = conn.scalar("SELECT current_setting('memory_limit')")
-        conn.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        try:
+            conn.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+        except duckdb.Error as exc:  # before the post starts: bad input, not a failed post
+            raise InputError(f"LEDGER_DUCKDB_BULK_MEMORY_LIMIT={limit!r}: not a size DuckDB takes, such as 4GB, or "
+                             f"none ({str(exc).splitlines()[0]})") from exc
         try:
             yield
         finally:
