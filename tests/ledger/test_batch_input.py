@@ -269,6 +269,15 @@ def test_the_bulk_memory_cap_holds_during_the_post_and_is_lifted_after(store, ch
     assert seen and seen[0] != before and seen[0].startswith("28") and after == before  # 300 MB = 286.1 MiB
 
 
+def _one_transaction():
+    """A request to post one balanced transaction between ``cash`` and ``revenue``."""
+    from ledger_pipeline.ledger import batch_post
+
+    return batch_post.PostRequest(normalise_entries(pa.table({
+        "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
+        "amount": ["1.00", "1.00"]})))
+
+
 _BULK_SETTINGS_SQL = ("SELECT current_setting('work_mem'), current_setting('jit_inline_above_cost'), "
                       "current_setting('jit_optimize_above_cost')")
 
@@ -297,9 +306,7 @@ def test_a_postgres_bulk_post_raises_work_mem_and_drops_jit_optimisation_only_wh
     with store.transaction() as conn:
         before = conn.one(_BULK_SETTINGS_SQL)
         conn.execute("SET work_mem = '8MB'")  # the session's own, restored after the post
-        result = batch_post.post(conn, batch_post.PostRequest(normalise_entries(pa.table({
-            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
-            "amount": ["1.00", "1.00"]}))))
+        result = batch_post.post(conn, _one_transaction())
         after = conn.one(_BULK_SETTINGS_SQL)
     assert result.created == 1
     assert before[0] != "8MB"
@@ -320,9 +327,7 @@ def test_a_postgres_bulk_work_mem_without_a_unit_or_not_a_size_is_refused_before
     monkeypatch.setattr(postgres, "POSTGRES_BULK_MIN_ROWS", 2)
     monkeypatch.setenv("LEDGER_POSTGRES_BULK_WORK_MEM", value)
     with pytest.raises(InputError, match=f"LEDGER_POSTGRES_BULK_WORK_MEM='{value}': a size with its unit"):
-        batch_post.post(store, batch_post.PostRequest(normalise_entries(pa.table({
-            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
-            "amount": ["1.00", "1.00"]}))))
+        batch_post.post(store, _one_transaction())
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0
 
@@ -338,9 +343,7 @@ def test_a_duckdb_bulk_memory_limit_duckdb_cannot_read_is_refused_before_anythin
         pytest.skip("a DuckDB setting")
     monkeypatch.setenv("LEDGER_DUCKDB_BULK_MEMORY_LIMIT", value)
     with pytest.raises(InputError, match=f"LEDGER_DUCKDB_BULK_MEMORY_LIMIT='{value}': not a size DuckDB takes"):
-        batch_post.post(store, batch_post.PostRequest(normalise_entries(pa.table({
-            "external_id": ["t", "t"], "account": ["cash", "revenue"], "direction": ["debit", "credit"],
-            "amount": ["1.00", "1.00"]}))))
+        batch_post.post(store, _one_transaction())
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0
 
