@@ -175,7 +175,7 @@ def worker_bulk(engine: str, parquet: str, profile: bool = False, without_index:
     return output
 
 
-def worker_floor(engine: str, parquet: str, ids: str = "text", without_index: str = "") -> dict:
+def worker_floor(engine: str, parquet: str, ids: str = "uuid", without_index: str = "") -> dict:
     """``write_floor``: only the rows the bulk post leaves, written into a fresh store set up like its."""
     from bench.write_floor import write_floor
 

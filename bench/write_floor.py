@@ -1,7 +1,7 @@
 """The write floor of a bulk post: what writing only its rows costs, with nothing checked.
 
 A bulk post of N transactions leaves N rows in ``ledger_transactions`` and one row per entry in
-``ledger_entries``, with the same kinds of values (time-ordered text ids, resolved account ids, exact
+``ledger_entries``, with the same kinds of values (time-ordered ids, resolved account ids, exact
 amounts). The floor writes exactly those rows into a fresh store initialised like the post's, in one
 database transaction, and nothing else: no staging, no rule, no balance, no audit, no quarantine, no
 idempotency check. No implementation that keeps these tables can post faster than this on the same
@@ -12,10 +12,11 @@ machine, so ``bench.ledger_post`` prints it beside the post and beside the time 
 * PostgreSQL: the same rows are rendered as CSV by DuckDB before the clock starts; the floor is the
   server's ``COPY FROM STDIN`` of both files (text ``COPY``: the server parses and indexes each row).
 
-``ids="uuid"`` writes the same rows into id columns of the engine's native UUID type (DuckDB ``UUID``,
-PostgreSQL ``uuid``: 16 bytes instead of 36 characters) instead of text: the store's empty tables are altered
-before the clock starts. ``python -m bench.write_floor [--n 200000] [--runs 3]`` prints both floors side by
-side on each engine, with the CPU seconds and load average of each run.
+The id columns are the store's own, of the engine's native UUID type (DuckDB ``UUID``, PostgreSQL ``uuid``):
+each id is converted from its text form on the way in, as the post's are. ``ids="text"`` writes the same rows
+into text id columns instead (36 characters instead of 16 bytes, as stores kept them before migration 0010):
+the store's empty tables are altered before the clock starts. ``python -m bench.write_floor [--n 200000]
+[--runs 3]`` prints both floors side by side on each engine, with the CPU seconds and load average of each run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ledger_pipeline.ledger.ids import id_prefix
 from ledger_pipeline.ledger.schema import METADATA
 from ledger_pipeline.ledger.store import Store
 
-# The id columns of the rows the floor writes, and the ids they hold (all UUIDs in text form today).
+# The id columns of the rows the floor writes (the store's UUID columns, ``schema.Id``).
 ID_COLUMNS = {"ledger_transactions": ("id", "ledger_id"),
               "ledger_entries": ("id", "ledger_transaction_id", "ledger_account_id")}
 # PostgreSQL's indexes on the two tables (``ledger_pipeline.ledger.schema``), for ``--indexes``.
@@ -72,15 +73,12 @@ def _rows_sql(parquet: Path, kind: str, b: _Batch) -> str:
         FROM e JOIN tx USING (external_id) JOIN accounts a ON a.name = e.account"""
 
 
-def _native_ids(store: Store) -> None:
-    """Retype the id columns of the (empty) floor tables to the engine's UUID type."""
+def _text_ids(store: Store) -> None:
+    """Retype the id columns of the (empty) floor tables from the store's UUID type to text."""
     with store.connect() as conn, conn.transaction():
         for table, columns in ID_COLUMNS.items():
             for column in columns:
-                if store.is_postgres:
-                    conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE uuid USING {column}::uuid")
-                else:
-                    conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE UUID")
+                conn.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT")
 
 
 def alter_index(store: Store, spec: str) -> None:
@@ -121,20 +119,20 @@ def server_cpu_seconds() -> float:
     return total / os.sysconf("SC_CLK_TCK") if found else float("nan")
 
 
-def write_floor(store: Store, parquet: Path, work_dir: Path, ids: str = "text", stats: dict | None = None,
+def write_floor(store: Store, parquet: Path, work_dir: Path, ids: str = "uuid", stats: dict | None = None,
                 without_index: str | None = None) -> float:
     """Seconds to write the rows a post of ``parquet`` (the benchmark's file: ``external_id``, ``account``,
     ``direction``, ``amount_minor``, ``currency``, ``effective_at``) leaves, into ``store``'s ledger
-    ``main``, whose accounts must exist; ``ids`` ``uuid`` retypes the id columns first (module docstring).
+    ``main``, whose accounts must exist; ``ids`` ``text`` retypes the id columns first (module docstring).
     A benchmark tool: a file of another shape fails with DuckDB's binder error naming the missing column,
     and nothing is written. On PostgreSQL, ``stats`` (when given) receives the server backend's CPU seconds
     (``server_cpu_s``), and ``without_index`` names an index of the two tables to drop before the clock
     starts, to tell its upkeep."""
     import duckdb
 
-    if ids == "uuid":
-        _native_ids(store)
-    elif ids != "text":
+    if ids == "text":
+        _text_ids(store)
+    elif ids != "uuid":
         raise ValueError(f"ids must be 'text' or 'uuid', not {ids!r}")
     if without_index:
         alter_index(store, without_index)
@@ -175,7 +173,7 @@ def write_floor(store: Store, parquet: Path, work_dir: Path, ids: str = "text", 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Text-id and native-UUID floors side by side (or, with ``--indexes``, the PostgreSQL floor with every
+    """Native-UUID and text-id floors side by side (or, with ``--indexes``, the PostgreSQL floor with every
     index of the two tables and without each one), interleaved run by run so all see the same load."""
     import argparse
     import json
@@ -202,12 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     me = [sys.executable, "-m", "bench.ledger_post", "--worker", "floor"]
     if args.indexes and args.post:  # the bulk post itself, with every index and with each variant
         me[-1] = "bulk"
-        variants = [("postgres", "text", name) for name in ("", *args.index_variant)]
+        variants = [("postgres", "uuid", name) for name in ("", *args.index_variant)]
     elif args.indexes:  # every index in turn, or only the variants given
-        variants = [("postgres", "text", name) for name in ("", *(args.index_variant or POSTGRES_INDEXES))]
+        variants = [("postgres", "uuid", name) for name in ("", *(args.index_variant or POSTGRES_INDEXES))]
     else:
         engines = ["duckdb"] + ([] if args.skip_postgres else ["postgres"])
-        variants = [(e, i, "") for e in engines for i in ("text", "uuid")]
+        variants = [(e, i, "") for e in engines for i in ("uuid", "text")]
     runs: dict[tuple[str, str, str], list[dict]] = {v: [] for v in variants}
     for run in range(args.runs):
         for engine, ids, dropped in variants:

@@ -34,6 +34,7 @@ from ledger_pipeline.api import queries
 from ledger_pipeline.api.reads import AsyncReads
 from ledger_pipeline.ledger.engines import IN_MEMORY_STORE_URL
 from ledger_pipeline.ledger.errors import LedgerError, NotFoundError, RuleViolation
+from ledger_pipeline.ledger.ids import is_uuid_text
 from ledger_pipeline.ledger.money import to_major
 from ledger_pipeline.ledger.store import Connection, Store
 
@@ -226,11 +227,21 @@ def _per_page(request: Request) -> int:
     return int(raw)
 
 
+def _id_parameter(value: str | None, field: str) -> str | None:
+    """A query parameter naming a ledger object by its id (a filter, an ``after_cursor``): the ids are UUIDs,
+    so any other text is refused with 422 naming the parameter (compared with a UUID column, it is an error
+    on both engines)."""
+    if value is not None and not is_uuid_text(value):
+        raise ApiError(422, "invalid_parameter", f"{field} must be an id (a UUID), not {value!r}", field=field)
+    return value
+
+
 def _filters(request: Request) -> queries.Filters:
     """``ledger_id``, ``ledger_account_id``, ``status``, ``external_id``, ``effective_at[gt|gte|lt|lte]`` and
     ``metadata[key]=value`` from the query string."""
     params = request.query_params
-    filters = queries.Filters(ledger_id=params.get("ledger_id"), ledger_account_id=params.get("ledger_account_id"),
+    filters = queries.Filters(ledger_id=_id_parameter(params.get("ledger_id"), "ledger_id"),
+                              ledger_account_id=_id_parameter(params.get("ledger_account_id"), "ledger_account_id"),
                               status=params.get("status"), external_id=params.get("external_id"))
     if filters.status is not None and filters.status not in STATUSES:
         raise ApiError(422, "invalid_parameter", f"status must be one of {', '.join(STATUSES)}", field="status")
@@ -574,7 +585,8 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 
     @app.get("/api/ledgers", tags=["ledgers"])
     def list_ledgers(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
-        return _listed(queries.list_ledgers(conn(), after=after_cursor, per_page=_per_page(request)), _ledger)
+        return _listed(queries.list_ledgers(conn(), after=_id_parameter(after_cursor, "after_cursor"),
+                                            per_page=_per_page(request)), _ledger)
 
     @app.get("/api/ledgers/{ledger_id}", tags=["ledgers"], response_model=dict[str, Any])
     def get_ledger(ledger_id: str, _: Read) -> JSONResponse:
@@ -608,7 +620,8 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         """Accounts with their balances; ``as_of`` (an ISO 8601 time) gives them as of that effective time;
         ``metadata[key]=value`` filters."""
         moment = _parse_time(as_of, "as_of") if as_of else None
-        page = queries.list_accounts(conn(), ledger_id=ledger_id, after=after_cursor, per_page=_per_page(request),
+        page = queries.list_accounts(conn(), ledger_id=_id_parameter(ledger_id, "ledger_id"),
+                                     after=_id_parameter(after_cursor, "after_cursor"), per_page=_per_page(request),
                                      as_of=moment, metadata=_filters(request).metadata)
         return _listed(page, lambda row: _account(row, moment))
 
@@ -616,9 +629,11 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     async def get_ledger_account(account_id: str, _: Read, as_of: str | None = None) -> JSONResponse:
         """An account with its pending, posted and available balances (now, or as of an effective time)."""
         moment = _parse_time(as_of, "as_of") if as_of else None
-        sql, params = queries.account_query(account_id, moment)
-        rows = await reads.dicts(sql, params, lambda: conn().dicts(sql, params))
-        row = rows[0] if rows else None
+        row = None
+        if is_uuid_text(account_id):  # any other text is no account's id
+            sql, params = queries.account_query(account_id, moment)
+            rows = await reads.dicts(sql, params, lambda: conn().dicts(sql, params))
+            row = rows[0] if rows else None
         if row is None:
             raise ApiError(404, "not_found", f"ledger account {account_id} not found")
         return JSONResponse(_account(row, moment))
@@ -655,7 +670,8 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     def list_ledger_transactions(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
         """Filters: ``ledger_id``, ``ledger_account_id``, ``status``, ``external_id``,
         ``effective_at[gt|gte|lt|lte]``, ``metadata[key]=value``."""
-        page = queries.list_transactions(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
+        page = queries.list_transactions(conn(), _filters(request), after=_id_parameter(after_cursor, "after_cursor"),
+                                         per_page=_per_page(request))
         return _listed(page, _transaction)
 
     @app.get("/api/ledger_transactions/{transaction_id}", tags=["ledger transactions"],
@@ -686,7 +702,8 @@ def create_app(store_url: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     def list_ledger_entries(request: Request, _: Read, after_cursor: str | None = None) -> JSONResponse:
         """Filters: ``ledger_account_id``, ``status``, ``effective_at[gt|gte|lt|lte]`` (of the entry);
         ``ledger_id``, ``external_id``, ``metadata[key]=value`` (of its transaction)."""
-        page = queries.list_entries(conn(), _filters(request), after=after_cursor, per_page=_per_page(request))
+        page = queries.list_entries(conn(), _filters(request), after=_id_parameter(after_cursor, "after_cursor"),
+                                    per_page=_per_page(request))
         return _listed(page, _entry)
 
     # the route modules import this one, so they are imported here

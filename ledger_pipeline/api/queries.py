@@ -4,6 +4,10 @@ as of an effective time), transactions with their entries, and entries, filtered
 Every page is ordered by id and starts after ``after`` (the previous page's last id); a page reads one row
 more than it returns, to tell whether another page follows. Filters are bound parameters; a metadata key is
 bound too (a JSON path on DuckDB, a ``->>`` key on PostgreSQL).
+
+The ids of these objects are UUIDs: an id given here (a filter, a cursor) must be a UUID's text, which the
+routes check (``is_uuid_text``), since comparing other text with a UUID column is an error on both engines;
+a lookup of one object by an id that is no UUID finds nothing (None) without asking the store.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES
+from ledger_pipeline.ledger.ids import is_uuid_text
 from ledger_pipeline.ledger.store import Connection, params_list
 
 
@@ -42,7 +47,7 @@ _OPERATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 def _page(conn: Connection, select: str, where: list[str], params: dict[str, Any], *, alias: str,
           after: str | None, per_page: int) -> Page:
     """One page of ``select`` (whose rows are aliased ``alias``) under the conditions ``where``."""
-    conditions = [*where, f"(CAST(:after AS TEXT) IS NULL OR {alias}.id > :after)"]
+    conditions = [*where, f"(CAST(:after AS UUID) IS NULL OR {alias}.id > CAST(:after AS UUID))"]
     sql = f"{select} WHERE {' AND '.join(conditions)} ORDER BY {alias}.id LIMIT {int(per_page) + 1}"
     rows = conn.dicts(sql, {**params, "after": after})
     if len(rows) > per_page:
@@ -82,11 +87,15 @@ def list_ledgers(conn: Connection, *, after: str | None, per_page: int) -> Page:
 
 
 def get_ledger(conn: Connection, ledger_id: str) -> dict[str, Any] | None:
+    if not is_uuid_text(ledger_id):
+        return None
     rows = conn.dicts(f"{_LEDGER} WHERE g.id = :id", {"id": ledger_id})
     return rows[0] if rows else None
 
 
 def ledger_name(conn: Connection, ledger_id: str) -> str | None:
+    if not is_uuid_text(ledger_id):
+        return None
     return conn.scalar("SELECT name FROM ledgers WHERE id = :id", {"id": ledger_id})
 
 
@@ -124,12 +133,15 @@ def list_accounts(conn: Connection, *, ledger_id: str | None, after: str | None,
 
 def account_query(account_id: str, as_of: datetime | None = None) -> tuple[str, dict[str, Any]]:
     """The statement and parameters of one account with its balance sums (``get_account``), for a caller
-    that runs it on a connection of its own (the API's reads on the event loop)."""
+    that runs it on a connection of its own (the API's reads on the event loop); ``account_id`` must be a
+    UUID's text (``is_uuid_text``)."""
     params: dict[str, Any] = {"id": account_id}
     return f"{_accounts_sql(as_of, params)} WHERE a.id = :id", params
 
 
 def get_account(conn: Connection, account_id: str, *, as_of: datetime | None = None) -> dict[str, Any] | None:
+    if not is_uuid_text(account_id):
+        return None
     rows = conn.dicts(*account_query(account_id, as_of))
     return rows[0] if rows else None
 
@@ -172,6 +184,8 @@ _TRANSACTION_WITH_ENTRIES = (
 
 
 def get_transaction(conn: Connection, transaction_id: str) -> dict[str, Any] | None:
+    if not is_uuid_text(transaction_id):
+        return None
     rows = conn.dicts(_TRANSACTION_WITH_ENTRIES, {"id": transaction_id})
     if not rows:
         return None

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from ledger_pipeline.api import deps
+from ledger_pipeline.api import deps, queries
 from ledger_pipeline.api.app import (
     ApiError,
     LedgerAccountCreate,
@@ -28,6 +28,7 @@ from ledger_pipeline.api.app import (
     _per_page,
     _ts,
 )
+from ledger_pipeline.ledger.ids import is_uuid_text
 from ledger_pipeline.ledger.store import Connection
 from ledger_pipeline.reconcile import accounts as bank_accounts
 
@@ -70,7 +71,8 @@ _SELECT = {
     bank_accounts.EXTERNAL: "SELECT x.id, x.name, x.account_identifier, x.party_name, x.currency, x.metadata, "
                             "x.created_at, x.updated_at, {linked} AS ledger_account_id FROM external_accounts x",
 }
-_LINKED = ("(SELECT min(a.id) FROM ledger_accounts a WHERE a.ledgerable_type = '{kind}' "
+# the id as text: PostgreSQL has no min() of UUIDs
+_LINKED = ("(SELECT min(CAST(a.id AS TEXT)) FROM ledger_accounts a WHERE a.ledgerable_type = '{kind}' "
            "AND a.ledgerable_id = x.id)")
 
 
@@ -130,7 +132,7 @@ def _link(kind: str, account_id: str, body: InternalAccountCreate | ExternalAcco
         if spec_body.ledgerable_type is not None or spec_body.ledgerable_id is not None:
             raise ApiError(422, "invalid_field", "the link of a ledger account created with an account is that "
                            "account", field="ledger_account.ledgerable_type")
-        ledger = db.scalar("SELECT name FROM ledgers WHERE id = :id", {"id": spec_body.ledger_id})
+        ledger = queries.ledger_name(db, spec_body.ledger_id)
         if ledger is None:
             raise ApiError(422, "invalid_field", f"ledger {spec_body.ledger_id} does not exist",
                            field="ledger_account.ledger_id")
@@ -142,8 +144,10 @@ def _link(kind: str, account_id: str, body: InternalAccountCreate | ExternalAcco
         ledger_account_id = ensure_account(db, ledger, spec, actor=actor)
     elif body.ledger_account_id is not None:
         ledger_account_id = body.ledger_account_id
-        ledger = db.scalar("SELECT l.name FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
-                           "WHERE a.id = :id", {"id": ledger_account_id})
+        ledger = None
+        if is_uuid_text(ledger_account_id):  # any other text is no ledger account's id
+            ledger = db.scalar("SELECT l.name FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
+                               "WHERE a.id = :id", {"id": ledger_account_id})
         if ledger is None:
             raise ApiError(422, "invalid_field", f"ledger account {ledger_account_id} does not exist",
                            field="ledger_account_id")

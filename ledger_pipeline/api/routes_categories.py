@@ -23,12 +23,14 @@ from ledger_pipeline.api.app import (
     _balance,
     _Body,
     _filters,
+    _id_parameter,
     _listed,
     _metadata,
     _parse_time,
     _per_page,
     _ts,
 )
+from ledger_pipeline.ledger.ids import is_uuid_text
 
 router = APIRouter(tags=["ledger account categories"])
 
@@ -114,11 +116,12 @@ def list_ledger_account_categories(request: Request, _: Read, ledger_id: str | N
     effective time. Filters: ``ledger_id``, ``name``, ``metadata[key]=value``."""
     conn = request.app.state.writers.get().conn
     as_of = _as_of(request)
-    params: dict[str, Any] = {"ledger_id": ledger_id, "name": name}
-    where = ["(CAST(:ledger_id AS TEXT) IS NULL OR c.ledger_id = :ledger_id)",
+    params: dict[str, Any] = {"ledger_id": _id_parameter(ledger_id, "ledger_id"), "name": name}
+    where = ["(CAST(:ledger_id AS UUID) IS NULL OR c.ledger_id = CAST(:ledger_id AS UUID))",
              "(CAST(:name AS TEXT) IS NULL OR c.name = :name)"]
     where += queries._where(conn, "c", queries.Filters(metadata=_filters(request).metadata), params)
-    page = queries._page(conn, _CATEGORY, where, params, alias="c", after=after_cursor, per_page=_per_page(request))
+    page = queries._page(conn, _CATEGORY, where, params, alias="c", after=_id_parameter(after_cursor, "after_cursor"),
+                         per_page=_per_page(request))
     rendered = {r["id"]: r for r in _with_balances(conn, page.rows, as_of)}
     return _listed(page, lambda row: rendered[row["id"]])
 
@@ -127,15 +130,20 @@ def list_ledger_account_categories(request: Request, _: Read, ledger_id: str | N
 def get_ledger_account_category(category_id: str, request: Request, _: Read) -> dict[str, Any]:
     """A category with its balances (now, or as of ``balances[effective_at]``)."""
     conn = request.app.state.writers.get().conn
-    rows = conn.dicts(f"{_CATEGORY} WHERE c.id = :id", {"id": category_id})
+    rows = []
+    if is_uuid_text(category_id):  # any other text is no category's id
+        rows = conn.dicts(f"{_CATEGORY} WHERE c.id = :id", {"id": category_id})
     if not rows:
         raise ApiError(404, "not_found", f"ledger account category {category_id} not found")
     return _with_balances(conn, rows, _as_of(request))[0]
 
 
 def _category_ledger(conn, category_id: str) -> str:
-    ledger = conn.scalar("SELECT l.name FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id "
-                         "WHERE c.id = :id", {"id": category_id})
+    """The name of the category's ledger; 404 for an unknown category."""
+    ledger = None
+    if is_uuid_text(category_id):  # any other text is no category's id
+        ledger = conn.scalar("SELECT l.name FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id "
+                             "WHERE c.id = :id", {"id": category_id})
     if ledger is None:
         raise ApiError(404, "not_found", f"ledger account category {category_id} not found")
     return ledger

@@ -11,6 +11,7 @@ from typing import Any
 
 from ledger_pipeline.ledger.accounts import set_balance_limits
 from ledger_pipeline.ledger.errors import InputError, NotFoundError
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.posting import write_audit
 from ledger_pipeline.ledger.quarantine import discard_quarantine
 from ledger_pipeline.ledger.store import Connection
@@ -22,7 +23,8 @@ def find_account(conn: Connection, ledger: str, account: str) -> dict[str, Any]:
     rows = conn.dicts(
         "SELECT a.id, a.name, a.description, a.metadata, a.min_available_balance, a.max_available_balance, "
         "a.currency, a.currency_exponent, a.archived_at FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
-        "WHERE l.name = :ledger AND (a.name = :account OR a.id = :account)", {"ledger": ledger, "account": account})
+        f"WHERE l.name = :ledger AND (a.name = :account OR a.id = {uuid_or_null(':account')})",
+        {"ledger": ledger, "account": account})
     if not rows:
         raise NotFoundError(f"account {account!r} not found in ledger {ledger!r}")
     return rows[0]

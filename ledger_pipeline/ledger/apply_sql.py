@@ -16,7 +16,7 @@ INSERT INTO ledger_transactions (id, ledger_id, external_id, status, description
 SELECT new_id, ledger_id, external_id, status, description, effective_at,
        CASE WHEN status = 'posted' THEN CAST(:now AS TIMESTAMPTZ) END, NULL,
        CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ), COALESCE(source, :source), ledgerable_type,
-       ledgerable_id, reverses_id, metadata, payload_hash, :batch_id, 1, :seq
+       ledgerable_id, reverses_tx_id, metadata, payload_hash, :batch_id, 1, :seq
 FROM batch_txs WHERE action = 'create'
 """
 

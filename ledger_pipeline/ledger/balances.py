@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.store import Connection
 
 SUMS_FROM_ENTRIES = """
@@ -26,6 +27,8 @@ WHERE {where}
 GROUP BY ledger_account_id
 """
 
+_ACCOUNT_ID = uuid_or_null(":account")  # an account named by its id
+
 _BALANCES = """
 SELECT l.name AS ledger, a.id AS account_id, a.name AS account, a.currency, a.currency_exponent,
     a.normal_balance, a.archived_at IS NOT NULL AS archived,
@@ -35,7 +38,7 @@ SELECT l.name AS ledger, a.id AS account_id, a.name AS account, a.currency, a.cu
 FROM ledger_accounts a
 JOIN ledgers l ON l.id = a.ledger_id
 LEFT JOIN ({sums}) s ON s.ledger_account_id = a.id
-WHERE (CAST(:account AS TEXT) IS NULL OR a.name = :account OR a.id = :account)
+WHERE (CAST(:account AS TEXT) IS NULL OR a.name = :account OR a.id = {account_id})
   AND (CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)
 ORDER BY l.name, a.name
 """
@@ -67,10 +70,10 @@ def account_balances(conn: Connection, *, ledger: str | None = None, account: st
     params = {"ledger": ledger, "account": account}
     if as_of is None:
         sums = "SELECT * FROM ledger_account_balances"
-        sql = _BALANCES.format(sums=sums, lock_version="COALESCE(s.lock_version, 0)")
+        sql = _BALANCES.format(sums=sums, lock_version="COALESCE(s.lock_version, 0)", account_id=_ACCOUNT_ID)
     else:
         sums = SUMS_FROM_ENTRIES.format(where="effective_at <= CAST(:as_of AS TIMESTAMPTZ)")
-        sql = _BALANCES.format(sums=sums, lock_version="NULL")
+        sql = _BALANCES.format(sums=sums, lock_version="NULL", account_id=_ACCOUNT_ID)
         params["as_of"] = as_of
     return [_with_amounts(row) for row in conn.dicts(sql, params)]
 

@@ -270,7 +270,7 @@ def _currency_conflicts_below(conn: Connection, upper: str, child: dict[str, Any
     """Currency conflicts between the categories at or above ``upper`` and the child category: its own
     currency, and that of every account at or below it."""
     rows = conn.all(
-        ANCESTORS + ", down(category_id) AS (SELECT CAST(:child AS TEXT) UNION "
+        ANCESTORS + ", down(category_id) AS (SELECT CAST(:child AS UUID) UNION "
         "SELECT h.child_category_id FROM ledger_account_category_children h JOIN down "
         "ON h.parent_category_id = down.category_id WHERE h.removed_at IS NULL), "
         "below(currency) AS (SELECT a.currency FROM down JOIN ledger_account_category_accounts m "

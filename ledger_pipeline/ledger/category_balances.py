@@ -11,6 +11,7 @@ from typing import Any
 
 from ledger_pipeline.ledger.balances import SUMS_FROM_ENTRIES, with_amounts
 from ledger_pipeline.ledger.category_lookup import DESCENDANTS, find_category
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.money import currency_exponent
 from ledger_pipeline.ledger.store import Connection, params_list
 
@@ -26,7 +27,7 @@ WITH RECURSIVE roots AS (
     SELECT c.id, c.name, c.normal_balance, c.currency, l.name AS ledger
     FROM ledger_account_categories c JOIN ledgers l ON l.id = c.ledger_id
     WHERE (CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)
-      AND (CAST(:category AS TEXT) IS NULL OR c.id = :category OR c.name = :category){ids}
+      AND (CAST(:category AS TEXT) IS NULL OR c.id = {category_id} OR c.name = :category){ids}
 ),
 closure(root_id, category_id) AS (
     SELECT id, id FROM roots
@@ -92,7 +93,8 @@ def category_balances(conn: Connection, *, ledger: str | None = None, category: 
         f"SELECT root_id, ledger_account_id, currency, currency_exponent, '{kind}' AS kind, {expr} AS amount "
         "FROM per_account" for kind, expr in _KIND_SQL.items())
     sums_select, as_ints = conn.engine.exact_sums({k: f"u.kind = '{k}'" for k in _BALANCE_KINDS}, "u.amount")
-    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select, ids=ids),
+    rows = conn.dicts(_CATEGORY_BALANCES.format(sums=sums, unpivoted=unpivoted, sums_select=sums_select, ids=ids,
+                                                category_id=uuid_or_null(':category')),
                       params)
     out = []
     for row in rows:

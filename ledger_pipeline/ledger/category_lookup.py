@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger_pipeline.ledger.errors import LedgerError, NotFoundError
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.pipeline import write_audit
 from ledger_pipeline.ledger.store import Connection
 
@@ -38,7 +39,7 @@ def of_ledger(conn: Connection, kind: str, table: str, columns: str, ledger: str
     another ledger is refused by name, so a hierarchy never crosses ledgers."""
     rows = conn.dicts(
         f"SELECT {columns}, l.name AS ledger FROM {table} x JOIN ledgers l ON l.id = x.ledger_id "
-        "WHERE (l.name = :ledger AND x.name = :ref) OR x.id = :ref ORDER BY l.name = :ledger DESC",
+        f"WHERE (l.name = :ledger AND x.name = :ref) OR x.id = {uuid_or_null(':ref')} ORDER BY l.name = :ledger DESC",
         {"ledger": ledger, "ref": ref})
     if not rows:
         raise NotFoundError(f"{kind} {ref!r} not found in ledger {ledger!r}")
@@ -69,7 +70,7 @@ def lock_hierarchy(conn: Connection, ledger_id: str) -> None:
 def walk(cte: str, towards: str, away: str) -> str:
     """A recursive CTE ``cte(category_id)`` of the categories reached from ``:start`` (itself included) by
     following memberships in force from their ``away`` side to their ``towards`` side."""
-    return (f"\nWITH RECURSIVE {cte}(category_id) AS (\n    SELECT CAST(:start AS TEXT)\n    UNION\n"
+    return (f"\nWITH RECURSIVE {cte}(category_id) AS (\n    SELECT CAST(:start AS UUID)\n    UNION\n"
             f"    SELECT h.{towards} FROM ledger_account_category_children h JOIN {cte} ON h.{away} = {cte}.category_id\n"
             "    WHERE h.removed_at IS NULL\n)\n")
 

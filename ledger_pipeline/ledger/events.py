@@ -47,7 +47,7 @@ def record_batch_events(conn: Connection, *, seq: int | None = None, extra_colum
     number of events recorded."""
     now = datetime.now(UTC)
     seq = conn.change_seq() if seq is None else seq
-    outcome = ("SELECT COALESCE(b.existing_id, b.new_id) AS tx_id, b.action, b.status" + extra_columns
+    outcome = ("SELECT CAST(COALESCE(b.existing_id, b.new_id) AS TEXT) AS tx_id, b.action, b.status" + extra_columns
                + " FROM batch_txs b WHERE b.action IN ('create', 'transition')")
     data = "CAST(" + conn.engine.json_object(f"'ledger_transaction_id', o.tx_id{extra_data}, 'status', o.status") \
         + " AS TEXT)"

@@ -13,8 +13,27 @@ batches by the time and the 42 random bits.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+
+#: the canonical text of a UUID (lowercase, as the store writes them; upper case is read too)
+UUID_TEXT = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+_UUID_TEXT = re.compile(UUID_TEXT)
+
+
+def uuid_or_null(text_sql: str) -> str:
+    """SQL (both engines) for the UUID that the text ``text_sql`` spells in its canonical form, else NULL:
+    a reference that may be an id or a name (an account's, a ledger's) is compared with an id column only
+    when it is an id, since casting a name to a UUID is an error on both engines."""
+    return f"CASE WHEN {text_sql} ~ '{UUID_TEXT}' THEN CAST({text_sql} AS UUID) END"
+
+
+def is_uuid_text(value: object) -> bool:
+    """Whether ``value`` is text in a UUID's canonical form (``uuid_or_null`` in Python)."""
+    return isinstance(value, str) and _UUID_TEXT.match(value) is not None
 
 
 def id_prefix(now_ms: int | None = None) -> str:

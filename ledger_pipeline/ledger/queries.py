@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.store import Connection, params_list, quote_identifier
 
 
@@ -71,7 +72,8 @@ def account_detail(conn: Connection, *, ledger: str, account: str) -> dict[str, 
         "FROM ledger_accounts a JOIN ledgers l ON l.id = a.ledger_id "
         "LEFT JOIN internal_accounts i ON a.ledgerable_type = 'internal_account' AND i.id = a.ledgerable_id "
         "LEFT JOIN external_accounts x ON a.ledgerable_type = 'external_account' AND x.id = a.ledgerable_id "
-        "WHERE l.name = :ledger AND (a.name = :account OR a.id = :account)", {"ledger": ledger, "account": account})
+        f"WHERE l.name = :ledger AND (a.name = :account OR a.id = {uuid_or_null(':account')})",
+        {"ledger": ledger, "account": account})
     if not rows:
         return None
     row = rows[0]
@@ -101,7 +103,7 @@ def search_transactions(conn: Connection, *, status: str | None = None, external
         "(CAST(:ledger AS TEXT) IS NULL OR l.name = :ledger)",
         "(CAST(:account AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM ledger_entries fe JOIN ledger_accounts fa "
         "ON fa.id = fe.ledger_account_id WHERE fe.ledger_transaction_id = t.id "
-        "AND (fa.name = :account OR fa.id = :account)))",
+        f"AND (fa.name = :account OR fa.id = {uuid_or_null(':account')})))",
     ]
     if effective_from is not None:
         params["effective_from"] = effective_from

@@ -368,13 +368,13 @@ def reversal_target() -> str:
         "SELECT b.tx_key, b.first_line AS line, 'unknown_reversal_target' AS reason_code, "
         "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is no transaction' AS detail "
         f"FROM batch_txs b WHERE {new} "
-        "AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = b.reverses_id) "
+        "AND NOT EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.id = b.reverses_tx_id) "
         "UNION ALL "
         "SELECT b.tx_key, b.first_line AS line, 'already_reversed' AS reason_code, "
         "'transaction ' || b.tx_key || ' reverses ' || b.reverses_id || ', which is already reversed' AS detail "
         f"FROM batch_txs b WHERE {new} "
-        "AND (EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.reverses_id = b.reverses_id) "
-        "OR EXISTS (SELECT 1 FROM batch_txs o WHERE o.reverses_id = b.reverses_id AND o.existing_id IS NULL "
+        "AND (EXISTS (SELECT 1 FROM ledger_transactions t WHERE t.reverses_id = b.reverses_tx_id) "
+        "OR EXISTS (SELECT 1 FROM batch_txs o WHERE o.reverses_tx_id = b.reverses_tx_id AND o.existing_id IS NULL "
         "AND o.first_line < b.first_line))"
     )
 

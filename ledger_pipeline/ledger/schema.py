@@ -33,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    Uuid,
     text,
 )
 
@@ -41,6 +42,9 @@ SCHEMA_VERSION = 1  # the component's version in ``schema_info`` (kept for store
 METADATA = MetaData()
 
 Money = Numeric(38, 0)
+# Ledger object ids (ledgers, accounts, categories, transactions, entries and the columns that point at them):
+# native UUIDs, 16 bytes instead of 36 characters; read back in their canonical text form (see ``Id`` users).
+Id = Uuid(as_uuid=False)
 Timestamp = DateTime(timezone=True)
 EMPTY_JSON = text("'{}'")
 
@@ -58,6 +62,11 @@ def change_seq() -> Column:
 def text_id() -> Column:
     """The table's own text id, its primary key."""
     return Column("id", Text, primary_key=True)
+
+
+def uuid_id() -> Column:
+    """The table's own UUID id, its primary key."""
+    return Column("id", Id, primary_key=True)
 
 
 def required(name: str, type_=Text, *args) -> Column:
@@ -88,7 +97,7 @@ LEDGER_CHANGE_SEQ = Sequence("ledger_change_seq", start=1, metadata=METADATA)
 
 ledgers = Table(
     "ledgers", METADATA,
-    text_id(),
+    uuid_id(),
     Column("name", Text, nullable=False, unique=True),
     Column("description", Text),
     json_text(),
@@ -97,8 +106,8 @@ ledgers = Table(
 
 ledger_accounts = Table(
     "ledger_accounts", METADATA,
-    text_id(),
-    required("ledger_id"),
+    uuid_id(),
+    required("ledger_id", Id),
     required("name"),
     Column("description", Text),
     required("normal_balance", Text, one_of("normal_balance", "credit", "debit")),
@@ -119,8 +128,8 @@ ledger_accounts = Table(
 # sets ``removed_at``, so the warehouse sync (which reads rows by ``change_seq``) sees the removal too.
 ledger_account_categories = Table(
     "ledger_account_categories", METADATA,
-    text_id(),
-    required("ledger_id"),
+    uuid_id(),
+    required("ledger_id", Id),
     required("name"),
     Column("description", Text),
     required("normal_balance", Text, one_of("normal_balance", "credit", "debit")),
@@ -133,23 +142,23 @@ ledger_account_categories = Table(
 
 ledger_account_category_accounts = Table(
     "ledger_account_category_accounts", METADATA,
-    Column("category_id", Text, primary_key=True),
-    Column("ledger_account_id", Text, primary_key=True),
+    Column("category_id", Id, primary_key=True),
+    Column("ledger_account_id", Id, primary_key=True),
     Column("removed_at", Timestamp),
     *updated_columns(),
 )
 
 ledger_account_category_children = Table(
     "ledger_account_category_children", METADATA,
-    Column("parent_category_id", Text, primary_key=True),
-    Column("child_category_id", Text, primary_key=True),
+    Column("parent_category_id", Id, primary_key=True),
+    Column("child_category_id", Id, primary_key=True),
     Column("removed_at", Timestamp),
     *updated_columns(),
 )
 
 ledger_account_balances = Table(
     "ledger_account_balances", METADATA,
-    Column("ledger_account_id", Text, primary_key=True),
+    Column("ledger_account_id", Id, primary_key=True),
     Column("posted_debits", Money, nullable=False, server_default=text("0")),
     Column("posted_credits", Money, nullable=False, server_default=text("0")),
     Column("pending_debits", Money, nullable=False, server_default=text("0")),
@@ -161,8 +170,8 @@ ledger_account_balances = Table(
 
 ledger_transactions = Table(
     "ledger_transactions", METADATA,
-    required("id"),
-    required("ledger_id"),
+    required("id", Id),
+    required("ledger_id", Id),
     required("external_id"),
     required("status", Text, one_of("status", "pending", "posted", "archived")),
     Column("description", Text),
@@ -174,7 +183,7 @@ ledger_transactions = Table(
     Column("source", Text),
     Column("ledgerable_type", Text),
     Column("ledgerable_id", Text),
-    Column("reverses_id", Text),
+    Column("reverses_id", Id),
     json_text(),
     required("payload_hash"),
     Column("batch_id", Text),
@@ -184,9 +193,9 @@ ledger_transactions = Table(
 
 ledger_entries = Table(
     "ledger_entries", METADATA,
-    required("id"),
-    required("ledger_transaction_id"),
-    required("ledger_account_id"),
+    required("id", Id),
+    required("ledger_transaction_id", Id),
+    required("ledger_account_id", Id),
     required("direction", Text, one_of("direction", "debit", "credit")),
     required("amount", Money, CheckConstraint("amount > 0")),
     required("currency"),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import re
 
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.store import Connection
 
 RAW_COLUMNS: tuple[str, ...] = (
@@ -45,20 +46,20 @@ _TEMP_TABLES: dict[str, str] = {
     "stage_raw": STAGE_RAW_DDL,
     "stage_source": "record_ref_prefix TEXT",  # at most one row: see ``record_ref_sql``
     "batch_entries": """line BIGINT, record_ref TEXT, quarantine_id TEXT, tx_key TEXT, external_id TEXT,
-        ledger_name TEXT, ledger_id TEXT, account_ref TEXT, ledger_account_id TEXT, account_currency TEXT,
+        ledger_name TEXT, ledger_id UUID, account_ref TEXT, ledger_account_id UUID, account_currency TEXT,
         exponent INTEGER, account_archived BOOLEAN,
         direction TEXT, currency TEXT, status TEXT, effective_at TIMESTAMPTZ, effective_at_text TEXT,
         amount_text TEXT, amount_error TEXT, amount NUMERIC(38,0), description TEXT, metadata TEXT,
         source TEXT, ledgerable_type TEXT, ledgerable_id TEXT, reverses_id TEXT, account_ambiguous BOOLEAN,
         metadata_invalid BOOLEAN""",
-    "batch_txs": """tx_key TEXT, external_id TEXT, ledger_name TEXT, ledger_id TEXT, status TEXT,
+    "batch_txs": """tx_key TEXT, external_id TEXT, ledger_name TEXT, ledger_id UUID, status TEXT,
         effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
-        ledgerable_id TEXT, reverses_id TEXT, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
+        ledgerable_id TEXT, reverses_id TEXT, reverses_tx_id UUID, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
         n_credits BIGINT, n_ledgers BIGINT, n_statuses BIGINT, n_effective BIGINT, n_descriptions BIGINT,
-        n_metadata BIGINT, first_line BIGINT, last_line BIGINT, payload_hash TEXT, new_id TEXT,
-        existing_id TEXT, existing_status TEXT, existing_hash TEXT, action TEXT""",
+        n_metadata BIGINT, first_line BIGINT, last_line BIGINT, payload_hash TEXT, new_id UUID,
+        existing_id UUID, existing_status TEXT, existing_hash TEXT, action TEXT""",
     "batch_violations": "tx_key TEXT, line BIGINT, reason_code TEXT, detail TEXT",
-    "limit_deltas": """tx_key TEXT, first_line BIGINT, effective_at TIMESTAMPTZ, ledger_account_id TEXT,
+    "limit_deltas": """tx_key TEXT, first_line BIGINT, effective_at TIMESTAMPTZ, ledger_account_id UUID,
         account_name TEXT, min_available_balance NUMERIC(38,0), max_available_balance NUMERIC(38,0),
         avail_delta NUMERIC(38,0)""",
 }
@@ -112,9 +113,11 @@ def create_helper_functions(conn: Connection) -> None:
 # single write to a PostgreSQL store of a thousand accounts spent most of its database time grouping and
 # sorting every account's id and name. The groups of the keys the join can match are the same either way.
 _STAGED_REFS = "SELECT ref FROM refs"
+_STAGED_REF_IDS = "SELECT ref_id FROM refs"
 _ACCOUNT_KEYS = """(
-    __REFS__SELECT ledger_id, account_key, min(id) AS id, count(DISTINCT id) AS accounts FROM (
-        SELECT ledger_id, id AS account_key, id FROM ledger_accounts__BY_ID__
+    __REFS__SELECT ledger_id, account_key, CAST(min(CAST(id AS TEXT)) AS UUID) AS id,
+        count(DISTINCT id) AS accounts FROM (
+        SELECT ledger_id, CAST(id AS TEXT) AS account_key, id FROM ledger_accounts__BY_ID__
         UNION ALL
         SELECT ledger_id, name AS account_key, id FROM ledger_accounts__BY_NAME__
     ) keys GROUP BY ledger_id, account_key
@@ -125,8 +128,8 @@ _ACCOUNT_KEYS = """(
 # a row names by id and by name in its ledger, by index. The set-based join above made a single write on
 # PostgreSQL scan and hash every account, because the planner takes the staging tables for hundreds of rows.
 _ACCOUNT_KEYS_PER_ROW = """LEFT JOIN LATERAL (
-    SELECT min(id) AS id, count(DISTINCT id) AS accounts FROM (
-        SELECT id FROM ledger_accounts WHERE ledger_id = l.id AND id = r.account_ref
+    SELECT CAST(min(CAST(id AS TEXT)) AS UUID) AS id, count(DISTINCT id) AS accounts FROM (
+        SELECT id FROM ledger_accounts WHERE ledger_id = l.id AND id = __REF_ID__
         UNION ALL
         SELECT id FROM ledger_accounts WHERE ledger_id = l.id AND name = r.account_ref
     ) keys
@@ -135,15 +138,16 @@ _ACCOUNT_KEYS_PER_ROW = """LEFT JOIN LATERAL (
 
 def _account_keys(batch_only: bool) -> str:
     """The keys; ``batch_only``: of the references the batch makes, read from ``stage_raw`` once."""
-    refs = "WITH refs AS MATERIALIZED (SELECT DISTINCT NULLIF(trim(account), '') AS ref FROM stage_raw)\n    "
+    refs = ("WITH refs AS MATERIALIZED (SELECT ref, " + uuid_or_null("ref") + " AS ref_id "
+            "FROM (SELECT DISTINCT NULLIF(trim(account), '') AS ref FROM stage_raw) s)\n    ")
     return (_ACCOUNT_KEYS.replace("__REFS__", refs if batch_only else "")
-            .replace("__BY_ID__", f" WHERE id IN ({_STAGED_REFS})" if batch_only else "")
+            .replace("__BY_ID__", f" WHERE id IN ({_STAGED_REF_IDS})" if batch_only else "")
             .replace("__BY_NAME__", f" WHERE name IN ({_STAGED_REFS})" if batch_only else ""))
 
 
 def _account_keys_join(conn: Connection) -> str:
     if conn.engine.looks_up_accounts_per_row(conn):
-        return _ACCOUNT_KEYS_PER_ROW
+        return _ACCOUNT_KEYS_PER_ROW.replace("__REF_ID__", uuid_or_null("r.account_ref"))
     return (f"LEFT JOIN {_account_keys(conn.engine.account_keys_of_batch_only)} k "
             "ON k.ledger_id = l.id AND k.account_key = r.account_ref")
 
@@ -283,7 +287,8 @@ _PREPARE_TXS = """
 INSERT INTO batch_txs
 SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ)) AS effective_at,
-    h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id, h.quarantine_id,
+    h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id,
+    __REVERSES_TX_ID__ AS reverses_tx_id, h.quarantine_id,
     g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
     g.n_metadata, g.first_line, g.last_line,
     __PAYLOAD_HASH__ AS payload_hash,
@@ -301,7 +306,7 @@ FROM (
         __ENTRIES__ AS entries
     FROM (
         SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata,
-            COALESCE(ledger_account_id, account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
+            COALESCE(CAST(ledger_account_id AS TEXT), account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
             || COALESCE(CAST(amount AS TEXT), amount_text, '?') || ':' || COALESCE(currency, '?') AS entry
         FROM batch_entries
     ) e
@@ -368,7 +373,7 @@ def _prepare_txs_sql(differs: str, entries: str, new_id: str, hash_version: int)
         ledger="h.ledger_name", effective_at="COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ))",
         description="h.description", metadata="h.metadata", entries="g.entries", version=hash_version)
     return (sql.replace("__ENTRIES__", entries).replace("__PAYLOAD_HASH__", payload_hash)
-            .replace("__NEW_TX_ID__", new_id))
+            .replace("__NEW_TX_ID__", new_id).replace("__REVERSES_TX_ID__", uuid_or_null("h.reverses_id")))
 
 
 # A transaction stored before its payload was canonicalised (metadata in the text it was given, other JSON
@@ -388,7 +393,7 @@ FROM (
           FROM (SELECT id, metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x) m ON m.id = t.id
     __SORTED_JOIN__
     JOIN (SELECT ledger_transaction_id, __ENTRIES__ AS entries
-          FROM (SELECT ledger_transaction_id, ledger_account_id || ':' || direction || ':' || CAST(amount AS TEXT)
+          FROM (SELECT ledger_transaction_id, CAST(ledger_account_id AS TEXT) || ':' || direction || ':' || CAST(amount AS TEXT)
                        || ':' || currency AS entry
                 FROM ledger_entries WHERE ledger_transaction_id IN (__DIFFERING__)) y
           GROUP BY ledger_transaction_id) e ON e.ledger_transaction_id = t.id

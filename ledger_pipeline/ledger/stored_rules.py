@@ -52,7 +52,7 @@ _RULE_QUERIES: dict[int, str] = {
         WHERE a.id IS NULL OR a.ledger_id <> t.ledger_id OR a.currency <> e.currency
            OR (a.archived_at IS NOT NULL AND e.created_at > a.archived_at)""",
     5: """
-        SELECT min(t.id), 'external_id_conflict',
+        SELECT min(CAST(t.id AS TEXT)), 'external_id_conflict',
                'external_id ' || t.external_id || ' is stored ' || CAST(count(*) AS TEXT) || ' times in ledger '
                || t.ledger_id
         FROM ledger_transactions t

@@ -20,6 +20,7 @@ from ledger_pipeline.ledger import staging
 from ledger_pipeline.ledger.errors import NotFoundError, RuleViolation
 from ledger_pipeline.ledger.events import record_batch_events
 from ledger_pipeline.ledger.group_commit import GroupCommit, Request
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.inputs import EntryInput, TransactionInput, TransactionResult
 from ledger_pipeline.ledger.pipeline import run_pipeline, utc_now
 from ledger_pipeline.ledger.retries import MAX_WRITE_ATTEMPTS, with_retries
@@ -200,7 +201,7 @@ class LedgerWriter:
         ``quarantine_on_reject`` as for ``post``."""
         found = self.conn.dicts(
             "SELECT t.external_id, l.name AS ledger FROM ledger_transactions t JOIN ledgers l ON l.id = t.ledger_id "
-            "WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
+            f"WHERE t.id = {uuid_or_null(':id')} OR t.external_id = :id", {"id": transaction_id}
         )
         if not found:
             raise NotFoundError(f"ledger transaction {transaction_id} not found")
@@ -220,7 +221,8 @@ class LedgerWriter:
         """
         found = self.conn.dicts(
             "SELECT t.id, t.external_id, t.status, l.name AS ledger FROM ledger_transactions t "
-            "JOIN ledgers l ON l.id = t.ledger_id WHERE t.id = :id OR t.external_id = :id", {"id": transaction_id}
+            f"JOIN ledgers l ON l.id = t.ledger_id WHERE t.id = {uuid_or_null(':id')} OR t.external_id = :id",
+            {"id": transaction_id}
         )
         if not found:
             raise NotFoundError(f"ledger transaction {transaction_id} not found")

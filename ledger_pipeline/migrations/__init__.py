@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-HEAD = "0009"  # the newest revision in versions/ (tests check that Alembic agrees)
+HEAD = "0010"  # the newest revision in versions/ (tests check that Alembic agrees)
 
 VERSION_TABLE = "alembic_version"
 VERSION_TABLE_DDL = (f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger_pipeline.ledger.errors import LedgerError, NotFoundError
+from ledger_pipeline.ledger.ids import uuid_or_null
 from ledger_pipeline.ledger.posting import write_audit
 from ledger_pipeline.ledger.store import Connection
 
@@ -98,7 +99,8 @@ def link_ledger_account(conn: Connection, ledger_account: str, kind: str, accoun
     account_id = resolve_account(conn, kind, account)
     rows = conn.dicts(
         "SELECT a.id, a.ledger_id, a.ledgerable_type, a.ledgerable_id, a.currency FROM ledger_accounts a "
-        "JOIN ledgers l ON l.id = a.ledger_id WHERE l.name = :ledger AND (a.name = :ref OR a.id = :ref)",
+        "JOIN ledgers l ON l.id = a.ledger_id WHERE l.name = :ledger "
+        f"AND (a.name = :ref OR a.id = {uuid_or_null(':ref')})",
         {"ledger": ledger, "ref": ledger_account})
     if not rows:
         raise NotFoundError(f"ledger account {ledger_account!r} not found in ledger {ledger!r}")

@@ -44,6 +44,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError
+from ledger_pipeline.ledger.ids import is_uuid_text
 from ledger_pipeline.ledger.store import Connection, params_list
 from ledger_pipeline.reconcile.accounts import LINKED_INTERNAL_SQL
 
@@ -112,19 +113,22 @@ def _ledger_items_sql(conn: Connection, any_matched: bool = True) -> str:
               f"{_json_text(conn, meta, 'payout')}, 'batch:' || {_json_text(conn, meta, 'batch_number')}, "
               f"{_json_text(conn, meta, 'bank_reference')}, {_json_text(conn, meta, 'reference')})")
     object_id = conn.engine.after_last("t.external_id", ":")
-    join, where = _unmatched_filter("ledger", "i.item_id", "sc.ledger_account_id", any_matched)
+    join, where = _unmatched_filter("ledger", "CAST(i.item_id AS TEXT)", "sc.ledger_account_id", any_matched)
     where = f"{where} AND i.amount <> 0" if where else "WHERE i.amount <> 0"
+    # A ledger item's id is its transaction's UUID as text, as the reconciliation tables keep every item id
+    # (a bank line's too).
     return f"""
 SELECT row_number() OVER () AS n, item_id, acct, item_date, amount, currency,
     COALESCE(meta_key, object_id) AS ref_key, (meta_key IS NOT NULL) AS ref_strong
 FROM (
-    SELECT i.item_id, i.acct, i.item_date, i.amount, sc.ledger_currency AS currency, {object_id} AS object_id,
+    SELECT CAST(i.item_id AS TEXT) AS item_id, i.acct, i.item_date, i.amount, sc.ledger_currency AS currency,
+        {object_id} AS object_id,
         CASE WHEN t.metadata <> '{{}}' THEN {strong} END AS meta_key
     FROM (
         SELECT e.ledger_transaction_id AS item_id, s.acct, {utc_day(conn, 'min(e.effective_at)')} AS item_date,
             sum(CASE WHEN e.direction = s.normal_balance THEN e.amount ELSE -e.amount END) AS amount
         FROM ledger_entries e
-        JOIN rc_scope s ON s.ledger_account_id = e.ledger_account_id
+        JOIN rc_scope s ON e.ledger_account_id = CAST(s.ledger_account_id AS UUID)
         WHERE e.status IN ('pending', 'posted')
         GROUP BY e.ledger_transaction_id, s.acct
     ) i
@@ -165,10 +169,13 @@ def prepare_scope(conn: Connection, account: str | None) -> int:
     """``rc_scope``: the internal accounts in scope that are linked to a ledger account (``acct`` numbers them)."""
     # ledger_currency: every entry on a ledger account is in its currency (the core's currency_mismatch rule),
     # so a ledger item takes it from here rather than by aggregating a text column over its entries.
+    # ledger_account_id is text, as the reconciliation tables keep it; a join with the ledger's UUID columns
+    # casts it (this table is the small side).
     _temp(conn, "rc_scope", "acct INTEGER, internal_account_id TEXT, ledger_account_id TEXT, normal_balance TEXT, "
                             "currency TEXT, ledger_currency TEXT")
     conn.execute(
-        "INSERT INTO rc_scope SELECT CAST(row_number() OVER (ORDER BY x.id) AS INTEGER), x.id, x.ledger_account_id, "
+        "INSERT INTO rc_scope SELECT CAST(row_number() OVER (ORDER BY x.id) AS INTEGER), x.id, "
+        "CAST(x.ledger_account_id AS TEXT), "
         f"x.normal_balance, x.currency, a.currency FROM ({LINKED_INTERNAL_SQL}) x "
         "JOIN ledger_accounts a ON a.id = x.ledger_account_id", {"account": account})
     return int(conn.scalar("SELECT count(*) FROM rc_scope"))
@@ -199,7 +206,8 @@ def match_transactions(conn: Connection, *, run_id: str, as_of: date, window_day
     scope_filter = "m.ledger_account_id IN (SELECT ledger_account_id FROM rc_scope)"
     dropped = _drop_matches(
         conn, f"{scope_filter} AND m.rule <> 'manual' AND m.id IN (SELECT i.match_id FROM recon_match_items i "
-        "JOIN ledger_transactions t ON t.id = i.item_id WHERE i.side = 'ledger' AND t.status = 'archived')")
+        "JOIN ledger_transactions t ON CAST(t.id AS TEXT) = i.item_id WHERE i.side = 'ledger' "
+        "AND t.status = 'archived')")
     if rematch:
         _drop_matches(conn, f"{scope_filter} AND m.rule <> 'manual'")
 
@@ -399,20 +407,24 @@ def _refresh_unmatched(conn: Connection, *, run_id: str, as_of: date, seq: int,
     """Write the open exceptions (what no rule took, the held-out breaks included) with their reason and
     age; resolve the exceptions of the accounts in scope that are no longer open (matched, or archived)."""
     cols = "n, item_id, acct, item_date, amount, currency, ref_key"
+    # A ledger item's id is its transaction's, so the transaction is looked up by the UUID it spells.
     _temp(conn, "rc_open", f"""
-        SELECT 'bank' AS side, {cols} FROM rc_bank_left UNION ALL SELECT 'ledger', {cols} FROM rc_ledger_left""",
-          as_select=True)
+        SELECT 'bank' AS side, {cols},
+            (SELECT l.text FROM bank_statement_lines l WHERE l.id = b.item_id) AS description
+        FROM rc_bank_left b
+        UNION ALL
+        SELECT 'ledger', {cols}, (SELECT COALESCE(t.description, t.external_id) FROM ledger_transactions t
+                                  WHERE t.id = CAST(x.item_id AS UUID))
+        FROM rc_ledger_left x""", as_select=True)
     reason = """CASE WHEN EXISTS (SELECT 1 FROM rc_held h WHERE h.side = o.side AND h.n = o.n)
             THEN 'reference_amount_mismatch'
         WHEN EXISTS (SELECT 1 FROM rc_open x WHERE x.side <> o.side AND x.acct = o.acct AND x.amount = o.amount
                      AND NOT EXISTS (SELECT 1 FROM rc_held h WHERE h.side = x.side AND h.n = x.n))
             THEN 'amount_outside_window'
         ELSE 'no_counterpart' END"""
-    description = """CASE WHEN o.side = 'bank' THEN (SELECT l.text FROM bank_statement_lines l WHERE l.id = o.item_id)
-        ELSE (SELECT COALESCE(t.description, t.external_id) FROM ledger_transactions t WHERE t.id = o.item_id) END"""
     _temp(conn, "rc_open_rows", f"""
         SELECT o.side, o.item_id, s.internal_account_id, s.ledger_account_id, o.item_date, o.amount, o.currency,
-            o.ref_key AS reference, {description} AS description, {reason} AS reason,
+            o.ref_key AS reference, o.description, {reason} AS reason,
             CAST(CAST(:as_of AS DATE) - o.item_date AS INTEGER) AS age_days
         FROM rc_open o JOIN rc_scope s ON s.acct = o.acct""", as_select=True, params={"as_of": as_of})
     params = {"as_of": as_of, "run_id": run_id, "seq": seq}
@@ -461,13 +473,16 @@ def record_manual_match(conn: Connection, *, bank_line_ids: Sequence[str], ledge
     if ledger_account_id is None:
         raise InputError(f"internal account {internal_account_id} is not linked to a ledger account")
     in_tx, tx_params = params_list("t", list(dict.fromkeys(ledger_transactions)))
+    # Only a reference that is a UUID can be a transaction's id (any text may be an external id).
+    in_ids, id_params = params_list("i", [ref for ref in tx_params.values() if is_uuid_text(ref)])
+    by_id = f"t.id IN ({in_ids}) OR " if in_ids else ""
     ledger = conn.dicts(
         "SELECT t.id, min(t.status) AS status, CAST(min(e.effective_at) AS DATE) AS item_date, "
         "sum(CASE WHEN e.direction = :normal THEN e.amount ELSE -e.amount END) AS amount, "
-        "min(t.id) AS id_again, min(t.external_id) AS external_id FROM ledger_transactions t "
+        "min(t.external_id) AS external_id FROM ledger_transactions t "
         "JOIN ledger_entries e ON e.ledger_transaction_id = t.id AND e.ledger_account_id = :account "
-        f"WHERE t.id IN ({in_tx}) OR t.external_id IN ({in_tx}) GROUP BY t.id ORDER BY t.id",
-        {**tx_params, "normal": normal, "account": ledger_account_id})
+        f"WHERE {by_id}t.external_id IN ({in_tx}) GROUP BY t.id ORDER BY t.id",
+        {**tx_params, **id_params, "normal": normal, "account": ledger_account_id})
     found = {r["id"] for r in ledger} | {r["external_id"] for r in ledger}
     missing = sorted(set(tx_params.values()) - found)
     if missing:

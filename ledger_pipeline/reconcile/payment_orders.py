@@ -153,7 +153,8 @@ def _apply_staged_orders(conn: Connection) -> int:
     return max(changed, 0)
 
 _ELIGIBLE = f"""
-SELECT po.id AS payment_order_id, l.name AS ledger, li.id AS internal_ledger_account, le.id AS external_ledger_account,
+SELECT po.id AS payment_order_id, l.name AS ledger, CAST(li.id AS TEXT) AS internal_ledger_account,
+    CAST(le.id AS TEXT) AS external_ledger_account,
     po.direction, po.amount, po.currency, po.effective_date, po.description AS po_description, po.status AS po_status,
     {_status_sql('po.status')} AS target_status, t.id AS tx_id, t.status AS tx_status, t.description AS tx_description,
     t.metadata AS tx_metadata
@@ -163,7 +164,7 @@ JOIN ledger_accounts le ON le.ledgerable_type = 'external_account' AND le.ledger
     AND le.ledger_id = li.ledger_id
 JOIN ledgers l ON l.id = li.ledger_id
 LEFT JOIN ledger_transactions t ON t.ledger_id = li.ledger_id AND t.external_id = '{EXTERNAL_ID_PREFIX}' || po.id
-WHERE (po.ledger_transaction_id IS NULL OR po.ledger_transaction_id = t.id)
+WHERE (po.ledger_transaction_id IS NULL OR po.ledger_transaction_id = CAST(t.id AS TEXT))
 """
 
 # Two staged entry rows per order that needs a write: a new transaction (pending or posted), or a
@@ -203,7 +204,8 @@ def auto_ledger_payment_orders(conn: Connection, *, actor: str = "reconcile") ->
     seq = conn.change_seq()
     # batch_txs (the core's staging of this batch) says what happened to each transaction.
     conn.execute(
-        "UPDATE payment_orders SET ledger_transaction_id = t.id, updated_at = :now, change_seq = :seq "
+        "UPDATE payment_orders SET ledger_transaction_id = CAST(t.id AS TEXT), updated_at = :now, "
+        "change_seq = :seq "
         "FROM ledger_transactions t WHERE payment_orders.ledger_transaction_id IS NULL "
         f"AND t.external_id = '{EXTERNAL_ID_PREFIX}' || payment_orders.id AND t.source = 'payment_order'",
         {"now": now, "seq": seq})

@@ -60,11 +60,11 @@ ON CONFLICT (id) DO UPDATE SET statement_id = EXCLUDED.statement_id, ledger_bala
 """
 
 _DAILY = """
-SELECT e.ledger_account_id, {day} AS day,
+SELECT sc.ledger_account_id, {day} AS day,
        sum(CASE WHEN e.direction = sc.normal_balance THEN e.amount ELSE -e.amount END) AS net
-FROM ledger_entries e JOIN rc_scope sc ON sc.ledger_account_id = e.ledger_account_id
+FROM ledger_entries e JOIN rc_scope sc ON e.ledger_account_id = CAST(sc.ledger_account_id AS UUID)
 WHERE e.status = 'posted'
-GROUP BY e.ledger_account_id, {day}
+GROUP BY sc.ledger_account_id, {day}
 """
 
 
@@ -81,7 +81,7 @@ SELECT i.name AS internal_account, a.name AS ledger_account, v.statement_date, v
        v.bank_balance, v.variance
 FROM recon_balance_variances v
 JOIN internal_accounts i ON i.id = v.internal_account_id
-JOIN ledger_accounts a ON a.id = v.ledger_account_id
+JOIN ledger_accounts a ON a.id = CAST(v.ledger_account_id AS UUID)
 WHERE (CAST(:account AS TEXT) IS NULL OR i.name = :account OR i.id = :account OR a.name = :account)
   AND abs(v.variance) > :tolerance
   AND (NOT :latest_only OR v.statement_date = (SELECT max(w.statement_date) FROM recon_balance_variances w

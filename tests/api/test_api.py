@@ -314,6 +314,75 @@ def test_the_server_never_answers_500_to_bad_input(server):
                 assert set(response.json()["error"]) >= {"code", "message"}, response.text
 
 
+# a UUID that names nothing, above every id (so no page follows it either)
+UNKNOWN_ID = "ffffffff-ffff-7fff-bfff-ffffffffffff"
+
+
+def test_an_id_that_is_no_uuid_is_not_found_in_a_path_and_refused_elsewhere(server):
+    """Ledger ids are UUIDs: other text where one goes (a name, a typo) is answered like an id that names
+    nothing in a path (404), and refused with 422 naming the query parameter or field elsewhere, never 500."""
+    with server.client() as client:
+        ledger_id = _main_ledger(client)
+        cash = _account(client, ledger_id, "cash", "debit")
+        revenue = _account(client, ledger_id, "revenue", "credit")
+        assert client.post("/api/ledger_transactions", json={"ledger_entries": _entries(cash, revenue, 10)}
+                           ).status_code == 201
+        category = client.post("/api/ledger_account_categories", json={
+            "name": "income", "ledger_id": ledger_id, "normal_balance": "credit"})
+        assert category.status_code == 201, category.text
+        category_id = category.json()["id"]
+
+        for unknown in ("not-a-uuid", "main", UNKNOWN_ID):
+            for method, path, body in (
+                ("GET", f"/api/ledgers/{unknown}", None),
+                ("GET", f"/api/ledger_accounts/{unknown}", None),
+                ("GET", f"/api/ledger_accounts/{unknown}?as_of=2026-01-01T00:00:00Z", None),
+                ("GET", f"/api/ledger_transactions/{unknown}", None),
+                ("PATCH", f"/api/ledger_transactions/{unknown}", {"status": "posted"}),
+                ("POST", f"/api/ledger_transactions/{unknown}/reversal", None),
+                ("GET", f"/api/ledger_account_categories/{unknown}", None),
+                ("PUT", f"/api/ledger_account_categories/{unknown}/ledger_accounts/{cash}", None),
+                ("PUT", f"/api/ledger_account_categories/{category_id}/ledger_accounts/{unknown}", None),
+                ("PUT", f"/api/ledger_account_categories/{category_id}/ledger_account_categories/{unknown}", None),
+            ):
+                response = client.request(method, path, json=body)
+                assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), (
+                    method, path, response.text)
+        assert client.get(f"/api/ledgers/{ledger_id.upper()}").json()["id"] == ledger_id  # a UUID in any case
+        assert client.get(f"/api/ledger_accounts/{cash.upper()}").json()["id"] == cash
+
+        for path, field in (("/api/ledgers", "after_cursor"), ("/api/ledger_accounts", "after_cursor"),
+                            ("/api/ledger_accounts", "ledger_id"), ("/api/ledger_transactions", "after_cursor"),
+                            ("/api/ledger_transactions", "ledger_id"), ("/api/ledger_transactions", "ledger_account_id"),
+                            ("/api/ledger_entries", "after_cursor"), ("/api/ledger_entries", "ledger_id"),
+                            ("/api/ledger_entries", "ledger_account_id"),
+                            ("/api/ledger_account_categories", "after_cursor"),
+                            ("/api/ledger_account_categories", "ledger_id")):
+            for value in ("cash", "main", "zzz", "\u0000"):
+                response = client.get(path, params={field: value})
+                assert (response.status_code, response.json()["error"]["code"], response.json()["error"]["field"]
+                        ) == (422, "invalid_parameter", field), (path, field, value, response.text)
+            listed = client.get(path, params={field: UNKNOWN_ID})
+            assert (listed.status_code, listed.json()) == (200, []), (path, field, listed.text)
+
+        new_account = {"name": "x", "ledger_id": "main", "normal_balance": "credit", "currency": "USD"}
+        for path, payload, field in (
+            ("/api/ledger_accounts", new_account, "ledger_id"),
+            ("/api/ledger_transactions", {"ledger_id": "main", "ledger_entries": _entries(cash, revenue, 1)},
+             "ledger_id"),
+            ("/api/ledger_account_categories", {"name": "x", "ledger_id": "main", "normal_balance": "debit"},
+             "ledger_id"),
+            ("/api/internal_accounts", {"name": "x", "account_identifier": "1", "currency": "USD",
+                                        "ledger_account_id": "cash"}, "ledger_account_id"),
+            ("/api/external_accounts", {"name": "x", "currency": "USD", "ledger_account": new_account},
+             "ledger_account.ledger_id"),
+        ):
+            response = client.post(path, json=payload)
+            assert (response.status_code, response.json()["error"]["field"]) == (422, field), (path, response.text)
+        assert _all(client, "/api/internal_accounts") == _all(client, "/api/external_accounts") == []
+        assert len(_all(client, "/api/ledger_transactions")) == 1
+
+
 @pytest.mark.parametrize("store_url", ["postgres"], indirect=True)  # --workers above 1 needs PostgreSQL
 @pytest.mark.parametrize("server_args", [["--workers", "2"]])
 def test_two_server_processes_write_each_transaction_once(store_url, server_args, request):

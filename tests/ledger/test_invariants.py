@@ -73,14 +73,14 @@ def _posted(store) -> None:
 @pytest.mark.breaks_invariants
 def test_a_transaction_id_stored_twice_is_reported(store, chart):
     _posted(store)
-    found = _corrupt(store, "UPDATE ledger_transactions SET id = (SELECT min(id) FROM ledger_transactions)")
+    found = _corrupt(store, "UPDATE ledger_transactions SET id = (SELECT id FROM ledger_transactions ORDER BY id LIMIT 1)")
     assert "duplicate_transaction_id" in {v.reason_code for v in found}
 
 
 @pytest.mark.breaks_invariants
 def test_an_entry_id_stored_twice_is_reported(store, chart):
     _posted(store)
-    found = _corrupt(store, "UPDATE ledger_entries SET id = (SELECT min(id) FROM ledger_entries) "
+    found = _corrupt(store, "UPDATE ledger_entries SET id = (SELECT id FROM ledger_entries ORDER BY id LIMIT 1) "
                             "WHERE direction = 'debit'")
     assert "duplicate_entry_id" in {v.reason_code for v in found}
 

@@ -18,7 +18,8 @@ from tests.conftest import pg_schema
 _SHAPE = """
 SELECT (SELECT count(*) FROM ledger_transactions), (SELECT count(DISTINCT id) FROM ledger_transactions),
        (SELECT count(*) FROM ledger_entries), (SELECT count(DISTINCT id) FROM ledger_entries),
-       (SELECT min(length(id)) FROM ledger_entries), (SELECT max(length(id)) FROM ledger_entries)
+       (SELECT min(length(CAST(id AS TEXT))) FROM ledger_entries),
+       (SELECT max(length(CAST(id AS TEXT))) FROM ledger_entries)
 """
 _TOTALS = """
 SELECT a.name, e.direction, e.currency, count(*), sum(e.amount), min(e.effective_at), max(e.effective_at)

@@ -24,7 +24,7 @@ def _rules(store):
         return sorted(conn.all(
             "SELECT m.rule, t.external_id, CAST(l.amount AS BIGINT) FROM recon_matches m "
             "JOIN recon_match_items i ON i.match_id = m.id AND i.side = 'ledger' "
-            "JOIN ledger_transactions t ON t.id = i.item_id "
+            "JOIN ledger_transactions t ON CAST(t.id AS TEXT) = i.item_id "
             "JOIN recon_match_items b ON b.match_id = m.id AND b.side = 'bank' "
             "JOIN bank_statement_lines l ON l.id = b.item_id"))
 

@@ -98,7 +98,9 @@ def test_manual_match_refuses_what_does_not_fit(store):
         manual(["no-such-line"], ["erp:c"])
     with pytest.raises(InputError, match="no entry"):
         manual([lines["CD"]], ["erp:zzz"])
-    result = manual([lines["CD"]], ["erp:c", "erp:d"])  # one line for two transactions
+    with store.connect() as conn:
+        d_id = conn.scalar("SELECT id FROM ledger_transactions WHERE external_id = 'erp:d'")
+    result = manual([lines["CD"]], ["erp:c", d_id])  # one line for two transactions, by external id or id
     assert (result["bank_total"], result["ledger_total"], result["ledger_transactions"]) == (500, 500, 2)
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM recon_unmatched WHERE status = 'open'") == 0

@@ -20,7 +20,7 @@ def _matches(store) -> set[tuple[frozenset, frozenset, str]]:
             "SELECT m.id, m.rule, i.side, CASE WHEN i.side = 'bank' THEN split_part(l.text, ' ', 1) ELSE t.external_id END "
             "FROM recon_matches m JOIN recon_match_items i ON i.match_id = m.id "
             "LEFT JOIN bank_statement_lines l ON i.side = 'bank' AND l.id = i.item_id "
-            "LEFT JOIN ledger_transactions t ON i.side = 'ledger' AND t.id = i.item_id")
+            "LEFT JOIN ledger_transactions t ON i.side = 'ledger' AND CAST(t.id AS TEXT) = i.item_id")
     groups: dict[str, tuple[set, set, str]] = {}
     for match_id, rule, side, key in rows:
         bank, ledger, _ = groups.setdefault(match_id, (set(), set(), rule))
@@ -34,7 +34,8 @@ def _open_exceptions(store) -> dict[tuple[str, str], tuple[str, int]]:
             "SELECT u.side, CASE WHEN u.side = 'bank' THEN split_part(l.text, ' ', 1) ELSE t.external_id END, u.reason, "
             "u.age_days, u.item_date FROM recon_unmatched u "
             "LEFT JOIN bank_statement_lines l ON u.side = 'bank' AND l.id = u.item_id "
-            "LEFT JOIN ledger_transactions t ON u.side = 'ledger' AND t.id = u.item_id WHERE u.status = 'open'")
+            "LEFT JOIN ledger_transactions t ON u.side = 'ledger' AND CAST(t.id AS TEXT) = u.item_id "
+            "WHERE u.status = 'open'")
     for _, _, _, age, item_date in rows:
         assert age == (AS_OF - item_date).days
     return {(side, key): (reason, age) for side, key, reason, age, _ in rows}

@@ -82,12 +82,16 @@ def test_typed_columns_and_raw_json(ledger, warehouse):
     from datetime import datetime
     from decimal import Decimal
 
+    from ledger_pipeline.ledger.ids import is_uuid_text
+
     warehouse = TargetConfig(warehouse.name, warehouse.type, {**warehouse.options, "raw_json": True})
     sync(ledger, warehouse)
     entry = _rows(warehouse, "ledger_entries")[0]
     assert isinstance(entry["amount"], Decimal) and entry["amount"] == int(entry["amount"])
     assert isinstance(entry["effective_at"], datetime) and entry["effective_at"].tzinfo is not None
     assert isinstance(entry["_synced_at"], datetime)
+    for column in ("id", "ledger_transaction_id", "ledger_account_id"):  # the store's UUIDs, as their text
+        assert is_uuid_text(entry[column]) and entry[column] == entry[column].lower(), column
     raw = json.loads(entry["raw_json"])
     assert raw["id"] == entry["id"] and int(raw["amount"]) == int(entry["amount"])
     assert raw["change_seq"] == entry["_version"]

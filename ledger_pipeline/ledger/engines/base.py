@@ -216,7 +216,7 @@ class StoreEngine(ABC):
 
     @abstractmethod
     def id_sql(self, prefix_param: str, counter_sql: str) -> str:
-        """SQL for ``prefix || counter as 8 lowercase hex digits``."""
+        """SQL for the UUID ``prefix || counter as 8 lowercase hex digits``."""
 
     #: digits (text, at most 38) as NUMERIC(38,0)
     digits_to_numeric: str

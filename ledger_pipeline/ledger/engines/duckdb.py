@@ -51,6 +51,17 @@ def _to_duckdb_params(sql: str) -> str:
     return _PARAM.sub(r"$\1", sql)
 
 
+def _rows_with_text_ids(result: Any) -> list[tuple]:
+    """A result's rows with its UUID columns in their canonical text form, as ids are everywhere in Python
+    (and as PostgreSQL's connections load them)."""
+    rows = result.fetchall()
+    uuid_columns = [i for i, d in enumerate(result.description or ()) if d[1] == "UUID"]
+    if not uuid_columns or not rows:
+        return rows
+    return [tuple(str(v) if i in uuid_columns and v is not None else v for i, v in enumerate(row))
+            for row in rows]
+
+
 class DuckDBEngine(StoreEngine):
     """A DuckDB file or ``:memory:``. A file takes one writing transaction at a time within this process
     (``write_lock``) and stages a bulk post before its writing transaction (``staged_write``); an in-memory
@@ -111,12 +122,12 @@ class DuckDBEngine(StoreEngine):
         return -1
 
     def fetch_all(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[tuple]:
-        return self._run(conn, sql, params).fetchall()
+        return _rows_with_text_ids(self._run(conn, sql, params))
 
     def fetch_dicts(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         result = self._run(conn, sql, params)
         names = [d[0] for d in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in _rows_with_text_ids(result)]
 
     def fetch_arrow(self, conn: Connection, sql: str, params: Mapping[str, Any] | None) -> pa.Table:
         return self._run(conn, sql, params).to_arrow_table()
@@ -343,7 +354,7 @@ class DuckDBEngine(StoreEngine):
         return int(conn.scalar(limited_sql) or 0), False
 
     def id_sql(self, prefix_param: str, counter_sql: str) -> str:
-        return f"(:{prefix_param} || printf('%08x', CAST({counter_sql} AS BIGINT)))"
+        return f"CAST(:{prefix_param} || printf('%08x', CAST({counter_sql} AS BIGINT)) AS UUID)"
 
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
         return "SELECT " + ", ".join(f"unnest({a}) AS {n}" for a, n in zip(arrays, names, strict=True))

@@ -17,6 +17,7 @@ import psycopg.errors
 import psycopg.rows
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from psycopg.types.string import TextLoader
 
 from ledger_pipeline.ledger.engines.base import _PARAM, StoreEngine, quote_identifier
 from ledger_pipeline.ledger.errors import InputError
@@ -82,6 +83,12 @@ def _delete_all_sql(tables: tuple[str, ...]) -> str:
     return f"WITH {clauses} DELETE FROM {last}" if first else f"DELETE FROM {last}"
 
 
+
+def ids_as_text(raw: Any) -> None:
+    """Load ``uuid`` values as their canonical text, as ids are everywhere in Python (the store keeps them
+    as native UUIDs; see ``schema.Id``)."""
+    raw.adapters.register_loader("uuid", TextLoader)
+
 class PostgresEngine(StoreEngine):
     """PostgreSQL through psycopg. Writers need no lock of this process: they lock the balance rows they move
     and rely on unique indexes; a batch is staged inside its writing transaction."""
@@ -136,6 +143,7 @@ class PostgresEngine(StoreEngine):
     def connect(self, read_only: bool = False) -> Iterator[Any]:
         conninfo, options = self.conninfo()
         raw = psycopg.connect(conninfo, autocommit=True, options=options)
+        ids_as_text(raw)
         try:
             yield raw
         finally:
@@ -144,8 +152,10 @@ class PostgresEngine(StoreEngine):
     async def connect_async(self) -> Any:
         """psycopg's asyncio connection, with the same options as ``connect``; its rows are dicts."""
         conninfo, options = self.conninfo()
-        return await psycopg.AsyncConnection.connect(conninfo, autocommit=True, options=options,
-                                                     row_factory=psycopg.rows.dict_row)
+        raw = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, options=options,
+                                                    row_factory=psycopg.rows.dict_row)
+        ids_as_text(raw)
+        return raw
 
     def convert(self, sql: str) -> str:
         return _to_psycopg_params(sql)
@@ -347,7 +357,7 @@ class PostgresEngine(StoreEngine):
         return sum(1 for _, limited in conn.all(lock_sql) if limited), True
 
     def id_sql(self, prefix_param: str, counter_sql: str) -> str:
-        return f"(:{prefix_param} || lpad(to_hex(CAST({counter_sql} AS BIGINT)), 8, '0'))"
+        return f"CAST(:{prefix_param} || lpad(to_hex(CAST({counter_sql} AS BIGINT)), 8, '0') AS UUID)"
 
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:
         return f"SELECT * FROM unnest({', '.join(arrays)}) AS z({', '.join(names)})"
