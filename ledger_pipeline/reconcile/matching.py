@@ -44,7 +44,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ledger_pipeline.ledger.errors import InputError, LedgerError
-from ledger_pipeline.ledger.ids import is_uuid_text
+from ledger_pipeline.ledger.ids import is_uuid_text, uuid_or_null
 from ledger_pipeline.ledger.store import Connection, params_list
 from ledger_pipeline.reconcile.accounts import LINKED_INTERNAL_SQL
 
@@ -206,8 +206,8 @@ def match_transactions(conn: Connection, *, run_id: str, as_of: date, window_day
     scope_filter = "m.ledger_account_id IN (SELECT ledger_account_id FROM rc_scope)"
     dropped = _drop_matches(
         conn, f"{scope_filter} AND m.rule <> 'manual' AND m.id IN (SELECT i.match_id FROM recon_match_items i "
-        "JOIN ledger_transactions t ON CAST(t.id AS TEXT) = i.item_id WHERE i.side = 'ledger' "
-        "AND t.status = 'archived')")
+        f"JOIN ledger_transactions t ON t.id = {uuid_or_null('i.item_id')} WHERE i.side = 'ledger' "
+        "AND t.status = 'archived')")  # the transaction by its id's index, not every id cast to text
     if rematch:
         _drop_matches(conn, f"{scope_filter} AND m.rule <> 'manual'")
 

@@ -55,7 +55,7 @@ def _rows_with_text_ids(result: Any) -> list[tuple]:
     """A result's rows with its UUID columns in their canonical text form, as ids are everywhere in Python
     (and as PostgreSQL's connections load them)."""
     rows = result.fetchall()
-    uuid_columns = [i for i, d in enumerate(result.description or ()) if d[1] == "UUID"]
+    uuid_columns = {i for i, d in enumerate(result.description or ()) if d[1] == "UUID"}
     if not uuid_columns or not rows:
         return rows
     return [tuple(str(v) if i in uuid_columns and v is not None else v for i, v in enumerate(row))
