@@ -56,7 +56,7 @@ _TEMP_TABLES: dict[str, str] = {
         effective_at TIMESTAMPTZ, description TEXT, metadata TEXT, source TEXT, ledgerable_type TEXT,
         ledgerable_id TEXT, reverses_id TEXT, reverses_tx_id UUID, quarantine_id TEXT, n_entries BIGINT, n_debits BIGINT,
         n_credits BIGINT, n_ledgers BIGINT, n_statuses BIGINT, n_effective BIGINT, n_descriptions BIGINT,
-        n_metadata BIGINT, first_line BIGINT, last_line BIGINT, payload_hash TEXT, new_id UUID,
+        n_metadata BIGINT, first_line BIGINT, last_line BIGINT, imbalance NUMERIC(38,0), payload_hash TEXT, new_id UUID,
         existing_id UUID, existing_status TEXT, existing_hash TEXT, action TEXT""",
     "batch_violations": "tx_key TEXT, line BIGINT, reason_code TEXT, detail TEXT",
     "limit_deltas": """tx_key TEXT, first_line BIGINT, effective_at TIMESTAMPTZ, ledger_account_id UUID,
@@ -201,9 +201,9 @@ FROM (
             SELECT r.line,
                 r.record_ref, r.quarantine_id,
                 -- as given: an id with white space at an end is refused (rule 1), never trimmed into another
-                CASE WHEN trim(r.external_id) <> '' THEN r.external_id
+                CASE WHEN r.has_external_id THEN r.external_id
                      ELSE '<no external_id at ' || {record_ref_sql('r', default_prefix='')} || '>' END AS tx_key,
-                CASE WHEN trim(r.external_id) <> '' THEN r.external_id END AS external_id,
+                CASE WHEN r.has_external_id THEN r.external_id END AS external_id,
                 r.ledger_name, l.id AS ledger_id, r.account_ref,
                 a.id AS ledger_account_id, a.currency AS account_currency,
                 a.currency_exponent AS exponent,
@@ -215,9 +215,9 @@ FROM (
                     WHEN trim(r.effective_at) ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}([T ][0-9:.]+)?(Z|z|[+-][0-9:]+| UTC)?$'
                     THEN try_timestamptz(trim(r.effective_at)) END) AS effective_at,
                 r.effective_at AS effective_at_text,  -- only read when the text did not parse
-                COALESCE(NULLIF(trim(r.amount_minor), ''), NULLIF(trim(r.amount), '')) AS amt,
-                (NULLIF(trim(r.amount_minor), '') IS NOT NULL) AS is_minor,
-                CASE WHEN NULLIF(trim(r.amount_minor), '') IS NOT NULL THEN NULLIF(trim(r.amount), '') END
+                COALESCE(r.minor_text, r.major_text) AS amt,
+                (r.minor_text IS NOT NULL) AS is_minor,
+                CASE WHEN r.minor_text IS NOT NULL THEN r.major_text END
                     AS major_also,
                 NULLIF(r.description, '') AS description,
                 COALESCE(NULLIF(trim(r.metadata), ''), '{{}}') AS metadata,
@@ -226,14 +226,17 @@ FROM (
                 COALESCE(k.accounts > 1, false) AS account_ambiguous
             FROM (
                 SELECT s.*, COALESCE(NULLIF(trim(s.ledger), ''), :default_ledger) AS ledger_name,
-                       NULLIF(trim(s.account), '') AS account_ref
-                FROM stage_raw s
+                       NULLIF(trim(s.account), '') AS account_ref,
+                       NULLIF(trim(s.amount_minor), '') AS minor_text, NULLIF(trim(s.amount), '') AS major_text,
+                       trim(s.external_id) <> '' AS has_external_id
+                FROM stage_raw s__PROJECTION_FENCE__
             ) r
             LEFT JOIN ledgers l ON l.name = r.ledger_name
             __ACCOUNT_KEYS_JOIN__
             LEFT JOIN ledger_accounts a ON a.id = CASE WHEN k.accounts = 1 THEN k.id END  -- ambiguous: none
+            __PROJECTION_FENCE__
         ) n__PROJECTION_FENCE__
-    ) d
+    ) d__PROJECTION_FENCE__
 ) x
 """
 
@@ -243,8 +246,10 @@ def prepare_entries_sql(conn: Connection) -> str:
     """``_PREPARE_ENTRIES`` for this engine: digits (validated: at most 38) become NUMERIC(38,0) as the
     engine does it fastest (``StoreEngine.digits_to_numeric``); ``metadata`` that is a JSON object is kept in
     the engine's canonical text (``StoreEngine.metadata_object``), so that payloads differing only in JSON
-    whitespace are the same payload, and anything else is flagged (``metadata_invalid``); the check runs once
-    per entry (``StoreEngine.projection_fence``)."""
+    whitespace are the same payload, and anything else is flagged (``metadata_invalid``). Each level of the
+    statement is fenced (``StoreEngine.projection_fence``), so that every value it computes (a trimmed text,
+    the amount's digits, its error, the metadata check) runs once per entry however often the next level
+    reads it."""
     return (_PREPARE_ENTRIES.replace("__DIGITS_TO_NUMERIC__", conn.engine.digits_to_numeric)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
             .replace("__PROJECTION_FENCE__", conn.engine.projection_fence)
@@ -271,6 +276,12 @@ def sort_metadata_sql(conn: Connection) -> str | None:
             "WHERE batch_entries.metadata = s.doc AND NOT batch_entries.metadata_invalid")
 
 
+# ``imbalance``: a transaction's debits minus its credits, where that alone decides the double-entry rule
+# (``rules.balanced_per_currency``): every entry is a debit or a credit with a known amount of at most
+# ``SMALL_AMOUNT`` (so the sum fits NUMERIC(38,0) on both engines) in one known currency; NULL otherwise.
+# Computed with the other per-transaction aggregates, it spares the rule a grouping of every entry by
+# transaction and currency; the rule groups only the transactions it leaves undecided.
+#
 # The payload hash covers what makes two submissions "the same transaction": ledger, effective time,
 # description, metadata and the multiset of (account, direction, amount, currency). Status is left out so
 # that a pending transaction submitted again as posted is a transition, not a conflict. An omitted
@@ -290,7 +301,7 @@ SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
     h.description, h.metadata, h.source, h.ledgerable_type, h.ledgerable_id, h.reverses_id,
     __REVERSES_TX_ID__ AS reverses_tx_id, h.quarantine_id,
     g.n_entries, g.n_debits, g.n_credits, g.n_ledgers, g.n_statuses, g.n_effective, g.n_descriptions,
-    g.n_metadata, g.first_line, g.last_line,
+    g.n_metadata, g.first_line, g.last_line, g.imbalance,
     __PAYLOAD_HASH__ AS payload_hash,
     __NEW_TX_ID__ AS new_id,
     t.id AS existing_id, t.status AS existing_status, t.payload_hash AS existing_hash,
@@ -303,9 +314,13 @@ FROM (
         CASE WHEN min(effective_at) <> max(effective_at) THEN 2 ELSE 1 END AS n_effective,
         __DIFFERS__(description) AS n_descriptions, __DIFFERS__(metadata) AS n_metadata,
         min(line) AS first_line, max(line) AS last_line,
+        CASE WHEN count(signed_amount) = count(*) AND min(currency) = max(currency) THEN sum(signed_amount) END
+            AS imbalance,
         __ENTRIES__ AS entries
     FROM (
-        SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata,
+        SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata, currency,
+            CASE WHEN currency IS NOT NULL AND amount <= __SMALL_AMOUNT__ THEN CASE direction
+                WHEN 'debit' THEN amount WHEN 'credit' THEN -amount END END AS signed_amount,
             COALESCE(CAST(ledger_account_id AS TEXT), account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
             || COALESCE(CAST(amount AS TEXT), amount_text, '?') || ':' || COALESCE(currency, '?') AS entry
         FROM batch_entries
@@ -316,6 +331,10 @@ JOIN batch_entries h ON h.tx_key = g.tx_key AND h.line = g.first_line
 LEFT JOIN ledger_transactions t ON t.ledger_id = h.ledger_id AND t.external_id = h.external_id
 """
 
+
+#: the largest amount whose transaction's ``imbalance`` is summed while staging: 28 digits, so that a sum of
+#: up to 2**32 of them (a batch's lines) stays within 38
+SMALL_AMOUNT = "9" * 28
 
 #: the version of the payload hash that new writes store; its stored text is ``v<version>:<md5 hex>``
 PAYLOAD_HASH_VERSION = 2
@@ -373,6 +392,7 @@ def _prepare_txs_sql(differs: str, entries: str, new_id: str, hash_version: int)
         ledger="h.ledger_name", effective_at="COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ))",
         description="h.description", metadata="h.metadata", entries="g.entries", version=hash_version)
     return (sql.replace("__ENTRIES__", entries).replace("__PAYLOAD_HASH__", payload_hash)
+            .replace("__SMALL_AMOUNT__", f"CAST('{SMALL_AMOUNT}' AS NUMERIC(38,0))")
             .replace("__NEW_TX_ID__", new_id).replace("__REVERSES_TX_ID__", uuid_or_null("h.reverses_id")))
 
 

@@ -152,6 +152,34 @@ def test_38_digit_amounts_are_accepted_exactly(store, chart):
     assert invariant_violations(store) == []
 
 
+def test_balance_is_decided_exactly_on_both_sides_of_the_staged_sum(store, chart):
+    """Transactions whose amounts have at most 28 digits are judged by the sum staged with their other
+    aggregates (``staging.SMALL_AMOUNT``), larger ones per currency: on either side of that boundary a
+    transaction unbalanced by one minor unit is refused and a balanced one posts, and debits of one
+    currency never offset credits of another."""
+    small, large = "9" * 28, "1" + "0" * 28
+
+    def pair(external_id: str, debit: str, credit: str) -> list[dict]:
+        return [{"external_id": external_id, "account": "points_pool", "direction": "debit", "amount_minor": debit},
+                {"external_id": external_id, "account": "points", "direction": "credit", "amount_minor": credit}]
+
+    rows = [*pair("small_ok", small, small), *pair("large_ok", large, large),
+            *pair("small_off", small, str(int(small) - 1)), *pair("large_off", large, str(int(large) + 1)),
+            {"external_id": "mixed_ok", "account": "points_pool", "direction": "debit", "amount_minor": large},
+            {"external_id": "mixed_ok", "account": "points", "direction": "credit", "amount_minor": small},
+            {"external_id": "mixed_ok", "account": "points", "direction": "credit", "amount_minor": "1"},
+            *tx("netted", ("cash", "debit", "10"), ("eur_revenue", "credit", "10"))]
+    result = post(store, rows)
+    assert reasons(result) == {"small_off": {"unbalanced"}, "large_off": {"unbalanced"}, "netted": {"unbalanced"}}
+    assert result.created == 3
+    details = {(v.tx_key, v.detail) for v in result.violations}
+    assert ("small_off", f"transaction small_off POINTS: debits {small} != credits {int(small) - 1} (minor units)") \
+        in details
+    assert {detail for key, detail in details if key == "netted"} == {
+        "transaction netted USD: debits 1000 != credits 0 (minor units)",
+        "transaction netted EUR: debits 0 != credits 1000 (minor units)"}
+
+
 def test_sums_past_38_digits_refuse_the_transaction(store, chart):
     """Each amount fits, but the transaction's total (and the balances) would not: that transaction is refused
     and quarantined (``balance_overflow``), its neighbour posts."""

@@ -17,6 +17,7 @@ import psycopg.errors
 import psycopg.rows
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.string import TextLoader
 
 from ledger_pipeline.ledger.engines.base import _PARAM, StoreEngine, quote_identifier
@@ -27,6 +28,9 @@ POSTGRES_BULK_WORK_MEM = "512MB"
 #: batches smaller than this post with the server's settings
 POSTGRES_BULK_MIN_ROWS = 10_000
 #: the settings a bulk post changes for its session
+#: rows per CSV chunk of a ``COPY`` of an Arrow table (``PostgresEngine.load_arrow``)
+_COPY_CHUNK_ROWS = 200_000
+
 _BULK_SETTINGS = ("work_mem", "jit_inline_above_cost", "jit_optimize_above_cost")
 
 if TYPE_CHECKING:
@@ -201,11 +205,15 @@ class PostgresEngine(StoreEngine):
         return pa.table({name: list(col) for name, col in zip(names, columns, strict=True)})
 
     def load_arrow(self, conn: Connection, name: str, data: pa.Table, columns_sql: str) -> None:
-        """``COPY ... FROM STDIN`` as CSV written by Arrow (no Python loop per row)."""
+        """``COPY ... FROM STDIN`` as CSV written by Arrow (no Python loop per row). A table of more than one
+        chunk is sent by a writer thread, so that Arrow writes the next chunk while the server parses the last
+        one (a bulk post's batch stages in about two thirds of the time)."""
         column_list = ", ".join(quote_identifier(c) for c in data.column_names)
         copy_sql = f"COPY {name} ({column_list}) FROM STDIN WITH (FORMAT csv, HEADER true)"
-        with conn.raw.cursor() as cur, cur.copy(copy_sql) as copy:
-            for i, batch in enumerate(data.to_batches(max_chunksize=200_000)):
+        with conn.raw.cursor() as cur, cur.copy(
+            copy_sql, writer=QueuedLibpqWriter(cur) if data.num_rows > _COPY_CHUNK_ROWS else None,
+        ) as copy:
+            for i, batch in enumerate(data.to_batches(max_chunksize=_COPY_CHUNK_ROWS)):
                 buffer = io.BytesIO()  # the header once: a multi-chunk table must not repeat it as data
                 pacsv.write_csv(pa.Table.from_batches([batch]), buffer,
                                 write_options=pacsv.WriteOptions(include_header=i == 0))
