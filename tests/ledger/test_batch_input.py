@@ -314,54 +314,19 @@ def test_a_postgres_bulk_post_raises_work_mem_and_drops_jit_optimisation_only_wh
     assert seen == [("96MB", "-1", "-1") if raised else ("8MB", before[1], before[2])]
 
 
-def test_a_postgres_bulk_post_takes_temp_buffers_on_a_session_without_temporary_tables(store, chart, monkeypatch):
-    """A bulk post on a new session gets ``temp_buffers`` for its staging tables; on a session that already has
-    a temporary table, where PostgreSQL refuses the setting, the post keeps the session's and still posts."""
-    from ledger_pipeline.ledger import batch_post
-    from ledger_pipeline.ledger.engines import postgres
-
-    if not store.is_postgres:
-        pytest.skip("PostgreSQL's settings")
-    seen = []
-    original = batch_post.run_pipeline
-
-    def spy(conn, **kwargs):
-        seen.append(conn.scalar("SELECT current_setting('temp_buffers')"))
-        return original(conn, **kwargs)
-
-    monkeypatch.setattr(batch_post, "run_pipeline", spy)
-    monkeypatch.setattr(postgres, "POSTGRES_BULK_MIN_ROWS", 2)
-    monkeypatch.setenv("LEDGER_POSTGRES_BULK_TEMP_BUFFERS", "24MB")
-    assert batch_post.post(store, _one_transaction()).created == 1
-    with store.connect() as conn:
-        conn.execute("CREATE TEMPORARY TABLE own (a INTEGER)")
-        own = conn.scalar("SELECT current_setting('temp_buffers')")
-        with conn.transaction():
-            batch = _one_transaction().batch
-            column = batch.schema.get_field_index("external_id")
-            result = batch_post.post(conn, batch_post.PostRequest(batch.set_column(
-                column, "external_id", pa.array(["u", "u"]))))
-        assert conn.scalar("SELECT current_setting('temp_buffers')") == own
-    assert result.created == 1
-    assert own != "24MB"
-    assert seen == ["24MB", own]
-
-
-@pytest.mark.parametrize("variable", ["LEDGER_POSTGRES_BULK_WORK_MEM", "LEDGER_POSTGRES_BULK_TEMP_BUFFERS"])
 @pytest.mark.parametrize("value", ["512mb", "65536", "lots"])
-def test_a_postgres_bulk_size_without_a_unit_or_not_a_size_is_refused_before_anything_is_written(
-        store, chart, monkeypatch, variable, value):
-    """PostgreSQL reads a bare number of ``work_mem`` or ``temp_buffers`` in kB (in blocks) and its units are
-    case-sensitive, so only a size with its unit is taken; anything else is refused with the variable named,
-    and nothing is posted."""
+def test_a_postgres_bulk_work_mem_without_a_unit_or_not_a_size_is_refused_before_anything_is_written(
+        store, chart, monkeypatch, value):
+    """PostgreSQL reads a bare number of ``work_mem`` in kB and its units are case-sensitive, so only a size
+    with its unit is taken; anything else is refused with the variable named, and nothing is posted."""
     from ledger_pipeline.ledger import batch_post
     from ledger_pipeline.ledger.engines import postgres
 
     if not store.is_postgres:
         pytest.skip("PostgreSQL's settings")
     monkeypatch.setattr(postgres, "POSTGRES_BULK_MIN_ROWS", 2)
-    monkeypatch.setenv(variable, value)
-    with pytest.raises(InputError, match=f"{variable}='{value}': a size with its unit"):
+    monkeypatch.setenv("LEDGER_POSTGRES_BULK_WORK_MEM", value)
+    with pytest.raises(InputError, match=f"LEDGER_POSTGRES_BULK_WORK_MEM='{value}': a size with its unit"):
         batch_post.post(store, _one_transaction())
     with store.connect() as conn:
         assert conn.scalar("SELECT count(*) FROM ledger_transactions") == 0

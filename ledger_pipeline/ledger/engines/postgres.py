@@ -25,8 +25,6 @@ from ledger_pipeline.ledger.errors import InputError
 
 #: ``work_mem`` for a bulk post's session (``PostgresEngine.bulk_settings``)
 POSTGRES_BULK_WORK_MEM = "512MB"
-#: ``temp_buffers`` for a bulk post's session (``PostgresEngine.bulk_settings``)
-POSTGRES_BULK_TEMP_BUFFERS = "1GB"
 #: batches smaller than this post with the server's settings
 POSTGRES_BULK_MIN_ROWS = 10_000
 #: the settings a bulk post changes for its session
@@ -94,16 +92,6 @@ def ids_as_text(raw: Any) -> None:
     """Load ``uuid`` values as their canonical text, as ids are everywhere in Python (the store keeps them
     as native UUIDs; see ``schema.Id``)."""
     raw.adapters.register_loader("uuid", TextLoader)
-
-def _bulk_size(variable: str, default: str) -> str | None:
-    """The size ``variable`` sets (a size with its unit, as ``512MB``), else ``default``; None for ``none``."""
-    value = os.environ.get(variable, default).strip()
-    if value.lower() == "none":
-        return None
-    if not re.fullmatch(r"[0-9]+ ?(kB|MB|GB|TB)", value):
-        raise InputError(f"{variable}={value!r}: a size with its unit, such as 512MB (kB, MB, GB or TB), or none")
-    return value
-
 
 class PostgresEngine(StoreEngine):
     """PostgreSQL through psycopg. Writers need no lock of this process: they lock the balance rows they move
@@ -267,29 +255,21 @@ class PostgresEngine(StoreEngine):
         * No JIT inlining or optimisation: the planner knows nothing of the staging tables' rows, so it
           estimates the rules statement's cost in billions and, with JIT on (the server's default), compiled
           it with full optimisation, which took longer than running it. JIT of expressions, which is cheap,
-          stays as the server has it.
-        * ``temp_buffers``: ``LEDGER_POSTGRES_BULK_TEMP_BUFFERS`` (by default ``POSTGRES_BULK_TEMP_BUFFERS``;
-          ``none`` keeps the server's), unless the session's is larger: the staging tables of a
-          million-transaction batch are about a gigabyte, and at the server's default of 8MB of buffers for
-          temporary tables each statement that reads or writes them moves their pages through the operating
-          system again. The backend takes the buffers only as the staging tables fill them. PostgreSQL takes
-          this setting only before the session's first temporary table, so it is left as it is on a
-          connection that already has one, and it stays for the rest of the session."""
+          stays as the server has it."""
         if rows is not None and rows < POSTGRES_BULK_MIN_ROWS:
             yield
             return
-        work_mem = _bulk_size("LEDGER_POSTGRES_BULK_WORK_MEM", POSTGRES_BULK_WORK_MEM)
-        temp_buffers = _bulk_size("LEDGER_POSTGRES_BULK_TEMP_BUFFERS", POSTGRES_BULK_TEMP_BUFFERS)
+        work_mem = os.environ.get("LEDGER_POSTGRES_BULK_WORK_MEM", POSTGRES_BULK_WORK_MEM).strip()
+        if work_mem.lower() != "none" and not re.fullmatch(r"[0-9]+ ?(kB|MB|GB|TB)", work_mem):
+            raise InputError(f"LEDGER_POSTGRES_BULK_WORK_MEM={work_mem!r}: a size with its unit, such as 512MB "
+                             "(kB, MB, GB or TB), or none")
         previous = conn.one(f"SELECT {', '.join(f'current_setting({n!r})' for n in _BULK_SETTINGS)}, "
-                            "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:v), "
-                            "pg_my_temp_schema() = 0 "
-                            "AND pg_size_bytes(current_setting('temp_buffers')) < pg_size_bytes(:t)",
-                            {"v": work_mem or "0", "t": temp_buffers or "0"})
+                            "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(:v)",
+                            {"v": "0" if work_mem.lower() == "none" else work_mem})
         assert previous is not None
-        settings = dict(zip(_BULK_SETTINGS, previous[:-2], strict=True))
+        settings = dict(zip(_BULK_SETTINGS, previous[:-1], strict=True))
         self._set(conn, {**settings, "jit_inline_above_cost": "-1", "jit_optimize_above_cost": "-1",
-                         **({"work_mem": work_mem} if previous[-2] else {}),
-                         **({"temp_buffers": temp_buffers} if previous[-1] else {})})
+                         **({"work_mem": work_mem} if previous[-1] else {})})
         try:
             yield
         finally:
