@@ -27,10 +27,9 @@ from ledger_pipeline.ledger.errors import InputError
 POSTGRES_BULK_WORK_MEM = "512MB"
 #: batches smaller than this post with the server's settings
 POSTGRES_BULK_MIN_ROWS = 10_000
-#: the settings a bulk post changes for its session
 #: rows per CSV chunk of a ``COPY`` of an Arrow table (``PostgresEngine.load_arrow``)
 _COPY_CHUNK_ROWS = 200_000
-
+#: the settings a bulk post changes for its session
 _BULK_SETTINGS = ("work_mem", "jit_inline_above_cost", "jit_optimize_above_cost")
 
 if TYPE_CHECKING:
@@ -207,7 +206,7 @@ class PostgresEngine(StoreEngine):
     def load_arrow(self, conn: Connection, name: str, data: pa.Table, columns_sql: str) -> None:
         """``COPY ... FROM STDIN`` as CSV written by Arrow (no Python loop per row). A table of more than one
         chunk is sent by a writer thread, so that Arrow writes the next chunk while the server parses the last
-        one (a bulk post's batch stages in about two thirds of the time)."""
+        one."""
         column_list = ", ".join(quote_identifier(c) for c in data.column_names)
         copy_sql = f"COPY {name} ({column_list}) FROM STDIN WITH (FORMAT csv, HEADER true)"
         with conn.raw.cursor() as cur, cur.copy(
