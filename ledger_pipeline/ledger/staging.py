@@ -291,9 +291,9 @@ def sort_metadata_sql(conn: Connection) -> str | None:
 # reverses_id) are read from the transaction's first row; other rows may repeat them or leave them empty,
 # but must not disagree on ledger, status, effective_at, description or metadata (rule 1).
 #
-# The hash is versioned (``payload_hash_sql``); new writes store the current version's. Engine-specific
-# parts: the entries in one sorted list (``StoreEngine.sorted_entries``) and whether the rows agree
-# (``values_differ``).
+# The hash is versioned (``payload_hash_sql``); new writes store their engine's current version
+# (``StoreEngine.payload_hash_version``). Engine-specific parts: each entry's value and their aggregate
+# (``entry_sql``, ``entries_aggregate``) and whether the rows agree (``values_differ``).
 _PREPARE_TXS = """
 INSERT INTO batch_txs
 SELECT g.tx_key, h.external_id, h.ledger_name, h.ledger_id, h.status,
@@ -321,8 +321,7 @@ FROM (
         SELECT tx_key, line, direction, ledger_name, status, effective_at, description, metadata, currency,
             CASE WHEN currency IS NOT NULL AND amount <= __SMALL_AMOUNT__ THEN CASE direction
                 WHEN 'debit' THEN amount WHEN 'credit' THEN -amount END END AS signed_amount,
-            COALESCE(CAST(ledger_account_id AS TEXT), account_ref, '?') || ':' || COALESCE(direction, '?') || ':'
-            || COALESCE(CAST(amount AS TEXT), amount_text, '?') || ':' || COALESCE(currency, '?') AS entry
+            __ENTRY__ AS entry
         FROM batch_entries
     ) e
     GROUP BY tx_key
@@ -336,29 +335,62 @@ LEFT JOIN ledger_transactions t ON t.ledger_id = h.ledger_id AND t.external_id =
 #: up to 2**32 of them (a batch's lines) stays within 38
 SMALL_AMOUNT = "9" * 28
 
-#: the version of the payload hash that new writes store; its stored text is ``v<version>:<md5 hex>``
-PAYLOAD_HASH_VERSION = 2
+#: the versions of the payload hash (``payload_hash_sql``); new writes store their engine's
+#: (``StoreEngine.payload_hash_version``), as ``v<version>:<md5 hex>``
+PAYLOAD_HASH_VERSIONS = (1, 2, 3)
+
+# An entry's text in versions 1 and 2: ``account:direction:amount:currency``, the account's id where it
+# resolved (named by id or by name, one account) and the amount in minor units where it was valid
+_ENTRY_TEXT = ("COALESCE(CAST({account_id} AS TEXT), {account_ref}, '?') || ':' || COALESCE({direction}, '?') || ':' "
+               "|| COALESCE(CAST({amount} AS TEXT), {amount_text}, '?') || ':' || COALESCE({currency}, '?')")
 
 
-def entries_aggregate(conn: Connection, version: int = PAYLOAD_HASH_VERSION) -> str:
-    """SQL aggregate of a transaction's ``entry`` strings (``account:direction:amount:currency``) that
-    ``payload_hash_sql`` hashes in ``version``."""
+def hash_version(conn: Connection, version: int | None = None) -> int:
+    """``version``, or the one the engine's new writes store; a version the engine cannot compute is an error."""
+    version = conn.engine.payload_hash_version if version is None else version
+    if version not in PAYLOAD_HASH_VERSIONS or (version == 3 and conn.engine.entry_value_v3 is None):
+        raise ValueError(f"payload hash version {version}: {conn.engine.name} computes versions 1 and 2"
+                         + (" and 3" if conn.engine.entry_value_v3 is not None else ""))
+    return version
+
+
+def entry_sql(conn: Connection, version: int | None = None, *, account_id: str, account_ref: str,
+              direction: str, amount: str, amount_text: str, currency: str) -> str:
+    """SQL of one entry's ``entry`` value, which ``entries_aggregate`` aggregates in ``version`` (default: the
+    engine's current), from SQL of its fields: ``account_ref`` and ``amount_text`` (as given) count only
+    where ``account_id`` and ``amount`` are NULL."""
+    template = conn.engine.entry_value_v3 if hash_version(conn, version) == 3 else _ENTRY_TEXT
+    return template.format(account_id=account_id, account_ref=account_ref, direction=direction, amount=amount,
+                           amount_text=amount_text, currency=currency)
+
+
+def entries_aggregate(conn: Connection, version: int | None = None) -> str:
+    """SQL aggregate of a transaction's ``entry`` values (``entry_sql``) that ``payload_hash_sql`` hashes in
+    ``version`` (default: the engine's current)."""
+    version = hash_version(conn, version)
     if version == 1:
         return conn.engine.entries_signature_v1
     if version == 2:
         return conn.engine.sorted_entries
-    raise ValueError(f"payload hash version {version}: the versions are 1 and 2")
+    return str(conn.engine.entries_signature_v3)
 
 
 def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metadata: str, entries: str,
-                     version: int = PAYLOAD_HASH_VERSION) -> str:
+                     version: int) -> str:
     """SQL of a transaction's payload hash from SQL of its fields; ``entries``: ``entries_aggregate``'s
     value in the same ``version``.
 
-    Version 2 (stored as ``v2:<md5 hex>``): the md5 of one text per transaction, ledger name and description
-    after their lengths (a ``|`` in them cannot move a field into the next), then effective time, metadata
-    and the entries sorted bytewise and joined by ``,``. No hash per entry, and only md5 and a sort: the
-    same on every engine release (DuckDB's ``hash()`` is not) and on both engines for the same text.
+    Version 3 (stored as ``v3:<md5 hex>``; DuckDB's writes): as version 2, with the entries' text replaced
+    by the engine's signature of their typed fields, which does not depend on their order
+    (``StoreEngine.entries_signature_v3``): no text, md5 or sort per entry. Engine-specific, as version 1
+    was (a store is one engine), and it may change with an engine release: a stored hash that differs is
+    computed again (below), so neither can make the same content a conflict.
+
+    Version 2 (stored as ``v2:<md5 hex>``; PostgreSQL's writes, and DuckDB's before version 3): the md5 of
+    one text per transaction, ledger name and description after their lengths (a ``|`` in them cannot move
+    a field into the next), then effective time, metadata and the entries sorted bytewise and joined by
+    ``,``. No hash per entry, and only md5 and a sort: the same on every engine release and on both engines
+    for the same text.
 
     Version 1 (stored without a prefix, by stores written before version 2): the md5 of ledger, effective
     time, description, metadata and the engine's own signature of the entries (DuckDB's summed an md5 per
@@ -368,8 +400,8 @@ def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metada
     """
     effective = f"CAST({effective_at} AS TEXT)"
     described = f"COALESCE({description}, '')"
-    if version not in (1, 2):
-        raise ValueError(f"payload hash version {version}: the versions are 1 and 2")
+    if version not in PAYLOAD_HASH_VERSIONS:
+        raise ValueError(f"payload hash version {version}: the versions are {PAYLOAD_HASH_VERSIONS}")
     if version == 1:
         return f"md5({ledger} || '|' || {effective} || '|' || {described} || '|' || {metadata} || '|' || {entries})"
     return (f"'v{version}:' || md5(CAST(length({ledger}) AS TEXT) || ':' || {ledger} || '|' || {effective} "
@@ -377,21 +409,23 @@ def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metada
             f"|| '|' || {entries})")
 
 
-def prepare_txs_sql(conn: Connection, *, hash_version: int = PAYLOAD_HASH_VERSION) -> str:
-    """``_PREPARE_TXS`` for this engine (see the comment above it); its hashes in ``hash_version`` (writes
-    use the current one; an older one only writes rows as an older release stored them, for tests)."""
-    engine = conn.engine
-    return _prepare_txs_sql(engine.values_differ, entries_aggregate(conn, hash_version),
-                            engine.id_sql("tx_id_prefix", "g.first_line"), hash_version)  # lines are unique
+def prepare_txs_sql(conn: Connection, *, version: int | None = None) -> str:
+    """``_PREPARE_TXS`` for this engine (see the comment above it); its hashes in ``version`` (default: the
+    engine's current; an older one only writes rows as an older release stored them, for tests)."""
+    engine, version = conn.engine, hash_version(conn, version)
+    entry = entry_sql(conn, version, account_id="ledger_account_id", account_ref="account_ref",
+                      direction="direction", amount="amount", amount_text="amount_text", currency="currency")
+    return _prepare_txs_sql(engine.values_differ, entry, entries_aggregate(conn, version),
+                            engine.id_sql("tx_id_prefix", "g.first_line"), version)  # lines are unique
 
 
 @functools.lru_cache(maxsize=8)  # built once per engine: every write runs it
-def _prepare_txs_sql(differs: str, entries: str, new_id: str, hash_version: int) -> str:
+def _prepare_txs_sql(differs: str, entry: str, entries: str, new_id: str, version: int) -> str:
     sql = re.sub(r"__DIFFERS__\((\w+)\)", differs, _PREPARE_TXS)
     payload_hash = payload_hash_sql(
         ledger="h.ledger_name", effective_at="COALESCE(h.effective_at, t.effective_at, CAST(:batch_time AS TIMESTAMPTZ))",
-        description="h.description", metadata="h.metadata", entries="g.entries", version=hash_version)
-    return (sql.replace("__ENTRIES__", entries).replace("__PAYLOAD_HASH__", payload_hash)
+        description="h.description", metadata="h.metadata", entries="g.entries", version=version)
+    return (sql.replace("__ENTRY__", entry).replace("__ENTRIES__", entries).replace("__PAYLOAD_HASH__", payload_hash)
             .replace("__SMALL_AMOUNT__", f"CAST('{SMALL_AMOUNT}' AS NUMERIC(38,0))")
             .replace("__NEW_TX_ID__", new_id).replace("__REVERSES_TX_ID__", uuid_or_null("h.reverses_id")))
 
@@ -413,8 +447,7 @@ FROM (
           FROM (SELECT id, metadata FROM ledger_transactions WHERE id IN (__DIFFERING__)) x) m ON m.id = t.id
     __SORTED_JOIN__
     JOIN (SELECT ledger_transaction_id, __ENTRIES__ AS entries
-          FROM (SELECT ledger_transaction_id, CAST(ledger_account_id AS TEXT) || ':' || direction || ':' || CAST(amount AS TEXT)
-                       || ':' || currency AS entry
+          FROM (SELECT ledger_transaction_id, __ENTRY__ AS entry
                 FROM ledger_entries WHERE ledger_transaction_id IN (__DIFFERING__)) y
           GROUP BY ledger_transaction_id) e ON e.ledger_transaction_id = t.id
 ) s
@@ -435,8 +468,10 @@ def stored_hash_sql(conn: Connection) -> str | None:
     metadata = ("COALESCE(m.metadata_canonical, t.metadata)" if sorted_query is None
                 else "COALESCE(k.sorted, m.metadata_canonical, t.metadata)")
     stored_hash = payload_hash_sql(ledger="l.name", effective_at="t.effective_at", description="t.description",
-                                   metadata=metadata, entries="e.entries")
-    return (_STORED_HASH.replace("__SORTED_JOIN__", sorted_join)
+                                   metadata=metadata, entries="e.entries", version=hash_version(conn))
+    entry = entry_sql(conn, account_id="ledger_account_id", account_ref="CAST(NULL AS TEXT)", direction="direction",
+                      amount="amount", amount_text="CAST(NULL AS TEXT)", currency="currency")
+    return (_STORED_HASH.replace("__SORTED_JOIN__", sorted_join).replace("__ENTRY__", entry)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
             .replace("__PAYLOAD_HASH__", stored_hash).replace("__ENTRIES__", entries_aggregate(conn))
             .replace("__DIFFERING__", differing))
