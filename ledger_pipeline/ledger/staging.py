@@ -346,11 +346,10 @@ _ENTRY_TEXT = ("COALESCE(CAST({account_id} AS TEXT), {account_ref}, '?') || ':' 
 
 
 def hash_version(conn: Connection, version: int | None = None) -> int:
-    """``version``, or the one the engine's new writes store; a version the engine cannot compute is an error."""
+    """``version``, or the one the engine's new writes store; a version that does not exist is an error."""
     version = conn.engine.payload_hash_version if version is None else version
-    if version not in PAYLOAD_HASH_VERSIONS or (version == 3 and conn.engine.entry_value_v3 is None):
-        raise ValueError(f"payload hash version {version}: {conn.engine.name} computes versions 1 and 2"
-                         + (" and 3" if conn.engine.entry_value_v3 is not None else ""))
+    if version not in PAYLOAD_HASH_VERSIONS:
+        raise ValueError(f"payload hash version {version}: the versions are {PAYLOAD_HASH_VERSIONS}")
     return version
 
 
@@ -372,7 +371,7 @@ def entries_aggregate(conn: Connection, version: int | None = None) -> str:
         return conn.engine.entries_signature_v1
     if version == 2:
         return conn.engine.sorted_entries
-    return str(conn.engine.entries_signature_v3)
+    return conn.engine.entries_signature_v3
 
 
 def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metadata: str, entries: str,
@@ -380,13 +379,13 @@ def payload_hash_sql(*, ledger: str, effective_at: str, description: str, metada
     """SQL of a transaction's payload hash from SQL of its fields; ``entries``: ``entries_aggregate``'s
     value in the same ``version``.
 
-    Version 3 (stored as ``v3:<md5 hex>``; DuckDB's writes): as version 2, with the entries' text replaced
-    by the engine's signature of their typed fields, which does not depend on their order
-    (``StoreEngine.entries_signature_v3``): no text, md5 or sort per entry. Engine-specific, as version 1
-    was (a store is one engine), and it may change with an engine release: a stored hash that differs is
-    computed again (below), so neither can make the same content a conflict.
+    Version 3 (stored as ``v3:<md5 hex>``, every write now): as version 2, with the entries' text replaced
+    by the count and sum of the engine's 64-bit hash of each entry's typed fields
+    (``StoreEngine.entry_value_v3``), which does not depend on their order: no text, md5 or sort per entry.
+    Engine-specific, as version 1 was (a store is one engine), and it may change with an engine release: a
+    stored hash that differs is computed again (below), so neither can make the same content a conflict.
 
-    Version 2 (stored as ``v2:<md5 hex>``; PostgreSQL's writes, and DuckDB's before version 3): the md5 of
+    Version 2 (stored as ``v2:<md5 hex>``, by stores written before version 3): the md5 of
     one text per transaction, ledger name and description after their lengths (a ``|`` in them cannot move
     a field into the next), then effective time, metadata and the entries sorted bytewise and joined by
     ``,``. No hash per entry, and only md5 and a sort: the same on every engine release and on both engines

@@ -290,7 +290,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "ledger_transactions.source": "Where the transaction came from (connector or API).",
     "ledger_transactions.reverses_id": "The transaction this one reverses (ledger_transactions.id), if any.",
     "ledger_transactions.payload_hash": ("Hash of the posted payload, which detects a conflicting retry; its "
-                                         "prefix names its version (v3: DuckDB, v2: PostgreSQL, none: 1)."),
+                                         "prefix names its version (v3, v2; none: version 1)."),
     "ledger_transactions.batch_id": "The import batch that posted the transaction.",
     "ledger_transactions.version": "The version of the transaction, incremented by each change.",
     # ledger_entries

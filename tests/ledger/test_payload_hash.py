@@ -1,6 +1,5 @@
-"""The versioned payload hash (``staging.payload_hash_sql``): new writes store their engine's version (3 on
-DuckDB, 2 on PostgreSQL); transactions stored with an older one keep it and still recognise the same content
-resubmitted; on both engines. A property test draws transactions and resubmissions and checks each outcome
+"""The versioned payload hash (``staging.payload_hash_sql``): new writes store version 3; transactions
+stored with an older one keep it and still recognise the same content resubmitted; on both engines. A property test draws transactions and resubmissions and checks each outcome
 (no-op or conflict) against the content compared in Python."""
 
 from __future__ import annotations
@@ -49,8 +48,8 @@ def older_writes(request, store, monkeypatch):
     return monkeypatch
 
 
-def test_the_engines_write_their_versions(store):
-    assert _current(store) == (2 if store.is_postgres else 3)
+def test_new_writes_store_version_3(store):
+    assert _current(store) == 3
 
 
 def test_the_version_2_hash_is_one_md5_of_the_canonical_text_on_both_engines(store):

@@ -254,19 +254,21 @@ class StoreEngine(ABC):
         two objects that differ only in key order have one canonical text, on both engines."""
         return None
     #: the payload hash version that new writes store (``staging.payload_hash_sql``); stored rows keep theirs
-    payload_hash_version: int = 2
+    payload_hash_version: int = 3
     #: aggregate: a transaction's ``entry`` strings sorted bytewise (whatever the collation) and joined
     #: by ``,``, the same text on both engines (payload hash version 2, ``staging.payload_hash_sql``)
     sorted_entries: str
     #: aggregate: the engine's own signature of a transaction's multiset of ``entry`` strings in payload
     #: hash version 1, which rows stored before version 2 hold
     entries_signature_v1: str
-    #: payload hash version 3, where the engine writes it (else None): SQL of one entry's ``entry`` value
-    #: from its typed fields (``{account_id}``, ``{account_ref}``, ``{direction}``, ``{amount}``,
-    #: ``{amount_text}``, ``{currency}``), with no text built per entry, and the aggregate of a transaction's
-    #: values that does not depend on their order
-    entry_value_v3: str | None = None
-    entries_signature_v3: str | None = None
+    #: payload hash version 3: SQL of one entry's ``entry`` value, a 64-bit hash of its typed fields
+    #: (``{account_id}``, ``{account_ref}``, ``{direction}``, ``{amount}``, ``{amount_text}``, ``{currency}``;
+    #: the reference and the text as given count only where the id and the amount are NULL), with no text
+    #: built per entry
+    entry_value_v3: str
+    #: aggregate of a transaction's version 3 ``entry`` values that does not depend on their order: their
+    #: count and exact sum
+    entries_signature_v3: str = "CAST(count(*) AS TEXT) || '#' || CAST(sum(entry) AS TEXT)"
 
     @abstractmethod
     def zip_arrays(self, arrays: Iterable[str], names: Iterable[str]) -> str:

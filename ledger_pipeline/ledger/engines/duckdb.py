@@ -84,15 +84,12 @@ class DuckDBEngine(StoreEngine):
     # a list sorted after aggregation: DuckDB's ordered aggregates are slow
     sorted_entries = "array_to_string(list_sort(list(entry)), ',')"
     entries_signature_v1 = "CAST(count(*) AS TEXT) || '#' || CAST(sum(md5_number_lower(entry)) AS TEXT)"
-    # Version 3: the count and the exact sum of DuckDB's 64-bit ``hash()`` of each entry's typed fields. An
-    # account named by id or by name is one account, an amount given as 1.00 or 100 one amount, as in version
-    # 2; the reference and the text as given count only where they resolved to nothing. ``hash()`` may
-    # change in a DuckDB release: a stored hash then differs, and the stored transaction's is computed again
+    # Version 3: DuckDB's 64-bit ``hash()`` of the entry's typed fields. An account named by id or by name is
+    # one account, an amount given as 1.00 or 100 one amount, as in version 2. ``hash()`` may change in a
+    # DuckDB release: a stored hash then differs, and the stored transaction's is computed again
     # (``staging.stored_hash_sql``), so an upgrade costs time on resubmissions, never a wrong answer.
-    payload_hash_version = 3
     entry_value_v3 = ("hash({account_id}, CASE WHEN {account_id} IS NULL THEN {account_ref} END, {direction}, "
                       "{amount}, CASE WHEN {amount} IS NULL THEN {amount_text} END, {currency})")
-    entries_signature_v3 = "CAST(count(*) AS TEXT) || '#' || CAST(sum(entry) AS TEXT)"
 
     def __init__(self, target: str, url: str):
         super().__init__(target, url)

@@ -104,6 +104,14 @@ class PostgresEngine(StoreEngine):
     values_differ = r'CASE WHEN min(\1 COLLATE "C") <> max(\1 COLLATE "C") THEN 2 ELSE 1 END'
     sorted_entries = """string_agg(entry, ',' ORDER BY entry COLLATE "C")"""
     entries_signature_v1 = "string_agg(entry, ',' ORDER BY entry)"  # in the database's collation
+    # Version 3: PostgreSQL's extended hash of each typed field (the functions hash partitioning relies on
+    # across releases), combined and hashed again, so that the same amounts on other accounts make another
+    # sum. No text built and no sort per entry: version 2's ordered ``string_agg`` sorted each transaction's
+    # entries on their own.
+    entry_value_v3 = ("hashint8extended(COALESCE(uuid_hash_extended({account_id}, 0), "
+                      "hashtextextended({account_ref}, 1), 0) # COALESCE(hash_numeric_extended({amount}, 2), "
+                      "hashtextextended({amount_text}, 3), 0) # COALESCE(hashtextextended({direction}, 4), 0) "
+                      "# COALESCE(hashtextextended({currency}, 5), 0), 0)")
     account_keys_of_batch_only = True
 
     def looks_up_accounts_per_row(self, conn: Connection) -> bool:
