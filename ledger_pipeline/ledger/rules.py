@@ -97,10 +97,12 @@ EDGE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u
 def valid_external_id() -> str:
     """Rule 1: an external_id is used as given, so one with white space at an end (``"txn2 "``) is refused
     (``invalid_external_id``): kept, it would be another transaction than ``"txn2"`` although no one could
-    tell them apart in a file or a report; trimmed, it would silently match ``"txn2"``."""
+    tell them apart in a file or a report; trimmed, it would silently match ``"txn2"``. The end characters'
+    code points (``ascii`` gives a text's first on both engines) are looked up in ``EDGE_SPACE``'s: a search
+    of ``EDGE_SPACE`` for each end cost PostgreSQL more than the other entry rules together."""
+    codes = ", ".join(str(ord(character)) for character in EDGE_SPACE)
     return _entry_rule(
-        f"external_id IS NOT NULL AND (strpos('{EDGE_SPACE}', left(external_id, 1)) > 0 "
-        f"OR strpos('{EDGE_SPACE}', right(external_id, 1)) > 0)",
+        f"external_id IS NOT NULL AND (ascii(external_id) IN ({codes}) OR ascii(right(external_id, 1)) IN ({codes}))",
         "invalid_external_id",
         f"{_REF} || ': external_id ' || external_id || ' begins or ends with white space'",
     )

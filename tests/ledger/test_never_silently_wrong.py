@@ -13,6 +13,7 @@ from ledger_pipeline.ledger.accounts import AccountSpec, ensure_account
 from ledger_pipeline.ledger.errors import InputError, RuleViolation
 from ledger_pipeline.ledger.posting import EntryInput, TransactionInput, open_writer, post_batch_file
 from ledger_pipeline.ledger.quarantine import replay_quarantine
+from ledger_pipeline.ledger.rules import EDGE_SPACE
 from tests.ledger.conftest import amounts, counts, invariant_violations, post, reasons, tx
 
 
@@ -334,6 +335,25 @@ def _csv_text(rows) -> str:
         names += [k for k in row if k not in names]
     quoted = [",".join('"' + str(row.get(n, "")).replace('"', '""') + '"' for n in names) for row in rows]
     return "\n".join([",".join(names), *quoted]) + "\n"
+
+
+def test_the_edge_space_check_refuses_exactly_what_python_calls_white_space(store, chart):
+    """Every character Python's ``str.isspace`` calls white space, and the byte order mark, refuses an
+    external_id at either end and nowhere else; characters beside them (zero-width space, other controls,
+    a letter, an accented one, an emoji) do not."""
+    candidates = sorted({*EDGE_SPACE, "\u200b", "\u2060", "\x00", "\x1b", "\x7f", "a", "\u00e9", "\U0001f600", "\u180e"})
+    spaced = {ch for ch in candidates if ch.isspace() or ch == "\ufeff"}
+    assert spaced == set(EDGE_SPACE)
+    rows, expected = [], {}
+    for i, ch in enumerate(ch for ch in candidates if ch != "\x00"):  # NUL is refused as invalid_text first
+        for j, xid in enumerate((f"{ch}e{i}", f"e{i}{ch}", f"e{i}{ch}x")):
+            amount = f"{i * 3 + j + 1}.00"
+            rows += tx(xid, ("cash", "debit", amount), ("revenue", "credit", amount))
+            if ch in spaced and j < 2:
+                expected[xid] = {"invalid_external_id"}
+    result = post(store, rows)
+    assert reasons(result) == expected
+    assert result.created == len(rows) // 2 - len(expected)
 
 
 def test_an_external_id_with_white_space_at_an_end_is_refused_on_every_path(store, chart, tmp_path):
