@@ -466,13 +466,14 @@ def stored_hash_sql(conn: Connection) -> str | None:
     sorted_join = "" if sorted_query is None else f"LEFT JOIN ({sorted_query}) k ON k.doc = m.metadata_canonical"
     metadata = ("COALESCE(m.metadata_canonical, t.metadata)" if sorted_query is None
                 else "COALESCE(k.sorted, m.metadata_canonical, t.metadata)")
+    version = hash_version(conn)  # the engine's current one, as the batch's hashes
     stored_hash = payload_hash_sql(ledger="l.name", effective_at="t.effective_at", description="t.description",
-                                   metadata=metadata, entries="e.entries", version=hash_version(conn))
-    entry = entry_sql(conn, account_id="ledger_account_id", account_ref="CAST(NULL AS TEXT)", direction="direction",
+                                   metadata=metadata, entries="e.entries", version=version)
+    entry = entry_sql(conn, version, account_id="ledger_account_id", account_ref="CAST(NULL AS TEXT)", direction="direction",
                       amount="amount", amount_text="CAST(NULL AS TEXT)", currency="currency")
     return (_STORED_HASH.replace("__SORTED_JOIN__", sorted_join).replace("__ENTRY__", entry)
             .replace("__METADATA_OBJECT__", conn.engine.metadata_object)
-            .replace("__PAYLOAD_HASH__", stored_hash).replace("__ENTRIES__", entries_aggregate(conn))
+            .replace("__PAYLOAD_HASH__", stored_hash).replace("__ENTRIES__", entries_aggregate(conn, version))
             .replace("__DIFFERING__", differing))
 
 
