@@ -365,6 +365,16 @@ GROUP BY tx_key
 """
 
 
+def overflow_possible() -> str:
+    """Whether ``balance_overflow`` can refuse anything in the staged batch, read without a pass over its
+    entries: only a transaction with an amount of 29 digits or more (whose staged ``imbalance`` is then
+    NULL, ``staging.SMALL_AMOUNT``) or an account whose stored balance has 38 digits can overflow. A clean
+    batch has neither, and the rule itself (a scan of every staged entry for candidates) is then skipped."""
+    big = f"pending_debits > {_n('9' * 37)} OR pending_credits > {_n('9' * 37)}"
+    return (f"SELECT EXISTS (SELECT 1 FROM batch_txs WHERE imbalance IS NULL) "
+            f"OR EXISTS (SELECT 1 FROM ledger_account_balances WHERE {big})")
+
+
 def reversal_target() -> str:
     """Rule 6: a new transaction's ``reverses_id`` names a stored transaction (``unknown_reversal_target``)
     that no other transaction reverses yet, stored or earlier in the batch (``already_reversed``). The same
