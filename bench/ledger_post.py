@@ -16,7 +16,9 @@ Beside each time: the CPU seconds (user + system) of the work measured, every th
 ledger-cli's own, and the machine's load average before and after, so that a run slowed by other processes
 (CPU much lower than wall time x cores, high load) can be told apart from a slow one.
 Usage: ``python -m bench.ledger_post [--n 1000000] [--runs 3] [--profile]``; ``BENCH_QUICK=1`` uses N = 50,000.
-``--profile``: the DuckDB bulk post's statements, each with its wall and CPU seconds (costliest first).
+``--profile``: the DuckDB bulk post's statements, each with its wall and CPU seconds (costliest first); each
+staging statement's query is also run alone with nothing stored, and the post less what storing the staged
+relations took is set against the write floor: what narrower staging relations could save at most.
 """
 
 from __future__ import annotations
@@ -82,23 +84,43 @@ def _cpu_since(before: tuple[float, float], who: int) -> dict:
     return {"user_s": user - before[0], "sys_s": system - before[1]}
 
 
+# The staging statements (``INSERT INTO <relation> SELECT ...``) whose query the profile also runs alone,
+# every column computed and nothing stored (``count(COLUMNS(*))``), to tell computing a relation from storing it.
+_STAGING_RELATIONS = ("batch_entries", "batch_txs", "batch_violations")
+
+
 def _profiled(engine_cls) -> list[dict]:
     """Record every statement ``engine_cls`` runs from now on: its wall and CPU seconds (``process_time``:
-    every thread of this process, so DuckDB's parallel work counts). Returns the list it fills."""
+    every thread of this process, so DuckDB's parallel work counts). A staging statement
+    (``_STAGING_RELATIONS``) is first run as its query alone, nothing stored, and that run's seconds are
+    recorded beside it (``compute_wall_s``, ``compute_cpu_s``). Returns the list it fills."""
     records: list[dict] = []
+    originals = {name: getattr(engine_cls, name) for name in ("execute", "fetch_all", "fetch_dicts", "fetch_arrow")}
+
+    def seconds(run) -> dict:
+        wall, cpu = time.perf_counter(), time.process_time()
+        run()
+        return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
     def wrap(method):
         def timed(self, conn, sql, *args, **kwargs):
-            wall, cpu = time.perf_counter(), time.process_time()
+            head = sql.lstrip()
+            relation = next((r for r in _STAGING_RELATIONS if head.startswith(f"INSERT INTO {r}")), None)
+            record: dict = {"sql": " ".join(sql.split())[:110]}
+            if relation is not None:
+                query = f"SELECT count(COLUMNS(*)) FROM ({head[len(f'INSERT INTO {relation}'):]}) q"
+                compute = seconds(lambda: originals["fetch_all"](self, conn, query, *args, **kwargs))
+                record.update(compute_wall_s=compute["wall_s"], compute_cpu_s=compute["cpu_s"])
+            result: list = []
             try:
-                return method(self, conn, sql, *args, **kwargs)
+                record.update(seconds(lambda: result.append(method(self, conn, sql, *args, **kwargs))))
             finally:
-                records.append({"sql": " ".join(sql.split())[:110], "wall_s": time.perf_counter() - wall,
-                                "cpu_s": time.process_time() - cpu})
+                records.append(record)
+            return result[0]
         return timed
 
-    for name in ("execute", "fetch_all", "fetch_dicts", "fetch_arrow"):
-        setattr(engine_cls, name, wrap(getattr(engine_cls, name)))
+    for name, method in originals.items():
+        setattr(engine_cls, name, wrap(method))
     return records
 
 
@@ -254,12 +276,21 @@ def _row(what: str, runs: list[dict], n: int, rss: str = "") -> list[str]:
     return [what, f"{seconds:.2f}", f"{_median(runs, 'cpu_s'):.2f}", f"{n / seconds:,.0f}", rss, load]
 
 
-def _print_profile(statements: list[dict], top: int = 15) -> None:
-    """The costliest statements of one post by CPU seconds, to stderr."""
+def _print_profile(statements: list[dict], top: int = 15) -> tuple[float, float]:
+    """The costliest statements of one post by CPU seconds, to stderr, a staging statement with the seconds
+    of its query computed alone beside it; returns the wall seconds of the staging statements and of their
+    queries computed alone."""
     total = sum(s["cpu_s"] for s in statements)
     print(f"statements: {len(statements)}, CPU {total:.2f} s; costliest:", file=sys.stderr)
     for s in sorted(statements, key=lambda s: -s["cpu_s"])[:top]:
-        print(f"  cpu {s['cpu_s']:6.2f}  wall {s['wall_s']:6.2f}  {s['sql']}", file=sys.stderr)
+        alone = (f"  (computed alone: cpu {s['compute_cpu_s']:5.2f} wall {s['compute_wall_s']:5.2f})"
+                 if "compute_wall_s" in s else "")
+        print(f"  cpu {s['cpu_s']:6.2f}  wall {s['wall_s']:6.2f}  {s['sql']}{alone}", file=sys.stderr)
+    staging = [s for s in statements if "compute_wall_s" in s]
+    stored, computed = sum(s["wall_s"] for s in staging), sum(s["compute_wall_s"] for s in staging)
+    print(f"staging statements: {stored:.2f} s wall, their queries computed alone {computed:.2f} s",
+          file=sys.stderr)
+    return stored, computed
 
 
 def _targets(results: dict) -> list[tuple[str, str, bool]]:
@@ -313,11 +344,17 @@ def main(argv: list[str] | None = None) -> int:
         if data["created"] != args.n:
             print(f"duckdb posted {data['created']} of {args.n}", file=sys.stderr)
             return 1
-        if args.profile:
-            _print_profile(data.pop("statements"))
+        staging = _print_profile(data.pop("statements")) if args.profile else None
+        if staging is not None:  # the profiled post also ran each staging query alone: not its own time
+            data["seconds"] -= staging[1]
         duck.append(data)
         print(f"run {run + 1}/{args.runs}: duckdb write floor", file=sys.stderr, flush=True)
         duck_floor.append(_run_child([*me, "--worker", "floor", "duckdb", str(parquet)])[0])
+        if staging is not None:  # the post as it would be if storing the staged relations cost nothing
+            free = data["seconds"] - staging[0] + staging[1]
+            print(f"post {data['seconds']:.2f} s, less storing its staging {free:.2f} s = "
+                  f"{free / duck_floor[-1]['seconds']:.2f}x this run's write floor ({duck_floor[-1]['seconds']:.2f} s)",
+                  file=sys.stderr)
         if shutil.which("ledger"):
             print(f"run {run + 1}/{args.runs}: ledger balance", file=sys.stderr, flush=True)
             ledger.append(_ledger_cli(journal))
