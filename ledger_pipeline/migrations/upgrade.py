@@ -62,6 +62,17 @@ def _component_versions(conn: sa.Connection) -> dict[str, int]:
     return {c: int(v) for c, v in conn.execute(sa.text("SELECT component, version FROM schema_info"))}
 
 
+def _refuse_what_revisions_cannot_convert(script: ScriptDirectory, conn: sa.Connection, current: str) -> None:
+    """Before any revision runs, each pending revision that defines ``refuse_before_upgrade(conn)`` checks the
+    store as it is and raises when it would convert it wrongly, so that nothing is changed. A check, not a
+    step of the revision: a released revision keeps executing the statements it did."""
+    pending = [r for r in script.iterate_revisions("head", current) if r.revision != current]
+    for revision in reversed(pending):  # oldest first
+        refuse = getattr(revision.module, "refuse_before_upgrade", None)
+        if refuse is not None:
+            refuse(conn)
+
+
 def upgrade(store: Store) -> UpgradeResult:
     """Bring the store to ``HEAD`` in one transaction; a store already there is left as it is. A store that
     never ran ``init`` raises ``StoreNotInitialised``."""
@@ -78,6 +89,7 @@ def upgrade(store: Store) -> UpgradeResult:
                     raise StoreNotInitialised(f"{store.redacted_url} has no ledger store: run `ledger-pipeline init`")
                 context.stamp(script, current)
             result = UpgradeResult(start=current, stamped=stamped)
+            _refuse_what_revisions_cannot_convert(script, conn, current)
 
             def steps(revision, _context):
                 return script._upgrade_revs("head", revision)

@@ -589,6 +589,30 @@ def test_migrating_twice_is_a_no_op(store_url, tmp_path):
         assert check_invariants(conn) == []
 
 
+def test_ids_that_would_become_one_uuid_refuse_the_upgrade(store_url):
+    """Two transactions whose text ids are the same UUID in two cases would become one id: ``migrate`` exits
+    with code 1 and one line naming the table and both ids, and the store is left as it was, still at 0009."""
+    old = Store(store_url)
+    _create_text_id_store(old, "0009")
+    with old.transaction() as conn:
+        row = conn.dicts("SELECT * FROM ledger_transactions WHERE id = :id", {"id": TX_UUID})[0]
+        twin = row | {"id": TX_UUID.lower(), "external_id": "tx_uuid_lower"}
+        conn.execute(f"INSERT INTO ledger_transactions ({', '.join(twin)}) VALUES "
+                     f"({', '.join(':' + column for column in twin)})", twin)
+    tables = LEDGER_TABLES + RECON_TABLES + MORE_TABLES
+    rows, catalog = _rows(old, tables), _catalog(old)
+    done = _cli("migrate", "--store", old.url)
+    assert done.returncode == 1, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"ledger_transactions: ids '{TX_UUID}' and '{TX_UUID.lower()}' would become the same UUID" in done.stderr
+    assert _rows(old, tables) == rows
+    assert _catalog(old) == catalog
+    # with the twin given another id, the same store upgrades
+    with old.transaction() as conn:
+        conn.execute("UPDATE ledger_transactions SET id = 'tx_twin' WHERE id = :id", {"id": TX_UUID.lower()})
+    assert _migrate(old)["applied"] == ["0010"]
+
+
 def test_migrate_refuses_a_store_that_was_never_initialised(tmp_path, pg_schema_url):
     missing = tmp_path / "missing.duckdb"
     done = _cli("migrate", "--store", f"duckdb:///{missing}")

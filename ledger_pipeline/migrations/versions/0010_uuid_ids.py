@@ -18,6 +18,11 @@ PRIMARY KEY or UNIQUE constraint: those tables are rebuilt (the old one renamed,
 frozen DDL ``DUCKDB_TABLES``, the rows copied converted, the old one dropped); the transactions and entries,
 which carry no constraint there, are altered in place.
 
+Two ids that would become one UUID (``0190A1B2-…`` and ``0190a1b2-…`` in one table: the same UUID in two cases)
+would make two rows one id. The upgrade refuses such a store before any revision runs
+(``refuse_before_upgrade``, ``IdsWouldMerge``: exit code 1), naming the table and both ids; the store is left
+as it was.
+
 PostgreSQL also gives the check constraint of ``recon_match_group_items`` the name a new store's has: the
 table renamed by revision 0004 kept its ``recon_match_items_side_check``.
 
@@ -27,8 +32,10 @@ Revises: 0009
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
+from ledger_pipeline.ledger.errors import LedgerError
 from ledger_pipeline.migrations.steps import never_downgrade, on_postgres
 
 revision = "0010"
@@ -169,6 +176,38 @@ def id_as_uuid(column: str) -> str:
     """The UUID of the text id in ``column`` (both engines; NULL stays NULL)."""
     return (f"CASE WHEN {column} ~ '{UUID_TEXT}' THEN CAST({column} AS UUID) "
             f"ELSE CAST(md5('ledger-pipeline:' || {column}) AS UUID) END")
+
+
+# The tables whose ``id`` identifies a row; every other retyped column refers to one of them.
+KEY_TABLES = ("ledgers", "ledger_accounts", "ledger_account_categories", "ledger_transactions", "ledger_entries")
+
+
+class IdsWouldMerge(LedgerError):
+    """Two rows' text ids become the same UUID; nothing is converted."""
+
+
+def merging_ids(table: str) -> str:
+    """Two distinct ids of ``table`` that would become one UUID, if any. Only an id not in canonical form can
+    meet another (distinct canonical texts are distinct UUIDs), so only those ids' UUIDs are grouped."""
+    uuid_of = id_as_uuid("id")
+    return (f"SELECT min(id), max(id) FROM {table} WHERE {uuid_of} IN "
+            f"(SELECT {uuid_of} FROM {table} WHERE {not_canonical('id')}) "
+            f"GROUP BY {uuid_of} HAVING count(DISTINCT id) > 1 ORDER BY 1 LIMIT 1")
+
+
+def refuse_before_upgrade(conn: sa.Connection) -> None:
+    """``IdsWouldMerge`` for the first table (``KEY_TABLES`` order; those the store has yet) where two ids
+    would become one UUID. Run by ``migrations.upgrade`` before the store's first pending revision."""
+    inspector = sa.inspect(conn)
+    for table in KEY_TABLES:
+        if not inspector.has_table(table):  # categories: created empty by a revision still to run
+            continue
+        pair = conn.exec_driver_sql(merging_ids(table)).first()
+        if pair is not None:
+            raise IdsWouldMerge(
+                f"{table}: ids {pair[0]!r} and {pair[1]!r} would become the same UUID (a UUID's text is read in "
+                "any case); nothing was converted. Give one of the two rows another id, and the rows that refer "
+                "to it, then run `ledger-pipeline migrate` again")
 
 
 def id_as_text(column: str) -> str:
