@@ -97,11 +97,6 @@ def _profiled(engine_cls) -> list[dict]:
     records: list[dict] = []
     originals = {name: getattr(engine_cls, name) for name in ("execute", "fetch_all", "fetch_dicts", "fetch_arrow")}
 
-    def seconds(run) -> dict:
-        wall, cpu = time.perf_counter(), time.process_time()
-        run()
-        return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
-
     def wrap(method):
         def timed(self, conn, sql, *args, **kwargs):
             head = sql.lstrip()
@@ -109,14 +104,14 @@ def _profiled(engine_cls) -> list[dict]:
             record: dict = {"sql": " ".join(sql.split())[:110]}
             if relation is not None:
                 query = f"SELECT count(COLUMNS(*)) FROM ({head[len(f'INSERT INTO {relation}'):]}) q"
-                compute = seconds(lambda: originals["fetch_all"](self, conn, query, *args, **kwargs))
-                record.update(compute_wall_s=compute["wall_s"], compute_cpu_s=compute["cpu_s"])
-            result: list = []
+                wall, cpu = time.perf_counter(), time.process_time()
+                originals["fetch_all"](self, conn, query, *args, **kwargs)
+                record.update(compute_wall_s=time.perf_counter() - wall, compute_cpu_s=time.process_time() - cpu)
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
-                record.update(seconds(lambda: result.append(method(self, conn, sql, *args, **kwargs))))
+                return method(self, conn, sql, *args, **kwargs)
             finally:
-                records.append(record)
-            return result[0]
+                records.append(record | {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu})
         return timed
 
     for name, method in originals.items():

@@ -309,6 +309,10 @@ def _low(amount: str) -> str:
     return f"CAST(right(CAST({amount} AS TEXT), 19) AS NUMERIC(38,0))"
 
 
+# a stored balance row with 38 digits on a side: one more unit could overflow it
+_BIG_BALANCE = f"pending_debits > {_n('9' * 37)} OR pending_credits > {_n('9' * 37)}"
+
+
 def balance_overflow(per_row: bool = False) -> str:
     """Rule 3: a transaction whose per-currency sum of debits or of credits, or whose entries added to an
     account's stored balance, would pass 38 digits (NUMERIC(38,0)) is refused alone (its neighbours post).
@@ -322,13 +326,12 @@ def balance_overflow(per_row: bool = False) -> str:
     ``per_row`` (``StoreEngine.looks_up_accounts_per_row``): the stored balances of the staged entries'
     accounts are looked up entry by entry, by index, instead of picking every account whose balance has 38
     digits out of the whole table, which a single write would scan on every call."""
-    big = f"pending_debits > {_n('9' * 37)} OR pending_credits > {_n('9' * 37)}"
     # per row: a scalar subquery, which PostgreSQL runs for each entry (an EXISTS it may run as a hashed scan
     # of the whole table when it takes the staging table for hundreds of rows)
     near_limit = (
         "(SELECT 1 FROM ledger_account_balances b WHERE b.ledger_account_id = batch_entries.ledger_account_id "
-        f"AND ({big})) IS NOT NULL" if per_row else
-        f"ledger_account_id IN (SELECT ledger_account_id FROM ledger_account_balances WHERE {big})"
+        f"AND ({_BIG_BALANCE})) IS NOT NULL" if per_row else
+        f"ledger_account_id IN (SELECT ledger_account_id FROM ledger_account_balances WHERE {_BIG_BALANCE})"
     )
     candidates = f"tx_key IN (SELECT tx_key FROM batch_entries WHERE amount > {_n('9' * 28)} OR {near_limit})"
     entries = ("SELECT tx_key, line, direction, currency, ledger_account_id, amount FROM batch_entries "
@@ -370,9 +373,8 @@ def overflow_possible() -> str:
     entries: only a transaction with an amount of 29 digits or more (whose staged ``imbalance`` is then
     NULL, ``staging.SMALL_AMOUNT``) or an account whose stored balance has 38 digits can overflow. A clean
     batch has neither, and the rule itself (a scan of every staged entry for candidates) is then skipped."""
-    big = f"pending_debits > {_n('9' * 37)} OR pending_credits > {_n('9' * 37)}"
     return (f"SELECT EXISTS (SELECT 1 FROM batch_txs WHERE imbalance IS NULL) "
-            f"OR EXISTS (SELECT 1 FROM ledger_account_balances WHERE {big})")
+            f"OR EXISTS (SELECT 1 FROM ledger_account_balances WHERE {_BIG_BALANCE})")
 
 
 def reversal_target() -> str:
